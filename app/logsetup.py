@@ -1,0 +1,75 @@
+"""Logging to a rotating file in the state directory; warnings also to stderr.
+
+Secrets never reach a log line: nothing logs request bodies, and ``SecretFilter`` masks any
+registered secret that slips into a message anyway (belt and braces).
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+from pathlib import Path
+
+from app.model.wire import mask_secret
+
+LOG_NAME = "companion.log"
+
+
+class SecretFilter(logging.Filter):
+    """Replaces registered secrets in every record with their masked form."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def add(self, secret: str) -> None:
+        """Mask this value from now on (ignored when shorter than 6 characters)."""
+        if secret and len(secret) >= 6:
+            self.secrets.add(secret)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Mask secrets in the formatted message."""
+        if not self.secrets:
+            return True
+        message = record.getMessage()
+        masked = message
+        for secret in self.secrets:
+            if secret in masked:
+                masked = masked.replace(secret, mask_secret(secret))
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+SECRETS = SecretFilter()
+
+
+def setup_logging(state_dir: Path | None, level: str = "INFO", stderr_level: str = "WARNING") -> None:
+    """Configure the root logger once per process."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(logging.DEBUG)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    console = logging.StreamHandler()
+    console.setLevel(stderr_level)
+    console.setFormatter(logging.Formatter("license-companion: %(levelname)s: %(message)s"))
+    console.addFilter(SECRETS)
+    root.addHandler(console)
+    if state_dir is not None:
+        try:
+            logs = state_dir / "logs"
+            logs.mkdir(parents=True, exist_ok=True, mode=0o700)
+            handler = logging.handlers.RotatingFileHandler(
+                logs / LOG_NAME, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
+            )
+        except OSError as exc:
+            logging.getLogger(__name__).warning("cannot write the log file: %s", exc.strerror)
+        else:
+            handler.setLevel(level.upper())
+            handler.setFormatter(fmt)
+            handler.addFilter(SECRETS)
+            root.addHandler(handler)
+    # urllib3 logs full URLs at DEBUG; ours never carry secrets, but keep its noise out.
+    logging.getLogger("urllib3").setLevel(logging.WARNING)

@@ -1,0 +1,191 @@
+"""The one event type that both backends are built from, validated at the door.
+
+An event maps onto KeyManager as one telemetry record (``data_group`` = name, ``data_type`` from
+the kind of value) and onto TelemetryDeck as one signal (``type`` = name, numbers as
+``payload.floatValue``). Validation happens here, before anything is stored, so every error names
+the field and nothing half-valid reaches the outbox.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from app.model.errors import ValidationError
+
+Kind = Literal["number", "xy", "text"]
+Primitive = str | int | float | bool
+
+MAX_NAME = 255
+MAX_TEXT = 4096
+MAX_PAYLOAD_KEYS = 50
+MAX_PAYLOAD_KEY = 255
+MAX_PAYLOAD_VALUE = 1024
+
+# TelemetryDeck Ingest API v2, "Forbidden Payload Values": the server would rename these.
+TELEMETRYDECK_RESERVED = frozenset(
+    {"count", "type", "appID", "clientUser", "__time", "payload", "platform", "receivedAt"}
+)
+TELEMETRYDECK_NAMESPACE = "TelemetryDeck."
+# Keys the TelemetryDeck request builder writes from the event's own value (see
+# app/backends/telemetrydeck.py); a caller may not set them through the payload.
+VALUE_KEYS = frozenset({"floatValue", "Value.x", "Value.y", "Value.text"})
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing that happened, as the vendor's application reported it.
+
+    Attributes:
+        name: what happened ("feature.export"); KeyManager ``data_group``, TelemetryDeck ``type``.
+        kind: which of the three value shapes ``value`` has.
+        value: a finite number, an (x, y) pair of finite numbers, or a text.
+        payload: flat extra dimensions (TelemetryDeck only; KeyManager has no field for them).
+        timestamp: seconds since the epoch, UTC, when the event was tracked.
+        session_id: the app session it belongs to (a UUID).
+        id: unique id, so a resend after a crash can be recognised.
+    """
+
+    name: str
+    kind: Kind
+    value: float | tuple[float, float] | str
+    payload: Mapping[str, Primitive] = field(default_factory=dict)
+    timestamp: float = 0.0
+    session_id: str = ""
+    id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-safe form kept in the outbox."""
+        value: Any = list(self.value) if isinstance(self.value, tuple) else self.value
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "value": value,
+            "payload": dict(self.payload),
+            "timestamp": self.timestamp,
+            "session_id": self.session_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Event:
+        """Rebuild (and re-validate) an event read back from storage."""
+        return make_event(
+            data["name"],
+            kind=data["kind"],
+            value=data["value"],
+            payload=data.get("payload") or {},
+            timestamp=data["timestamp"],
+            session_id=data["session_id"],
+            event_id=data["id"],
+        )
+
+
+def _check_text(fieldname: str, text: object, limit: int, *, allow_empty: bool = False) -> str:
+    if not isinstance(text, str):
+        raise ValidationError(fieldname, f"must be text, got {type(text).__name__}")
+    if not allow_empty and not text.strip():
+        raise ValidationError(fieldname, "must not be empty")
+    if len(text) > limit:
+        raise ValidationError(fieldname, f"is {len(text)} characters long; the limit is {limit}")
+    if "\x00" in text:
+        raise ValidationError(fieldname, "must not contain NUL characters")
+    return text
+
+
+def _check_number(fieldname: str, number: object) -> float:
+    # bool is an int in Python, but True is not a measurement.
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        raise ValidationError(fieldname, f"must be a number, got {type(number).__name__}")
+    if isinstance(number, int) and abs(number) > 2**53:
+        raise ValidationError(fieldname, "is too large to send exactly (limit 2**53)")
+    value = float(number)
+    if not math.isfinite(value):
+        raise ValidationError(fieldname, f"must be a finite number, got {value}")
+    return value
+
+
+def _check_name(name: object) -> str:
+    text = _check_text("name", name, MAX_NAME)
+    if text != text.strip():
+        raise ValidationError("name", "must not start or end with white space")
+    if any(ord(ch) < 32 for ch in text):
+        raise ValidationError("name", "must not contain control characters")
+    return text
+
+
+def _check_payload(payload: object) -> dict[str, Primitive]:
+    if not isinstance(payload, Mapping):
+        raise ValidationError("payload", "must be a mapping of keys to primitive values")
+    if len(payload) > MAX_PAYLOAD_KEYS:
+        raise ValidationError("payload", f"has {len(payload)} keys; the limit is {MAX_PAYLOAD_KEYS}")
+    clean: dict[str, Primitive] = {}
+    for key, item in payload.items():
+        if not isinstance(key, str):
+            raise ValidationError("payload", f"key {key!r} must be text")
+        where = f"payload.{key}"
+        _check_text(where, key, MAX_PAYLOAD_KEY)
+        if key in TELEMETRYDECK_RESERVED or key.startswith(TELEMETRYDECK_NAMESPACE):
+            raise ValidationError(
+                where, "is reserved by TelemetryDeck (count, type, appID, clientUser, __time, "
+                "payload, platform, receivedAt and TelemetryDeck.*); choose another key"
+            )
+        if key in VALUE_KEYS:
+            raise ValidationError(where, "is written from the event's value; pass it as the value")
+        if isinstance(item, bool):
+            clean[key] = item
+        elif isinstance(item, int | float):
+            number = _check_number(where, item)
+            clean[key] = item if isinstance(item, int) else number
+        elif isinstance(item, str):
+            clean[key] = _check_text(where, item, MAX_PAYLOAD_VALUE, allow_empty=True)
+        elif item is None:
+            raise ValidationError(where, "must not be null; leave the key out instead")
+        else:
+            raise ValidationError(
+                where, f"must be a text, number or true/false, not {type(item).__name__} "
+                "(the payload is flat: no nested objects or lists)"
+            )
+    return clean
+
+
+def make_event(
+    name: object,
+    *,
+    kind: str,
+    value: object,
+    payload: object = None,
+    timestamp: float | None = None,
+    session_id: str | None = None,
+    event_id: str | None = None,
+) -> Event:
+    """Validate everything and build an ``Event``; raises ``ValidationError`` naming the field."""
+    clean_name = _check_name(name)
+    clean_value: float | tuple[float, float] | str
+    if kind == "number":
+        clean_value = _check_number("value", value)
+    elif kind == "xy":
+        if isinstance(value, str) or not isinstance(value, list | tuple) or len(value) != 2:
+            raise ValidationError("value", "an xy value must be a pair of numbers (x, y)")
+        clean_value = (_check_number("value.x", value[0]), _check_number("value.y", value[1]))
+    elif kind == "text":
+        clean_value = _check_text("value", value, MAX_TEXT)
+    else:
+        raise ValidationError("kind", f"must be number, xy or text, got {kind!r}")
+    clean_payload = _check_payload({} if payload is None else payload)
+    ts = time.time() if timestamp is None else _check_number("timestamp", timestamp)
+    if ts < 0:
+        raise ValidationError("timestamp", "must not be before 1970")
+    return Event(
+        name=clean_name,
+        kind=kind,  # type: ignore[arg-type]
+        value=clean_value,
+        payload=clean_payload,
+        timestamp=ts,
+        session_id=_check_text("session_id", session_id, 64) if session_id else str(uuid.uuid4()),
+        id=_check_text("id", event_id, 64) if event_id else uuid.uuid4().hex,
+    )

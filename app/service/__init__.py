@@ -1,0 +1,1 @@
+"""What the product does, without Qt: the only layer that combines storage and backends."""

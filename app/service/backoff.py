@@ -1,0 +1,21 @@
+"""Exponential backoff with full jitter: ~10 s, doubling, capped at 5 min, reset on success."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+BASE = 10.0
+CAP = 300.0
+
+
+def backoff_delay(failures: int, rand: Callable[[], float] = random.random) -> float:
+    """Seconds to wait after the ``failures``-th consecutive failure (1-based).
+
+    Half of the window is fixed and half random, so clients that failed together spread out but
+    never retry sooner than half the nominal delay.
+    """
+    if failures <= 0:
+        return 0.0
+    window = min(CAP, BASE * 2 ** (failures - 1))
+    return window / 2 + rand() * window / 2

@@ -1,0 +1,349 @@
+"""The product without Qt: track, preview, send, status, consent, history.
+
+The CLI and the tray's worker both drive this one object; it is the only place that wires the
+vendor config, the state database, the backends and the senders together.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.backends.base import Backend
+from app.backends.keymanager import KeyManagerBackend
+from app.backends.telemetrydeck import TelemetryDeckBackend
+from app.model.consent import Choice
+from app.model.errors import CompanionError
+from app.model.event import Event, make_event
+from app.model.wire import PreparedRequest, SendContext
+from app.service.consent import ConsentPolicy
+from app.service.http import HttpClient
+from app.service.identity import Identity, derive_identity
+from app.service.sender import RoundReport, Sender
+from app.storage.config import VendorConfig
+from app.storage.db import Database
+from app.storage.history import History
+from app.storage.outbox import Outbox
+from app.storage.state import StateStore
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "companion.db"
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    """What ``track`` did with an event."""
+
+    event: Event
+    category: str
+    stored: bool  # False when the category is denied: the event was discarded, not kept
+    backends: tuple[str, ...]
+    dropped: int = 0  # old events the outbox cap pushed out to make room
+
+
+@dataclass(frozen=True)
+class BackendPreview:
+    """The exact requests one backend would send now, and what it would not send."""
+
+    backend: str
+    title: str
+    problem: str  # "" when the backend can send; otherwise why it will not
+    requests: list[PreparedRequest]
+    will_send: bool
+    queued: int
+    held_back: dict[str, int] = field(default_factory=dict)  # category -> events not consented
+
+
+def _backends(config: VendorConfig) -> dict[str, tuple[Backend, list[str]]]:
+    """Every enabled backend with the settings it still misses (empty = configured)."""
+    result: dict[str, tuple[Backend, list[str]]] = {}
+    km = config.keymanager
+    if km.enabled:
+        result["keymanager"] = (
+            KeyManagerBackend(km.url, config.product.id, config.product.version,
+                              km.public_key_pem),
+            km.missing(),
+        )
+    td = config.telemetrydeck
+    if td.enabled:
+        result["telemetrydeck"] = (
+            TelemetryDeckBackend(td.url, td.app_id, td.salt, td.test_mode),
+            td.missing(),
+        )
+    return result
+
+
+class Companion:
+    """Everything the product does, for one vendor config and one state directory.
+
+    Args:
+        config: the validated vendor configuration.
+        home: the state directory.
+        license_key: returns the user's license key ("" when none); may raise
+            ``CompanionError`` when the keyring cannot be used.
+        identity: returns this user's identifiers.
+        environ: environment (``DO_NOT_TRACK``).
+        clock: seconds since the epoch.
+        session_id: this app session's id (a new UUID by default).
+    """
+
+    def __init__(
+        self,
+        config: VendorConfig,
+        home: Path,
+        *,
+        license_key: Callable[[], str] | None = None,
+        identity: Callable[[], Identity] | None = None,
+        environ: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
+        session_id: str | None = None,
+    ) -> None:
+        self.config = config
+        self.home = home
+        self.clock = clock
+        self.environ = os.environ if environ is None else environ
+        self.session_id = session_id or str(uuid.uuid4())
+        self.db = Database(home / DB_NAME)
+        self.state = StateStore(self.db)
+        self.outbox = Outbox(self.db, cap=config.limits.outbox_cap, clock=clock)
+        self.history_store = History(
+            self.db, config.limits.history_days, config.limits.history_max_rows, clock
+        )
+        self.consent = ConsentPolicy(config.consent, self.state, self.environ, clock)
+        self._license_key = license_key or (lambda: "")
+        self._identity_source = identity or (lambda: derive_identity(config.product.id))
+        self._identity: Identity | None = None
+        self.backends = _backends(config)
+        self.senders: dict[str, Sender] = {}
+        for name, (backend, _missing) in self.backends.items():
+            timeout = getattr(config, name).timeout
+            self.senders[name] = Sender(
+                backend, self.outbox, self.state, self.history_store, HttpClient(timeout),
+                self.send_context, clock=clock,
+            )
+
+    # identity and secrets ---------------------------------------------------------------
+
+    def identity(self) -> Identity:
+        """This user's identifiers (derived once per process)."""
+        if self._identity is None:
+            self._identity = self._identity_source()
+        return self._identity
+
+    def send_context(self) -> SendContext:
+        """Identity and secrets, attached at send time and never stored with the events."""
+        ident = self.identity()
+        return SendContext(
+            user_identifier=ident.user_identifier,
+            activation_identifier=ident.activation_identifier,
+            license_key=self._license_key(),
+            api_key=self.config.keymanager.api_key,
+        )
+
+    # the door ---------------------------------------------------------------------------
+
+    def track(
+        self,
+        name: object,
+        *,
+        kind: str,
+        value: object,
+        payload: object = None,
+        timestamp: float | None = None,
+        session_id: str | None = None,
+    ) -> TrackResult:
+        """Validate an event and put it on disk for every enabled backend before returning.
+
+        Raises:
+            ValidationError: naming the field; nothing was stored.
+        """
+        event = make_event(
+            name, kind=kind, value=value, payload=payload,
+            timestamp=self.clock() if timestamp is None else timestamp,
+            session_id=session_id or self.session_id,
+        )
+        category = self.consent.category_of(event.name)
+        names = tuple(self.backends)
+        if self.consent.effective(category.id) is Choice.DENIED:
+            self.state.bump(f"discarded:{category.id}")
+            return TrackResult(event, category.id, False, names)
+        dropped = self.outbox.enqueue(event, names, category.id) if names else 0
+        return TrackResult(event, category.id, True, names, dropped)
+
+    # consent ----------------------------------------------------------------------------
+
+    def grant(self, categories: list[str] | None = None) -> list[str]:
+        """The user agrees to sending these categories (None or empty: all)."""
+        return self.consent.set(Choice.GRANTED, categories)
+
+    def revoke(self, categories: list[str] | None = None) -> tuple[list[str], int]:
+        """The user says no: store it and delete what is queued of those categories at once."""
+        ids = self.consent.set(Choice.DENIED, categories)
+        return ids, self.outbox.discard(ids)
+
+    # sending ----------------------------------------------------------------------------
+
+    def backend_problem(self, name: str) -> str:
+        """Why a backend cannot send at all ("" when it can)."""
+        _backend, missing = self.backends[name]
+        if missing:
+            return f"not configured: [{name}] {', '.join(missing)} empty in {self.config.source}"
+        return ""
+
+    def why_not_sending(self) -> str:
+        """Why nothing will be sent now, in words ("" when something may be sent)."""
+        if self.consent.do_not_track:
+            return "DO_NOT_TRACK is set: nothing is sent"
+        if not self.consent.granted():
+            return "you have not agreed to sending any data (license-companion consent grant)"
+        if not self.backends:
+            return "no backend is enabled in the vendor configuration"
+        if all(self.backend_problem(name) for name in self.backends):
+            return "no backend is configured"
+        return ""
+
+    def send(self, force: bool = False, backends: list[str] | None = None) -> dict[str, RoundReport]:
+        """Deliver what is queued and consented, backend by backend.
+
+        Args:
+            force: the user's "try now": skips our backoff timer (never a server's Retry-After)
+                and retries a backend stopped by a configuration problem once.
+            backends: only these backends (default: all enabled).
+        """
+        granted = self.consent.granted()
+        reports: dict[str, RoundReport] = {}
+        for name, sender in self.senders.items():
+            if backends is not None and name not in backends:
+                continue
+            report = RoundReport(name)
+            problem = self.backend_problem(name) or self.why_not_sending()
+            if problem:
+                report.stopped = problem
+            else:
+                report = sender.drain(granted, force=force)
+            reports[name] = report
+        return reports
+
+    def send_round(self) -> dict[str, RoundReport]:
+        """One batch per backend if its backoff allows (the tray's timer calls this)."""
+        granted = self.consent.granted()
+        if not granted or self.consent.do_not_track:
+            return {}
+        return {
+            name: sender.send_round(granted)
+            for name, sender in self.senders.items()
+            if not self.backend_problem(name)
+        }
+
+    # what the user can see --------------------------------------------------------------
+
+    def preview(self, reveal: bool = False, limit: int = 20) -> list[BackendPreview]:
+        """The exact requests each backend would send now, built by its own ``prepare``.
+
+        Secrets are masked unless ``reveal``; everything else is byte for byte what is sent.
+        """
+        granted = set(self.consent.granted())
+        counts = self.outbox.counts()
+        previews = []
+        for name, (backend, _missing) in self.backends.items():
+            problem = self.backend_problem(name) or self.why_not_sending()
+            queued = self.outbox.peek(name, limit * backend.max_batch)
+            sendable = [q.event for q in queued if q.category in granted][: limit
+                                                                          * backend.max_batch]
+            held: dict[str, int] = {}
+            for q in queued:
+                if q.category not in granted:
+                    held[q.category] = held.get(q.category, 0) + 1
+            ctx = self.send_context()
+            requests = backend.prepare(sendable, ctx if reveal else ctx.masked())[:limit]
+            previews.append(
+                BackendPreview(
+                    backend=name,
+                    title=backend.title,
+                    problem=problem,
+                    requests=requests,
+                    will_send=not problem and bool(requests),
+                    queued=counts.get(name, 0),
+                    held_back=held,
+                )
+            )
+        return previews
+
+    def history(self, limit: int | None = None) -> list[Any]:
+        """What was sent, newest first."""
+        return self.history_store.entries(limit)
+
+    def status(self) -> dict[str, Any]:
+        """Everything ``status`` shows, as plain data."""
+        counts = self.outbox.counts()
+        dropped = self.outbox.dropped()
+        backends = {}
+        warnings: list[str] = list(self.db.notices)
+        for name, sender in self.senders.items():
+            info = sender.info()
+            wait, why = sender.wait_time()
+            problem = self.backend_problem(name)
+            backends[name] = {
+                "enabled": True,
+                "configured": not problem,
+                "problem": problem,
+                "url": sender.backend.url,
+                "queued": counts.get(name, 0),
+                "dropped": dropped.get(name, 0),
+                "blocked": info.get("blocked"),
+                "next_attempt_in": None if wait in (0, float("inf")) else round(wait, 1),
+                "waiting_because": why,
+                "failures": info.get("failures", 0),
+                "last_success": info.get("last_success"),
+                "last_failure": info.get("last_failure"),
+                "last_error": info.get("last_error"),
+                "signature_warning": info.get("signature_warning"),
+            }
+            if info.get("blocked"):
+                warnings.append(f"{sender.backend.title} stopped: {info['blocked']}")
+            if info.get("signature_warning"):
+                warnings.append(f"SECURITY: {sender.backend.title}: {info['signature_warning']}")
+        for name in ("keymanager", "telemetrydeck"):
+            if name not in backends:
+                backends[name] = {"enabled": False, "configured": False,
+                                  "problem": "disabled in the vendor configuration"}
+        consent = {
+            s.category.id: {"choice": s.effective.value, "stored": s.decision.choice.value,
+                            "reason": s.reason}
+            for s in self.consent.states()
+        }
+        return {
+            "product": self.config.product.name,
+            "config": str(self.config.source),
+            "state_dir": str(self.home),
+            "consent_version": self.config.consent.version,
+            "do_not_track": self.consent.do_not_track,
+            "consent": consent,
+            "sending": self.why_not_sending() or "allowed",
+            "backends": backends,
+            "warnings": warnings,
+        }
+
+    def close(self) -> None:
+        """Close network sessions and this thread's database connection."""
+        for sender in self.senders.values():
+            sender.client.close()
+        self.db.close()
+
+
+def open_companion(config: VendorConfig, home: Path, **kwargs: Any) -> Companion:
+    """Build a ``Companion`` and open its database now, so errors surface at start."""
+    companion = Companion(config, home, **kwargs)
+    try:
+        companion.db.open()
+    except CompanionError:
+        companion.close()
+        raise
+    return companion

@@ -1,0 +1,241 @@
+"""Drains the outbox of one backend: at most one request in flight, backoff on failure.
+
+The sender does not care who enqueued an event (CLI, tray, the vendor app's socket): it reads
+the outbox, asks the backend to ``prepare`` requests, sends them with the ``HttpClient`` and lets
+the backend ``interpret`` the answer. Events are removed only after a settled answer, so a crash
+between send and ack means a resend, never a loss.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.backends.base import Backend
+from app.model.errors import CompanionError
+from app.model.wire import Outcome, SendContext, SignatureStatus, Verdict
+from app.service.backoff import backoff_delay
+from app.service.http import HttpClient, TransportError
+from app.storage.history import History
+from app.storage.outbox import Outbox, QueuedEvent
+from app.storage.state import StateStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RoundReport:
+    """What one or more rounds of sending did."""
+
+    backend: str
+    requests: int = 0
+    delivered: int = 0
+    flagged: int = 0
+    rejected: int = 0
+    stopped: str = ""  # why sending stopped before the queue was empty ("" = it did not)
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def merge(self, other: RoundReport) -> None:
+        """Add another round's counts to this one."""
+        self.requests += other.requests
+        self.delivered += other.delivered
+        self.flagged += other.flagged
+        self.rejected += other.rejected
+        self.stopped = other.stopped
+        self.outcomes += other.outcomes
+
+
+class Sender:
+    """Sends one backend's queued events.
+
+    Args:
+        backend: builds and interprets the requests.
+        outbox: where the events wait.
+        state: backoff, block and warning state, shared with other processes.
+        history: where every request that left the machine is recorded.
+        client: the HTTP client (one per backend).
+        context: returns the identity and secrets to attach, at send time.
+        clock: seconds since the epoch.
+        rand: 0..1 random source for the backoff jitter.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        outbox: Outbox,
+        state: StateStore,
+        history: History,
+        client: HttpClient,
+        context: Callable[[], SendContext],
+        *,
+        clock: Callable[[], float] = time.time,
+        rand: Callable[[], float] = random.random,
+        lease_ttl: float = 60.0,
+    ) -> None:
+        self.backend = backend
+        self.outbox = outbox
+        self.state = state
+        self.history = history
+        self.client = client
+        self.context = context
+        self.clock = clock
+        self.rand = rand
+        self.lease_ttl = lease_ttl
+        self.owner = f"{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._lock = threading.Lock()  # one request in flight per backend in this process
+
+    @property
+    def state_key(self) -> str:
+        """Where this backend's send state lives in the state store."""
+        return f"backend:{self.backend.name}"
+
+    def info(self) -> dict[str, Any]:
+        """Backoff/block/warning state for ``status``."""
+        return self.state.get(self.state_key, {})
+
+    def wait_time(self, force: bool = False) -> tuple[float, str]:
+        """Seconds until the next attempt is allowed, and why (0 = now)."""
+        info = self.info()
+        now = self.clock()
+        retry_after = info.get("retry_after_until") or 0
+        if retry_after > now:
+            return retry_after - now, "the server asked us to wait (Retry-After)"
+        if info.get("blocked") and not force:
+            return float("inf"), f"stopped: {info['blocked']}"
+        next_at = info.get("next_at") or 0
+        if next_at > now and not force:
+            return next_at - now, f"backing off after {info.get('failures', 0)} failures"
+        return 0.0, ""
+
+    def send_round(self, categories: Iterable[str], force: bool = False) -> RoundReport:
+        """Send one batch of the oldest allowed events, if the backoff allows."""
+        report = RoundReport(self.backend.name)
+        wait, why = self.wait_time(force)
+        if wait > 0:
+            report.stopped = why
+            return report
+        with self._lock:
+            if not self.state.claim(f"lease:{self.backend.name}", self.owner, self.clock(),
+                                    self.lease_ttl):
+                report.stopped = "another process is sending to this backend"
+                return report
+            try:
+                self._round(list(categories), report)
+            finally:
+                self.state.release(f"lease:{self.backend.name}", self.owner)
+        return report
+
+    def drain(
+        self, categories: Iterable[str], force: bool = False, max_rounds: int = 10_000
+    ) -> RoundReport:
+        """Send until the allowed queue is empty or something stops us."""
+        cats = list(categories)
+        total = RoundReport(self.backend.name)
+        for round_no in range(max_rounds):
+            report = self.send_round(cats, force=force and round_no == 0)
+            total.merge(report)
+            if report.stopped or report.requests == 0:
+                break
+        return total
+
+    def _round(self, categories: list[str], report: RoundReport) -> None:
+        info = self.info()
+        limit = max(1, min(self.backend.max_batch, info.get("batch_limit") or 10**9))
+        queued = self.outbox.peek(self.backend.name, limit, categories)
+        if not queued:
+            return
+        try:
+            ctx = self.context()
+        except CompanionError as exc:
+            # e.g. the keyring is locked: sending now would send an empty license key and look
+            # like a pirated copy, so wait for the user instead.
+            self._failed(Outcome(Verdict.RETRY, str(exc)), report)
+            return
+        by_id: dict[str, list[QueuedEvent]] = {}
+        for item in queued:
+            by_id.setdefault(item.event.id, []).append(item)
+        requests = self.backend.prepare([item.event for item in queued], ctx)
+        self.outbox.mark_attempt(item.seq for item in queued)
+        for request in requests:
+            items = [item for event_id in request.event_ids for item in by_id[event_id]]
+            self.state.claim(f"lease:{self.backend.name}", self.owner, self.clock(),
+                             self.lease_ttl)
+            try:
+                response = self.client.send(request)
+            except TransportError as exc:
+                outcome = Outcome(Verdict.RETRY, str(exc))
+            else:
+                outcome = self.backend.interpret(request, response)
+            report.requests += 1
+            report.outcomes.append(outcome)
+            self.history.record(self.backend.name, {i.category for i in items},
+                                request.event_ids, outcome)
+            log.info("%s: %d events -> %s (%s)", self.backend.name, len(items),
+                     outcome.verdict.value, outcome.message)
+            if outcome.verdict.removes_events:
+                self.outbox.ack(item.seq for item in items)
+                self._succeeded(outcome, report, len(items))
+                continue
+            if outcome.verdict is Verdict.SPLIT:
+                if len(items) == 1:
+                    self.outbox.ack(item.seq for item in items)
+                    report.rejected += 1
+                    continue
+                self.state.update(self.state_key, {"batch_limit": max(1, len(items) // 2)})
+                return  # the next round resends in smaller batches
+            self._failed(outcome, report)
+            return
+
+    def _succeeded(self, outcome: Outcome, report: RoundReport, count: int) -> None:
+        if outcome.verdict is Verdict.DELIVERED:
+            report.delivered += count
+        elif outcome.verdict is Verdict.FLAGGED:
+            report.flagged += count
+        else:
+            report.rejected += count
+        info = self.info()
+        changes: dict[str, Any] = {
+            "failures": 0,
+            "next_at": 0,
+            "blocked": None,
+            "last_success": self.clock(),
+        }
+        if outcome.verdict is Verdict.REJECTED:
+            changes["last_rejection"] = outcome.message
+        if outcome.signature in (SignatureStatus.VALID, SignatureStatus.NOT_CHECKED):
+            changes["signature_warning"] = None
+        if info.get("batch_limit"):
+            doubled = info["batch_limit"] * 2
+            changes["batch_limit"] = None if doubled >= self.backend.max_batch else doubled
+        if any(info.get(k) != v for k, v in changes.items() if k != "last_success") or (
+            self.clock() - (info.get("last_success") or 0) > 1
+        ):
+            self.state.update(self.state_key, changes)
+
+    def _failed(self, outcome: Outcome, report: RoundReport) -> None:
+        info = self.info()
+        now = self.clock()
+        failures = int(info.get("failures") or 0) + 1
+        changes: dict[str, Any] = {
+            "failures": failures,
+            "last_failure": now,
+            "last_error": outcome.message,
+        }
+        if outcome.verdict is Verdict.BLOCKED:
+            changes["blocked"] = outcome.message
+            report.stopped = f"stopped: {outcome.message}"
+        else:
+            changes["next_at"] = now + backoff_delay(failures, self.rand)
+            report.stopped = f"will retry: {outcome.message}"
+        if outcome.retry_after:
+            changes["retry_after_until"] = now + min(outcome.retry_after, 24 * 3600)
+        if outcome.signature in (SignatureStatus.INVALID, SignatureStatus.UNSIGNED):
+            changes["signature_warning"] = outcome.message
+        self.state.update(self.state_key, changes)

@@ -1,0 +1,286 @@
+"""The vendor's configuration: a TOML file shipped with the app, validated once at start.
+
+Every problem is reported as one ``ConfigError`` naming the file, the key and what is wrong.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from app.model.consent import DEFAULT_CATEGORY, Category
+from app.model.errors import ConfigError
+from app.storage.paths import CONFIG_ENV
+from app.storage.resources import resource
+
+TELEMETRYDECK_DEFAULT_URL = "https://nom.telemetrydeck.com/v2/"
+
+
+@dataclass(frozen=True)
+class ProductConfig:
+    """``[product]``: what the vendor sells. ``id`` is KeyManager's ``product_id``."""
+
+    name: str
+    id: str
+    version: str
+
+
+@dataclass(frozen=True)
+class KeyManagerConfig:
+    """``[keymanager]``. ``api_key`` is a secret: never logged, never shown unmasked."""
+
+    enabled: bool
+    url: str
+    api_key: str = field(repr=False)
+    public_key_pem: bytes | None = field(repr=False)
+    public_key_path: str | None
+    timeout: float
+
+    def missing(self) -> list[str]:
+        """The settings still empty; a backend with any missing is "not configured"."""
+        return [name for name, value in (("url", self.url), ("api_key", self.api_key)) if not value]
+
+
+@dataclass(frozen=True)
+class TelemetryDeckConfig:
+    """``[telemetrydeck]``. ``salt`` goes into the clientUser hash and nowhere else."""
+
+    enabled: bool
+    url: str
+    app_id: str
+    salt: str = field(repr=False)
+    test_mode: bool
+    timeout: float
+
+    def missing(self) -> list[str]:
+        """The settings still empty; a backend with any missing is "not configured"."""
+        return [name for name, value in (("app_id", self.app_id),) if not value]
+
+
+@dataclass(frozen=True)
+class ConsentConfig:
+    """``[consent]``: the categories the vendor declares and the version they were declared at."""
+
+    version: int
+    categories: tuple[Category, ...]
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    """``[outbox]`` and ``[history]`` bounds."""
+
+    outbox_cap: int
+    history_days: int
+    history_max_rows: int
+
+
+@dataclass(frozen=True)
+class VendorConfig:
+    """The whole validated vendor configuration, and the file it came from."""
+
+    source: Path
+    product: ProductConfig
+    keymanager: KeyManagerConfig
+    telemetrydeck: TelemetryDeckConfig
+    consent: ConsentConfig
+    limits: LimitsConfig
+
+
+class _Reader:
+    """Typed access to one TOML table that reports errors as ``ConfigError``."""
+
+    def __init__(self, source: Path, table: str, data: Mapping[str, Any]) -> None:
+        self.source = source
+        self.table = table
+        self.data = data
+
+    def error(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(str(self.source), f"[{self.table}] {key}", problem)
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) and kind is not bool and kind != (bool,):
+            raise self.error(key, f"must be {_kind_name(kind)}, got a boolean")
+        if not isinstance(value, kind):
+            raise self.error(key, f"must be {_kind_name(kind)}, got {type(value).__name__}")
+        return value
+
+    def text(self, key: str, default: str = "") -> str:
+        value = self.get(key, (str, int), default)
+        return str(value).strip()
+
+    def flag(self, key: str, default: bool) -> bool:
+        return self.get(key, bool, default)
+
+    def number(self, key: str, default: float, low: float, high: float) -> float:
+        value = self.get(key, (int, float), default)
+        if not low <= value <= high:
+            raise self.error(key, f"must be between {low:g} and {high:g}, got {value}")
+        return float(value)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a text", int: "a whole number", float: "a number", bool: "true or false"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _table(source: Path, raw: Mapping[str, Any], name: str) -> _Reader:
+    data = raw.get(name, {})
+    if not isinstance(data, dict):
+        raise ConfigError(str(source), f"[{name}]", "must be a table")
+    return _Reader(source, name, data)
+
+
+def check_url(reader: _Reader, key: str, url: str) -> str:
+    """Accept https anywhere and plain http only for loopback addresses."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise reader.error(key, f"must be an http(s) URL, got {url!r}")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise reader.error(key, "plain http is allowed only for 127.0.0.1/localhost; use https")
+    return url
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a host name or address is on this machine (plain http is allowed only there)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _read_public_key(reader: _Reader, path_text: str) -> tuple[bytes | None, str | None]:
+    if not path_text:
+        return None, None
+    path = Path(path_text).expanduser()
+    if not path.is_absolute():
+        path = reader.source.parent / path
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise reader.error("public_key", f"cannot read {path}: {exc.strerror}") from None
+    if b"-----BEGIN PUBLIC KEY-----" not in pem:
+        raise reader.error("public_key", f"{path} is not a PEM public key (BEGIN PUBLIC KEY)")
+    return pem, str(path)
+
+
+def _consent(source: Path, raw: Mapping[str, Any]) -> ConsentConfig:
+    reader = _table(source, raw, "consent")
+    version = int(reader.number("version", 1, 1, 1_000_000))
+    entries = reader.data.get("category", [])
+    if not isinstance(entries, list):
+        raise reader.error("category", "must be an array of tables ([[consent.category]])")
+    categories: list[Category] = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise reader.error(f"category[{index}]", "must be a table")
+        item = _Reader(source, f"consent.category[{index}]", entry)
+        cat_id = item.text("id")
+        if not cat_id or not cat_id.replace("-", "").replace("_", "").isalnum():
+            raise item.error("id", "must be a non-empty id of letters, digits, - and _")
+        if any(c.id == cat_id for c in categories):
+            raise item.error("id", f"{cat_id!r} is declared twice")
+        patterns = entry.get("events", [])
+        if not isinstance(patterns, list) or not patterns or not all(
+            isinstance(p, str) and p for p in patterns
+        ):
+            raise item.error("events", "must be a non-empty list of event-name patterns")
+        categories.append(
+            Category(
+                id=cat_id,
+                title=item.text("title") or cat_id,
+                description=item.text("description"),
+                events=tuple(patterns),
+            )
+        )
+    return ConsentConfig(version=version, categories=tuple(categories) or (DEFAULT_CATEGORY,))
+
+
+def parse_config(source: Path, text: str) -> VendorConfig:
+    """Validate the TOML text of a vendor configuration file."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(source), None, f"is not valid TOML: {exc}") from None
+
+    product = _table(source, raw, "product")
+    km = _table(source, raw, "keymanager")
+    td = _table(source, raw, "telemetrydeck")
+    outbox = _table(source, raw, "outbox")
+    history = _table(source, raw, "history")
+
+    product_cfg = ProductConfig(
+        name=product.text("name", "this product") or "this product",
+        id=product.text("id"),
+        version=product.text("version"),
+    )
+    pem, pem_path = _read_public_key(km, km.text("public_key"))
+    km_cfg = KeyManagerConfig(
+        enabled=km.flag("enabled", True),
+        url=check_url(km, "url", km.text("url")).rstrip("/"),
+        api_key=km.text("api_key"),
+        public_key_pem=pem,
+        public_key_path=pem_path,
+        timeout=km.number("timeout", 15, 1, 120),
+    )
+    if km_cfg.enabled and km_cfg.url and not product_cfg.id:
+        raise product.error("id", "is required when [keymanager] has a url (KeyManager product_id)")
+    td_url = check_url(td, "url", td.text("url", TELEMETRYDECK_DEFAULT_URL))
+    td_cfg = TelemetryDeckConfig(
+        enabled=td.flag("enabled", True),
+        url=td_url or TELEMETRYDECK_DEFAULT_URL,
+        app_id=td.text("app_id"),
+        salt=td.text("salt"),
+        test_mode=td.flag("test_mode", False),
+        timeout=td.number("timeout", 15, 1, 120),
+    )
+    limits = LimitsConfig(
+        outbox_cap=int(outbox.number("cap", 10_000, 10, 10_000_000)),
+        history_days=int(history.number("days", 90, 1, 3650)),
+        history_max_rows=int(history.number("max_rows", 50_000, 100, 10_000_000)),
+    )
+    return VendorConfig(
+        source=source,
+        product=product_cfg,
+        keymanager=km_cfg,
+        telemetrydeck=td_cfg,
+        consent=_consent(source, raw),
+        limits=limits,
+    )
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """``--config`` wins over ``LICENSE_COMPANION_CONFIG``, which wins over the embedded default."""
+    if explicit:
+        return Path(explicit).expanduser()
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env).expanduser()
+    return resource("companion.toml")
+
+
+def load_config(explicit: str | os.PathLike[str] | None = None) -> VendorConfig:
+    """Read and validate the vendor configuration; raises ``ConfigError`` with one clear line."""
+    path = config_path(explicit)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), None, "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), None, "is a directory, not a file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), None, "is not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(str(path), None, f"cannot be read: {exc.strerror}") from None
+    return parse_config(path.resolve(), text)

@@ -1,0 +1,201 @@
+"""The one SQLite file in the state directory: schema version, migrations, corruption handling.
+
+Several writers are expected (the tray's worker, the CLI, later the local socket that takes the
+vendor app's events), possibly in several processes. WAL mode with a busy timeout lets them
+share the file; every write is one short ``BEGIN IMMEDIATE`` transaction; ``synchronous=FULL``
+so an event acknowledged by ``track`` survives a power cut, not just a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from app.model.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+APPLICATION_ID = 0x4C434F4D  # "LCOM": tells our file from someone else's SQLite file
+BUSY_TIMEOUT_MS = 10_000
+
+# Index i holds the SQL that takes the schema from version i to version i + 1.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        backend TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        category TEXT NOT NULL,
+        event TEXT NOT NULL,
+        enqueued_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX outbox_backend ON outbox (backend, seq);
+    CREATE INDEX outbox_category ON outbox (category);
+    CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE history (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        backend TEXT NOT NULL,
+        categories TEXT NOT NULL,
+        event_count INTEGER NOT NULL,
+        verdict TEXT NOT NULL,
+        http_status INTEGER,
+        code INTEGER,
+        message TEXT NOT NULL,
+        errors TEXT,
+        signature TEXT NOT NULL,
+        event_ids TEXT NOT NULL
+    );
+    CREATE INDEX history_at ON history (at);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class Database:
+    """Opens (and if needed creates or repairs) the state database; one connection per thread.
+
+    Args:
+        path: the SQLite file; its directory is created if missing.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.notices: list[str] = []
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._ready = False
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        return conn
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, opening and migrating the file on first use."""
+        self.open()
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction (``BEGIN IMMEDIATE``), committed or rolled back."""
+        conn = self.connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StorageError(f"the state database {self.path} is busy or read-only: {exc}") from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                conn.execute("ROLLBACK")
+                raise StorageError(f"could not write {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        """Close this thread's connection (other threads close theirs when they end)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def open(self) -> None:
+        """Create, migrate, or move aside a corrupt/foreign file. Idempotent."""
+        if self._ready:
+            return
+        with self._lock:
+            if self._ready:
+                return
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            except OSError as exc:
+                raise StorageError(f"cannot create the state directory {self.path.parent}: "
+                                   f"{exc.strerror}") from exc
+            try:
+                self._migrate()
+            except _Unusable as exc:
+                moved = self._move_aside(str(exc))
+                self.notices.append(
+                    f"The state database was unusable ({exc}); it was moved to {moved} "
+                    "and a new one was started. Events in it were not sent."
+                )
+                self._migrate()
+            self._ready = True
+
+    def _migrate(self) -> None:
+        try:
+            conn = self._connect()
+        except sqlite3.DatabaseError as exc:
+            raise _Unusable(f"cannot be opened: {exc}") from exc
+        try:
+            try:
+                (app_id,) = conn.execute("PRAGMA application_id").fetchone()
+                (version,) = conn.execute("PRAGMA user_version").fetchone()
+                tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+                (check,) = conn.execute("PRAGMA quick_check").fetchone()
+            except sqlite3.DatabaseError as exc:
+                raise _Unusable(f"not a database: {exc}") from exc
+            if check != "ok":
+                raise _Unusable(f"integrity check failed: {check}")
+            if app_id != APPLICATION_ID and (tables or version):
+                raise _Unusable("it is another program's SQLite file")
+            if version > SCHEMA_VERSION:
+                raise StorageError(
+                    f"{self.path} was written by a newer License Companion (schema {version}, "
+                    f"this one knows {SCHEMA_VERSION}); update the app or use another --home"
+                )
+            for step in range(version, SCHEMA_VERSION):
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in _statements(MIGRATIONS[step]):
+                        conn.execute(statement)
+                    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                    conn.execute(f"PRAGMA user_version = {step + 1}")
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                log.info("state database %s migrated to schema %d", self.path, step + 1)
+        finally:
+            conn.close()
+
+    def _move_aside(self, why: str) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = self.path.with_name(f"{self.path.name}.unusable-{stamp}")
+        counter = 1
+        while target.exists():
+            counter += 1
+            target = self.path.with_name(f"{self.path.name}.unusable-{stamp}-{counter}")
+        shutil.move(str(self.path), target)
+        for suffix in ("-wal", "-shm"):
+            side = self.path.with_name(self.path.name + suffix)
+            if side.exists():
+                shutil.move(str(side), str(target) + suffix)
+        log.warning("state database %s unusable (%s); moved aside to %s", self.path, why, target)
+        return target
+
+
+class _Unusable(Exception):
+    """The file exists but is not a database of ours."""
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]

@@ -1,0 +1,124 @@
+"""What left the machine: one row per request, never its body (bodies carry secrets)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from app.model.wire import Outcome
+from app.storage.db import Database
+
+DAY = 86_400.0
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One request that was sent, and what came of it."""
+
+    id: int
+    at: float
+    backend: str
+    categories: tuple[str, ...]
+    event_count: int
+    verdict: str
+    http_status: int | None
+    code: int | None
+    message: str
+    errors: Any
+    signature: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (``history --json``)."""
+        data = asdict(self)
+        data["categories"] = list(self.categories)
+        data["at_iso"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.at))
+        return data
+
+
+class History:
+    """Bounded log of sent requests.
+
+    Args:
+        db: the state database.
+        max_days: entries older than this are pruned.
+        max_rows: at most this many entries are kept.
+        clock: seconds since the epoch.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        max_days: int = 90,
+        max_rows: int = 50_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.max_days = max_days
+        self.max_rows = max_rows
+        self.clock = clock
+
+    def record(
+        self, backend: str, categories: Iterable[str], event_ids: Iterable[str], outcome: Outcome
+    ) -> None:
+        """Add an entry for one request and prune what is past the bounds."""
+        ids = list(event_ids)
+        now = self.clock()
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO history (at, backend, categories, event_count, verdict, http_status, "
+                "code, message, errors, signature, event_ids) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    now,
+                    backend,
+                    json.dumps(sorted(set(categories))),
+                    len(ids),
+                    outcome.verdict.value,
+                    outcome.http_status,
+                    outcome.code,
+                    outcome.message,
+                    json.dumps(outcome.errors) if outcome.errors else None,
+                    outcome.signature.value,
+                    json.dumps(ids),
+                ),
+            )
+            conn.execute("DELETE FROM history WHERE at < ?", (now - self.max_days * DAY,))
+            conn.execute(
+                "DELETE FROM history WHERE id <= (SELECT id FROM history ORDER BY id DESC "
+                "LIMIT 1 OFFSET ?)",
+                (self.max_rows,),
+            )
+
+    def entries(self, limit: int | None = None, since: float | None = None) -> list[HistoryEntry]:
+        """Newest first."""
+        sql = (
+            "SELECT id, at, backend, categories, event_count, verdict, http_status, code, "
+            "message, errors, signature FROM history"
+        )
+        params: list[Any] = []
+        if since is not None:
+            sql += " WHERE at >= ?"
+            params.append(since)
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        rows = self.db.connection().execute(sql, params).fetchall()
+        return [
+            HistoryEntry(
+                id=r[0],
+                at=r[1],
+                backend=r[2],
+                categories=tuple(json.loads(r[3])),
+                event_count=r[4],
+                verdict=r[5],
+                http_status=r[6],
+                code=r[7],
+                message=r[8],
+                errors=json.loads(r[9]) if r[9] else None,
+                signature=r[10],
+            )
+            for r in rows
+        ]

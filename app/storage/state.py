@@ -1,0 +1,87 @@
+"""Small JSON settings and counters kept in the state database (consent, backoff, warnings)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from app.storage.db import Database
+
+
+class StateStore:
+    """Key/value settings; values are JSON. Shared safely by threads and processes."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The stored value, or ``default``."""
+        row = self.db.connection().execute(
+            "SELECT value FROM state WHERE key = ?", (key,)
+        ).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def set(self, key: str, value: Any) -> None:
+        """Store a JSON-serialisable value."""
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO state (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(value, sort_keys=True)),
+            )
+
+    def delete(self, key: str) -> None:
+        """Forget a key."""
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM state WHERE key = ?", (key,))
+
+    def update(self, key: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``changes`` into the dict stored under ``key`` atomically; returns the result."""
+        with self.db.write() as conn:
+            row = conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+            current = json.loads(row[0]) if row else {}
+            current.update(changes)
+            conn.execute(
+                "INSERT INTO state (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(current, sort_keys=True)),
+            )
+            return current
+
+    def claim(self, key: str, owner: str, now: float, ttl: float) -> bool:
+        """Take a lease (e.g. "one request in flight per backend") unless someone else holds it."""
+        with self.db.write() as conn:
+            row = conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+            if row:
+                lease = json.loads(row[0])
+                if lease.get("owner") != owner and lease.get("until", 0) > now:
+                    return False
+            conn.execute(
+                "INSERT INTO state (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps({"owner": owner, "until": now + ttl})),
+            )
+            return True
+
+    def release(self, key: str, owner: str) -> None:
+        """Give a lease back if we still hold it."""
+        with self.db.write() as conn:
+            row = conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+            if row and json.loads(row[0]).get("owner") == owner:
+                conn.execute("DELETE FROM state WHERE key = ?", (key,))
+
+    def counter(self, key: str) -> int:
+        """A counter's value (0 if never bumped)."""
+        row = self.db.connection().execute(
+            "SELECT value FROM counters WHERE key = ?", (key,)
+        ).fetchone()
+        return row[0] if row else 0
+
+    def bump(self, key: str, amount: int = 1) -> None:
+        """Add to a counter."""
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO counters (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
+                (key, amount),
+            )
