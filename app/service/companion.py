@@ -10,7 +10,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,7 @@ class BackendPreview:
     will_send: bool
     queued: int
     held_back: dict[str, int] = field(default_factory=dict)  # category -> events not consented
+    held_requests: list[PreparedRequest] = field(default_factory=list)  # "will not be sent"
 
 
 def _backends(config: VendorConfig) -> dict[str, tuple[Backend, list[str]]]:
@@ -244,25 +245,39 @@ class Companion:
 
     # what the user can see --------------------------------------------------------------
 
-    def preview(self, reveal: bool = False, limit: int = 20) -> list[BackendPreview]:
+    def preview(
+        self, reveal: bool = False, limit: int = 20, granted: Iterable[str] | None = None
+    ) -> list[BackendPreview]:
         """The exact requests each backend would send now, built by its own ``prepare``.
 
         Secrets are masked unless ``reveal``; everything else is byte for byte what is sent.
+
+        Args:
+            reveal: show license_key and api_key in clear.
+            limit: at most this many requests per backend (and as many held back).
+            granted: categories to treat as granted (the consent window's switches before the
+                user saves them); default: the stored decisions.
         """
-        granted = set(self.consent.granted())
+        allowed = set(self.consent.granted() if granted is None else granted)
+        if self.consent.do_not_track:
+            allowed = set()
         counts = self.outbox.counts()
+        ctx = self.send_context()
+        shown = ctx if reveal else ctx.masked()
         previews = []
         for name, (backend, _missing) in self.backends.items():
-            problem = self.backend_problem(name) or self.why_not_sending()
-            queued = self.outbox.peek(name, limit * backend.max_batch)
-            sendable = [q.event for q in queued if q.category in granted][: limit
-                                                                          * backend.max_batch]
+            problem = self.backend_problem(name)
+            if not problem and not allowed:
+                problem = self.why_not_sending() or "you have not agreed to sending any data"
+            window = limit * backend.max_batch
+            queued = self.outbox.peek(name, window * 4)
+            sendable = [q.event for q in queued if q.category in allowed][:window]
+            others = [q.event for q in queued if q.category not in allowed][:window]
             held: dict[str, int] = {}
             for q in queued:
-                if q.category not in granted:
+                if q.category not in allowed:
                     held[q.category] = held.get(q.category, 0) + 1
-            ctx = self.send_context()
-            requests = backend.prepare(sendable, ctx if reveal else ctx.masked())[:limit]
+            requests = backend.prepare(sendable, shown)[:limit]
             previews.append(
                 BackendPreview(
                     backend=name,
@@ -272,6 +287,7 @@ class Companion:
                     will_send=not problem and bool(requests),
                     queued=counts.get(name, 0),
                     held_back=held,
+                    held_requests=backend.prepare(others, shown)[:limit],
                 )
             )
         return previews
