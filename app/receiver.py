@@ -560,6 +560,12 @@ class _Receiver:
         if reply.content_type and not any(k.lower() == "content-type" for k in headers):
             headers["Content-Type"] = reply.content_type
         headers.setdefault("Content-Length", str(len(reply.body)))
+        # Filled in before writing: the client may read the answer and inspect the record
+        # before this thread returns.
+        rec.status = reply.status
+        rec.response_headers = list(headers.items())
+        rec.response_body = reply.body
+        rec.outcome = "answered"
         try:
             handler.send_response(reply.status)
             for key, value in headers.items():
@@ -569,11 +575,6 @@ class _Receiver:
                 handler.wfile.write(reply.body)
         except OSError:
             rec.outcome = "client-gone"  # the client gave up (its timeout) before we answered
-        else:
-            rec.outcome = "answered"
-        rec.status = reply.status
-        rec.response_headers = list(headers.items())
-        rec.response_body = reply.body
 
     def _finish(self, rec: RecordedRequest) -> None:
         if rec.outcome == "pending":
