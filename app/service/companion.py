@@ -29,6 +29,7 @@ from app.service.sender import RoundReport, Sender
 from app.storage.config import VendorConfig
 from app.storage.db import Database
 from app.storage.history import History
+from app.storage.holding import UNDECIDED_KEEP, trim_category
 from app.storage.outbox import Outbox
 from app.storage.state import StateStore
 
@@ -46,6 +47,7 @@ class TrackResult:
     stored: bool  # False when the category is denied: the event was discarded, not kept
     backends: tuple[str, ...]
     dropped: int = 0  # old events the outbox cap pushed out to make room
+    held_dropped: int = 0  # old undecided events of this category dropped (bounded hold)
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,11 @@ class Companion:
             self.state.bump(f"discarded:{category.id}")
             return TrackResult(event, category.id, False, names)
         dropped = self.outbox.enqueue(event, names, category.id) if names else 0
-        return TrackResult(event, category.id, True, names, dropped)
+        held_dropped = 0
+        if names and self.consent.effective(category.id) is Choice.UNDECIDED:
+            # Kept so the user sees real examples before deciding, but bounded per category.
+            held_dropped = trim_category(self.db, category.id, UNDECIDED_KEEP)
+        return TrackResult(event, category.id, True, names, dropped, held_dropped)
 
     # consent ----------------------------------------------------------------------------
 
