@@ -19,6 +19,7 @@ from typing import Any
 from app import APP_ID, NAME, __version__
 from app.logsetup import SECRETS, setup_logging
 from app.model.errors import CompanionError, ValidationError
+from app.service import consent_view
 from app.service import preview as preview_fmt
 from app.service.companion import Companion, open_companion
 from app.storage.config import VendorConfig, load_config
@@ -142,17 +143,7 @@ def cmd_track(ctx: Context) -> int:
 def cmd_preview(ctx: Context) -> int:
     previews = ctx.companion.preview(reveal=ctx.args.reveal, limit=ctx.args.limit)
     if ctx.args.json:
-        out_json([
-            {
-                "backend": p.backend,
-                "will_send": p.will_send,
-                "problem": p.problem,
-                "queued": p.queued,
-                "held_back": p.held_back,
-                "requests": [preview_fmt.describe(r) for r in p.requests],
-            }
-            for p in previews
-        ])
+        out_json(consent_view.preview_data(previews))
         return EXIT_OK
     if not previews:
         out("No backend is enabled in the vendor configuration: nothing would be sent.")
@@ -166,6 +157,18 @@ def cmd_preview(ctx: Context) -> int:
         for request in p.requests:
             out()
             out(preview_fmt.render(request))
+        if p.held_requests:
+            out()
+            out(f"--- {p.title}: will NOT be sent (not agreed to) ---")
+        for request in p.held_requests:
+            out()
+            out(preview_fmt.render(request))
+        meanings = consent_view.field_meanings([*p.requests, *p.held_requests])
+        if meanings:
+            out()
+            out("What the fields mean:")
+            for name, text in meanings:
+                out(f"  {name}: {text}")
         out()
     if not ctx.args.reveal:
         out("(license_key and api_key are masked; --reveal shows them)")
@@ -196,16 +199,20 @@ def cmd_send(ctx: Context) -> int:
 def cmd_history(ctx: Context) -> int:
     entries = ctx.companion.history(ctx.args.limit)
     if ctx.args.json:
-        out_json([e.to_dict() for e in entries])
+        out(consent_view.history_json(entries))
         return EXIT_OK
+    limits = ctx.config.limits
+    out(f"(kept for {limits.history_days} days, at most {limits.history_max_rows} entries; "
+        "[history] in the vendor configuration)")
     if not entries:
         out("Nothing has been sent yet.")
     for e in entries:
         cats = ",".join(e.categories)
         status = f"HTTP {e.http_status}" if e.http_status else "no answer"
-        sig = f" signature {e.signature}" if e.signature not in ("n/a",) else ""
-        out(f"{when(e.at)}  {e.backend:13} {e.event_count:4} event(s) [{cats}]  {e.verdict:9} "
-            f"{status}: {e.message}{sig}")
+        sig = consent_view.signature_words(e)
+        sig = f"; signature {sig}" if sig else ""
+        out(f"{when(e.at)}  {e.backend:13} {e.event_count:4} event(s) [{cats}]  "
+            f"{consent_view.outcome_words(e)}  {status}: {e.message}{sig}")
         if e.errors:
             out(f"    server errors: {json.dumps(e.errors, ensure_ascii=False)}")
     return EXIT_OK
@@ -266,31 +273,17 @@ def cmd_consent(ctx: Context) -> int:
         ids, deleted = companion.revoke(cats)
         out(f"revoked: {', '.join(ids)}; {deleted} queued event(s) deleted")
         return EXIT_OK
-    states = companion.consent.states()
+    data = consent_view.consent_data(companion)
     if ctx.args.json:
-        out_json({
-            "version": companion.config.consent.version,
-            "do_not_track": companion.consent.do_not_track,
-            "categories": [
-                {
-                    "id": s.category.id,
-                    "title": s.category.title,
-                    "description": s.category.description,
-                    "events": list(s.category.events),
-                    "choice": s.effective.value,
-                    "stored": s.decision.choice.value,
-                    "decided_at": s.decision.decided_at,
-                    "reason": s.reason,
-                }
-                for s in states
-            ],
-        })
+        out_json(data)
         return EXIT_OK
-    if companion.consent.do_not_track:
+    if data["do_not_track"]:
         out("DO_NOT_TRACK is set: everything is treated as declined.")
-    for s in states:
-        out(f"{s.category.id:14} {s.effective.value:9} {s.category.title}: "
-            f"{s.category.description}")
+    out(f"consent version {data['version']}")
+    for c in data["categories"]:
+        out(f"{c['id']:14} {c['choice']:9} {c['title']}: {c['description']}")
+        out(f"{'':14} {c['waiting']} waiting, {c['discarded_declined']} discarded (declined), "
+            f"{c['dropped_undecided']} dropped (undecided, over {data['undecided_keep']} kept)")
     return EXIT_OK
 
 
