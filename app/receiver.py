@@ -452,13 +452,19 @@ class _Receiver:
             self._requests.clear()
             self._script.clear()
 
-    def wait_for_requests(self, count: int, timeout: float = 10.0) -> bool:
-        """Block until ``count`` requests have been fully handled; False on timeout.
+    def wait_for_requests(
+        self, count: int, timeout: float = 10.0, *, finished: bool = True
+    ) -> bool:
+        """Block until ``count`` requests have been handled (or only received); False on timeout.
 
         For tests of asynchronous senders: wait for the fact, never sleep for a guess.
+
+        Args:
+            finished: count only requests whose handling is over; False counts every request
+                received, e.g. to know a ``Hang`` has begun.
         """
         def done() -> bool:
-            return sum(1 for r in self._requests if r.outcome != "pending") >= count
+            return sum(1 for r in self._requests if r.outcome != "pending" or not finished) >= count
 
         with self._changed:
             return self._changed.wait_for(done, timeout)
@@ -500,9 +506,10 @@ class _Receiver:
             headers=list(handler.headers.items()),
             body=body,
         )
-        with self._lock:
+        with self._changed:
             self._requests.append(rec)
             behaviour = self._script.popleft() if self._script else None
+            self._changed.notify_all()
         rec.behaviour = behaviour
         try:
             reply = self._apply(behaviour, rec, handler, too_big)
