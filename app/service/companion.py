@@ -25,6 +25,7 @@ from app.model.wire import PreparedRequest, SendContext
 from app.service.consent import ConsentPolicy
 from app.service.http import HttpClient
 from app.service.identity import Identity, derive_identity
+from app.service.license import LicenseService
 from app.service.sender import RoundReport, Sender
 from app.storage.config import VendorConfig
 from app.storage.db import Database
@@ -91,6 +92,8 @@ class Companion:
         home: the state directory.
         license_key: returns the user's license key ("" when none); may raise
             ``CompanionError`` when the keyring cannot be used.
+        license_service: the keyring-backed license key and its status; when given (and
+            ``license_key`` is not) its ``key`` is the license key source. Kept as ``license``.
         identity: returns this user's identifiers.
         environ: environment (``DO_NOT_TRACK``).
         clock: seconds since the epoch.
@@ -103,6 +106,7 @@ class Companion:
         home: Path,
         *,
         license_key: Callable[[], str] | None = None,
+        license_service: LicenseService | None = None,
         identity: Callable[[], Identity] | None = None,
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
@@ -120,7 +124,10 @@ class Companion:
             self.db, config.limits.history_days, config.limits.history_max_rows, clock
         )
         self.consent = ConsentPolicy(config.consent, self.state, self.environ, clock)
-        self._license_key = license_key or (lambda: "")
+        self.license = license_service
+        self._license_key = license_key or (
+            license_service.key if license_service is not None else (lambda: "")
+        )
         self._identity_source = identity or (lambda: derive_identity(config.product.id))
         self._identity: Identity | None = None
         self.backends = _backends(config)
@@ -357,6 +364,8 @@ class Companion:
         """Close network sessions and this thread's database connection."""
         for sender in self.senders.values():
             sender.client.close()
+        if self.license is not None:
+            self.license.close()
         self.db.close()
 
 

@@ -1,0 +1,350 @@
+"""Verify, activate and deactivate the user's license with KeyManager, without Qt.
+
+``POST {url}/api/v1/verify|activate|deactivate`` with the form fields ``api_key``,
+``license_key`` and ``identifier`` (our ``activation_identifier``), ``Accept: application/json``.
+Answers are read with the telemetry backend's own envelope rules
+(``app.backends.keymanager.interpret_envelope``): with a public key configured the signature
+must verify and the answer is read from ``response_base64`` only.
+
+Codes (shared/notes/keymanager-api-facts.md): verify 200 valid; 201/202/203/204/205/210/215
+invalid, shown with the server's message. Activate 300/301 done, 302 limit reached. Deactivate
+400 (also the string "400") / 401 done. 100-103 and 150 mean the vendor's API key is wrong: the
+license is then *unknown*, not invalid.
+
+Why the result is cached in the state database with its time: the tray and ``status`` show the
+last answer without the network, and offline the user sees "unknown" with the age of the last
+real answer instead of a false "invalid". The key itself is never cached there.
+
+Telemetry never waits for any of this: ``Companion`` only reads the key (``key()``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from app.backends.keymanager import USER_AGENT, interpret_envelope
+from app.model.errors import CompanionError
+from app.model.wire import PreparedRequest, SignatureStatus, Verdict, mask_secret
+from app.service.http import HttpClient, TransportError
+from app.service.identity import Identity
+from app.storage.config import VendorConfig
+from app.storage.license_store import LicenseStore
+from app.storage.state import StateStore
+
+log = logging.getLogger(__name__)
+
+VERIFY_PATH = "/api/v1/verify"
+ACTIVATE_PATH = "/api/v1/activate"
+DEACTIVATE_PATH = "/api/v1/deactivate"
+ANSWER_KEY = "license:answer"  # the last real answer about the license (never the key)
+ATTEMPT_KEY = "license:attempt"  # the last attempt that got no usable answer
+
+VALID, INVALID, UNKNOWN, NO_KEY = "valid", "invalid", "unknown", "no-key"
+
+# action -> (codes meaning "done", codes that are a definitive "no" about this license)
+_LICENSE_NO = {201, 202, 203, 204, 205, 210, 215}
+_CODES: dict[str, tuple[frozenset[int], frozenset[int]]] = {
+    "verify": (frozenset({200}), frozenset(_LICENSE_NO)),
+    "activate": (frozenset({300, 301}), frozenset(_LICENSE_NO | {302})),
+    "deactivate": (frozenset({400, 401}), frozenset(_LICENSE_NO)),
+}
+_PATHS = {"verify": VERIFY_PATH, "activate": ACTIVATE_PATH, "deactivate": DEACTIVATE_PATH}
+
+
+@dataclass(frozen=True)
+class LicenseStatus:
+    """What we know about the license on this machine.
+
+    Attributes:
+        state: "valid", "invalid", "unknown" (no usable answer now) or "no-key".
+        code: KeyManager's ``response.code`` of the answer this is based on.
+        message: the server's own message for that answer ("" when there is none).
+        checked_at: when that answer arrived (None: never).
+        signature: ``SignatureStatus`` value of that answer.
+        action: "verify", "activate" or "deactivate": what produced it.
+        ok: the action did what was asked (verify: valid; activate: seat taken; deactivate:
+            seat freed).
+        problem: why there is no fresh answer (offline, API key refused, bad signature...).
+        last_state: with state "unknown", what the last real answer said ("" when none).
+    """
+
+    state: str
+    code: int | None = None
+    message: str = ""
+    checked_at: float | None = None
+    signature: str = SignatureStatus.NOT_CHECKED.value
+    action: str = "verify"
+    ok: bool = False
+    problem: str = ""
+    last_state: str = ""
+
+    def age(self, now: float) -> float | None:
+        """Seconds since the answer this is based on (None: never answered)."""
+        return None if self.checked_at is None else max(0.0, now - self.checked_at)
+
+    def to_dict(self, now: float | None = None) -> dict[str, Any]:
+        """JSON-safe form (``--json``, the state database); ``age`` added when ``now`` given."""
+        data = asdict(self)
+        if now is not None:
+            data["age_seconds"] = None if self.checked_at is None else round(self.age(now) or 0, 1)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LicenseStatus:
+        """Rebuild from ``to_dict`` output, ignoring unknown keys (older/newer versions)."""
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def describe(self, now: float) -> str:
+        """One line for people: ``valid: License key is valid (checked 5 min ago)``."""
+        age = self.age(now)
+        when = f"checked {human_age(age)} ago" if age is not None else "never checked"
+        if self.state == NO_KEY:
+            return "no license key stored (license-companion license set)"
+        if self.state == UNKNOWN:
+            line = f"unknown: {self.problem or 'not checked yet'}"
+            if self.last_state:
+                line += f"; last answer {human_age(age)} ago: {self.last_state}"
+                if self.message:
+                    line += f" ({self.message})"
+            return line
+        text = f"{self.state}: {self.message}" if self.message else self.state
+        return f"{text} ({when})"
+
+
+def human_age(seconds: float | None) -> str:
+    """``42 s``, ``5 min``, ``3 h``, ``2 days``."""
+    if seconds is None:
+        return "?"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+class LicenseService:
+    """The license key (in the keyring) and its status with KeyManager.
+
+    Args:
+        config: the vendor configuration (``[keymanager]`` url, api_key, public key).
+        store: the keyring-backed key store.
+        state: where the last answer is cached.
+        identity: returns this user's identifiers (``activation_identifier`` is sent).
+        client: the HTTP client (a real one against a loopback server in tests).
+        clock: seconds since the epoch.
+    """
+
+    def __init__(
+        self,
+        config: VendorConfig,
+        store: LicenseStore,
+        state: StateStore,
+        identity: Callable[[], Identity],
+        client: HttpClient,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.state = state
+        self.identity = identity
+        self.client = client
+        self.clock = clock
+
+    # -- the key --------------------------------------------------------------------------
+
+    def key(self) -> str:
+        """The stored key ("" when none); the Companion's license key source.
+
+        Raises:
+            KeyringUnavailableError: the keyring cannot be used.
+        """
+        return self.store.get()
+
+    def set_key(self, raw: str) -> str:
+        """Normalise and store a key; returns it masked. Forgets the old key's status.
+
+        Raises:
+            ValidationError: obviously not a key.
+            KeyringUnavailableError: the keyring cannot be used.
+        """
+        key = self.store.set(raw)
+        self._forget()
+        return mask_secret(key)
+
+    def clear_key(self) -> bool:
+        """Remove the key and its cached status; True when a key was stored."""
+        removed = self.store.clear()
+        self._forget()
+        return removed
+
+    def _forget(self) -> None:
+        self.state.delete(ANSWER_KEY)
+        self.state.delete(ATTEMPT_KEY)
+
+    # -- the server -----------------------------------------------------------------------
+
+    def verify(self) -> LicenseStatus:
+        """Ask KeyManager whether the key is valid for this machine's activation id."""
+        return self._ask("verify")
+
+    def activate(self) -> LicenseStatus:
+        """Take a seat for this machine (``ok`` with 300/301; 302: the limit is reached)."""
+        return self._ask("activate")
+
+    def deactivate(self) -> LicenseStatus:
+        """Free this machine's seat so the license can move to another computer."""
+        return self._ask("deactivate")
+
+    def problem(self) -> str:
+        """Why the server cannot be asked at all ("" when it can)."""
+        km = self.config.keymanager
+        if not km.enabled:
+            return "KeyManager is disabled in the vendor configuration"
+        missing = km.missing()
+        if missing:
+            return f"KeyManager is not configured: [keymanager] {', '.join(missing)} empty"
+        return ""
+
+    def request(self, action: str, license_key: str) -> PreparedRequest:
+        """The exact request for ``action`` (what is sent; the preview masks the secrets)."""
+        ident = self.identity()
+        fields = [
+            ("api_key", self.config.keymanager.api_key),
+            ("license_key", license_key),
+            ("identifier", ident.activation_identifier),
+        ]
+        return PreparedRequest(
+            backend="keymanager-license",
+            method="POST",
+            url=self.config.keymanager.url.rstrip("/") + _PATHS[action],
+            headers=(
+                ("Accept", "application/json"),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("User-Agent", USER_AGENT),
+            ),
+            body=urlencode(fields).encode("ascii"),
+        )
+
+    def _ask(self, action: str) -> LicenseStatus:
+        key = self.store.get()  # KeyringUnavailableError propagates: the caller shows it
+        if not key:
+            return LicenseStatus(NO_KEY, action=action)
+        problem = self.problem()
+        if problem:
+            return self._no_answer(action, problem)
+        try:
+            request = self.request(action, key)
+        except CompanionError as exc:  # e.g. the identity needs the keyring
+            return self._no_answer(action, str(exc))
+        try:
+            response = self.client.send(request)
+        except TransportError as exc:
+            return self._no_answer(action, str(exc))
+        done, refused = _CODES[action]
+        said: dict[str, Any] = {}
+
+        def classify(code: int, message: str, errors: Any) -> Verdict | None:
+            said["message"] = message
+            if code in done:
+                return Verdict.DELIVERED
+            if code in refused:
+                return Verdict.REJECTED
+            return None
+
+        outcome = interpret_envelope(response, self.config.keymanager.public_key_pem, classify)
+        if outcome.signature is SignatureStatus.INVALID:
+            return self._no_answer(action, "SECURITY: the answer's signature does not match the "
+                                   "configured public key; it was ignored", outcome.signature)
+        if outcome.verdict not in (Verdict.DELIVERED, Verdict.REJECTED) or outcome.code is None:
+            if outcome.verdict is Verdict.BLOCKED:
+                why = (f"KeyManager refused the vendor's API key ({outcome.message}); "
+                       "the vendor must fix [keymanager] api_key")
+            else:
+                why = outcome.message
+            return self._no_answer(action, why, outcome.signature)
+        ok = outcome.verdict is Verdict.DELIVERED
+        if action == "verify":
+            state = VALID if ok else INVALID
+        elif action == "activate":
+            state = VALID if ok else INVALID
+        else:  # after deactivation this machine holds no seat: verify would answer 202
+            state = INVALID
+        status = LicenseStatus(
+            state=state,
+            code=outcome.code,
+            message=said.get("message", ""),
+            checked_at=self.clock(),
+            signature=outcome.signature.value,
+            action=action,
+            ok=ok,
+        )
+        self.state.set(ANSWER_KEY, status.to_dict())
+        self.state.delete(ATTEMPT_KEY)
+        log.info("license %s: %s %s", action, status.code, status.state)
+        return status
+
+    def _no_answer(
+        self, action: str, problem: str, signature: SignatureStatus = SignatureStatus.NOT_CHECKED
+    ) -> LicenseStatus:
+        """No usable answer: unknown, carrying the last real answer and its time."""
+        self.state.set(ATTEMPT_KEY, {"at": self.clock(), "action": action, "problem": problem,
+                                     "signature": signature.value})
+        log.info("license %s: no usable answer: %s", action, problem)
+        last = self._last_answer()
+        return LicenseStatus(
+            state=UNKNOWN,
+            code=last.code if last else None,
+            message=last.message if last else "",
+            checked_at=last.checked_at if last else None,
+            signature=signature.value,
+            action=action,
+            ok=False,
+            problem=problem,
+            last_state=last.state if last else "",
+        )
+
+    def _last_answer(self) -> LicenseStatus | None:
+        data = self.state.get(ANSWER_KEY)
+        return LicenseStatus.from_dict(data) if isinstance(data, dict) else None
+
+    def cached_status(self, *, check_key: bool = True) -> LicenseStatus:
+        """The status without the network: the last answer, or unknown after a failed attempt.
+
+        Args:
+            check_key: read the keyring first, so "no key" is reported as such (status calls it
+                with True; a caller that already failed to read the keyring passes False).
+
+        Raises:
+            KeyringUnavailableError: ``check_key`` and the keyring cannot be used.
+        """
+        if check_key and not self.store.get():
+            return LicenseStatus(NO_KEY)
+        last = self._last_answer()
+        attempt = self.state.get(ATTEMPT_KEY)
+        if isinstance(attempt, dict) and (last is None or
+                                          attempt.get("at", 0) >= (last.checked_at or 0)):
+            return LicenseStatus(
+                state=UNKNOWN,
+                code=last.code if last else None,
+                message=last.message if last else "",
+                checked_at=last.checked_at if last else None,
+                signature=str(attempt.get("signature", SignatureStatus.NOT_CHECKED.value)),
+                action=str(attempt.get("action", "verify")),
+                problem=str(attempt.get("problem", "")),
+                last_state=last.state if last else "",
+            )
+        if last is None:
+            return LicenseStatus(UNKNOWN, problem="not checked with the server yet")
+        return last
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self.client.close()
