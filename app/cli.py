@@ -329,6 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="level of the log file in the state directory")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check Qt, keyring, config and state dir; print JSON; exit 0/1")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("track", help="enqueue one event")
@@ -387,6 +389,11 @@ def _load_extensions() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code."""
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if "--self-test" in raw:  # before the subcommands: it must work even if an extension is broken
+        from app.selftest import run_self_test
+
+        return run_self_test(raw)
     _load_extensions()
     parser = build_parser()
     args = parser.parse_args(argv)
