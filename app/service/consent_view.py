@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 
 from app.model.wire import PreparedRequest
 from app.service import preview as preview_fmt
+from app.service.consent import STATE_KEY
 from app.service.preview import FIELD_MEANINGS
 from app.storage.history import HistoryEntry
 from app.storage.holding import UNDECIDED_KEEP, category_counters
@@ -98,6 +99,13 @@ def preview_data(previews: Sequence[BackendPreview]) -> list[dict[str, Any]]:
     ]
 
 
+def version_changed(companion: Companion) -> bool:
+    """Whether the user decided for an older consent version and must be asked again."""
+    stored = companion.consent.state.get(STATE_KEY, {}).get("decisions", {})
+    current = companion.config.consent.version
+    return bool(stored) and all(entry.get("version") != current for entry in stored.values())
+
+
 def consent_data(companion: Companion) -> dict[str, Any]:
     """``consent show --json``: decisions, what is waiting and what was thrown away, per category."""
     policy = companion.consent
@@ -124,6 +132,7 @@ def consent_data(companion: Companion) -> dict[str, Any]:
         "version": companion.config.consent.version,
         "do_not_track": policy.do_not_track,
         "ever_decided": policy.ever_decided(),
+        "version_changed": version_changed(companion),
         "undecided_keep": UNDECIDED_KEEP,
         "categories": categories,
     }

@@ -1,0 +1,403 @@
+"""The consent window: what each kind of data is, the exact requests, and the user's choice.
+
+The window only shows data it is given and reports what the user did; it never builds a request.
+Whoever owns it (the tray's worker, or ``ConsentController`` for tests and the CLI) answers
+``previewWanted`` with ``set_preview(Companion.preview(...))`` — the backends' own ``prepare`` —
+so what is shown is what would be sent. Closing the window decides nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QFontDatabase
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.model.consent import Choice
+from app.service import preview as preview_fmt
+from app.service.consent import CategoryState
+from app.service.consent_view import field_meanings
+from app.storage.texts import Texts
+
+if TYPE_CHECKING:
+    from app.service.companion import BackendPreview
+
+DEBOUNCE_MS = 150
+GRANTED, DENIED = Choice.GRANTED.value, Choice.DENIED.value
+
+BANNER_STYLE = (
+    "QLabel { background: #fff4ce; color: #3b2f00; border: 1px solid #e0c060; "
+    "border-radius: 4px; padding: 8px; }"
+)
+SECTION_STYLE = "QLabel { font-weight: bold; padding-top: 4px; }"
+SEND_STYLE = "QLabel { font-weight: bold; color: #1b5e20; padding-top: 4px; }"
+HOLD_STYLE = "QLabel { font-weight: bold; color: #8a1c1c; padding-top: 4px; }"
+MUTED_STYLE = "QLabel { color: palette(mid); }"
+
+
+def _escape_mnemonic(text: str) -> str:
+    """A vendor's "R&D" must show as "R&D", not underline the D."""
+    return text.replace("&", "&&")
+
+
+def _code_view(name: str) -> QPlainTextEdit:
+    view = QPlainTextEdit()
+    view.setObjectName(name)
+    view.setReadOnly(True)
+    view.setTabChangesFocus(True)  # Tab leaves the text instead of being swallowed
+    view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+    view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+    view.setTextInteractionFlags(
+        Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.TextSelectableByKeyboard
+    )
+    return view
+
+
+class _CategoryRow(QWidget):
+    """One category: the switch (a checkbox), its description and the current decision."""
+
+    def __init__(self, index: int, state: CategoryState, texts: Texts) -> None:
+        super().__init__()
+        self.category_id = state.category.id
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 8)
+        layout.setSpacing(2)
+        label = texts("consent.switch_label", index=index,
+                      title=_escape_mnemonic(state.category.title))
+        self.switch = QCheckBox(label)
+        self.switch.setObjectName(f"switch-{state.category.id}")
+        self.switch.setChecked(state.decision.choice is Choice.GRANTED)
+        self.switch.setAccessibleDescription(state.category.description)
+        bold = self.switch.font()
+        bold.setBold(True)
+        self.switch.setFont(bold)
+        layout.addWidget(self.switch)
+        description = QLabel(state.category.description)
+        description.setWordWrap(True)
+        description.setIndent(22)
+        layout.addWidget(description)
+        words = {
+            Choice.GRANTED: texts("consent.state_granted"),
+            Choice.DENIED: texts("consent.state_denied"),
+            Choice.UNDECIDED: texts("consent.state_undecided"),
+        }[state.decision.choice]
+        self.state_label = QLabel(f"<i>{words}</i>")
+        self.state_label.setIndent(22)
+        self.state_label.setStyleSheet(MUTED_STYLE)
+        layout.addWidget(self.state_label)
+
+
+class _BackendPane(QWidget):
+    """One backend's preview: status, "will be sent", "will not be sent", what the fields mean."""
+
+    def __init__(self, preview: BackendPreview, texts: Texts) -> None:
+        super().__init__()
+        self.backend = preview.backend
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+
+        lines = [texts("consent.queued", count=preview.queued)]
+        if preview.problem:
+            lines.append(texts("consent.problem", problem=preview.problem))
+        for category, count in sorted(preview.held_back.items()):
+            lines.append(texts("consent.held_because", count=count, category=category))
+        self.status = QLabel("\n".join(lines))
+        self.status.setObjectName("status")
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.setChildrenCollapsible(False)
+        self.send_view, send_box = self._section(
+            texts("consent.will_send") + f" ({len(preview.requests)})", SEND_STYLE,
+            "will-send", preview.requests, texts,
+        )
+        self.hold_view, hold_box = self._section(
+            texts("consent.will_not_send") + f" ({len(preview.held_requests)})", HOLD_STYLE,
+            "will-not-send", preview.held_requests, texts,
+        )
+        splitter.addWidget(send_box)
+        splitter.addWidget(hold_box)
+
+        meanings = field_meanings([*preview.requests, *preview.held_requests])
+        self.meanings = QLabel()
+        self.meanings.setObjectName("meanings")
+        self.meanings.setWordWrap(True)
+        self.meanings.setTextFormat(Qt.TextFormat.RichText)
+        self.meanings.setText(
+            "".join(f"<b>{name}</b>: {text}<br>" for name, text in meanings)
+            or texts("consent.nothing_queued")
+        )
+        self.meanings.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.meanings.setContentsMargins(4, 4, 4, 4)
+        scroll = QScrollArea()
+        scroll.setWidget(self.meanings)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        meaning_box = QWidget()
+        box = QVBoxLayout(meaning_box)
+        box.setContentsMargins(0, 0, 0, 0)
+        heading = QLabel(texts("consent.meanings_heading"))
+        heading.setStyleSheet(SECTION_STYLE)
+        box.addWidget(heading)
+        box.addWidget(scroll)
+        splitter.addWidget(meaning_box)
+        splitter.setSizes([300, 200, 160])
+        layout.addWidget(splitter, 1)
+
+    @staticmethod
+    def _section(
+        title: str, style: str, name: str, requests: Sequence[object], texts: Texts
+    ) -> tuple[QPlainTextEdit, QWidget]:
+        holder = QWidget()
+        box = QVBoxLayout(holder)
+        box.setContentsMargins(0, 0, 0, 0)
+        heading = QLabel(title)
+        heading.setStyleSheet(style)
+        view = _code_view(name)
+        view.setAccessibleName(title)
+        heading.setBuddy(view)
+        text = "\n\n".join(preview_fmt.render(r) for r in requests)  # type: ignore[arg-type]
+        view.setPlainText(text or texts("consent.no_requests"))
+        box.addWidget(heading)
+        box.addWidget(view, 1)
+        return view, holder
+
+
+class ConsentWindow(QWidget):
+    """Non-modal window where the user decides, per category, what may be sent.
+
+    Args:
+        texts: the user-visible texts (``resources/texts/<lang>.toml``).
+        product: the product's name, for the title and intro.
+        parent: optional parent widget (the window stays a top-level window).
+
+    Signals:
+        previewWanted(list, bool): the switches or the reveal toggle changed (debounced): the
+            owner should call ``set_preview`` with ``Companion.preview(reveal, granted=list)``.
+        decided(dict): the user pressed one of the three buttons; category id -> "granted" or
+            "denied" for every category. Never emitted when the window is just closed.
+    """
+
+    previewWanted = Signal(list, bool)
+    decided = Signal(dict)
+
+    def __init__(self, texts: Texts, product: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent, Qt.WindowType.Window)
+        self.texts = texts
+        self.product = product or "this product"
+        self.setObjectName("consent-window")
+        self.setWindowTitle(texts("consent.window_title", product=self.product))
+        self.setWindowModality(Qt.WindowModality.NonModal)
+        self.resize(1100, 760)
+        self._rows: list[_CategoryRow] = []
+        self._panes: list[_BackendPane] = []
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(DEBOUNCE_MS)
+        self._debounce.timeout.connect(self.flush_preview)
+
+        outer = QVBoxLayout(self)
+        intro = QLabel(texts("consent.intro", product=self.product))
+        intro.setWordWrap(True)
+        outer.addWidget(intro)
+        self.dnt_banner = QLabel(texts("consent.dnt_banner"))
+        self.dnt_banner.setObjectName("dnt-banner")
+        self.dnt_banner.setWordWrap(True)
+        self.dnt_banner.setStyleSheet(BANNER_STYLE)
+        self.dnt_banner.hide()
+        outer.addWidget(self.dnt_banner)
+        self.version_banner = QLabel()
+        self.version_banner.setObjectName("version-banner")
+        self.version_banner.setWordWrap(True)
+        self.version_banner.setStyleSheet(BANNER_STYLE)
+        self.version_banner.hide()
+        outer.addWidget(self.version_banner)
+
+        body = QSplitter(Qt.Orientation.Horizontal)
+        body.setChildrenCollapsible(False)
+        self.categories_box = QGroupBox(texts("consent.categories_heading"))
+        self._categories_layout = QVBoxLayout(self.categories_box)
+        self._categories_layout.addStretch(1)
+        body.addWidget(self.categories_box)
+
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        head = QHBoxLayout()
+        heading = QLabel(texts("consent.preview_heading"))
+        heading.setStyleSheet(SECTION_STYLE)
+        head.addWidget(heading, 1)
+        self.reveal = QCheckBox(texts("consent.reveal"))
+        self.reveal.setObjectName("reveal")
+        self.reveal.setToolTip(texts("consent.reveal_tooltip"))
+        self.reveal.toggled.connect(self._schedule_preview)
+        head.addWidget(self.reveal)
+        right_layout.addLayout(head)
+        self.masked_note = QLabel(texts("consent.masked_note"))
+        self.masked_note.setStyleSheet(MUTED_STYLE)
+        right_layout.addWidget(self.masked_note)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("preview-tabs")
+        right_layout.addWidget(self.tabs, 1)
+        body.addWidget(right)
+        body.setStretchFactor(0, 0)
+        body.setStretchFactor(1, 1)
+        body.setSizes([330, 770])
+        outer.addWidget(body, 1)
+
+        buttons = QHBoxLayout()
+        self.allow_selected = QPushButton(texts("consent.allow_selected"))
+        self.allow_all = QPushButton(texts("consent.allow_all"))
+        self.deny_all = QPushButton(texts("consent.deny_all"))
+        self.close_button = QPushButton(texts("consent.close"))
+        self.close_button.setToolTip(texts("consent.close_tooltip"))
+        for name, button in (("allow-selected", self.allow_selected),
+                             ("allow-all", self.allow_all), ("deny-all", self.deny_all),
+                             ("close", self.close_button)):
+            button.setObjectName(name)
+            button.setAutoDefault(False)
+        self.allow_selected.setDefault(True)
+        self.allow_selected.clicked.connect(self._on_allow_selected)
+        self.allow_all.clicked.connect(lambda: self._decide(all_granted=True))
+        self.deny_all.clicked.connect(lambda: self._decide(all_granted=False))
+        self.close_button.clicked.connect(self.close)
+        buttons.addWidget(self.deny_all)
+        buttons.addStretch(1)
+        buttons.addWidget(self.close_button)
+        buttons.addWidget(self.allow_selected)
+        buttons.addWidget(self.allow_all)
+        outer.addLayout(buttons)
+
+    # data in ---------------------------------------------------------------------------
+
+    def set_categories(
+        self,
+        states: Sequence[CategoryState],
+        do_not_track: bool,
+        version_changed: bool = False,
+        version: int | None = None,
+    ) -> None:
+        """Show the categories with their stored decisions (undecided ones start switched off).
+
+        Args:
+            states: ``ConsentPolicy.states()``.
+            do_not_track: show the banner explaining why nothing is sent.
+            version_changed: the vendor bumped the consent version since the user decided.
+            version: the current consent version (for the banner).
+        """
+        for row in self._rows:
+            self._categories_layout.removeWidget(row)
+            row.deleteLater()
+        self._rows = []
+        for index, state in enumerate(states, start=1):
+            row = _CategoryRow(index, state, self.texts)
+            row.switch.toggled.connect(self._schedule_preview)
+            self._categories_layout.insertWidget(index - 1, row)
+            self._rows.append(row)
+        self.dnt_banner.setVisible(do_not_track)
+        self.version_banner.setText(
+            self.texts("consent.version_banner", product=self.product, version=version or "")
+        )
+        self.version_banner.setVisible(version_changed and not do_not_track)
+        self._fix_tab_order()
+        self._schedule_preview()
+
+    def set_preview(self, previews: Sequence[BackendPreview]) -> None:
+        """Show the requests ``Companion.preview`` built, one tab per backend."""
+        current = self.tabs.currentIndex()
+        self.tabs.clear()
+        for pane in self._panes:
+            pane.deleteLater()
+        self._panes = []
+        for preview in previews:
+            pane = _BackendPane(preview, self.texts)
+            self._panes.append(pane)
+            label = f"{preview.title} — {len(preview.requests)} / {len(preview.held_requests)}"
+            self.tabs.addTab(pane, label)
+        if 0 <= current < self.tabs.count():
+            self.tabs.setCurrentIndex(current)
+        self._fix_tab_order()
+
+    # what the user chose --------------------------------------------------------------
+
+    def category_ids(self) -> list[str]:
+        """Every category shown, in order."""
+        return [row.category_id for row in self._rows]
+
+    def selected(self) -> list[str]:
+        """The categories switched on now."""
+        return [row.category_id for row in self._rows if row.switch.isChecked()]
+
+    def switch(self, category_id: str) -> QCheckBox:
+        """The switch of one category."""
+        for row in self._rows:
+            if row.category_id == category_id:
+                return row.switch
+        raise KeyError(category_id)
+
+    def preview_text(self, backend: str, section: str = "will-send") -> str:
+        """The text shown for one backend (``"will-send"`` or ``"will-not-send"``)."""
+        for pane in self._panes:
+            if pane.backend == backend:
+                view = pane.send_view if section == "will-send" else pane.hold_view
+                return view.toPlainText()
+        raise KeyError(backend)
+
+    def flush_preview(self) -> None:
+        """Ask for the preview now instead of after the debounce delay."""
+        self._debounce.stop()
+        self.previewWanted.emit(self.selected(), self.reveal.isChecked())
+
+    # internals ------------------------------------------------------------------------
+
+    def _schedule_preview(self) -> None:
+        self._debounce.start()
+
+    def _on_allow_selected(self) -> None:
+        chosen = set(self.selected())
+        self._emit_decision({c: GRANTED if c in chosen else DENIED for c in self.category_ids()})
+
+    def _decide(self, all_granted: bool) -> None:
+        for row in self._rows:
+            row.switch.blockSignals(True)
+            row.switch.setChecked(all_granted)
+            row.switch.blockSignals(False)
+        choice = GRANTED if all_granted else DENIED
+        self._emit_decision({c: choice for c in self.category_ids()})
+
+    def _emit_decision(self, decision: dict[str, str]) -> None:
+        self._debounce.stop()
+        self.decided.emit(decision)
+
+    def _fix_tab_order(self) -> None:
+        """Switches top to bottom, then reveal, the preview, and the buttons in visual order."""
+        chain: list[QWidget] = [row.switch for row in self._rows]
+        chain += [self.reveal, self.tabs]
+        for pane in self._panes:
+            chain += [pane.send_view, pane.hold_view]
+        chain += [self.deny_all, self.close_button, self.allow_selected, self.allow_all]
+        for first, second in itertools.pairwise(chain):
+            QWidget.setTabOrder(first, second)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Closing is not a decision: nothing is emitted and nothing is stored."""
+        self._debounce.stop()
+        super().closeEvent(event)

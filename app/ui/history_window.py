@@ -1,0 +1,258 @@
+"""The History window: every request that left the machine, what came of it, and an export.
+
+Data-driven like the consent window: the owner calls ``set_entries`` with ``Companion.history()``
+and answers ``refreshWanted``. The export writes exactly what ``history --json`` prints.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFontDatabase
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.service.consent_view import history_json
+from app.storage.history import HistoryEntry
+from app.storage.texts import Texts
+
+COLUMNS = ("time", "backend", "categories", "events", "outcome", "http", "message", "signature")
+OUTCOME_KEYS = ("delivered", "flagged", "rejected", "retry", "blocked", "split")
+SIGNATURE_KEYS = {"valid": "valid", "invalid": "invalid", "unsigned": "unsigned",
+                  "not-checked": "not_checked", "n/a": "na"}
+OUTCOME_COLOURS = {"delivered": "#1b5e20", "flagged": "#8a5a00", "rejected": "#8a1c1c",
+                   "blocked": "#8a1c1c"}
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+class HistoryWindow(QWidget):
+    """Non-modal window listing what was sent, newest first, with filters and details.
+
+    Args:
+        texts: the user-visible texts (``resources/texts/<lang>.toml``).
+        product: the product's name, for the title.
+        parent: optional parent widget (the window stays a top-level window).
+
+    Signals:
+        refreshWanted(): the user asked for fresh data; the owner calls ``set_entries``.
+    """
+
+    refreshWanted = Signal()
+
+    def __init__(self, texts: Texts, product: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent, Qt.WindowType.Window)
+        self.texts = texts
+        self.setObjectName("history-window")
+        self.setWindowTitle(texts("history.window_title", product=product or "this product"))
+        self.resize(1100, 640)
+        self._entries: list[HistoryEntry] = []
+        # Asks where to save; replaced in tests so no modal dialog opens.
+        self.ask_export_path: Callable[[], str] = self._ask_export_path
+
+        outer = QVBoxLayout(self)
+        bar = QHBoxLayout()
+        self.backend_filter = QComboBox()
+        self.backend_filter.setObjectName("backend-filter")
+        self.outcome_filter = QComboBox()
+        self.outcome_filter.setObjectName("outcome-filter")
+        for label_key, combo in (("history.filter_backend", self.backend_filter),
+                                 ("history.filter_outcome", self.outcome_filter)):
+            label = QLabel(texts(label_key))
+            label.setBuddy(combo)
+            bar.addWidget(label)
+            combo.setMinimumContentsLength(14)
+            combo.currentIndexChanged.connect(self._apply_filter)
+            bar.addWidget(combo)
+            bar.addSpacing(12)
+        self.outcome_filter.addItem(texts("history.all"), "")
+        for key in OUTCOME_KEYS:
+            self.outcome_filter.addItem(texts(f"history.outcome_{key}"), key)
+        bar.addStretch(1)
+        self.count_label = QLabel()
+        bar.addWidget(self.count_label)
+        self.refresh_button = QPushButton(texts("history.refresh"))
+        self.refresh_button.setObjectName("refresh")
+        self.refresh_button.clicked.connect(self.refreshWanted)
+        bar.addWidget(self.refresh_button)
+        self.export_button = QPushButton(texts("history.export"))
+        self.export_button.setObjectName("export")
+        self.export_button.clicked.connect(self._on_export)
+        bar.addWidget(self.export_button)
+        outer.addLayout(bar)
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setObjectName("history-table")
+        self.table.setHorizontalHeaderLabels([texts(f"history.col_{c}") for c in COLUMNS])
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setTabKeyNavigation(False)  # Tab moves on to the details, arrows move rows
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setVisible(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COLUMNS.index("message"), QHeaderView.ResizeMode.Stretch)
+        self.table.currentCellChanged.connect(lambda row, *_: self._show_details(row))
+        splitter.addWidget(self.table)
+
+        details_box = QWidget()
+        details_layout = QVBoxLayout(details_box)
+        details_layout.setContentsMargins(0, 0, 0, 0)
+        heading = QLabel(texts("history.details_heading"))
+        heading.setStyleSheet("QLabel { font-weight: bold; }")
+        details_layout.addWidget(heading)
+        self.details = QPlainTextEdit()
+        self.details.setObjectName("details")
+        self.details.setReadOnly(True)
+        self.details.setTabChangesFocus(True)
+        self.details.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        details_layout.addWidget(self.details)
+        splitter.addWidget(details_box)
+        splitter.setSizes([420, 180])
+        outer.addWidget(splitter, 1)
+        self.empty_label = QLabel(texts("history.empty"))
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        outer.addWidget(self.empty_label)
+        self.status_label = QLabel()
+        self.status_label.setObjectName("status")
+        outer.addWidget(self.status_label)
+
+    # data in ---------------------------------------------------------------------------
+
+    def set_entries(self, entries: Sequence[HistoryEntry]) -> None:
+        """Show these entries (newest first), keeping the filters the user chose."""
+        self._entries = list(entries)
+        wanted = self.backend_filter.currentData() or ""
+        self.backend_filter.blockSignals(True)
+        self.backend_filter.clear()
+        self.backend_filter.addItem(self.texts("history.all"), "")
+        for name in sorted({e.backend for e in self._entries}):
+            self.backend_filter.addItem(name, name)
+        index = self.backend_filter.findData(wanted)
+        self.backend_filter.setCurrentIndex(max(index, 0))
+        self.backend_filter.blockSignals(False)
+
+        self.table.setRowCount(len(self._entries))
+        for row, entry in enumerate(self._entries):
+            for column, text in enumerate(self._cells(entry)):
+                item = QTableWidgetItem(text)
+                if COLUMNS[column] == "outcome" and entry.verdict in OUTCOME_COLOURS:
+                    item.setData(Qt.ItemDataRole.ForegroundRole,
+                                 _colour(OUTCOME_COLOURS[entry.verdict]))
+                if COLUMNS[column] == "signature" and entry.signature == "invalid":
+                    item.setData(Qt.ItemDataRole.ForegroundRole, _colour("#b00020"))
+                item.setToolTip(text)
+                self.table.setItem(row, column, item)
+        self.empty_label.setVisible(not self._entries)
+        self._apply_filter()
+
+    def visible_entries(self) -> list[HistoryEntry]:
+        """The entries the filters let through, in table order."""
+        return [e for row, e in enumerate(self._entries) if not self.table.isRowHidden(row)]
+
+    def export_to(self, path: Path) -> int:
+        """Write every entry (not just the filtered ones) as ``history --json`` does.
+
+        Returns:
+            How many entries were written.
+        """
+        path.write_text(history_json(self._entries) + "\n", encoding="utf-8")
+        return len(self._entries)
+
+    # internals ------------------------------------------------------------------------
+
+    def _cells(self, entry: HistoryEntry) -> list[str]:
+        http = str(entry.http_status) if entry.http_status else "—"
+        if entry.code is not None:
+            http += f" / {entry.code}"
+        outcome = self.texts(f"history.outcome_{entry.verdict}")
+        if entry.verdict == "flagged" and entry.code is not None:
+            outcome += f" ({entry.code})"
+        signature = self.texts(f"history.signature_{SIGNATURE_KEYS.get(entry.signature, 'na')}")
+        return [
+            _when(entry.at),
+            entry.backend,
+            ", ".join(entry.categories),
+            str(entry.event_count),
+            outcome,
+            http,
+            entry.message,
+            signature,
+        ]
+
+    def _apply_filter(self) -> None:
+        backend = self.backend_filter.currentData() or ""
+        outcome = self.outcome_filter.currentData() or ""
+        shown = 0
+        for row, entry in enumerate(self._entries):
+            hide = bool(backend and entry.backend != backend) or bool(
+                outcome and entry.verdict != outcome
+            )
+            self.table.setRowHidden(row, hide)
+            shown += not hide
+        self.count_label.setText(f"{shown} / {len(self._entries)}")
+        first = next((r for r in range(len(self._entries)) if not self.table.isRowHidden(r)), -1)
+        if first >= 0 and (self.table.currentRow() < 0 or self.table.isRowHidden(
+                self.table.currentRow())):
+            self.table.setCurrentCell(first, 0)
+        self._show_details(self.table.currentRow() if first >= 0 else -1)
+
+    def _show_details(self, row: int) -> None:
+        if not 0 <= row < len(self._entries) or self.table.isRowHidden(row):
+            self.details.setPlainText("")
+            return
+        entry = self._entries[row]
+        cells = dict(zip(COLUMNS, self._cells(entry), strict=True))
+        lines = [f"{self.texts(f'history.col_{c}')}: {cells[c]}" for c in COLUMNS]
+        lines.append("")
+        if entry.errors:
+            lines.append(self.texts("history.server_errors"))
+            lines.append(json.dumps(entry.errors, indent=2, ensure_ascii=False))
+        else:
+            lines.append(self.texts("history.no_errors"))
+        self.details.setPlainText("\n".join(lines))
+
+    def _ask_export_path(self) -> str:
+        path, _filter = QFileDialog.getSaveFileName(
+            self, self.texts("history.export_title"), "history.json", "JSON (*.json)"
+        )
+        return path
+
+    def _on_export(self) -> None:
+        chosen = self.ask_export_path()
+        if not chosen:
+            return
+        path = Path(chosen)
+        try:
+            count = self.export_to(path)
+        except OSError as exc:
+            self.status_label.setText(
+                self.texts("history.export_failed", path=path, error=exc.strerror or exc)
+            )
+            return
+        self.status_label.setText(self.texts("history.exported", count=count, path=path))
+
+
+def _colour(name: str) -> QBrush:
+    return QBrush(QColor(name))
