@@ -26,10 +26,20 @@ ruff_rc=0
 .venv/bin/ruff check "${lint_paths[@]}" || ruff_rc=$?
 
 export QT_QPA_PLATFORM=offscreen
-pytest_rc=0
-# SIGINT first so pytest prints its summary; KILL if it does not stop.
+# SIGINT first so pytest prints its summary; KILL if it does not stop. `timeout` puts itself in
+# its own process group, so a signal to this script would orphan the run: forward it instead.
 timeout --signal=INT --kill-after=60 "${TEST_TIMEOUT:-3600}" \
-    .venv/bin/python -m pytest "$@" </dev/null || pytest_rc=$?
+    .venv/bin/python -m pytest "$@" </dev/null &
+child=$!
+trap 'kill -INT "$child" 2>/dev/null || true' INT
+trap 'kill -TERM "$child" 2>/dev/null || true' TERM HUP
+while true; do
+    pytest_rc=0
+    wait "$child" || pytest_rc=$?
+    # A trapped signal interrupts `wait` while the run is still going: wait again.
+    kill -0 "$child" 2>/dev/null || break
+done
+trap - INT TERM HUP
 
 if [[ $pytest_rc -ne 0 ]]; then
     exit "$pytest_rc"
