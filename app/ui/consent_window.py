@@ -48,7 +48,7 @@ BANNER_STYLE = (
 SECTION_STYLE = "QLabel { font-weight: bold; padding-top: 4px; }"
 SEND_STYLE = "QLabel { font-weight: bold; color: #1b5e20; padding-top: 4px; }"
 HOLD_STYLE = "QLabel { font-weight: bold; color: #8a1c1c; padding-top: 4px; }"
-MUTED_STYLE = "QLabel { color: palette(mid); }"
+MUTED_STYLE = "QLabel { color: #5f6368; }"
 
 
 def _escape_mnemonic(text: str) -> str:
@@ -97,6 +97,8 @@ class _CategoryRow(QWidget):
             Choice.DENIED: texts("consent.state_denied"),
             Choice.UNDECIDED: texts("consent.state_undecided"),
         }[state.decision.choice]
+        if state.reason and state.effective is not state.decision.choice:
+            words = texts("consent.state_overridden", choice=words, reason=state.reason)
         self.state_label = QLabel(f"<i>{words}</i>")
         self.state_label.setIndent(22)
         self.state_label.setStyleSheet(MUTED_STYLE)
@@ -330,7 +332,8 @@ class ConsentWindow(QWidget):
         for preview in previews:
             pane = _BackendPane(preview, self.texts)
             self._panes.append(pane)
-            label = f"{preview.title} — {len(preview.requests)} / {len(preview.held_requests)}"
+            label = self.texts("consent.tab_label", title=preview.title,
+                               send=len(preview.requests), held=len(preview.held_requests))
             self.tabs.addTab(pane, label)
         if 0 <= current < self.tabs.count():
             self.tabs.setCurrentIndex(current)
@@ -351,6 +354,13 @@ class ConsentWindow(QWidget):
         for row in self._rows:
             if row.category_id == category_id:
                 return row.switch
+        raise KeyError(category_id)
+
+    def state_text(self, category_id: str) -> str:
+        """The stored decision shown under a category, in words."""
+        for row in self._rows:
+            if row.category_id == category_id:
+                return row.state_label.text()
         raise KeyError(category_id)
 
     def preview_text(self, backend: str, section: str = "will-send") -> str:

@@ -81,7 +81,6 @@ class HistoryWindow(QWidget):
             label.setBuddy(combo)
             bar.addWidget(label)
             combo.setMinimumContentsLength(14)
-            combo.currentIndexChanged.connect(self._apply_filter)
             bar.addWidget(combo)
             bar.addSpacing(12)
         self.outcome_filter.addItem(texts("history.all"), "")
@@ -137,6 +136,9 @@ class HistoryWindow(QWidget):
         self.status_label = QLabel()
         self.status_label.setObjectName("status")
         outer.addWidget(self.status_label)
+        # Connected last: filling the combo boxes above must not filter a table not yet built.
+        self.backend_filter.currentIndexChanged.connect(self._apply_filter)
+        self.outcome_filter.currentIndexChanged.connect(self._apply_filter)
 
     # data in ---------------------------------------------------------------------------
 
