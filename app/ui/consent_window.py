@@ -161,7 +161,9 @@ class _BackendPane(QWidget):
         box.addWidget(heading)
         box.addWidget(scroll)
         splitter.addWidget(meaning_box)
-        splitter.setSizes([300, 200, 160])
+        # An empty section ("Nothing.") needs little room; give it to the one with requests.
+        splitter.setSizes([300 if preview.requests else 70,
+                           260 if preview.held_requests else 70, 160])
         layout.addWidget(splitter, 1)
 
     @staticmethod
