@@ -1,0 +1,357 @@
+"""The sender against real loopback receivers: every failure path keeps the events."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import parse_qsl
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from app.model.wire import SignatureStatus, Verdict
+from app.receiver import (
+    BadSignature,
+    Drop,
+    Hang,
+    Html,
+    KeyManagerReceiver,
+    Respond,
+    RetryAfter,
+    TelemetryDeckReceiver,
+    TooLarge,
+    Unsigned,
+    generate_private_key,
+)
+from app.service.companion import Companion, open_companion
+from app.service.identity import Identity
+from app.storage.config import load_config
+
+pytestmark = pytest.mark.timeout(90)
+
+API_KEY = "2964c3c9-0b5d-4d89-b3ac-4668f30bc492"
+LICENSE = "9cc2cc83-4c74-49f9-98f5-f0e1c1eb1541"
+IDENTITY = Identity("u" * 32, "a" * 32, "test", "tester")
+
+CONFIG = """
+[product]
+name = "Test Product"
+id = "1"
+version = "1.0.1"
+
+[keymanager]
+enabled = {km_on}
+url = "{km}"
+api_key = "{api_key}"
+public_key = "{pem}"
+timeout = {timeout}
+
+[telemetrydeck]
+enabled = {td_on}
+url = "{td}"
+app_id = "APP"
+salt = "pepper"
+test_mode = true
+timeout = {timeout}
+"""
+
+
+class Clock:
+    """A clock the test moves by hand, so backoff windows pass instantly."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture(scope="module")
+def key():
+    return generate_private_key()
+
+
+@pytest.fixture()
+def km(key):
+    with KeyManagerReceiver(api_key=API_KEY, private_key=key, product_ids={"1"}) as rx:
+        yield rx
+
+
+@pytest.fixture()
+def td():
+    with TelemetryDeckReceiver() as rx:
+        yield rx
+
+
+@pytest.fixture()
+def make(tmp_path, km, td, key):
+    made: list[Companion] = []
+
+    def build(*, km_on=True, td_on=True, pem=True, timeout=2, clock=None, api_key=API_KEY,
+              grant=True) -> Companion:
+        pem_path = ""
+        if pem:
+            pem_file = tmp_path / "km.pem"
+            pem_file.write_bytes(key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+            pem_path = str(pem_file)
+        path = tmp_path / "companion.toml"
+        path.write_text(CONFIG.format(km=km.url, td=td.url, api_key=api_key, pem=pem_path,
+                                      km_on=str(km_on).lower(), td_on=str(td_on).lower(),
+                                      timeout=timeout))
+        companion = open_companion(
+            load_config(path), tmp_path / "home", license_key=lambda: LICENSE,
+            identity=lambda: IDENTITY, environ={}, clock=clock or time.time,
+        )
+        if grant:
+            companion.grant()
+        made.append(companion)
+        return companion
+
+    yield build
+    for companion in made:
+        companion.close()
+
+
+def track_three(companion: Companion) -> None:
+    companion.track("feature.export", kind="number", value=42, payload={"App.format": "pdf"})
+    companion.track("perf.curve", kind="xy", value=(1.5, -2))
+    companion.track("diag.note", kind="text", value="disk full")
+
+
+def test_all_three_kinds_arrive_at_both_backends(make, km, td):
+    companion = make()
+    track_three(companion)
+    reports = companion.send()
+    assert reports["keymanager"].delivered == 3 and reports["telemetrydeck"].delivered == 3
+    assert companion.outbox.counts() == {}
+    got = km.accepted_events()
+    assert [e["data_type"] for e in got] == ["numeric-single-value", "numeric-xy-axis", "text"]
+    assert got[0]["numeric_data_single_value"] == "42"
+    assert (got[1]["numeric_data_x"], got[1]["numeric_data_y"]) == ("1.5", "-2")
+    assert got[2]["text_data"] == "disk full"
+    for e in got:
+        assert e["license_key"] == LICENSE and e["api_key"] == API_KEY
+        assert e["user_identifier"] == IDENTITY.user_identifier
+        assert e["activation_identifier"] == IDENTITY.activation_identifier
+        assert e["product_id"] == "1" and e["product_version"] == "1.0.1"
+    signals = td.accepted_events()
+    assert [s["type"] for s in signals] == ["feature.export", "perf.curve", "diag.note"]
+    assert signals[0]["payload"] == {"App.format": "pdf", "floatValue": 42.0}
+    assert all(s["isTestMode"] is True and s["appID"] == "APP" for s in signals)
+    history = companion.history()
+    assert {h.signature for h in history if h.backend == "keymanager"} == {"valid"}
+    assert all(h.verdict == "delivered" for h in history)
+
+
+def test_not_granted_sends_nothing_and_keeps_events(make, km, td):
+    companion = make(grant=False)
+    track_three(companion)
+    reports = companion.send(force=True)
+    assert all("not agreed" in r.stopped for r in reports.values())
+    assert km.requests == [] and td.requests == []
+    assert companion.outbox.counts() == {"keymanager": 3, "telemetrydeck": 3}
+    _ids, deleted = companion.revoke()
+    assert deleted == 6 and companion.outbox.counts() == {}
+
+
+def test_do_not_track_overrides_a_grant(make, km, td, tmp_path):
+    companion = make()
+    companion.consent.environ = {"DO_NOT_TRACK": "1"}
+    result = companion.track("feature.export", kind="number", value=1)
+    assert not result.stored
+    assert "DO_NOT_TRACK" in companion.send(force=True)["telemetrydeck"].stopped
+    assert td.requests == []
+
+
+def test_disabled_backend_gets_nothing(make, km, td):
+    companion = make(km_on=False)
+    companion.track("feature.export", kind="number", value=1)
+    assert companion.outbox.counts() == {"telemetrydeck": 1}
+    companion.send()
+    assert km.requests == [] and len(td.accepted_events()) == 1
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    [Respond(500, b"boom"), Respond(503), Html(), Drop(), Drop(reset=True)],
+    ids=["500", "503", "html", "drop", "reset"],
+)
+def test_transient_failures_keep_events_and_back_off(make, km, td, behaviour):
+    clock = Clock()
+    companion = make(clock=clock)
+    companion.track("feature.export", kind="number", value=1)
+    km.script(behaviour)
+    td.script(behaviour)
+    reports = companion.send(force=True)
+    for name in ("keymanager", "telemetrydeck"):
+        assert reports[name].delivered == 0
+        assert reports[name].outcomes[-1].verdict is Verdict.RETRY
+        assert "will retry" in reports[name].stopped
+    assert companion.outbox.counts() == {"keymanager": 1, "telemetrydeck": 1}
+    # The timer respects the backoff ...
+    assert companion.send_round()["keymanager"].stopped.startswith("backing off")
+    # ... and once it has passed, the events go through and the backoff resets.
+    clock.advance(400)
+    companion.send_round()
+    assert companion.outbox.counts() == {}
+    assert companion.status()["backends"]["keymanager"]["failures"] == 0
+
+
+@pytest.mark.parametrize("body", [b"{garbage", b"[]", b'{"response": 5}', b""])
+def test_keymanager_garbage_is_retried(make, km, td, body):
+    companion = make(td_on=False)
+    companion.track("feature.export", kind="number", value=1)
+    km.script(Respond(200, body))
+    report = companion.send(force=True)["keymanager"]
+    assert report.outcomes[0].verdict is Verdict.RETRY
+    assert companion.outbox.counts() == {"keymanager": 1}
+
+
+def test_hang_times_out_and_keeps_the_event(make, km, td):
+    companion = make(timeout=1, td_on=False)
+    companion.track("feature.export", kind="number", value=1)
+    km.script(Hang(10))
+    started = time.monotonic()
+    report = companion.send(force=True)["keymanager"]
+    assert time.monotonic() - started < 8
+    assert "no answer" in report.outcomes[0].message
+    assert companion.outbox.counts() == {"keymanager": 1}
+
+
+def test_connection_refused_is_retried(make, km, td, tmp_path):
+    companion = make(td_on=False)
+    companion.track("feature.export", kind="number", value=1)
+    km.close()
+    report = companion.send(force=True)["keymanager"]
+    assert "cannot connect" in report.outcomes[0].message
+    assert companion.outbox.counts() == {"keymanager": 1}
+
+
+def test_retry_after_is_honoured_even_by_send_now(make, km, td):
+    clock = Clock()
+    companion = make(clock=clock, km_on=False)
+    companion.track("feature.export", kind="number", value=1)
+    td.script(RetryAfter(429, 120))
+    assert companion.send(force=True)["telemetrydeck"].outcomes[0].retry_after == 120
+    clock.advance(60)
+    report = companion.send(force=True)["telemetrydeck"]
+    assert report.requests == 0 and "Retry-After" in report.stopped
+    clock.advance(61)
+    assert companion.send(force=True)["telemetrydeck"].delivered == 1
+
+
+@pytest.mark.parametrize("behaviour", [BadSignature(), Unsigned()], ids=["bad", "unsigned"])
+def test_bad_signature_is_not_a_confirmation(make, km, td, behaviour):
+    companion = make(td_on=False)
+    companion.track("feature.export", kind="number", value=1)
+    km.script(behaviour)
+    report = companion.send(force=True)["keymanager"]
+    assert report.outcomes[0].signature in (SignatureStatus.INVALID, SignatureStatus.UNSIGNED)
+    assert companion.outbox.counts() == {"keymanager": 1}
+    status = companion.status()
+    assert any(w.startswith("SECURITY") for w in status["warnings"])
+    assert companion.history()[0].signature in ("invalid", "unsigned")
+
+
+def test_wrong_api_key_blocks_the_backend_until_the_user_retries(make, km, td):
+    clock = Clock()
+    companion = make(api_key="wrong-key-0000", td_on=False, clock=clock)
+    companion.track("feature.export", kind="number", value=1)
+    report = companion.send(force=True)["keymanager"]
+    assert report.outcomes[0].code == 100 and report.outcomes[0].verdict is Verdict.BLOCKED
+    clock.advance(3600)
+    assert companion.send_round()["keymanager"].stopped.startswith("stopped")
+    assert len(km.requests) == 1
+    assert companion.outbox.counts() == {"keymanager": 1}
+    assert "KeyManager stopped" in " ".join(companion.status()["warnings"])
+
+
+def test_flagged_831_is_recorded_and_not_resent(make, km, td, tmp_path):
+    companion = make(td_on=False)
+    backend = companion.senders["keymanager"].backend
+    backend.product_id = "999"
+    companion.track("feature.export", kind="number", value=1)
+    report = companion.send(force=True)["keymanager"]
+    assert report.flagged == 1 and companion.outbox.counts() == {}
+    (entry,) = companion.history()
+    assert entry.verdict == "flagged" and entry.code == 831
+    assert "product_id" in entry.errors
+
+
+def test_413_splits_the_batch_until_it_fits(tmp_path, make, km):
+    with TelemetryDeckReceiver(max_signals=30) as small:
+        companion = make(km_on=False)
+        companion.senders["telemetrydeck"].backend.url = small.url
+        for i in range(100):
+            companion.track("feature.export", kind="number", value=i)
+        companion.send(force=True)
+        companion.send(force=True)
+        assert companion.outbox.counts() == {}
+        values = [s["payload"]["floatValue"] for s in small.accepted_events()]
+        assert sorted(values) == [float(i) for i in range(100)]
+        assert any(r.status == 413 for r in small.requests)
+
+
+def test_scripted_413_on_a_single_event_rejects_it(make, km, td):
+    companion = make(km_on=False)
+    companion.track("feature.export", kind="number", value=1)
+    td.script(TooLarge())
+    report = companion.send(force=True)["telemetrydeck"]
+    assert report.rejected == 1 and companion.outbox.counts() == {}
+
+
+def test_telemetrydeck_400_is_rejected_for_good_and_recorded(make, km, td):
+    companion = make(km_on=False)
+    companion.track("feature.export", kind="number", value=1)
+    td.script(Respond(400, b"invalid signal"))
+    report = companion.send(force=True)["telemetrydeck"]
+    assert report.rejected == 1 and companion.outbox.counts() == {}
+    assert companion.history()[0].verdict == "rejected"
+
+
+def test_not_configured_backend_keeps_events(tmp_path):
+    config = load_config(None)  # the embedded default: no credentials
+    companion = open_companion(config, tmp_path / "home", identity=lambda: IDENTITY, environ={})
+    try:
+        companion.grant()
+        companion.track("feature.export", kind="number", value=1)
+        reports = companion.send(force=True)
+        assert all("not configured" in r.stopped for r in reports.values())
+        assert companion.outbox.counts() == {"keymanager": 1, "telemetrydeck": 1}
+        status = companion.status()
+        assert status["backends"]["keymanager"]["configured"] is False
+    finally:
+        companion.close()
+
+
+def test_preview_is_what_is_sent(make, km, td):
+    companion = make()
+    track_three(companion)
+    preview = {p.backend: p for p in companion.preview(reveal=True)}
+    companion.send()
+    assert [r.body for r in preview["keymanager"].requests] == [r.body for r in km.requests]
+    assert [r.body for r in preview["telemetrydeck"].requests] == [r.body for r in td.requests]
+    masked = companion.preview(reveal=False)
+    assert all(LICENSE not in r.body.decode() for p in masked for r in p.requests)
+
+
+def test_two_companions_never_send_the_same_backend_at_once(make, km, td, tmp_path):
+    first = make(td_on=False)
+    for i in range(5):
+        first.track("feature.export", kind="number", value=i)
+    second = open_companion(first.config, first.home, license_key=lambda: LICENSE,
+                            identity=lambda: IDENTITY, environ={})
+    try:
+        assert first.state.claim("lease:keymanager", "someone-else", time.time(), 30)
+        report = second.send(force=True)["keymanager"]
+        assert report.requests == 0 and "another process" in report.stopped
+        first.state.release("lease:keymanager", "someone-else")
+        assert second.send(force=True)["keymanager"].delivered == 5
+    finally:
+        second.close()
+    assert [json.loads(json.dumps(dict(parse_qsl(r.body.decode()))))["numeric_data_single_value"]
+            for r in km.requests] == ["0", "1", "2", "3", "4"]
