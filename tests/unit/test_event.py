@@ -16,7 +16,9 @@ from app.model.event import (
 )
 
 names = st.text(
-    alphabet=st.characters(min_codepoint=33, max_codepoint=0x2FFF, exclude_categories=("Cs", "Cc", "Zs", "Zl", "Zp")),
+    alphabet=st.characters(
+        min_codepoint=33, max_codepoint=0x2FFF, exclude_categories=("Cs", "Cc", "Zs", "Zl", "Zp")
+    ),
     min_size=1,
     max_size=60,
 )
