@@ -1,0 +1,814 @@
+"""The only Qt/thread glue: runs the service layer on one thread and reports back with signals.
+
+``CompanionWorker`` lives on a ``QThread`` and owns everything that may block: the ``Companion``
+(its SQLite connection is per thread, so the companion is *created* on the worker thread), the
+network, the keyring (through the optional license service) and the send timer. The GUI talks
+to it only through ``WorkerController``, which lives on the GUI thread, forwards commands as
+queued signals and re-emits the worker's results on the GUI thread. Results are plain frozen
+dataclasses; no widget, no ``QApplication`` is touched here.
+
+Quitting: ``WorkerController.shutdown(timeout)`` stops the timer, lets an in-flight request
+finish (each request has the HTTP client's timeout), closes the companion on its own thread and
+joins the thread, waiting at most ``timeout`` seconds. Events leave the outbox only after a
+settled answer, so whatever happens at quit, nothing queued is lost (at worst it is resent).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
+
+from app.model.errors import CompanionError
+from app.service.companion import BackendPreview, Companion, TrackResult
+
+log = logging.getLogger(__name__)
+
+SEND_INTERVAL = 10.0  # seconds between timer rounds
+KEYRING_PROBE_INTERVAL = 300.0  # seconds between keyring health checks while idle
+
+
+class Level(enum.Enum):
+    """What the tray icon shows."""
+
+    OK = "ok"
+    SENDING = "sending"
+    ATTENTION = "attention"
+    PAUSED = "paused"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something the user should know about.
+
+    Attributes:
+        key: stable id (``license``, ``keyring``, ``blocked:keymanager``...), for rate limiting.
+        title: a few words.
+        message: what is wrong and, where we know it, what to do.
+        notify: worth a tray notification (the user can act on it); otherwise icon/tooltip only.
+    """
+
+    key: str
+    title: str
+    message: str
+    notify: bool = True
+
+
+@dataclass(frozen=True)
+class LicenseInfo:
+    """What the license window shows; never the clear key unless ``revealed``.
+
+    Attributes:
+        available: a license service exists in this build/configuration.
+        product: the product name.
+        masked_key: the key masked (``9cc2…1541``), "" when none is stored.
+        revealed_key: the clear key, only in answer to an explicit reveal request.
+        state: ``valid`` / ``invalid`` / ``unknown`` / ``none`` (no key).
+        message: the server's (or our) words about the state.
+        code: the server's response code, if any.
+        checked_at: when the server last answered (epoch seconds), if ever.
+        user_identifier: the identifier sent for this user.
+        error: why the last operation failed ("" when it did not).
+    """
+
+    available: bool
+    product: str = ""
+    masked_key: str = ""
+    revealed_key: str = field(default="", repr=False)
+    state: str = "unknown"
+    message: str = ""
+    code: int | None = None
+    checked_at: float | None = None
+    user_identifier: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The state the tray shows, computed on the worker thread.
+
+    Attributes:
+        level: the icon to show.
+        summary: one line for the tooltip.
+        details: further tooltip lines (queue, last success, problems).
+        problems: what needs the user's attention.
+        queued: events waiting, all backends.
+        sending: a round is in progress.
+        paused: the user paused sending.
+        sending_allowed: "allowed" or why nothing is sent.
+        consent_needed: the user never decided for the current consent version.
+        last_success: when a backend last confirmed a request.
+    """
+
+    level: Level
+    summary: str
+    details: tuple[str, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    queued: int = 0
+    sending: bool = False
+    paused: bool = False
+    sending_allowed: str = "allowed"
+    consent_needed: bool = False
+    last_success: float | None = None
+
+
+@dataclass(frozen=True)
+class SendSummary:
+    """What one "send" (a timer round or a forced drain) did, over all backends."""
+
+    forced: bool
+    requests: int = 0
+    delivered: int = 0
+    flagged: int = 0
+    rejected: int = 0
+    stopped: tuple[str, ...] = ()
+    remaining: int = 0
+
+
+@dataclass(frozen=True)
+class PreviewResult:
+    """Answer to ``request_preview``; ``token`` matches the request."""
+
+    token: int
+    reveal: bool
+    granted: tuple[str, ...] | None
+    previews: tuple[BackendPreview, ...]
+
+
+@dataclass(frozen=True)
+class ConsentResult:
+    """Answer to ``grant``/``revoke``: the categories changed and queued events deleted."""
+
+    granted: bool
+    categories: tuple[str, ...]
+    deleted: int = 0
+
+
+@dataclass(frozen=True)
+class CommandError:
+    """A command failed; ``message`` is for the user (environment problems are not bugs)."""
+
+    op: str
+    message: str
+    bug: bool = False
+
+
+class LicenseServiceLike(Protocol):
+    """The part of ``app.service.license.LicenseService`` the worker uses."""
+
+    def key(self) -> str: ...
+    def set_key(self, raw: str) -> str: ...
+    def clear_key(self) -> None: ...
+    def verify(self) -> Any: ...
+    def activate(self) -> Any: ...
+    def deactivate(self) -> Any: ...
+    def cached_status(self) -> Any: ...
+
+
+CompanionFactory = Callable[[], Companion]
+LicenseFactory = Callable[[Companion], LicenseServiceLike | None]
+
+
+def mask(key: str) -> str:
+    """``9cc2…1541`` style; short keys are fully hidden."""
+    if not key:
+        return ""
+    if len(key) <= 10:
+        return "•" * len(key)
+    return f"{key[:4]}…{key[-4:]}"
+
+
+class CompanionWorker(QObject):
+    """Owns the companion on the worker thread; every slot runs there.
+
+    Args:
+        companion_factory: builds the ``Companion``; called on the worker thread.
+        license_factory: builds the license service for a companion (None: no license UI).
+        interval: seconds between timer rounds.
+        clock: seconds since the epoch.
+
+    Signals:
+        ready(Snapshot): the companion is open; first state.
+        fatal(str): the companion could not be opened (config, disk); the worker is idle.
+        stateChanged(Snapshot): the tray's state changed.
+        sendStarted(bool): a send began (True = the user's "Send now").
+        sendFinished(SendSummary): a send ended.
+        previewReady(PreviewResult): answer to ``preview``.
+        statusReady(dict): answer to ``status`` (``Companion.status()`` as plain data).
+        historyReady(list): answer to ``history`` (``HistoryEntry`` items, newest first).
+        consentChanged(ConsentResult): a grant or revoke was stored.
+        tracked(TrackResult): an event was accepted.
+        licenseReady(LicenseInfo): answer to any license operation.
+        failed(CommandError): a command failed.
+        stopped(): the worker closed the companion; the thread may quit.
+    """
+
+    ready = Signal(object)
+    fatal = Signal(str)
+    stateChanged = Signal(object)
+    sendStarted = Signal(bool)
+    sendFinished = Signal(object)
+    previewReady = Signal(object)
+    statusReady = Signal(object)
+    historyReady = Signal(object)
+    consentChanged = Signal(object)
+    tracked = Signal(object)
+    licenseReady = Signal(object)
+    failed = Signal(object)
+    stopped = Signal()
+    # Posted to ourselves to run later on this thread. Not QTimer.singleShot: a single-shot timer
+    # still pending when the thread quits is destroyed from the GUI thread and Qt complains.
+    _kick = Signal()
+    _next_round = Signal()
+
+    def __init__(
+        self,
+        companion_factory: CompanionFactory,
+        license_factory: LicenseFactory | None = None,
+        interval: float = SEND_INTERVAL,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__()
+        self._home = QThread.currentThread()
+        self._kick.connect(self._tick, Qt.ConnectionType.QueuedConnection)
+        self._next_round.connect(self._continue, Qt.ConnectionType.QueuedConnection)
+        self._factory = companion_factory
+        self._license_factory = license_factory
+        self._interval_ms = max(50, int(interval * 1000))
+        self._clock = clock
+        self.companion: Companion | None = None
+        self.license: LicenseServiceLike | None = None
+        self._timer: QTimer | None = None
+        self._paused = False
+        self._sending = False
+        self._draining = False
+        self._forced = False
+        self._totals: dict[str, Any] = {}
+        self._stop = threading.Event()  # set from the GUI thread; checked between rounds
+        self._last: Snapshot | None = None
+        self._keyring_problem = ""
+        self._keyring_checked = 0.0
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @Slot()
+    def start(self) -> None:
+        """Open the companion (on this thread) and start the timer."""
+        try:
+            self.companion = self._factory()
+            if self._license_factory is not None:
+                self.license = self._license_factory(self.companion)
+        except CompanionError as exc:
+            log.error("cannot start the worker: %s", exc)
+            self.fatal.emit(str(exc))
+            return
+        except Exception as exc:
+            log.exception("cannot start the worker")
+            self.fatal.emit(f"internal error ({type(exc).__name__}); see the log file")
+            return
+        self._timer = QTimer(self)
+        self._timer.setInterval(self._interval_ms)
+        self._timer.timeout.connect(self._tick)
+        self._timer.start()
+        self._probe_keyring()
+        self.ready.emit(self._snapshot())
+        self._kick.emit()  # a user who just agreed should not wait 10 s
+
+    def request_stop(self) -> None:
+        """Thread-safe: ask a drain in progress to stop after the current request."""
+        self._stop.set()
+
+    @Slot()
+    def stop(self) -> None:
+        """Stop the timer and close the companion (queued after any in-flight round)."""
+        self._stop.set()
+        if self._timer is not None:
+            # Destroy the timer here, on its own thread: Qt refuses to kill timers across threads.
+            self._timer.stop()
+            self._timer.setParent(None)
+            self._timer = None
+        if self.companion is not None:
+            try:
+                self.companion.close()
+            except Exception:
+                log.exception("closing the companion")
+            self.companion = None
+        # Hand ourselves back to the thread that made us, so our final destruction (by Python,
+        # on that thread) does not cross threads; Qt re-registers anything still pending.
+        self.moveToThread(self._home)
+        self.stopped.emit()
+
+    # -- sending ----------------------------------------------------------------------------
+
+    @Slot()
+    def send_now(self) -> None:
+        """The user's "Send now": skip our backoff once and drain what is allowed."""
+        if self.companion is None or self._stop.is_set():
+            return
+        if self._draining:
+            self._forced = True
+            return
+        self._begin(forced=True)
+
+    @Slot(bool)
+    def set_paused(self, paused: bool) -> None:
+        """Pause or resume the timer's sending ("Send now" still sends while paused)."""
+        self._paused = paused
+        if not paused:
+            self._kick.emit()
+        self._publish()
+
+    @Slot()
+    def _tick(self) -> None:
+        if self.companion is None or self._stop.is_set() or self._draining:
+            return
+        if self._clock() - self._keyring_checked > KEYRING_PROBE_INTERVAL:
+            self._probe_keyring()
+        if self._paused:
+            self._publish()
+            return
+        self._begin(forced=False)
+
+    def _begin(self, forced: bool) -> None:
+        self._draining = True
+        self._forced = forced
+        self._totals = {"requests": 0, "delivered": 0, "flagged": 0, "rejected": 0, "stopped": [],
+                        "forced": forced}
+        self._round(first=True)
+
+    @Slot()
+    def _continue(self) -> None:
+        self._round(first=False)
+
+    def _round(self, first: bool) -> None:
+        """One batch per backend, then yield to the event loop so commands run in between."""
+        companion = self.companion
+        if companion is None or self._stop.is_set():
+            self._finish()
+            return
+        forced = self._forced
+        self._forced = False
+        if not self._sending and self._has_sendable(companion):
+            self._sending = True
+            self.sendStarted.emit(forced and first)
+            self._publish()
+        try:
+            if forced:
+                reports = self._forced_round(companion)
+            else:
+                reports = companion.send_round()
+        except CompanionError as exc:
+            self.failed.emit(CommandError("send", str(exc)))
+            self._finish()
+            return
+        except Exception as exc:
+            log.exception("send round failed")
+            self.failed.emit(CommandError("send", f"internal error ({type(exc).__name__})", True))
+            self._finish()
+            return
+        progressed = False
+        for report in reports.values():
+            for key in ("requests", "delivered", "flagged", "rejected"):
+                self._totals[key] += getattr(report, key)
+            if report.stopped:
+                self._totals["stopped"].append(f"{report.backend}: {report.stopped}")
+            progressed = progressed or (report.requests > 0 and not report.stopped)
+        if progressed and not self._stop.is_set() and (not self._paused or self._totals["forced"]):
+            self._publish()
+            self._next_round.emit()
+            return
+        self._finish()
+
+    def _forced_round(self, companion: Companion) -> dict[str, Any]:
+        """One forced round: like ``send_round`` but past our backoff and stop-on-config."""
+        reports = {}
+        granted = companion.consent.granted()
+        problem = companion.why_not_sending()
+        for name, sender in companion.senders.items():
+            why = companion.backend_problem(name) or problem
+            if why:
+                continue
+            reports[name] = sender.send_round(granted, force=True)
+        return reports
+
+    def _has_sendable(self, companion: Companion) -> bool:
+        if companion.why_not_sending():
+            return False
+        return sum(companion.outbox.counts().values()) > 0
+
+    def _finish(self) -> None:
+        was_sending = self._sending
+        self._draining = False
+        self._sending = False
+        totals = self._totals
+        self._publish()  # the new state first, so sendFinished's receivers see it
+        if was_sending or totals.get("requests"):
+            remaining = 0
+            if self.companion is not None:
+                remaining = sum(self.companion.outbox.counts().values())
+            self.sendFinished.emit(SendSummary(
+                forced=bool(totals.get("forced")), requests=totals.get("requests", 0),
+                delivered=totals.get("delivered", 0), flagged=totals.get("flagged", 0),
+                rejected=totals.get("rejected", 0), stopped=tuple(totals.get("stopped", [])),
+                remaining=remaining,
+            ))
+
+    # -- commands ---------------------------------------------------------------------------
+
+    @Slot(object)
+    def track(self, request: dict[str, Any]) -> None:
+        """Accept one event (``name``, ``kind``, ``value``, ``payload``)."""
+        self._run("track", lambda c: self.tracked.emit(c.track(
+            request["name"], kind=request["kind"], value=request["value"],
+            payload=request.get("payload"))))
+
+    @Slot(object)
+    def grant(self, categories: list[str] | None) -> None:
+        """Store a grant (None: all categories) and send soon."""
+        def op(c: Companion) -> None:
+            ids = c.grant(categories)
+            self.consentChanged.emit(ConsentResult(True, tuple(ids)))
+            self._kick.emit()
+        self._run("grant", op)
+
+    @Slot(object)
+    def revoke(self, categories: list[str] | None) -> None:
+        """Store a denial (None: all) and delete what is queued of those categories."""
+        def op(c: Companion) -> None:
+            ids, deleted = c.revoke(categories)
+            self.consentChanged.emit(ConsentResult(False, tuple(ids), deleted))
+        self._run("revoke", op)
+
+    @Slot(int, bool, object, int)
+    def preview(self, token: int, reveal: bool, granted: object, limit: int) -> None:
+        """Build the exact requests (``granted``: hypothetical categories or None)."""
+        cats = None if granted is None else tuple(granted)  # type: ignore[arg-type]
+        self._run("preview", lambda c: self.previewReady.emit(PreviewResult(
+            token, reveal, cats, tuple(c.preview(reveal=reveal, limit=limit, granted=cats)))))
+
+    @Slot()
+    def status(self) -> None:
+        """Emit ``statusReady`` with ``Companion.status()``."""
+        self._run("status", lambda c: self.statusReady.emit(c.status()))
+
+    @Slot(object)
+    def history(self, limit: int | None) -> None:
+        """Emit ``historyReady`` with the newest entries."""
+        self._run("history", lambda c: self.historyReady.emit(list(c.history(limit))))
+
+    @Slot(str, object)
+    def license_op(self, op: str, arg: object) -> None:
+        """``info``, ``reveal``, ``set`` (arg: the raw key), ``clear``, ``verify``, ``activate``,
+        ``deactivate``; always answered with ``licenseReady``."""
+        companion = self.companion
+        if companion is None:
+            return
+        service = self.license
+        if service is None:
+            self.licenseReady.emit(LicenseInfo(
+                False, companion.config.product.name,
+                user_identifier=self._user_identifier(companion),
+                error="license management is not available in this build"))
+            return
+        revealed, error = "", ""
+        try:
+            if op == "set":
+                service.set_key(str(arg))
+            elif op == "clear":
+                service.clear_key()
+            elif op in ("verify", "activate", "deactivate"):
+                getattr(service, op)()
+            elif op == "reveal":
+                revealed = service.key() or ""
+        except CompanionError as exc:
+            error = str(exc)
+        except Exception as exc:
+            log.exception("license %s failed", op)
+            error = f"internal error ({type(exc).__name__}); see the log file"
+        self._probe_keyring()
+        self.licenseReady.emit(self._license_info(companion, revealed, error))
+        self._publish()
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _run(self, op: str, fn: Callable[[Companion], None]) -> None:
+        companion = self.companion
+        if companion is None:
+            self.failed.emit(CommandError(op, "the companion is not running"))
+            return
+        try:
+            fn(companion)
+        except CompanionError as exc:
+            self.failed.emit(CommandError(op, str(exc)))
+        except Exception as exc:
+            log.exception("%s failed", op)
+            self.failed.emit(CommandError(op, f"internal error ({type(exc).__name__}); "
+                                              "see the log file", True))
+        self._publish()
+
+    def _user_identifier(self, companion: Companion) -> str:
+        try:
+            return companion.identity().user_identifier
+        except CompanionError:
+            return ""
+
+    def _license_info(self, companion: Companion, revealed: str = "", error: str = "") -> LicenseInfo:
+        service = self.license
+        if service is None:
+            return LicenseInfo(False, companion.config.product.name)
+        key = ""
+        try:
+            key = service.key() or ""
+        except CompanionError as exc:
+            error = error or str(exc)
+        status = None
+        try:
+            status = service.cached_status()
+        except CompanionError as exc:
+            error = error or str(exc)
+        state = "none" if not key else str(getattr(status, "state", "unknown") or "unknown")
+        state = getattr(state, "value", state)
+        return LicenseInfo(
+            available=True,
+            product=companion.config.product.name,
+            masked_key=mask(key),
+            revealed_key=revealed,
+            state=str(state),
+            message=str(getattr(status, "message", "") or "") if key else "",
+            code=getattr(status, "code", None) if key else None,
+            checked_at=getattr(status, "checked_at", None) if key else None,
+            user_identifier=self._user_identifier(companion),
+            error=error,
+        )
+
+    def _probe_keyring(self) -> None:
+        """Whether the keyring still answers (a keyring that is gone needs the user)."""
+        self._keyring_checked = self._clock()
+        if self.license is None:
+            return
+        try:
+            self.license.key()
+        except CompanionError as exc:
+            self._keyring_problem = str(exc)
+        except Exception as exc:  # jeepney/D-Bus errors are environment failures too
+            self._keyring_problem = f"the keyring did not answer ({type(exc).__name__})"
+        else:
+            self._keyring_problem = ""
+
+    def _publish(self) -> None:
+        if self.companion is None:
+            return
+        try:
+            snap = self._snapshot()
+        except Exception:
+            log.exception("computing the tray state")
+            return
+        if snap != self._last:
+            self._last = snap
+            self.stateChanged.emit(snap)
+
+    def _snapshot(self) -> Snapshot:
+        companion = self.companion
+        assert companion is not None
+        status = companion.status()
+        problems: list[Problem] = []
+        queued = 0
+        last_success: float | None = None
+        for name, b in status["backends"].items():
+            if not b.get("enabled"):
+                continue
+            title = companion.senders[name].backend.title if name in companion.senders else name
+            queued += b.get("queued", 0)
+            if b.get("last_success"):
+                last_success = max(last_success or 0, b["last_success"])
+            if not b.get("configured"):
+                problems.append(Problem(f"config:{name}", f"{title} not configured",
+                                        b.get("problem", ""), notify=False))
+            elif b.get("blocked"):
+                problems.append(Problem(f"blocked:{name}", f"{title} refused our credentials",
+                                        str(b["blocked"])))
+            if b.get("signature_warning"):
+                problems.append(Problem(f"signature:{name}", f"{title}: signature check failed",
+                                        str(b["signature_warning"])))
+        if self._keyring_problem:
+            problems.append(Problem("keyring", "Keyring unavailable", self._keyring_problem))
+        if self.license is not None:
+            problems.extend(self._license_problems())
+        allowed = status.get("sending", "allowed")
+        consent_needed = not companion.consent.ever_decided() and not companion.consent.do_not_track
+        if problems:
+            level = Level.ATTENTION
+        elif self._sending:
+            level = Level.SENDING
+        elif self._paused:
+            level = Level.PAUSED
+        else:
+            level = Level.OK
+        if problems:
+            summary = problems[0].title + (f" (+{len(problems) - 1} more)" if len(problems) > 1
+                                           else "")
+        elif self._sending:
+            summary = f"Sending ({queued} queued)"
+        elif self._paused:
+            summary = "Sending paused"
+        elif allowed != "allowed":
+            summary = "Not sending: " + allowed
+        else:
+            summary = "All good" + (f", {queued} queued" if queued else "")
+        details = [f"{queued} event(s) queued"]
+        if last_success:
+            details.append("last delivered " + time.strftime("%H:%M", time.localtime(last_success)))
+        details += [f"{p.title}: {p.message}" for p in problems]
+        return Snapshot(level, summary, tuple(details), tuple(problems), queued, self._sending,
+                        self._paused, allowed, consent_needed, last_success)
+
+    def _license_problems(self) -> Iterable[Problem]:
+        assert self.license is not None
+        try:
+            status = self.license.cached_status()
+        except Exception:
+            return []
+        state = getattr(status, "state", None)
+        state = getattr(state, "value", state)
+        if state == "invalid":
+            return [Problem("license", "License invalid",
+                            str(getattr(status, "message", "")) or "the server refused the key")]
+        return []
+
+
+class WorkerController(QObject):
+    """The GUI thread's handle on the worker: starts the thread, forwards commands, re-emits.
+
+    Every result signal is re-emitted from this object on the GUI thread, so widgets can connect
+    plain methods and lambdas without caring about threads.
+
+    Args:
+        companion_factory: builds the ``Companion`` (called on the worker thread).
+        license_factory: builds the license service (called on the worker thread), or None.
+        interval: seconds between timer rounds.
+        parent: Qt parent.
+
+    Signals:
+        ready(Snapshot), fatal(str), stateChanged(Snapshot), sendStarted(bool),
+        sendFinished(SendSummary), previewReady(PreviewResult), statusReady(dict),
+        historyReady(list), consentChanged(ConsentResult), tracked(TrackResult),
+        licenseReady(LicenseInfo), failed(CommandError), stopped(): as ``CompanionWorker``.
+    """
+
+    ready = Signal(object)
+    fatal = Signal(str)
+    stateChanged = Signal(object)
+    sendStarted = Signal(bool)
+    sendFinished = Signal(object)
+    previewReady = Signal(object)
+    statusReady = Signal(object)
+    historyReady = Signal(object)
+    consentChanged = Signal(object)
+    tracked = Signal(object)
+    licenseReady = Signal(object)
+    failed = Signal(object)
+    stopped = Signal()
+
+    # commands, queued to the worker thread
+    _start = Signal()
+    _stop = Signal()
+    _send_now = Signal()
+    _paused = Signal(bool)
+    _track = Signal(object)
+    _grant = Signal(object)
+    _revoke = Signal(object)
+    _preview = Signal(int, bool, object, int)
+    _status = Signal()
+    _history = Signal(object)
+    _license = Signal(str, object)
+
+    def __init__(
+        self,
+        companion_factory: CompanionFactory,
+        license_factory: LicenseFactory | None = None,
+        interval: float = SEND_INTERVAL,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._thread = QThread()
+        self._thread.setObjectName("companion-worker")
+        self.worker = CompanionWorker(companion_factory, license_factory, interval)
+        self.worker.moveToThread(self._thread)
+        self.snapshot: Snapshot | None = None
+        self._tokens = 0
+        self._running = False
+        for name in ("ready", "fatal", "stateChanged", "sendStarted", "sendFinished",
+                     "previewReady", "statusReady", "historyReady", "consentChanged", "tracked",
+                     "licenseReady", "failed", "stopped"):
+            getattr(self.worker, name).connect(getattr(self, name))
+        self.ready.connect(self._remember)
+        self.stateChanged.connect(self._remember)
+        w = self.worker
+        self._start.connect(w.start)
+        self._stop.connect(w.stop)
+        self._send_now.connect(w.send_now)
+        self._paused.connect(w.set_paused)
+        self._track.connect(w.track)
+        self._grant.connect(w.grant)
+        self._revoke.connect(w.revoke)
+        self._preview.connect(w.preview)
+        self._status.connect(w.status)
+        self._history.connect(w.history)
+        self._license.connect(w.license_op)
+
+    def _remember(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the thread; ``ready`` (or ``fatal``) follows."""
+        self._thread.start()
+        self._running = True
+        self._start.emit()
+
+    def shutdown(self, timeout: float = 5.0) -> bool:
+        """Stop the timer, let an in-flight request end, close, join; True if it did in time.
+
+        When False, a request was still waiting for its answer: its events are still in the
+        outbox (they leave it only after a settled answer), so the caller may exit anyway.
+        """
+        if not self._running:
+            return True
+        self._running = False
+        self.worker.request_stop()
+        self._stop.emit()
+        self._thread.quit()  # processed after the queued stop
+        done = self._thread.wait(int(timeout * 1000))
+        if not done:
+            log.warning("the worker did not stop within %.1f s (a request is in flight)", timeout)
+        return bool(done)
+
+    @property
+    def paused(self) -> bool:
+        """Whether the user paused sending (as last reported)."""
+        return bool(self.snapshot and self.snapshot.paused)
+
+    # -- commands (return at once; answers arrive as signals) --------------------------------
+
+    def send_now(self) -> None:
+        """Send what is allowed now, past our backoff."""
+        self._send_now.emit()
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause or resume timer sending."""
+        self._paused.emit(paused)
+
+    def track(self, name: str, kind: str, value: object, payload: dict[str, Any] | None = None
+              ) -> None:
+        """Enqueue an event (answer: ``tracked`` or ``failed``)."""
+        self._track.emit({"name": name, "kind": kind, "value": value, "payload": payload})
+
+    def grant(self, categories: list[str] | None = None) -> None:
+        """Grant categories (None: all)."""
+        self._grant.emit(categories)
+
+    def revoke(self, categories: list[str] | None = None) -> None:
+        """Revoke categories (None: all)."""
+        self._revoke.emit(categories)
+
+    def preview(self, reveal: bool = False, granted: Iterable[str] | None = None,
+                limit: int = 20) -> int:
+        """Ask for the exact requests; returns the token the ``PreviewResult`` will carry."""
+        self._tokens += 1
+        self._preview.emit(self._tokens, reveal, None if granted is None else list(granted), limit)
+        return self._tokens
+
+    def status(self) -> None:
+        """Ask for ``Companion.status()``."""
+        self._status.emit()
+
+    def history(self, limit: int | None = 500) -> None:
+        """Ask for the newest history entries."""
+        self._history.emit(limit)
+
+    def license(self, op: str, arg: str | None = None) -> None:
+        """A license operation: info, reveal, set (arg: raw key), clear, verify, activate,
+        deactivate. Answer: ``licenseReady``."""
+        self._license.emit(op, arg)
+
+
+__all__ = [
+    "CommandError",
+    "CompanionWorker",
+    "ConsentResult",
+    "Level",
+    "LicenseInfo",
+    "PreviewResult",
+    "Problem",
+    "SendSummary",
+    "Snapshot",
+    "TrackResult",
+    "WorkerController",
+]

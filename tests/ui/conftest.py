@@ -1,0 +1,111 @@
+"""pytest-qt offscreen: the tray's windows and the worker without a display.
+
+``QT_QPA_PLATFORM`` must be set before the ``QApplication`` exists, i.e. before pytest-qt's
+``qapp`` fixture runs, so it is set at import time of this conftest.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from pathlib import Path
+
+import pytest
+
+from app.receiver import KeyManagerReceiver, TelemetryDeckReceiver, generate_private_key
+from app.service.companion import open_companion
+from app.service.identity import Identity
+from app.storage.config import load_config
+
+API_KEY = "2964c3c9-0b5d-4d89-b3ac-4668f30bc492"
+LICENSE = "9cc2cc83-4c74-49f9-98f5-f0e1c1eb1541"
+APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
+
+
+def write_config(path: Path, km_url: str = "", td_url: str = "", pem: bytes | None = None,
+                 timeout: float = 5) -> Path:
+    """A vendor config pointing at the test receivers (a backend without a URL is disabled)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ['[product]', 'name = "Test Product"', 'id = "1"', 'version = "1.0.0"', '']
+    lines += ['[keymanager]', f'enabled = {"true" if km_url else "false"}', f'url = "{km_url}"',
+              f'api_key = "{API_KEY}"', f'timeout = {timeout}']
+    if pem:
+        (path.parent / "km.pem").write_bytes(pem)
+        lines.append('public_key = "km.pem"')
+    lines += ['', '[telemetrydeck]', f'enabled = {"true" if td_url else "false"}',
+              f'url = "{td_url or "https://nom.telemetrydeck.com/v2/"}"', f'app_id = "{APP_ID}"',
+              'salt = "pepper"', f'timeout = {timeout}', '']
+    lines += ['[consent]', 'version = 1', '', '[[consent.category]]', 'id = "usage"',
+              'title = "Feature usage"', 'description = "Which features you use."',
+              'events = ["feature.*"]', '', '[[consent.category]]', 'id = "performance"',
+              'title = "Performance"', 'description = "How long things take."',
+              'events = ["perf.*"]', '']
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def fixed_identity() -> Identity:
+    return Identity("user-id-for-tests-0001", "activation-id-0001", "test", "tester")
+
+
+@pytest.fixture(scope="session")
+def signing_key():
+    return generate_private_key()
+
+
+@pytest.fixture()
+def km(signing_key):
+    with KeyManagerReceiver(api_key=API_KEY, private_key=signing_key) as rx:
+        yield rx
+
+
+@pytest.fixture()
+def td():
+    with TelemetryDeckReceiver() as rx:
+        yield rx
+
+
+@pytest.fixture()
+def home(tmp_path):
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture()
+def make_factory(home, tmp_path):
+    """Returns ``factory(km_url=, td_url=, pem=)`` -> a Companion factory for the worker."""
+
+    def build(km_url: str = "", td_url: str = "", pem: bytes | None = None, timeout: float = 5):
+        config = load_config(write_config(tmp_path / "cfg" / "companion.toml", km_url, td_url,
+                                          pem, timeout))
+
+        def factory():
+            return open_companion(config, home, license_key=lambda: LICENSE,
+                                  identity=fixed_identity)
+
+        factory.config = config
+        return factory
+
+    return build
+
+
+@pytest.fixture()
+def controller_for(qtbot):
+    """Start a ``WorkerController`` and shut it down after the test."""
+    from app.worker import WorkerController
+
+    made = []
+
+    def start(factory, interval: float = 10.0, license_factory=None):
+        ctl = WorkerController(factory, license_factory, interval)
+        made.append(ctl)
+        with qtbot.waitSignal(ctl.ready, timeout=10_000):
+            ctl.start()
+        return ctl
+
+    yield start
+    for ctl in made:
+        ctl.shutdown(10)

@@ -1,0 +1,119 @@
+"""The worker thread against the real test receivers."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.worker import Level, SendSummary, Snapshot
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def enqueue(factory, count: int, name: str = "feature.export") -> None:
+    """Put events in the outbox from this (test) thread, as the CLI of the vendor app would."""
+    companion = factory()
+    try:
+        for i in range(count):
+            companion.track(name, kind="number", value=i)
+    finally:
+        companion.close()
+
+
+def test_grant_then_timer_sends_everything(qtbot, km, make_factory, controller_for):
+    factory = make_factory(km_url=km.url, pem=km.public_key_pem)
+    enqueue(factory, 5)
+    ctl = controller_for(factory, interval=0.2)
+    assert ctl.snapshot.consent_needed
+    assert ctl.snapshot.queued == 5
+    with qtbot.waitSignal(ctl.sendFinished, timeout=10_000) as sent:
+        ctl.grant(None)
+    summary = sent.args[0]
+    assert isinstance(summary, SendSummary)
+    assert summary.delivered == 5 and summary.remaining == 0
+    assert len(km.accepted_events()) == 5
+    qtbot.waitUntil(lambda: ctl.snapshot.queued == 0 and not ctl.snapshot.consent_needed)
+    assert ctl.snapshot.level is Level.OK
+
+
+def test_history_and_status_come_back_as_signals(qtbot, km, make_factory, controller_for):
+    factory = make_factory(km_url=km.url, pem=km.public_key_pem)
+    enqueue(factory, 2)
+    ctl = controller_for(factory)
+    with qtbot.waitSignal(ctl.sendFinished, timeout=10_000):
+        ctl.grant(["usage"])
+    with qtbot.waitSignal(ctl.historyReady) as got:
+        ctl.history()
+    entries = got.args[0]
+    assert [e.verdict for e in entries] == ["delivered", "delivered"]
+    with qtbot.waitSignal(ctl.statusReady) as got:
+        ctl.status()
+    assert got.args[0]["backends"]["keymanager"]["queued"] == 0
+
+
+def test_preview_with_hypothetical_grants(qtbot, km, make_factory, controller_for):
+    factory = make_factory(km_url=km.url, pem=km.public_key_pem)
+    enqueue(factory, 1)
+    enqueue(factory, 1, "perf.load")
+    ctl = controller_for(factory)
+    with qtbot.waitSignal(ctl.previewReady) as got:
+        token = ctl.preview(reveal=False, granted=["perf"])
+    result = got.args[0]
+    assert result.token == token
+    (km_preview,) = result.previews
+    assert km_preview.requests == [] and km_preview.held_back
+    with qtbot.waitSignal(ctl.previewReady) as got:
+        ctl.preview(reveal=False, granted=["performance"])
+    (km_preview,) = got.args[0].previews
+    assert len(km_preview.requests) == 1
+    assert b"9cc2cc83-4c74-49f9-98f5-f0e1c1eb1541" not in km_preview.requests[0].body
+    assert km.requests == []  # a preview sends nothing
+
+
+def test_revoke_deletes_queue_and_failed_command_is_reported(qtbot, km, make_factory,
+                                                             controller_for):
+    factory = make_factory(km_url=km.url, pem=km.public_key_pem)
+    enqueue(factory, 3)
+    ctl = controller_for(factory)
+    with qtbot.waitSignal(ctl.consentChanged) as got:
+        ctl.revoke(["usage"])
+    assert got.args[0].deleted == 3 and not got.args[0].granted
+    with qtbot.waitSignal(ctl.failed) as got:
+        ctl.track("undeclared.event", "number", 1)
+    assert got.args[0].op == "track" and "matches no consent category" in got.args[0].message
+    assert not got.args[0].bug
+
+
+def test_pause_stops_the_timer_and_send_now_still_sends(qtbot, km, make_factory, controller_for):
+    factory = make_factory(km_url=km.url, pem=km.public_key_pem)
+    ctl = controller_for(factory, interval=0.1)
+    with qtbot.waitSignal(ctl.stateChanged, check_params_cb=lambda s: s.paused):
+        ctl.set_paused(True)
+    assert ctl.snapshot.level is Level.PAUSED
+    with qtbot.waitSignal(ctl.consentChanged):
+        ctl.grant(None)
+    enqueue(factory, 2)
+    qtbot.wait(500)  # several timer periods: paused, nothing leaves
+    assert km.requests == []
+    with qtbot.waitSignal(ctl.sendFinished, timeout=10_000) as got:
+        ctl.send_now()
+    assert got.args[0].forced and got.args[0].delivered == 2
+
+
+def test_rejected_credentials_turn_the_icon_to_attention(qtbot, signing_key, make_factory,
+                                                         controller_for):
+    from app.receiver import KeyManagerReceiver
+
+    with KeyManagerReceiver(api_key="some-other-key", private_key=signing_key) as rx:
+        factory = make_factory(km_url=rx.url, pem=rx.public_key_pem)
+        enqueue(factory, 1)
+        ctl = controller_for(factory)
+
+        def blocked(snap: Snapshot) -> bool:
+            return snap.level is Level.ATTENTION and any(p.key == "blocked:keymanager"
+                                                         for p in snap.problems)
+
+        with qtbot.waitSignal(ctl.stateChanged, timeout=10_000, check_params_cb=blocked):
+            ctl.grant(None)
+        problem = next(p for p in ctl.snapshot.problems if p.key == "blocked:keymanager")
+        assert problem.notify
+        assert ctl.snapshot.queued == 1  # nothing is lost while blocked
