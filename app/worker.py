@@ -15,20 +15,52 @@ settled answer, so whatever happens at quit, nothing queued is lost (at worst it
 
 from __future__ import annotations
 
+import ctypes
 import enum
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, SignalInstance, Slot
 
 from app.model.errors import CompanionError
 from app.service.companion import BackendPreview, Companion, TrackResult
 
 log = logging.getLogger(__name__)
+
+
+class _Probe(QObject):
+    signal = Signal()
+
+
+_emit_drops_true: bool | None = None
+
+
+def emit(signal: SignalInstance, *args: object) -> None:
+    """``signal.emit(*args)``, working around a reference-count bug in PySide6 6.12.0.
+
+    On CPython < 3.12 every Python-side ``SignalInstance.emit`` of PySide6 6.12.0 returns
+    ``True`` without taking a reference, so each call lowers ``True``'s refcount by one; after a
+    few thousand emits the interpreter aborts with "Fatal Python error: bool_dealloc". We
+    measure once whether this build has the bug and, if so, give the reference back. Use this
+    helper for every emit in long-running code (the tray runs for days).
+    """
+    global _emit_drops_true
+    if _emit_drops_true is None:
+        probe = _Probe()
+        before = sys.getrefcount(True)
+        for _ in range(8):
+            probe.signal.emit()
+        _emit_drops_true = sys.getrefcount(True) < before
+        if _emit_drops_true:
+            for _ in range(8):
+                ctypes.pythonapi.Py_IncRef(ctypes.py_object(True))
+    if signal.emit(*args) is True and _emit_drops_true:
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(True))
 
 SEND_INTERVAL = 10.0  # seconds between timer rounds
 KEYRING_PROBE_INTERVAL = 300.0  # seconds between keyring health checks while idle
@@ -266,19 +298,19 @@ class CompanionWorker(QObject):
                 self.license = self._license_factory(self.companion)
         except CompanionError as exc:
             log.error("cannot start the worker: %s", exc)
-            self.fatal.emit(str(exc))
+            emit(self.fatal, str(exc))
             return
         except Exception as exc:
             log.exception("cannot start the worker")
-            self.fatal.emit(f"internal error ({type(exc).__name__}); see the log file")
+            emit(self.fatal, f"internal error ({type(exc).__name__}); see the log file")
             return
         self._timer = QTimer(self)
         self._timer.setInterval(self._interval_ms)
         self._timer.timeout.connect(self._tick)
         self._timer.start()
         self._probe_keyring()
-        self.ready.emit(self._snapshot())
-        self._kick.emit()  # a user who just agreed should not wait 10 s
+        emit(self.ready, self._snapshot())
+        emit(self._kick)  # a user who just agreed should not wait 10 s
 
     def request_stop(self) -> None:
         """Thread-safe: ask a drain in progress to stop after the current request."""
@@ -302,7 +334,7 @@ class CompanionWorker(QObject):
         # Hand ourselves back to the thread that made us, so our final destruction (by Python,
         # on that thread) does not cross threads; Qt re-registers anything still pending.
         self.moveToThread(self._home)
-        self.stopped.emit()
+        emit(self.stopped)
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -321,7 +353,7 @@ class CompanionWorker(QObject):
         """Pause or resume the timer's sending ("Send now" still sends while paused)."""
         self._paused = paused
         if not paused:
-            self._kick.emit()
+            emit(self._kick)
         self._publish()
 
     @Slot()
@@ -356,7 +388,7 @@ class CompanionWorker(QObject):
         self._forced = False
         if not self._sending and self._has_sendable(companion):
             self._sending = True
-            self.sendStarted.emit(forced and first)
+            emit(self.sendStarted, forced and first)
             self._publish()
         try:
             if forced:
@@ -364,12 +396,12 @@ class CompanionWorker(QObject):
             else:
                 reports = companion.send_round()
         except CompanionError as exc:
-            self.failed.emit(CommandError("send", str(exc)))
+            emit(self.failed, CommandError("send", str(exc)))
             self._finish()
             return
         except Exception as exc:
             log.exception("send round failed")
-            self.failed.emit(CommandError("send", f"internal error ({type(exc).__name__})", True))
+            emit(self.failed, CommandError("send", f"internal error ({type(exc).__name__})", True))
             self._finish()
             return
         progressed = False
@@ -381,7 +413,7 @@ class CompanionWorker(QObject):
             progressed = progressed or (report.requests > 0 and not report.stopped)
         if progressed and not self._stop.is_set() and (not self._paused or self._totals["forced"]):
             self._publish()
-            self._next_round.emit()
+            emit(self._next_round)
             return
         self._finish()
 
@@ -412,7 +444,7 @@ class CompanionWorker(QObject):
             remaining = 0
             if self.companion is not None:
                 remaining = sum(self.companion.outbox.counts().values())
-            self.sendFinished.emit(SendSummary(
+            emit(self.sendFinished, SendSummary(
                 forced=bool(totals.get("forced")), requests=totals.get("requests", 0),
                 delivered=totals.get("delivered", 0), flagged=totals.get("flagged", 0),
                 rejected=totals.get("rejected", 0), stopped=tuple(totals.get("stopped", [])),
@@ -424,7 +456,7 @@ class CompanionWorker(QObject):
     @Slot(object)
     def track(self, request: dict[str, Any]) -> None:
         """Accept one event (``name``, ``kind``, ``value``, ``payload``)."""
-        self._run("track", lambda c: self.tracked.emit(c.track(
+        self._run("track", lambda c: emit(self.tracked, c.track(
             request["name"], kind=request["kind"], value=request["value"],
             payload=request.get("payload"))))
 
@@ -433,8 +465,8 @@ class CompanionWorker(QObject):
         """Store a grant (None: all categories) and send soon."""
         def op(c: Companion) -> None:
             ids = c.grant(categories)
-            self.consentChanged.emit(ConsentResult(True, tuple(ids)))
-            self._kick.emit()
+            emit(self.consentChanged, ConsentResult(True, tuple(ids)))
+            emit(self._kick)
         self._run("grant", op)
 
     @Slot(object)
@@ -442,25 +474,25 @@ class CompanionWorker(QObject):
         """Store a denial (None: all) and delete what is queued of those categories."""
         def op(c: Companion) -> None:
             ids, deleted = c.revoke(categories)
-            self.consentChanged.emit(ConsentResult(False, tuple(ids), deleted))
+            emit(self.consentChanged, ConsentResult(False, tuple(ids), deleted))
         self._run("revoke", op)
 
     @Slot(int, bool, object, int)
     def preview(self, token: int, reveal: bool, granted: object, limit: int) -> None:
         """Build the exact requests (``granted``: hypothetical categories or None)."""
         cats = None if granted is None else tuple(granted)  # type: ignore[arg-type]
-        self._run("preview", lambda c: self.previewReady.emit(PreviewResult(
+        self._run("preview", lambda c: emit(self.previewReady, PreviewResult(
             token, reveal, cats, tuple(c.preview(reveal=reveal, limit=limit, granted=cats)))))
 
     @Slot()
     def status(self) -> None:
         """Emit ``statusReady`` with ``Companion.status()``."""
-        self._run("status", lambda c: self.statusReady.emit(c.status()))
+        self._run("status", lambda c: emit(self.statusReady, c.status()))
 
     @Slot(object)
     def history(self, limit: int | None) -> None:
         """Emit ``historyReady`` with the newest entries."""
-        self._run("history", lambda c: self.historyReady.emit(list(c.history(limit))))
+        self._run("history", lambda c: emit(self.historyReady, list(c.history(limit))))
 
     @Slot(str, object)
     def license_op(self, op: str, arg: object) -> None:
@@ -471,7 +503,7 @@ class CompanionWorker(QObject):
             return
         service = self.license
         if service is None:
-            self.licenseReady.emit(LicenseInfo(
+            emit(self.licenseReady, LicenseInfo(
                 False, companion.config.product.name,
                 user_identifier=self._user_identifier(companion),
                 error="license management is not available in this build"))
@@ -492,7 +524,7 @@ class CompanionWorker(QObject):
             log.exception("license %s failed", op)
             error = f"internal error ({type(exc).__name__}); see the log file"
         self._probe_keyring()
-        self.licenseReady.emit(self._license_info(companion, revealed, error))
+        emit(self.licenseReady, self._license_info(companion, revealed, error))
         self._publish()
 
     # -- helpers ----------------------------------------------------------------------------
@@ -500,15 +532,15 @@ class CompanionWorker(QObject):
     def _run(self, op: str, fn: Callable[[Companion], None]) -> None:
         companion = self.companion
         if companion is None:
-            self.failed.emit(CommandError(op, "the companion is not running"))
+            emit(self.failed, CommandError(op, "the companion is not running"))
             return
         try:
             fn(companion)
         except CompanionError as exc:
-            self.failed.emit(CommandError(op, str(exc)))
+            emit(self.failed, CommandError(op, str(exc)))
         except Exception as exc:
             log.exception("%s failed", op)
-            self.failed.emit(CommandError(op, f"internal error ({type(exc).__name__}); "
+            emit(self.failed, CommandError(op, f"internal error ({type(exc).__name__}); "
                                               "see the log file", True))
         self._publish()
 
@@ -571,7 +603,7 @@ class CompanionWorker(QObject):
             return
         if snap != self._last:
             self._last = snap
-            self.stateChanged.emit(snap)
+            emit(self.stateChanged, snap)
 
     def _snapshot(self) -> Snapshot:
         companion = self.companion
@@ -731,7 +763,7 @@ class WorkerController(QObject):
         """Start the thread; ``ready`` (or ``fatal``) follows."""
         self._thread.start()
         self._running = True
-        self._start.emit()
+        emit(self._start)
 
     def shutdown(self, timeout: float = 5.0) -> bool:
         """Stop the timer, let an in-flight request end, close, join; True if it did in time.
@@ -743,7 +775,7 @@ class WorkerController(QObject):
             return True
         self._running = False
         self.worker.request_stop()
-        self._stop.emit()
+        emit(self._stop)
         self._thread.quit()  # processed after the queued stop
         done = self._thread.wait(int(timeout * 1000))
         if not done:
@@ -759,44 +791,44 @@ class WorkerController(QObject):
 
     def send_now(self) -> None:
         """Send what is allowed now, past our backoff."""
-        self._send_now.emit()
+        emit(self._send_now)
 
     def set_paused(self, paused: bool) -> None:
         """Pause or resume timer sending."""
-        self._paused.emit(paused)
+        emit(self._paused, paused)
 
     def track(self, name: str, kind: str, value: object, payload: dict[str, Any] | None = None
               ) -> None:
         """Enqueue an event (answer: ``tracked`` or ``failed``)."""
-        self._track.emit({"name": name, "kind": kind, "value": value, "payload": payload})
+        emit(self._track, {"name": name, "kind": kind, "value": value, "payload": payload})
 
     def grant(self, categories: list[str] | None = None) -> None:
         """Grant categories (None: all)."""
-        self._grant.emit(categories)
+        emit(self._grant, categories)
 
     def revoke(self, categories: list[str] | None = None) -> None:
         """Revoke categories (None: all)."""
-        self._revoke.emit(categories)
+        emit(self._revoke, categories)
 
     def preview(self, reveal: bool = False, granted: Iterable[str] | None = None,
                 limit: int = 20) -> int:
         """Ask for the exact requests; returns the token the ``PreviewResult`` will carry."""
         self._tokens += 1
-        self._preview.emit(self._tokens, reveal, None if granted is None else list(granted), limit)
+        emit(self._preview, self._tokens, reveal, None if granted is None else list(granted), limit)
         return self._tokens
 
     def status(self) -> None:
         """Ask for ``Companion.status()``."""
-        self._status.emit()
+        emit(self._status)
 
     def history(self, limit: int | None = 500) -> None:
         """Ask for the newest history entries."""
-        self._history.emit(limit)
+        emit(self._history, limit)
 
     def license(self, op: str, arg: str | None = None) -> None:
         """A license operation: info, reveal, set (arg: raw key), clear, verify, activate,
         deactivate. Answer: ``licenseReady``."""
-        self._license.emit(op, arg)
+        emit(self._license, op, arg)
 
 
 __all__ = [

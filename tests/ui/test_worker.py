@@ -117,3 +117,24 @@ def test_rejected_credentials_turn_the_icon_to_attention(qtbot, signing_key, mak
         problem = next(p for p in ctl.snapshot.problems if p.key == "blocked:keymanager")
         assert problem.notify
         assert ctl.snapshot.queued == 1  # nothing is lost while blocked
+
+
+def test_many_emits_do_not_exhaust_true(qtbot):
+    """PySide6 6.12.0 on CPython 3.11 drops a reference to True on every Python-side emit."""
+    import sys
+
+    from PySide6.QtCore import QObject, Signal
+
+    from app.worker import emit
+
+    class Source(QObject):
+        changed = Signal(object)
+
+    source = Source()
+    got = []
+    source.changed.connect(got.append)
+    before = sys.getrefcount(True)
+    for i in range(20_000):
+        emit(source.changed, i)
+    assert len(got) == 20_000
+    assert sys.getrefcount(True) >= before - 50
