@@ -22,11 +22,13 @@ class Backend(Protocol):
         name: stable id ("keymanager", "telemetrydeck") used in the outbox and history.
         title: shown to the user.
         max_batch: most events one ``prepare`` call takes.
+        needs_license: whether its requests carry the license key (read from the keyring).
     """
 
     name: str
     title: str
     max_batch: int
+    needs_license: bool
 
     def prepare(self, batch: Sequence[Event], ctx: SendContext) -> list[PreparedRequest]:
         """The exact HTTP requests that deliver ``batch``."""

@@ -64,6 +64,7 @@ class KeyManagerBackend:
 
     name = "keymanager"
     title = "KeyManager"
+    needs_license = True  # whether requests carry the license key
     max_batch = 20  # requests built per round; KeyManager takes one event per request
 
     def __init__(

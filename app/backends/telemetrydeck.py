@@ -54,6 +54,7 @@ class TelemetryDeckBackend:
 
     name = "telemetrydeck"
     title = "TelemetryDeck"
+    needs_license = False  # whether requests carry the license key
     max_batch = MAX_SIGNALS
 
     def __init__(self, url: str, app_id: str, salt: str = "", test_mode: bool = False) -> None:

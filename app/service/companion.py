@@ -6,6 +6,7 @@ vendor config, the state database, the backends and the senders together.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -136,7 +137,8 @@ class Companion:
             timeout = getattr(config, name).timeout
             self.senders[name] = Sender(
                 backend, self.outbox, self.state, self.history_store, HttpClient(timeout),
-                self.send_context, clock=clock,
+                functools.partial(self.send_context, with_license=backend.needs_license),
+                clock=clock,
             )
 
     # identity and secrets ---------------------------------------------------------------
@@ -147,13 +149,21 @@ class Companion:
             self._identity = self._identity_source()
         return self._identity
 
-    def send_context(self) -> SendContext:
-        """Identity and secrets, attached at send time and never stored with the events."""
+    def send_context(self, with_license: bool = True) -> SendContext:
+        """Identity and secrets, attached at send time and never stored with the events.
+
+        Args:
+            with_license: read the license key (KeyManager needs it; TelemetryDeck does not, so
+                a locked keyring never holds TelemetryDeck back).
+
+        Raises:
+            CompanionError: the keyring cannot be read (the key is not guessed or sent empty).
+        """
         ident = self.identity()
         return SendContext(
             user_identifier=ident.user_identifier,
             activation_identifier=ident.activation_identifier,
-            license_key=self._license_key(),
+            license_key=self._license_key() if with_license else "",
             api_key=self.config.keymanager.api_key,
         )
 
@@ -275,11 +285,19 @@ class Companion:
         if self.consent.do_not_track:
             allowed = set()
         counts = self.outbox.counts()
-        ctx = self.send_context()
+        keyring_problem = ""
+        try:
+            ctx = self.send_context()
+        except CompanionError as exc:
+            # Show what would be sent without the key; KeyManager will not send until it is read.
+            keyring_problem = str(exc)
+            ctx = self.send_context(with_license=False)
         shown = ctx if reveal else ctx.masked()
         previews = []
         for name, (backend, _missing) in self.backends.items():
             problem = self.backend_problem(name)
+            if not problem and keyring_problem and backend.needs_license:
+                problem = keyring_problem
             if not problem and not allowed:
                 problem = self.why_not_sending() or "you have not agreed to sending any data"
             window = limit * backend.max_batch

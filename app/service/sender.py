@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import socket
 import threading
 import time
 import uuid
@@ -52,6 +53,25 @@ class RoundReport:
         self.outcomes += other.outcomes
 
 
+def owner_is_dead(owner: str) -> bool:
+    """Whether a lease holder ("host:pid:nonce") is a process on this host that no longer runs.
+
+    Only POSIX can ask cheaply and safely (``os.kill(pid, 0)``); elsewhere the lease's time limit
+    frees it.
+    """
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if os.name != "posix" or host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # it exists, under another user
+    return False
+
+
 class Sender:
     """Sends one backend's queued events.
 
@@ -88,7 +108,7 @@ class Sender:
         self.clock = clock
         self.rand = rand
         self.lease_ttl = lease_ttl
-        self.owner = f"{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lock = threading.Lock()  # one request in flight per backend in this process
 
     @property
@@ -123,7 +143,7 @@ class Sender:
             return report
         with self._lock:
             if not self.state.claim(f"lease:{self.backend.name}", self.owner, self.clock(),
-                                    self.lease_ttl):
+                                    self.lease_ttl, owner_is_dead):
                 report.stopped = "another process is sending to this backend"
                 return report
             try:

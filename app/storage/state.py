@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from app.storage.db import Database
@@ -48,13 +49,34 @@ class StateStore:
             )
             return current
 
-    def claim(self, key: str, owner: str, now: float, ttl: float) -> bool:
-        """Take a lease (e.g. "one request in flight per backend") unless someone else holds it."""
+    def claim(
+        self,
+        key: str,
+        owner: str,
+        now: float,
+        ttl: float,
+        is_dead: Callable[[str], bool] | None = None,
+    ) -> bool:
+        """Take a lease (e.g. "one request in flight per backend") unless someone else holds it.
+
+        Args:
+            key: the lease's name.
+            owner: who takes it.
+            now: the current time.
+            ttl: seconds it is held unless renewed (a crashed holder frees it after this).
+            is_dead: tells whether another holder is known to be gone (a crashed process), so
+                its lease need not be waited out.
+        """
         with self.db.write() as conn:
             row = conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
             if row:
                 lease = json.loads(row[0])
-                if lease.get("owner") != owner and lease.get("until", 0) > now:
+                holder = lease.get("owner")
+                if (
+                    holder != owner
+                    and lease.get("until", 0) > now
+                    and not (is_dead is not None and is_dead(str(holder)))
+                ):
                     return False
             conn.execute(
                 "INSERT INTO state (key, value) VALUES (?, ?) "

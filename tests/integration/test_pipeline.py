@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from urllib.parse import parse_qsl
 
@@ -355,3 +356,22 @@ def test_two_companions_never_send_the_same_backend_at_once(make, km, td, tmp_pa
         second.close()
     assert [json.loads(json.dumps(dict(parse_qsl(r.body.decode()))))["numeric_data_single_value"]
             for r in km.requests] == ["0", "1", "2", "3", "4"]
+
+
+def test_a_crashed_holders_lease_is_taken_over_at_once(make, km, td):
+    import socket
+    import subprocess
+    import sys
+
+    companion = make(td_on=False)
+    companion.track("feature.export", kind="number", value=1)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    owner = f"{socket.gethostname()}:{dead.pid}:deadbeef"
+    assert companion.state.claim("lease:keymanager", owner, time.time(), 3600)
+    assert companion.send(force=True)["keymanager"].delivered == 1
+    # a live holder (this very process, another sender) is respected
+    alive = f"{socket.gethostname()}:{os.getpid()}:cafe"
+    companion.track("feature.export", kind="number", value=2)
+    assert companion.state.claim("lease:keymanager", alive, time.time(), 3600)
+    assert companion.send(force=True)["keymanager"].requests == 0
