@@ -16,6 +16,7 @@ from app.service.consent_view import version_changed
 from app.storage.texts import Texts, load_texts
 from app.ui.consent_window import ConsentWindow
 from app.ui.history_window import HistoryWindow
+from app.ui.qtcompat import emit
 
 if TYPE_CHECKING:
     from app.service.companion import Companion
@@ -85,7 +86,7 @@ class ConsentController(QObject):
         if deny:
             _ids, deleted = self.companion.revoke(deny)
         self.refresh()
-        self.applied.emit(dict(decision), deleted)
+        emit(self.applied, dict(decision), deleted)
 
 
 class HistoryController(QObject):

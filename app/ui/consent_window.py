@@ -34,6 +34,7 @@ from app.service import preview as preview_fmt
 from app.service.consent import CategoryState
 from app.service.consent_view import field_meanings
 from app.storage.texts import Texts
+from app.ui.qtcompat import emit
 
 if TYPE_CHECKING:
     from app.service.companion import BackendPreview
@@ -376,7 +377,7 @@ class ConsentWindow(QWidget):
     def flush_preview(self) -> None:
         """Ask for the preview now instead of after the debounce delay."""
         self._debounce.stop()
-        self.previewWanted.emit(self.selected(), self.reveal.isChecked())
+        emit(self.previewWanted, self.selected(), self.reveal.isChecked())
 
     # internals ------------------------------------------------------------------------
 
@@ -397,7 +398,7 @@ class ConsentWindow(QWidget):
 
     def _emit_decision(self, decision: dict[str, str]) -> None:
         self._debounce.stop()
-        self.decided.emit(decision)
+        emit(self.decided, decision)
 
     def _fix_tab_order(self) -> None:
         """Switches top to bottom, then reveal, the preview, and the buttons in visual order."""

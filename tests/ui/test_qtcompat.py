@@ -1,0 +1,25 @@
+"""The emit workaround keeps ``True``'s reference count steady (PySide6 6.12.0 drops one per emit)."""
+
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtCore import QObject, Signal
+
+from app.ui.qtcompat import emit, emit_leaks_true
+
+
+class Source(QObject):
+    changed = Signal(list, bool)
+
+
+def test_emit_does_not_drain_true(qtbot):
+    source = Source()
+    got = []
+    source.changed.connect(lambda items, flag: got.append((items, flag)))
+    emit_leaks_true()  # probe first, so the measurement below is only the emits
+    before = sys.getrefcount(True)
+    for _ in range(500):
+        emit(source.changed, ["usage"], False)
+    assert abs(sys.getrefcount(True) - before) < 50
+    assert len(got) == 500 and got[0] == (["usage"], False)
