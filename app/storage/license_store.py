@@ -269,7 +269,10 @@ def _explain(what: str, error: BaseException, secret: str, backend: str) -> str:
     if isinstance(error, NoKeyringError):
         # keyring's own text suggests installing keyrings.alt (plaintext files): not our advice
         return f"no OS keyring is available, so cannot {what} (backend: {backend}); {fix_hint()}"
-    elif isinstance(error, InitError):
+    elif isinstance(error, InitError) or (
+        # keyring's SecretService priority check, in a process that has not chosen yet
+        isinstance(error, RuntimeError) and "Secret Service" in str(error)
+    ):
         why = "the keyring service is not running"
     elif isinstance(error, OSError):
         why = "no session bus / keyring service to talk to"
