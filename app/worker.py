@@ -183,6 +183,16 @@ class ConsentResult:
 
 
 @dataclass(frozen=True)
+class ConsentView:
+    """Answer to ``consent_view``: what the consent window needs to draw its switches."""
+
+    states: tuple[Any, ...]  # ConsentPolicy.states(): CategoryState items
+    do_not_track: bool
+    version_changed: bool
+    version: int
+
+
+@dataclass(frozen=True)
 class CommandError:
     """A command failed; ``message`` is for the user (environment problems are not bugs)."""
 
@@ -224,6 +234,8 @@ class CompanionWorker(QObject):
         license_factory: builds the license service for a companion (None: no license UI).
         interval: seconds between timer rounds.
         clock: seconds since the epoch.
+        sending: run the timer; False for a window-only process next to a running tray
+            ("Send now" still sends).
 
     Signals:
         ready(Snapshot): the companion is open; first state.
@@ -237,6 +249,7 @@ class CompanionWorker(QObject):
         consentChanged(ConsentResult): a grant or revoke was stored.
         tracked(TrackResult): an event was accepted.
         licenseReady(LicenseInfo): answer to any license operation.
+        consentViewReady(ConsentView): answer to ``consent_view``.
         failed(CommandError): a command failed.
         stopped(): the worker closed the companion; the thread may quit.
     """
@@ -252,6 +265,7 @@ class CompanionWorker(QObject):
     consentChanged = Signal(object)
     tracked = Signal(object)
     licenseReady = Signal(object)
+    consentViewReady = Signal(object)
     failed = Signal(object)
     stopped = Signal()
     # Posted to ourselves to run later on this thread. Not QTimer.singleShot: a single-shot timer
@@ -265,8 +279,10 @@ class CompanionWorker(QObject):
         license_factory: LicenseFactory | None = None,
         interval: float = SEND_INTERVAL,
         clock: Callable[[], float] = time.time,
+        sending: bool = True,
     ) -> None:
         super().__init__()
+        self._send_by_timer = sending
         self._home = QThread.currentThread()
         self._kick.connect(self._tick, Qt.ConnectionType.QueuedConnection)
         self._next_round.connect(self._continue, Qt.ConnectionType.QueuedConnection)
@@ -307,10 +323,11 @@ class CompanionWorker(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(self._interval_ms)
         self._timer.timeout.connect(self._tick)
-        self._timer.start()
         self._probe_keyring()
         emit(self.ready, self._snapshot())
-        emit(self._kick)  # a user who just agreed should not wait 10 s
+        if self._send_by_timer:
+            self._timer.start()
+            emit(self._kick)  # a user who just agreed should not wait 10 s
 
     def request_stop(self) -> None:
         """Thread-safe: ask a drain in progress to stop after the current request."""
@@ -494,6 +511,15 @@ class CompanionWorker(QObject):
         """Emit ``historyReady`` with the newest entries."""
         self._run("history", lambda c: emit(self.historyReady, list(c.history(limit))))
 
+    @Slot()
+    def consent_view(self) -> None:
+        """Emit ``consentViewReady`` with the categories and decisions."""
+        from app.service.consent_view import version_changed
+
+        self._run("consent", lambda c: emit(self.consentViewReady, ConsentView(
+            tuple(c.consent.states()), c.consent.do_not_track, version_changed(c),
+            c.config.consent.version)))
+
     @Slot(str, object)
     def license_op(self, op: str, arg: object) -> None:
         """``info``, ``reveal``, ``set`` (arg: the raw key), ``clear``, ``verify``, ``activate``,
@@ -663,6 +689,8 @@ class CompanionWorker(QObject):
     def _license_problems(self) -> Iterable[Problem]:
         assert self.license is not None
         try:
+            status = self.license.cached_status(check_key=False)  # type: ignore[call-arg]
+        except TypeError:
             status = self.license.cached_status()
         except Exception:
             return []
@@ -685,12 +713,14 @@ class WorkerController(QObject):
         license_factory: builds the license service (called on the worker thread), or None.
         interval: seconds between timer rounds.
         parent: Qt parent.
+        sending: run the send timer (see ``CompanionWorker``).
 
     Signals:
         ready(Snapshot), fatal(str), stateChanged(Snapshot), sendStarted(bool),
         sendFinished(SendSummary), previewReady(PreviewResult), statusReady(dict),
         historyReady(list), consentChanged(ConsentResult), tracked(TrackResult),
-        licenseReady(LicenseInfo), failed(CommandError), stopped(): as ``CompanionWorker``.
+        licenseReady(LicenseInfo), consentViewReady(ConsentView), failed(CommandError),
+        stopped(): as ``CompanionWorker``.
     """
 
     ready = Signal(object)
@@ -704,6 +734,7 @@ class WorkerController(QObject):
     consentChanged = Signal(object)
     tracked = Signal(object)
     licenseReady = Signal(object)
+    consentViewReady = Signal(object)
     failed = Signal(object)
     stopped = Signal()
 
@@ -719,6 +750,7 @@ class WorkerController(QObject):
     _status = Signal()
     _history = Signal(object)
     _license = Signal(str, object)
+    _consent_view = Signal()
 
     def __init__(
         self,
@@ -726,18 +758,20 @@ class WorkerController(QObject):
         license_factory: LicenseFactory | None = None,
         interval: float = SEND_INTERVAL,
         parent: QObject | None = None,
+        sending: bool = True,
     ) -> None:
         super().__init__(parent)
         self._thread = QThread()
         self._thread.setObjectName("companion-worker")
-        self.worker = CompanionWorker(companion_factory, license_factory, interval)
+        self.worker = CompanionWorker(companion_factory, license_factory, interval,
+                                      sending=sending)
         self.worker.moveToThread(self._thread)
         self.snapshot: Snapshot | None = None
         self._tokens = 0
         self._running = False
         for name in ("ready", "fatal", "stateChanged", "sendStarted", "sendFinished",
                      "previewReady", "statusReady", "historyReady", "consentChanged", "tracked",
-                     "licenseReady", "failed", "stopped"):
+                     "licenseReady", "consentViewReady", "failed", "stopped"):
             getattr(self.worker, name).connect(getattr(self, name))
         self.ready.connect(self._remember)
         self.stateChanged.connect(self._remember)
@@ -753,6 +787,7 @@ class WorkerController(QObject):
         self._status.connect(w.status)
         self._history.connect(w.history)
         self._license.connect(w.license_op)
+        self._consent_view.connect(w.consent_view)
 
     def _remember(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
@@ -825,6 +860,10 @@ class WorkerController(QObject):
         """Ask for the newest history entries."""
         emit(self._history, limit)
 
+    def consent_view(self) -> None:
+        """Ask for the consent categories and decisions (``consentViewReady``)."""
+        emit(self._consent_view)
+
     def license(self, op: str, arg: str | None = None) -> None:
         """A license operation: info, reveal, set (arg: raw key), clear, verify, activate,
         deactivate. Answer: ``licenseReady``."""
@@ -835,6 +874,7 @@ __all__ = [
     "CommandError",
     "CompanionWorker",
     "ConsentResult",
+    "ConsentView",
     "Level",
     "LicenseInfo",
     "PreviewResult",

@@ -1,0 +1,294 @@
+"""The tray process: QApplication, one instance per user and state directory, quit handling.
+
+Single instance: a ``QLockFile`` in the state directory decides who runs (Qt treats the lock of
+a dead process as stale, so a crash never blocks the next start); the running instance listens
+on a ``QLocalServer`` so a second start can ask it to show a window, then exits 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QCoreApplication, QLockFile, QObject, QTimer, Signal
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
+
+from app import APP_ID, NAME, ORGANIZATION, __version__
+from app.storage.paths import ensure_dir
+from app.worker import SEND_INTERVAL, WorkerController
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "tray.lock"
+SHUTDOWN_TIMEOUT = 5.0  # seconds an in-flight request may take to finish at quit
+EXIT_OK, EXIT_CONFIG = 0, 2
+
+
+def server_name(state_dir: Path) -> str:
+    """The local socket name for this user and state directory."""
+    digest = hashlib.sha256(str(state_dir.resolve()).encode("utf-8")).hexdigest()[:16]
+    user = os.environ.get("USER") or os.environ.get("USERNAME") or ""
+    if not user and hasattr(os, "getuid"):
+        user = str(os.getuid())
+    return f"{APP_ID}-{user}-{digest}"
+
+
+class SingleInstance(QObject):
+    """Decides whether this process is the one tray for a state directory.
+
+    Args:
+        state_dir: the state directory (lock file, socket name).
+
+    Signals:
+        messageReceived(str): another start asked for something (``show``, ``show consent``...).
+    """
+
+    messageReceived = Signal(str)
+
+    def __init__(self, state_dir: Path) -> None:
+        super().__init__()
+        self.state_dir = state_dir
+        self.name = server_name(state_dir)
+        self.lock = QLockFile(str(state_dir / LOCK_NAME))
+        # 0: never stale by age; a lock whose process is gone is still detected as stale.
+        self.lock.setStaleLockTime(0)
+        self.server: QLocalServer | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock; False when another live instance holds it."""
+        return bool(self.lock.tryLock(200))
+
+    def holder_pid(self) -> int | None:
+        """The pid of the instance holding the lock, if known."""
+        info = self.lock.getLockInfo()  # PySide6: (pid, hostname, appname); pid 0 if unknown
+        pid = info[0] if isinstance(info, tuple) and info else 0
+        return int(pid) if pid else None
+
+    def listen(self) -> None:
+        """Accept messages from later starts (we hold the lock, so a leftover socket is stale)."""
+        QLocalServer.removeServer(self.name)
+        server = QLocalServer(self)
+        server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        if not server.listen(self.name):
+            log.warning("cannot listen on %s: %s", self.name, server.errorString())
+            return
+        server.newConnection.connect(self._on_connection)
+        self.server = server
+
+    def _on_connection(self) -> None:
+        assert self.server is not None
+        while self.server.hasPendingConnections():
+            sock = self.server.nextPendingConnection()
+            sock.readyRead.connect(lambda s=sock: self._on_ready_read(s))
+
+    def _on_ready_read(self, sock: QLocalSocket) -> None:
+        if not sock.canReadLine():
+            return
+        message = bytes(sock.readLine().data()).decode("utf-8", "replace").strip()
+        sock.write(b"ok\n")
+        sock.flush()
+        sock.disconnectFromServer()
+        self.messageReceived.emit(message)
+
+    def send(self, message: str, timeout_ms: int = 3000) -> bool:
+        """Deliver a message to the running instance; True when it acknowledged."""
+        sock = QLocalSocket()
+        sock.connectToServer(self.name)
+        if not sock.waitForConnected(timeout_ms):
+            return False
+        sock.write(message.encode("utf-8") + b"\n")
+        sock.flush()
+        if not sock.waitForReadyRead(timeout_ms):
+            return False
+        answer = bytes(sock.readAll().data()).strip()
+        sock.disconnectFromServer()
+        return answer == b"ok"
+
+    def release(self) -> None:
+        """Stop listening and unlock."""
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+        self.lock.unlock()
+
+
+def _ensure_display() -> bool:
+    """On X11/Wayland desktops without any display, fall back to Qt's offscreen platform."""
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+        or os.environ.get("QT_QPA_PLATFORM")
+    ):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        return False
+    return os.environ.get("QT_QPA_PLATFORM") != "offscreen"
+
+
+def forward(state_dir: Path, message: str) -> tuple[bool, int | None]:
+    """If a tray runs for this state directory, hand it ``message``.
+
+    Returns:
+        (running, pid): whether another instance holds the lock, and its pid.
+    """
+    instance = SingleInstance(state_dir)
+    if instance.acquire():
+        instance.release()
+        return False, None
+    pid = instance.holder_pid()
+    app = QCoreApplication.instance() or QCoreApplication([APP_ID])
+    delivered = instance.send(message)
+    del app
+    if not delivered:
+        log.info("the running instance (pid %s) did not answer %r", pid, message)
+    return True, pid
+
+
+def run_tray(
+    state_dir: Path,
+    companion_factory: Callable[[], Any],
+    license_factory: Callable[[Any], Any] | None,
+    product: str,
+    config_path: Path,
+    *,
+    show: str | None = None,
+    interval: float = SEND_INTERVAL,
+    windows_only: bool = False,
+    out: Callable[[str], None] = print,
+) -> int:
+    """Run the tray (or, with ``windows_only``, just the window ``show``) until Quit.
+
+    Args:
+        state_dir: the state directory.
+        companion_factory: builds the Companion (on the worker thread).
+        license_factory: builds the license service for it, or None.
+        product: the product's name.
+        config_path: the vendor configuration in use (About).
+        show: a window to open at start (``license``, ``consent``, ``history``, ``about``).
+        interval: seconds between send rounds.
+        windows_only: no tray and no send timer; quit when the last window closes.
+        out: where to print messages for the user.
+    """
+    started = time.monotonic()
+    ensure_dir(state_dir)
+    instance = SingleInstance(state_dir)
+    if not instance.acquire():
+        pid = instance.holder_pid()
+        app = QCoreApplication.instance() or QCoreApplication([APP_ID])
+        message = f"show {show}" if show else "show"
+        if instance.send(message):
+            out(f"{NAME} is already running (pid {pid}); brought its window forward.")
+        else:
+            out(f"{NAME} is already running (pid {pid}).")
+        del app
+        return EXIT_OK
+    try:
+        return _run(instance, state_dir, companion_factory, license_factory, product,
+                    config_path, show, interval, windows_only, out, started)
+    finally:
+        instance.release()
+
+
+def _run(instance: SingleInstance, state_dir: Path, companion_factory: Callable[[], Any],
+         license_factory: Callable[[Any], Any] | None, product: str, config_path: Path,
+         show: str | None, interval: float, windows_only: bool, out: Callable[[str], None],
+         started: float) -> int:
+    from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+
+    from app.service.autostart import Autostart
+    from app.ui.icons import Icons
+    from app.ui.tray import TrayIcon
+    from app.ui.windows import Windows
+
+    has_display = _ensure_display()
+    app = QApplication.instance() or QApplication([APP_ID])
+    assert isinstance(app, QApplication)
+    app.setApplicationName(APP_ID)
+    app.setApplicationDisplayName(NAME)
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationVersion(__version__)
+    app.setQuitOnLastWindowClosed(windows_only)
+    icons = Icons()
+    app.setWindowIcon(icons.app())
+
+    controller = WorkerController(companion_factory, license_factory, interval,
+                                  sending=not windows_only)
+    windows = Windows(controller, product, state_dir, config_path, icons)
+    tray: TrayIcon | None = None
+    exit_code = [EXIT_OK]
+
+    def on_message(message: str) -> None:
+        _cmd, _sep, what = message.partition(" ")
+        if what:
+            windows.show(what)
+        else:
+            windows.bring_forward()
+
+    instance.messageReceived.connect(on_message)
+    instance.listen()
+
+    def on_fatal(message: str) -> None:
+        out(f"{APP_ID}: error: {message}")
+        exit_code[0] = EXIT_CONFIG
+        app.quit()
+
+    asked_consent = [False]
+
+    def on_ready(snapshot: Any) -> None:
+        log.info("worker ready after %.2f s: %s", time.monotonic() - started, snapshot.summary)
+        if not windows_only and snapshot.consent_needed and not asked_consent[0]:
+            asked_consent[0] = True
+            windows.show("consent")  # first run: ask once, without blocking anything
+
+    controller.fatal.connect(on_fatal)
+    controller.ready.connect(on_ready)
+
+    if not windows_only:
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            tray = TrayIcon(controller, windows, icons, Autostart())
+            tray.quitRequested.connect(app.quit)
+            tray.show()
+            log.info("tray icon shown after %.2f s", time.monotonic() - started)
+        else:
+            why = "no display" if not has_display else "no system tray on this desktop"
+            out(f"{NAME}: {why}: running without an icon; sending continues. "
+                f"Open the windows with `{APP_ID} show license|consent|history`.")
+            log.warning("%s: running headless", why)
+    if show:
+        windows.show(show)
+
+    # Python signal handlers run only between bytecodes: a cheap timer gives them a chance.
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal %d: quitting", signum)
+        app.quit()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    heartbeat = QTimer()
+    heartbeat.start(250)
+    heartbeat.timeout.connect(lambda: None)
+
+    controller.start()
+    try:
+        app.exec()
+    finally:
+        heartbeat.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if tray is not None:
+            tray.hide()
+        windows.close_all()
+        clean = controller.shutdown(SHUTDOWN_TIMEOUT)
+        if not clean:
+            # A request is still waiting for its answer: its events stay in the outbox (they
+            # leave only after a settled answer) and are sent next time. Exit without waiting;
+            # Qt would abort when destroying a running QThread.
+            log.warning("quitting with a request in flight; its events stay queued")
+            logging.shutdown()
+            os._exit(exit_code[0])
+        del controller
+    return exit_code[0]

@@ -1,0 +1,48 @@
+"""The tray's icons: one per state, drawn as SVG and shipped as PNGs in ``resources/icons``.
+
+PNGs (rendered from the SVGs at 16-128 px) rather than the SVGs themselves, so the icons do not
+depend on Qt's SVG icon-engine plugin, which the frozen build may leave out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtGui import QIcon
+
+from app.storage.resources import resources_dir
+from app.worker import Level
+
+SIZES = (16, 22, 24, 32, 48, 64, 128)
+
+
+class Icons:
+    """Loads the icons once.
+
+    Args:
+        folder: where ``ok-22.png`` etc. live (default: ``resources/icons``).
+    """
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = folder or resources_dir() / "icons"
+        self._cache: dict[str, QIcon] = {}
+
+    def named(self, name: str) -> QIcon:
+        """``ok``, ``sending``, ``attention``, ``paused`` or ``app``."""
+        icon = self._cache.get(name)
+        if icon is None:
+            icon = QIcon()
+            for size in SIZES:
+                path = self.folder / f"{name}-{size}.png"
+                if path.is_file():
+                    icon.addFile(str(path))
+            self._cache[name] = icon
+        return icon
+
+    def for_level(self, level: Level) -> QIcon:
+        """The tray icon for a state."""
+        return self.named(level.value)
+
+    def app(self) -> QIcon:
+        """The application's own icon (windows, About)."""
+        return self.named("app")

@@ -1,0 +1,249 @@
+"""The License window: the key (masked), its status with the server, and the user's identifier.
+
+Every keyring and network call goes through the worker (``WorkerController.license``); the
+window only disables its buttons and shows a busy bar until ``licenseReady`` answers, so a
+locked keyring or a slow server never freezes it.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.worker import LicenseInfo
+
+STATE_WORDS = {
+    "valid": ("Valid", "#1b5e20"),
+    "invalid": ("Invalid", "#b71c1c"),
+    "unknown": ("Unknown", "#6d4c41"),
+    "none": ("No key entered", "#424242"),
+    "no-key": ("No key entered", "#424242"),
+}
+BUSY_WORDS = {
+    "info": "Reading the keyring…",
+    "reveal": "Reading the keyring…",
+    "set": "Saving the key in the keyring…",
+    "clear": "Removing the key…",
+    "verify": "Asking the license server…",
+    "activate": "Activating this computer…",
+    "deactivate": "Freeing this computer's seat…",
+}
+DONE_WORDS = {
+    "set": "Key saved in the system keyring.",
+    "clear": "Key removed.",
+    "verify": "The license server answered.",
+    "activate": "The license server answered.",
+    "deactivate": "The license server answered.",
+}
+
+
+def age_words(checked_at: float | None, now: float) -> str:
+    """``checked 5 minutes ago`` style."""
+    if not checked_at:
+        return "never checked with the server"
+    seconds = max(0.0, now - checked_at)
+    if seconds < 90:
+        return "checked just now"
+    if seconds < 5400:
+        return f"checked {seconds / 60:.0f} minutes ago"
+    if seconds < 2 * 86400:
+        return f"checked {seconds / 3600:.0f} hours ago"
+    return f"checked {seconds / 86400:.0f} days ago"
+
+
+class LicenseWindow(QWidget):
+    """Non-modal window to enter, replace, remove and check the license key.
+
+    Args:
+        product: the product's name.
+        parent: optional parent (the window stays top-level).
+
+    Signals:
+        requested(str, object): the user asked for a license operation (``info``, ``reveal``,
+            ``set`` with the raw key, ``clear``, ``verify``, ``activate``, ``deactivate``); the
+            owner forwards it to the worker and calls ``show_info`` with the answer.
+    """
+
+    requested = Signal(str, object)
+
+    def __init__(self, product: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent, Qt.WindowType.Window)
+        self.setObjectName("license-window")
+        self.setWindowTitle(f"License — {product}")
+        self.product = product
+        self.info: LicenseInfo | None = None
+        self.busy_op = ""
+        self._revealed = False
+
+        outer = QVBoxLayout(self)
+        form = QFormLayout()
+        self.product_label = QLabel(product)
+        form.addRow("Product:", self.product_label)
+        key_row = QHBoxLayout()
+        self.key_label = QLabel("—")
+        self.key_label.setObjectName("key")
+        self.key_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        key_row.addWidget(self.key_label, 1)
+        self.reveal_button = QPushButton("Reveal")
+        self.reveal_button.setObjectName("reveal")
+        self.reveal_button.setCheckable(True)
+        self.reveal_button.toggled.connect(self._on_reveal)
+        key_row.addWidget(self.reveal_button)
+        form.addRow("License key:", key_row)
+        self.status_label = QLabel("—")
+        self.status_label.setObjectName("status")
+        self.status_label.setWordWrap(True)
+        form.addRow("Status:", self.status_label)
+        self.identifier_label = QLabel("—")
+        self.identifier_label.setObjectName("identifier")
+        self.identifier_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.identifier_label.setToolTip(
+            "A random-looking code that stays the same for you on this computer; it does not "
+            "contain your name or the computer's id.")
+        form.addRow("Your identifier:", self.identifier_label)
+        outer.addLayout(form)
+
+        entry = QHBoxLayout()
+        self.key_edit = QLineEdit()
+        self.key_edit.setObjectName("new-key")
+        self.key_edit.setPlaceholderText("Paste your license key here")
+        self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.key_edit.returnPressed.connect(self._on_save)
+        self.key_edit.textChanged.connect(self._update_buttons)
+        entry.addWidget(self.key_edit, 1)
+        self.save_button = QPushButton("Save key")
+        self.save_button.setObjectName("save")
+        self.save_button.clicked.connect(self._on_save)
+        entry.addWidget(self.save_button)
+        outer.addLayout(entry)
+
+        actions = QHBoxLayout()
+        self.verify_button = QPushButton("Check now")
+        self.activate_button = QPushButton("Activate this computer")
+        self.deactivate_button = QPushButton("Free this computer's seat")
+        self.deactivate_button.setToolTip("Use this before moving the license to another computer")
+        self.clear_button = QPushButton("Remove key")
+        for name, button, op in (("verify", self.verify_button, "verify"),
+                                 ("activate", self.activate_button, "activate"),
+                                 ("deactivate", self.deactivate_button, "deactivate"),
+                                 ("clear", self.clear_button, "clear")):
+            button.setObjectName(name)
+            button.clicked.connect(lambda _=False, op=op: self.ask(op))
+            actions.addWidget(button)
+        actions.addStretch(1)
+        outer.addLayout(actions)
+
+        self.progress = QProgressBar()
+        self.progress.setObjectName("busy")
+        self.progress.setRange(0, 0)
+        self.progress.setTextVisible(False)
+        self.progress.setMaximumHeight(6)
+        self.progress.hide()
+        outer.addWidget(self.progress)
+        self.feedback = QLabel("")
+        self.feedback.setObjectName("feedback")
+        self.feedback.setWordWrap(True)
+        outer.addWidget(self.feedback)
+        outer.addStretch(1)
+        self.resize(620, 300)
+        self._update_buttons()
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def ask(self, op: str, arg: object = None) -> None:
+        """Start a license operation; the window is busy until ``show_info``."""
+        if self.busy_op:
+            return
+        self.busy_op = op
+        self.progress.show()
+        self.feedback.setStyleSheet("")
+        self.feedback.setText(BUSY_WORDS.get(op, "Working…"))
+        self._update_buttons()
+        self.requested.emit(op, arg)
+
+    def _on_save(self) -> None:
+        raw = self.key_edit.text()
+        if raw.strip():
+            self.ask("set", raw)
+
+    def _on_reveal(self, checked: bool) -> None:
+        if checked:
+            self.ask("reveal")
+        else:
+            self._revealed = False
+            self._show_key()
+
+    # -- data in ------------------------------------------------------------------------------
+
+    def show_info(self, info: LicenseInfo, now: float | None = None) -> None:
+        """Show an answer from the worker and end the busy state."""
+        op, self.busy_op = self.busy_op, ""
+        self.progress.hide()
+        self.info = info
+        now = time.time() if now is None else now
+        self._revealed = op == "reveal" and bool(info.revealed_key)
+        if op == "reveal" and not info.revealed_key:
+            self.reveal_button.setChecked(False)
+        self._show_key()
+        words, colour = STATE_WORDS.get(info.state, (info.state.capitalize(), "#424242"))
+        if not info.available:
+            self.status_label.setText("License management is not available.")
+        else:
+            detail = ""
+            if info.state not in ("none", "no-key"):
+                detail = f" — {info.message}" if info.message else ""
+                detail += f" ({age_words(info.checked_at, now)})"
+            self.status_label.setText(f'<b style="color:{colour}">{words}</b>{detail}')
+        self.identifier_label.setText(info.user_identifier or "—")
+        if info.error:
+            self.feedback.setStyleSheet("color: #b71c1c")
+            self.feedback.setText(info.error)
+        elif op in DONE_WORDS:
+            self.feedback.setStyleSheet("color: #1b5e20")
+            self.feedback.setText(DONE_WORDS[op])
+            if op == "set":
+                self.key_edit.clear()
+        else:
+            self.feedback.setText("")
+        self._update_buttons()
+
+    def _show_key(self) -> None:
+        info = self.info
+        if info is None:
+            self.key_label.setText("—")
+        elif self._revealed:
+            self.key_label.setText(info.revealed_key)
+        else:
+            self.key_label.setText(info.masked_key or "none entered")
+
+    def _update_buttons(self) -> None:
+        busy = bool(self.busy_op)
+        info = self.info
+        available = bool(info and info.available)
+        has_key = bool(info and info.masked_key)
+        self.save_button.setEnabled(available and not busy and bool(self.key_edit.text().strip()))
+        self.key_edit.setEnabled(available and not busy)
+        for button in (self.verify_button, self.activate_button, self.deactivate_button,
+                       self.clear_button):
+            button.setEnabled(available and has_key and not busy)
+        self.reveal_button.setEnabled(available and has_key and not busy)
+        self.save_button.setText("Replace key" if has_key else "Save key")
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Forget a revealed key when the window closes."""
+        self._revealed = False
+        self.reveal_button.setChecked(False)
+        self._show_key()
+        super().closeEvent(event)

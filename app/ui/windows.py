@@ -1,0 +1,199 @@
+"""Opens the tray's windows on demand and feeds them through the worker, never the service.
+
+Each window is created the first time it is asked for and reused after (raised and activated
+when asked again). Data flows one way: window signal -> ``WorkerController`` command -> worker
+thread -> result signal -> window setter.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QWidget
+
+from app.storage.texts import Texts, load_texts
+from app.ui.about import AboutWindow
+from app.ui.icons import Icons
+from app.ui.license_window import LicenseWindow
+from app.worker import (
+    CommandError,
+    ConsentResult,
+    ConsentView,
+    LicenseInfo,
+    PreviewResult,
+    WorkerController,
+)
+
+log = logging.getLogger(__name__)
+
+WINDOWS = ("license", "consent", "history", "about")
+
+
+class Windows(QObject):
+    """Owner of the License, Consent, History and About windows.
+
+    Args:
+        controller: the worker's GUI-side handle.
+        product: the product's name (titles).
+        state_dir: shown in About.
+        config_path: shown in About.
+        icons: the application icons.
+        texts: the user-visible texts (default: the system language's).
+    """
+
+    def __init__(
+        self,
+        controller: WorkerController,
+        product: str,
+        state_dir: Path,
+        config_path: Path,
+        icons: Icons,
+        texts: Texts | None = None,
+    ) -> None:
+        super().__init__()
+        self.controller = controller
+        self.product = product
+        self.state_dir = state_dir
+        self.config_path = config_path
+        self.icons = icons
+        self._texts = texts
+        self.open: dict[str, QWidget] = {}
+        self._preview_token = 0
+        self.last_shown = ""
+        controller.licenseReady.connect(self._on_license)
+        controller.previewReady.connect(self._on_preview)
+        controller.consentViewReady.connect(self._on_consent_view)
+        controller.consentChanged.connect(self._on_consent_changed)
+        controller.historyReady.connect(self._on_history)
+        controller.sendFinished.connect(self._refresh_history)
+        controller.failed.connect(self._on_failed)
+
+    @property
+    def texts(self) -> Texts:
+        """Loaded on first use."""
+        if self._texts is None:
+            self._texts = load_texts()
+        return self._texts
+
+    def show(self, name: str) -> QWidget:
+        """Create (once), fill, show, raise and activate a window."""
+        if name not in WINDOWS:
+            raise ValueError(f"unknown window {name!r}; one of {', '.join(WINDOWS)}")
+        window = self.open.get(name) or self._create(name)
+        self.open[name] = window
+        self._refresh(name)
+        window.show()
+        window.raise_()
+        window.activateWindow()
+        self.last_shown = name
+        return window
+
+    def bring_forward(self) -> QWidget:
+        """A second start of the app: raise the last window shown, else the License window."""
+        name = self.last_shown if self.last_shown in self.open else "license"
+        return self.show(name)
+
+    def close_all(self) -> None:
+        """Close every window (quitting)."""
+        for window in self.open.values():
+            window.close()
+
+    def visible(self, name: str) -> QWidget | None:
+        """The window if it is open and visible."""
+        window = self.open.get(name)
+        return window if window is not None and window.isVisible() else None
+
+    # -- creation ---------------------------------------------------------------------------
+
+    def _create(self, name: str) -> QWidget:
+        factories: dict[str, Callable[[], QWidget]] = {
+            "license": self._create_license,
+            "consent": self._create_consent,
+            "history": self._create_history,
+            "about": lambda: AboutWindow(self.product, self.state_dir, self.config_path,
+                                         self.icons.app()),
+        }
+        window = factories[name]()
+        window.setWindowIcon(self.icons.app())
+        return window
+
+    def _create_license(self) -> QWidget:
+        window = LicenseWindow(self.product)
+        window.requested.connect(self.controller.license)
+        return window
+
+    def _create_consent(self) -> QWidget:
+        from app.ui.consent_window import ConsentWindow
+
+        window = ConsentWindow(self.texts, self.product)
+        window.previewWanted.connect(self._on_preview_wanted)
+        window.decided.connect(self._on_decided)
+        return window
+
+    def _create_history(self) -> QWidget:
+        from app.ui.history_window import HistoryWindow
+
+        window = HistoryWindow(self.texts, self.product)
+        window.refreshWanted.connect(lambda: self.controller.history())
+        return window
+
+    def _refresh(self, name: str) -> None:
+        if name == "license":
+            window = self.open["license"]
+            assert isinstance(window, LicenseWindow)
+            window.ask("info")
+        elif name == "consent":
+            self.controller.consent_view()
+        elif name == "history":
+            self.controller.history()
+
+    # -- consent ----------------------------------------------------------------------------
+
+    def _on_preview_wanted(self, granted: list, reveal: bool) -> None:
+        self._preview_token = self.controller.preview(reveal=reveal, granted=list(granted))
+
+    def _on_preview(self, result: PreviewResult) -> None:
+        window = self.open.get("consent")
+        if window is not None and result.token == self._preview_token:
+            window.set_preview(list(result.previews))  # type: ignore[attr-defined]
+
+    def _on_consent_view(self, view: ConsentView) -> None:
+        window = self.open.get("consent")
+        if window is not None:
+            window.set_categories(  # type: ignore[attr-defined]
+                list(view.states), view.do_not_track, version_changed=view.version_changed,
+                version=view.version)
+
+    def _on_decided(self, decision: dict) -> None:
+        grant = [c for c, v in decision.items() if v == "granted"]
+        deny = [c for c, v in decision.items() if v == "denied"]
+        if grant:
+            self.controller.grant(grant)
+        if deny:
+            self.controller.revoke(deny)
+
+    def _on_consent_changed(self, _result: ConsentResult) -> None:
+        if "consent" in self.open:
+            self.controller.consent_view()
+
+    # -- license, history -------------------------------------------------------------------
+
+    def _on_license(self, info: LicenseInfo) -> None:
+        window = self.open.get("license")
+        if isinstance(window, LicenseWindow):
+            window.show_info(info)
+
+    def _on_history(self, entries: list) -> None:
+        window = self.open.get("history")
+        if window is not None:
+            window.set_entries(entries)  # type: ignore[attr-defined]
+
+    def _refresh_history(self, _summary: object) -> None:
+        if self.visible("history") is not None:
+            self.controller.history()
+
+    def _on_failed(self, error: CommandError) -> None:
+        log.warning("%s failed: %s", error.op, error.message)
