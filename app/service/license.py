@@ -348,3 +348,23 @@ class LicenseService:
     def close(self) -> None:
         """Close the HTTP session."""
         self.client.close()
+
+
+def build_license_service(
+    config: VendorConfig,
+    state: StateStore,
+    identity: Callable[[], Identity],
+    *,
+    keyring_timeout: float = 10.0,
+    clock: Callable[[], float] = time.time,
+) -> LicenseService:
+    """The production wiring: the product's keyring entry and an HTTP client with its timeout.
+
+    For the tray's worker: ``build_license_service(c.config, c.state, c.identity)`` for a
+    ``Companion`` ``c`` shares the companion's state database instead of opening a second one.
+    """
+    store = LicenseStore(
+        LicenseStore.service_name(config.product.id, config.product.name), timeout=keyring_timeout
+    )
+    return LicenseService(config, store, state, identity, HttpClient(config.keymanager.timeout),
+                          clock)
