@@ -16,7 +16,7 @@ from app.service.consent_view import version_changed
 from app.storage.texts import Texts, load_texts
 from app.ui.consent_window import ConsentWindow
 from app.ui.history_window import HistoryWindow
-from app.ui.qtcompat import emit
+from app.worker import emit
 
 if TYPE_CHECKING:
     from app.service.companion import Companion

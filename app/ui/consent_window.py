@@ -34,7 +34,7 @@ from app.service import preview as preview_fmt
 from app.service.consent import CategoryState
 from app.service.consent_view import field_meanings
 from app.storage.texts import Texts
-from app.ui.qtcompat import emit
+from app.worker import emit
 
 if TYPE_CHECKING:
     from app.service.companion import BackendPreview
