@@ -110,6 +110,7 @@ class Sender:
         self.lease_ttl = lease_ttl
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lock = threading.Lock()  # one request in flight per backend in this process
+        self._lease_until = 0.0
 
     @property
     def state_key(self) -> str:
@@ -142,10 +143,12 @@ class Sender:
             report.stopped = why
             return report
         with self._lock:
-            if not self.state.claim(f"lease:{self.backend.name}", self.owner, self.clock(),
+            now = self.clock()
+            if not self.state.claim(f"lease:{self.backend.name}", self.owner, now,
                                     self.lease_ttl, owner_is_dead):
                 report.stopped = "another process is sending to this backend"
                 return report
+            self._lease_until = now + self.lease_ttl
             try:
                 self._round(list(categories), report)
             finally:
@@ -185,8 +188,7 @@ class Sender:
         self.outbox.mark_attempt(item.seq for item in queued)
         for request in requests:
             items = [item for event_id in request.event_ids for item in by_id[event_id]]
-            self.state.claim(f"lease:{self.backend.name}", self.owner, self.clock(),
-                             self.lease_ttl)
+            self._renew_lease()
             try:
                 response = self.client.send(request)
             except TransportError as exc:
@@ -195,23 +197,36 @@ class Sender:
                 outcome = self.backend.interpret(request, response)
             report.requests += 1
             report.outcomes.append(outcome)
-            self.history.record(self.backend.name, {i.category for i in items},
-                                request.event_ids, outcome)
             log.info("%s: %d events -> %s (%s)", self.backend.name, len(items),
                      outcome.verdict.value, outcome.message)
-            if outcome.verdict.removes_events:
-                self.outbox.ack(item.seq for item in items)
+            settled = outcome.verdict.removes_events or (
+                outcome.verdict is Verdict.SPLIT and len(items) == 1  # cannot get smaller
+            )
+            # The history entry and the removal from the outbox are one transaction: a crash
+            # leaves either both or neither.
+            with self.outbox.db.write() as conn:
+                self.history.record(self.backend.name, {i.category for i in items},
+                                    request.event_ids, outcome, conn)
+                if settled:
+                    self.outbox.ack((item.seq for item in items), conn)
+            if settled and outcome.verdict is Verdict.SPLIT:
+                report.rejected += len(items)
+                continue
+            if settled:
                 self._succeeded(outcome, report, len(items))
                 continue
             if outcome.verdict is Verdict.SPLIT:
-                if len(items) == 1:
-                    self.outbox.ack(item.seq for item in items)
-                    report.rejected += 1
-                    continue
                 self.state.update(self.state_key, {"batch_limit": max(1, len(items) // 2)})
                 return  # the next round resends in smaller batches
             self._failed(outcome, report)
             return
+
+    def _renew_lease(self) -> None:
+        """Keep our lease while a round goes on; a write only when half of it has run out."""
+        now = self.clock()
+        if now > self._lease_until - self.lease_ttl / 2:
+            self.state.claim(f"lease:{self.backend.name}", self.owner, now, self.lease_ttl)
+            self._lease_until = now + self.lease_ttl
 
     def _succeeded(self, outcome: Outcome, report: RoundReport, count: int) -> None:
         if outcome.verdict is Verdict.DELIVERED:
@@ -234,9 +249,9 @@ class Sender:
         if info.get("batch_limit"):
             doubled = info["batch_limit"] * 2
             changes["batch_limit"] = None if doubled >= self.backend.max_batch else doubled
-        if any(info.get(k) != v for k, v in changes.items() if k != "last_success") or (
-            self.clock() - (info.get("last_success") or 0) > 1
-        ):
+        # Write only when something changed, or to refresh last_success once per second.
+        changed = any(info.get(k) != v for k, v in changes.items() if k != "last_success")
+        if changed or self.clock() - (info.get("last_success") or 0) > 1:
             self.state.update(self.state_key, changes)
 
     def _failed(self, outcome: Outcome, report: RoundReport) -> None:

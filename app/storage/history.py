@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -61,35 +62,52 @@ class History:
         self.clock = clock
 
     def record(
-        self, backend: str, categories: Iterable[str], event_ids: Iterable[str], outcome: Outcome
+        self,
+        backend: str,
+        categories: Iterable[str],
+        event_ids: Iterable[str],
+        outcome: Outcome,
+        conn: sqlite3.Connection | None = None,
     ) -> None:
-        """Add an entry for one request and prune what is past the bounds."""
+        """Add an entry for one request and prune what is past the bounds.
+
+        Args:
+            backend: where the request went.
+            categories: the consent categories of its events.
+            event_ids: its events.
+            outcome: what the answer meant.
+            conn: a connection inside a write transaction to join (the sender settles the
+                outbox rows and the history entry atomically); by default its own transaction.
+        """
+        if conn is None:
+            with self.db.write() as own:
+                self.record(backend, categories, event_ids, outcome, own)
+            return
         ids = list(event_ids)
         now = self.clock()
-        with self.db.write() as conn:
-            conn.execute(
-                "INSERT INTO history (at, backend, categories, event_count, verdict, http_status, "
-                "code, message, errors, signature, event_ids) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    now,
-                    backend,
-                    json.dumps(sorted(set(categories))),
-                    len(ids),
-                    outcome.verdict.value,
-                    outcome.http_status,
-                    outcome.code,
-                    outcome.message,
-                    json.dumps(outcome.errors) if outcome.errors else None,
-                    outcome.signature.value,
-                    json.dumps(ids),
-                ),
-            )
-            conn.execute("DELETE FROM history WHERE at < ?", (now - self.max_days * DAY,))
-            conn.execute(
-                "DELETE FROM history WHERE id <= (SELECT id FROM history ORDER BY id DESC "
-                "LIMIT 1 OFFSET ?)",
-                (self.max_rows,),
-            )
+        conn.execute(
+            "INSERT INTO history (at, backend, categories, event_count, verdict, http_status, "
+            "code, message, errors, signature, event_ids) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                now,
+                backend,
+                json.dumps(sorted(set(categories))),
+                len(ids),
+                outcome.verdict.value,
+                outcome.http_status,
+                outcome.code,
+                outcome.message,
+                json.dumps(outcome.errors) if outcome.errors else None,
+                outcome.signature.value,
+                json.dumps(ids),
+            ),
+        )
+        conn.execute("DELETE FROM history WHERE at < ?", (now - self.max_days * DAY,))
+        conn.execute(
+            "DELETE FROM history WHERE id <= (SELECT id FROM history ORDER BY id DESC "
+            "LIMIT 1 OFFSET ?)",
+            (self.max_rows,),
+        )
 
     def entries(self, limit: int | None = None, since: float | None = None) -> list[HistoryEntry]:
         """Newest first."""

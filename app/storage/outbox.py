@@ -7,6 +7,7 @@ answer arrives (``ack``), so a crash at any moment means a resend, never a loss 
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -97,13 +98,21 @@ class Outbox:
             for seq, name, cat, body, attempts in rows
         ]
 
-    def ack(self, seqs: Iterable[int]) -> int:
-        """Remove events whose fate is settled (delivered, flagged or rejected for good)."""
+    def ack(self, seqs: Iterable[int], conn: sqlite3.Connection | None = None) -> int:
+        """Remove events whose fate is settled (delivered, flagged or rejected for good).
+
+        Args:
+            seqs: the outbox rows.
+            conn: a connection inside a write transaction to join (e.g. with the history
+                entry of the same answer); by default a transaction of its own.
+        """
         ids = [(seq,) for seq in seqs]
-        with self.db.write() as conn:
-            before = conn.total_changes
-            conn.executemany("DELETE FROM outbox WHERE seq = ?", ids)
-            return conn.total_changes - before
+        if conn is None:
+            with self.db.write() as own:
+                return self.ack(seqs=[i for (i,) in ids], conn=own)
+        before = conn.total_changes
+        conn.executemany("DELETE FROM outbox WHERE seq = ?", ids)
+        return conn.total_changes - before
 
     def mark_attempt(self, seqs: Iterable[int]) -> None:
         """Count one more delivery attempt for these events."""
