@@ -294,11 +294,14 @@ def cmd_receiver(ctx: Context) -> int:
     from app.receiver import run_receiver  # the offline receiver is not needed otherwise
 
     args = ctx.args
-    return run_receiver(
-        args.kind, args.host, args.port,
-        public_key_out=Path(args.public_key_out) if args.public_key_out else None,
-        record=Path(args.record) if args.record else None,
-    )
+    try:
+        return run_receiver(
+            args.kind, args.host, args.port,
+            public_key_out=Path(args.public_key_out) if args.public_key_out else None,
+            record=Path(args.record) if args.record else None,
+        )
+    except KeyboardInterrupt:
+        return EXIT_OK  # Ctrl-C is how a receiver is meant to stop
 
 
 # --- parser ------------------------------------------------------------------------------
