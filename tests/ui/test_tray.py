@@ -1,0 +1,234 @@
+"""The tray's menu, icon, windows and notifications, offscreen, over a real worker."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from PySide6.QtWidgets import QPushButton
+
+from app.receiver import License
+from app.service.autostart import Autostart
+from app.ui.icons import Icons
+from app.ui.license_window import LicenseWindow
+from app.ui.tray import Notifier, TrayIcon
+from app.ui.windows import Windows
+from app.worker import Level, Problem
+from tests.ui.artifacts import save_screenshot
+from tests.ui.conftest import LICENSE
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def enqueue(factory, count: int, name: str = "feature.export") -> None:
+    companion = factory()
+    try:
+        for i in range(count):
+            companion.track(name, kind="number", value=i)
+    finally:
+        companion.close()
+
+
+@pytest.fixture()
+def tray_for(tmp_path, home, controller_for):
+    made = []
+
+    def build(factory, interval: float = 10.0, license_factory=None):
+        ctl = controller_for(factory, interval, license_factory)
+        icons = Icons()
+        windows = Windows(ctl, "Test Product", home, factory.config.source, icons)
+        autostart = Autostart(["/usr/bin/license-companion", "tray"], platform="linux",
+                              environ={"XDG_CONFIG_HOME": str(tmp_path / "xdg")})
+        tray = TrayIcon(ctl, windows, icons, autostart)
+        tray.update_state(ctl.snapshot)
+        made.append(windows)
+        return tray
+
+    yield build
+    for windows in made:
+        windows.close_all()
+
+
+def menu_texts(tray: TrayIcon) -> list[str]:
+    tray.menu.aboutToShow.emit()
+    return [a.text() for a in tray.menu.actions() if not a.isSeparator()]
+
+
+def action(tray: TrayIcon, text: str):
+    tray.menu.aboutToShow.emit()
+    return next(a for a in tray.menu.actions() if a.text().startswith(text))
+
+
+def test_menu_is_rebuilt_from_state(qtbot, km, make_factory, tray_for):
+    factory = make_factory(km_url=km.url, pem=km.public_key_pem)
+    tray = tray_for(factory)
+    texts = menu_texts(tray)
+    for expected in ("License…", "What is sent… (please decide)", "History…", "Send now",
+                     "Pause sending", "Start at login", "About", "Quit"):
+        assert expected in texts, texts
+    with qtbot.waitSignal(tray.controller.stateChanged, check_params_cb=lambda s: s.paused):
+        action(tray, "Pause sending").trigger()
+    texts = menu_texts(tray)
+    assert "Resume" in texts and "Pause sending" not in texts
+    assert tray.tray.toolTip().startswith("License Companion: Sending paused")
+    with qtbot.waitSignal(tray.controller.stateChanged, check_params_cb=lambda s: not s.paused):
+        action(tray, "Resume").trigger()
+
+
+def test_start_at_login_writes_and_removes_the_desktop_file(qtbot, km, make_factory, tray_for,
+                                                            tmp_path):
+    tray = tray_for(make_factory(km_url=km.url))
+    entry = tmp_path / "xdg" / "autostart" / "license-companion.desktop"
+    login = action(tray, "Start at login")
+    assert login.isCheckable() and not login.isChecked()
+    login.trigger()
+    assert entry.is_file()
+    assert "Exec=/usr/bin/license-companion tray" in entry.read_text()
+    assert action(tray, "Start at login").isChecked()  # rebuilt from the file, not memory
+    action(tray, "Start at login").trigger()
+    assert not entry.exists()
+
+
+def test_send_now_from_the_menu_and_the_icon_follows(qtbot, km, make_factory, tray_for):
+    factory = make_factory(km_url=km.url, pem=km.public_key_pem)
+    enqueue(factory, 3)
+    tray = tray_for(factory)
+    levels = []
+    tray.controller.stateChanged.connect(lambda s: levels.append(s.level))
+    with qtbot.waitSignal(tray.controller.consentChanged):
+        tray.controller.grant(None)
+    with qtbot.waitSignal(tray.controller.sendFinished, timeout=10_000):
+        action(tray, "Send now").trigger()
+    qtbot.waitUntil(lambda: tray.snapshot.queued == 0)
+    assert Level.SENDING in levels and tray.snapshot.level is Level.OK
+    assert len(km.accepted_events()) == 3
+
+
+def test_consent_and_history_windows_through_the_worker(qtbot, km, make_factory, tray_for):
+    factory = make_factory(km_url=km.url, pem=km.public_key_pem)
+    enqueue(factory, 2)
+    enqueue(factory, 1, "perf.load")
+    tray = tray_for(factory)
+    windows = tray.windows
+    action(tray, "What is sent").trigger()
+    consent = windows.open["consent"]
+    qtbot.waitUntil(lambda: consent.category_ids() == ["usage", "performance"])
+    qtbot.waitUntil(lambda: "feature.export" in consent.preview_text("keymanager", "will-not-send")
+                    if _has_section(consent) else False, timeout=5000)
+    consent.switch("usage").setChecked(True)
+    qtbot.waitUntil(lambda: "feature.export" in consent.preview_text("keymanager", "will-send"),
+                    timeout=5000)
+    save_screenshot(consent, "tray-consent-window")
+    with qtbot.waitSignal(tray.controller.sendFinished, timeout=10_000):
+        consent.allow_selected.click()
+    assert len(km.accepted_events()) == 2  # usage only; performance was not granted
+    action(tray, "History…").trigger()
+    history = windows.open["history"]
+    qtbot.waitUntil(lambda: len(history.visible_entries()) == 2, timeout=5000)
+    save_screenshot(history, "tray-history-window")
+
+
+def _has_section(window) -> bool:
+    try:
+        window.preview_text("keymanager", "will-not-send")
+    except Exception:
+        return False
+    return True
+
+
+def test_license_window_without_a_license_service(qtbot, km, make_factory, tray_for):
+    tray = tray_for(make_factory(km_url=km.url))
+    action(tray, "License…").trigger()
+    window = tray.windows.open["license"]
+    assert isinstance(window, LicenseWindow)
+    qtbot.waitUntil(lambda: window.info is not None)
+    assert "not available" in window.status_label.text()
+    assert not window.save_button.isEnabled()
+
+
+@pytest.mark.keyring
+def test_license_window_enter_check_reveal_remove(qtbot, keyring_env, signing_key, home,
+                                                  make_factory, tray_for):
+    from app.receiver import KeyManagerReceiver
+    from app.service.http import HttpClient
+    from app.service.license import LicenseService
+    from app.storage.license_store import LicenseStore
+    from app.storage.state import StateStore
+    from tests.ui.conftest import API_KEY, fixed_identity
+
+    with KeyManagerReceiver(api_key=API_KEY, private_key=signing_key,
+                            licenses={LICENSE: License(max_activations=1)}) as rx:
+        factory = make_factory(km_url=rx.url, pem=rx.public_key_pem)
+        config = factory.config
+
+        def license_factory(companion):
+            store = LicenseStore(LicenseStore.service_name("ui-test-" + str(id(home)), "x"))
+            store.clear()
+            return LicenseService(config, store, StateStore(companion.db), fixed_identity,
+                                  HttpClient(5))
+
+        tray = tray_for(factory, license_factory=license_factory)
+        action(tray, "License…").trigger()
+        window = tray.windows.open["license"]
+        qtbot.waitUntil(lambda: window.info is not None and not window.busy_op)
+        assert window.key_label.text() == "none entered"
+        window.key_edit.setText(f"  {LICENSE}\n")
+        window.save_button.click()
+        assert window.busy_op == "set" and not window.save_button.isEnabled()  # never frozen
+        qtbot.waitUntil(lambda: not window.busy_op, timeout=10_000)
+        assert window.info.error == "", window.info.error
+        assert window.key_label.text() == "9cc2…1541"
+        assert "saved" in window.feedback.text()
+        window.findChild(QPushButton, "verify").click()
+        qtbot.waitUntil(lambda: not window.busy_op, timeout=10_000)
+        window.findChild(QPushButton, "activate").click()
+        qtbot.waitUntil(lambda: not window.busy_op, timeout=10_000)
+        assert window.info.state == "valid", window.info
+        assert "Valid" in window.status_label.text()
+        window.reveal_button.click()
+        qtbot.waitUntil(lambda: not window.busy_op, timeout=10_000)
+        assert window.key_label.text() == LICENSE
+        save_screenshot(window, "tray-license-window")
+        window.reveal_button.click()
+        assert window.key_label.text() == "9cc2…1541"
+        window.findChild(QPushButton, "clear").click()
+        qtbot.waitUntil(lambda: not window.busy_op, timeout=10_000)
+        assert window.key_label.text() == "none entered"
+
+
+def test_notifications_only_for_problems_and_rate_limited():
+    now = [1000.0]
+    shown = []
+    notifier = Notifier(lambda title, message: shown.append(title), clock=lambda: now[0])
+    config = Problem("config:keymanager", "KeyManager not configured", "...", notify=False)
+    license_problem = Problem("license", "License invalid", "The license key is invalid.")
+    keyring = Problem("keyring", "Keyring unavailable", "Start gnome-keyring")
+    assert notifier.consider((config,)) is None  # routine/vendor problems: icon only
+    assert notifier.consider((config, license_problem)) is license_problem
+    now[0] += 5
+    assert notifier.consider((license_problem, keyring)) is None  # global gap
+    now[0] += 61
+    assert notifier.consider((license_problem, keyring)) is keyring  # the new one
+    now[0] += 120
+    assert notifier.consider((license_problem, keyring)) is None  # both told recently
+    now[0] += 120
+    assert notifier.consider((keyring,)) is None
+    assert notifier.consider((license_problem, keyring)) is license_problem  # solved, relapsed
+    assert shown == ["License invalid", "Keyring unavailable", "License invalid"]
+
+
+def test_about_window(qtbot, km, make_factory, tray_for):
+    tray = tray_for(make_factory(km_url=km.url))
+    action(tray, "About").trigger()
+    about = tray.windows.open["about"]
+    assert about.isVisible()
+    save_screenshot(about, "tray-about-window")
+
+
+def test_icons_exist_for_every_level():
+    icons = Icons()
+    for level in Level:
+        icon = icons.for_level(level)
+        assert not icon.isNull()
+        assert 22 in [s.width() for s in icon.availableSizes()]
+    assert time.time() > 0
