@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BRANDING_ENV = "LC_BRANDING"
 # Icon names the installers look for under resources/icons/, best first.
-APP_ICON_PNG = ("app.png", "app-256.png")
+APP_ICON_PNG = ("app.png", "app-256.png", "app-128.png")
 APP_ICON_SVG = ("app.svg",)
 
 
@@ -78,6 +78,21 @@ def read_package_metadata(init_file: Path | None = None) -> dict[str, str]:
     if missing:
         raise ValueError(f"{init_file}: no string literal for {', '.join(missing)}")
     return found
+
+
+def login_item_label(autostart_file: Path | None = None) -> str:
+    """The LaunchAgent label the tray's "Start at login" switch uses (``BUNDLE_ID``).
+
+    Read from ``app/service/autostart.py`` so the plist an installer writes and the one the
+    tray toggles are the same file with the same label.
+    """
+    autostart_file = autostart_file or ROOT / "app" / "service" / "autostart.py"
+    tree = ast.parse(autostart_file.read_text(encoding="utf-8"), str(autostart_file))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+            if any(isinstance(t, ast.Name) and t.id == "BUNDLE_ID" for t in node.targets):
+                return str(node.value.value)
+    raise ValueError(f"{autostart_file}: no BUNDLE_ID")
 
 
 def branding_dir(explicit: str | os.PathLike[str] | None = None) -> Path | None:

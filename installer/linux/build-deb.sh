@@ -39,31 +39,28 @@ mkdir -p "$PKG/DEBIAN" "$PKG/opt" "$PKG/usr/bin" "$PKG/usr/share/applications" "
 cp -a "$ONEDIR" "$PKG/opt/$APP"
 ln -s "/opt/$APP/$APP" "$PKG/usr/bin/$APP"  # policy 10.5: absolute across top-level dirs
 
-# --- icons: the vendor's/tray's icon from the staged resources, else a generated placeholder ----
+# --- icons: resources/icons/app-<size>.png and app.svg (the tray's icon set, or the vendor's) -------
 RES="$STAGE/resources"
 "$PY" "$ROOT/installer/branding.py" --stage "$RES" >/dev/null
-ICON_PNG=""; ICON_SVG=""
-for name in app.png app-256.png; do [ -f "$RES/icons/$name" ] && { ICON_PNG="$RES/icons/$name"; break; }; done
-[ -f "$RES/icons/app.svg" ] && ICON_SVG="$RES/icons/app.svg"
-if [ -z "$ICON_PNG" ] && [ -n "$ICON_SVG" ] && command -v convert >/dev/null; then
-    convert -background none -resize 256x256 "$ICON_SVG" "$STAGE/app-256.png" && ICON_PNG="$STAGE/app-256.png"
-fi
-if [ -z "$ICON_PNG" ] && [ -z "$ICON_SVG" ]; then
-    echo "build-deb: WARNING: no resources/icons/app.png or app.svg; using a generated placeholder icon" >&2
-    convert -size 256x256 xc:'#2f6f9f' -fill white -gravity center -pointsize 150 -annotate 0 'L' \
-        "$STAGE/app-256.png"
-    ICON_PNG="$STAGE/app-256.png"
-fi
-if [ -n "$ICON_PNG" ]; then
-    for size in 256 128 64 48 32 16; do
-        dir="$PKG/usr/share/icons/hicolor/${size}x${size}/apps"
-        mkdir -p "$dir"
-        convert "$ICON_PNG" -strip -resize "${size}x${size}" "$dir/$APP.png"
-    done
-fi
-if [ -n "$ICON_SVG" ]; then
+found=0
+for png in "$RES"/icons/app-*.png; do
+    [ -f "$png" ] || continue
+    size="$(basename "$png" .png)"; size="${size#app-}"
+    case "$size" in *[!0-9]*) continue ;; esac
+    mkdir -p "$PKG/usr/share/icons/hicolor/${size}x${size}/apps"
+    install -m 0644 "$png" "$PKG/usr/share/icons/hicolor/${size}x${size}/apps/$APP.png"
+    found=1
+done
+if [ -f "$RES/icons/app.svg" ]; then
     mkdir -p "$PKG/usr/share/icons/hicolor/scalable/apps"
-    cp "$ICON_SVG" "$PKG/usr/share/icons/hicolor/scalable/apps/$APP.svg"
+    install -m 0644 "$RES/icons/app.svg" "$PKG/usr/share/icons/hicolor/scalable/apps/$APP.svg"
+    found=1
+fi
+if [ "$found" = 0 ]; then
+    echo "build-deb: WARNING: no resources/icons/app-<size>.png or app.svg; using a placeholder icon" >&2
+    mkdir -p "$PKG/usr/share/icons/hicolor/48x48/apps"
+    convert -size 48x48 xc:'#2f6f9f' -fill white -gravity center -pointsize 30 -annotate 0 'L' \
+        "$PKG/usr/share/icons/hicolor/48x48/apps/$APP.png"
 fi
 
 # --- desktop entries ------------------------------------------------------------------------------
@@ -168,5 +165,5 @@ find "$PKG/opt" -type f -name '*.so*' -exec chmod 0644 {} +  # libraries are not
 chmod 0644 "$PKG/DEBIAN/md5sums" "$PKG/DEBIAN/control" "$PKG/DEBIAN/conffiles"
 
 mkdir -p "$OUTDIR"
-dpkg-deb --root-owner-group -Z"${LC_DEB_COMPRESSION:-xz}" --build "$PKG" "$DEB" >/dev/null
+dpkg-deb --root-owner-group --threads-max="$(nproc)" -Z"${LC_DEB_COMPRESSION:-xz}" --build "$PKG" "$DEB" >/dev/null
 echo "$DEB"
