@@ -538,6 +538,12 @@ class CompanionWorker(QObject):
         try:
             if op == "set":
                 service.set_key(str(arg))
+                try:
+                    # Entering a key on this computer means using it here: take the seat, and
+                    # the user learns at once whether the server accepts the key.
+                    service.activate()
+                except CompanionError as exc:
+                    log.info("activate after set: %s", exc)
             elif op == "clear":
                 service.clear_key()
             elif op in ("verify", "activate", "deactivate"):

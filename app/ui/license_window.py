@@ -34,7 +34,7 @@ STATE_WORDS = {
 BUSY_WORDS = {
     "info": "Reading the keyring…",
     "reveal": "Reading the keyring…",
-    "set": "Saving the key in the keyring…",
+    "set": "Saving the key in the keyring and activating this computer…",
     "clear": "Removing the key…",
     "verify": "Asking the license server…",
     "activate": "Activating this computer…",
@@ -61,6 +61,11 @@ def age_words(checked_at: float | None, now: float) -> str:
     if seconds < 2 * 86400:
         return f"checked {seconds / 3600:.0f} hours ago"
     return f"checked {seconds / 86400:.0f} days ago"
+
+
+def available_for_entry(info: LicenseInfo) -> bool:
+    """Whether a key can be typed in now."""
+    return info.available and not info.error.startswith("internal error")
 
 
 class LicenseWindow(QWidget):
@@ -123,7 +128,7 @@ class LicenseWindow(QWidget):
         self.key_edit.returnPressed.connect(self._on_save)
         self.key_edit.textChanged.connect(self._update_buttons)
         entry.addWidget(self.key_edit, 1)
-        self.save_button = QPushButton("Save key")
+        self.save_button = QPushButton("Save and activate")
         self.save_button.setObjectName("save")
         self.save_button.clicked.connect(self._on_save)
         entry.addWidget(self.save_button)
@@ -218,6 +223,8 @@ class LicenseWindow(QWidget):
         else:
             self.feedback.setText("")
         self._update_buttons()
+        if available_for_entry(info) and not info.masked_key:
+            self.key_edit.setFocus()  # a new user's next step: paste the key
 
     def _show_key(self) -> None:
         info = self.info
@@ -239,7 +246,7 @@ class LicenseWindow(QWidget):
                        self.clear_button):
             button.setEnabled(available and has_key and not busy)
         self.reveal_button.setEnabled(available and has_key and not busy)
-        self.save_button.setText("Replace key" if has_key else "Save key")
+        self.save_button.setText("Replace and activate" if has_key else "Save and activate")
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Forget a revealed key when the window closes."""
