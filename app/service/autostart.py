@@ -2,6 +2,8 @@
 
 * Linux and other XDG desktops: ``$XDG_CONFIG_HOME/autostart/<app-id>.desktop``
   (freedesktop Desktop Application Autostart spec; ``~/.config`` when the variable is unset).
+  When the package installed ``/etc/xdg/autostart/<app-id>.desktop`` for everyone, turning it
+  off writes the user file with ``Hidden=true``, which overrides it for this user.
 * Windows: the ``HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Run`` value ``<app-id>``.
 * macOS: ``~/Library/LaunchAgents/<bundle-id>.plist`` with ``RunAtLoad``.
 
@@ -124,12 +126,27 @@ class Autostart:
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            return False
+            return self.system_entry() is not None
         except OSError as exc:
             raise AutostartError(f"cannot read {path}: {exc.strerror}") from None
         if self.platform == "darwin":
             return True
         return "Hidden=true" not in text.replace(" ", "")
+
+    def system_entry(self) -> Path | None:
+        """An XDG entry installed for every user (the .deb's ``/etc/xdg/autostart``), if any.
+
+        A user file of the same name overrides it (XDG autostart spec), which is how we turn a
+        system entry off for one user: ``Hidden=true``.
+        """
+        if self.platform in ("darwin", "win32"):
+            return None
+        dirs = self.environ.get("XDG_CONFIG_DIRS") or "/etc/xdg"
+        for folder in dirs.split(os.pathsep):
+            candidate = Path(folder) / "autostart" / f"{APP_ID}.desktop"
+            if folder and candidate.is_file():
+                return candidate
+        return None
 
     def enable(self) -> None:
         """Write the entry (replacing ours if present)."""
@@ -139,13 +156,7 @@ class Autostart:
         path = self._path()
         data = self.launch_agent() if self.platform == "darwin" else \
             self.desktop_entry().encode("utf-8")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(path.suffix + ".tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-        except OSError as exc:
-            raise AutostartError(f"cannot write {path}: {exc.strerror}") from None
+        self._write(path, data)
 
     def disable(self) -> None:
         """Remove our entry (nothing happens when there is none)."""
@@ -153,10 +164,23 @@ class Autostart:
             self._win_delete()
             return
         path = self._path()
+        if self.system_entry() is not None:
+            # Installed for everyone: hide it for this user instead (removing ours would not do).
+            self._write(path, (self.desktop_entry() + "Hidden=true\n").encode("utf-8"))
+            return
         try:
             path.unlink(missing_ok=True)
         except OSError as exc:
             raise AutostartError(f"cannot remove {path}: {exc.strerror}") from None
+
+    def _write(self, path: Path, data: bytes) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise AutostartError(f"cannot write {path}: {exc.strerror}") from None
 
     # -- Windows ------------------------------------------------------------------------------
 

@@ -78,3 +78,18 @@ def test_windows_without_a_registry_says_so():
 def test_default_command_ends_with_tray():
     command = default_command(["--home", "/h"])
     assert command[-3:] == ["--home", "/h", "tray"]
+
+
+def test_system_wide_entry_is_hidden_for_this_user_not_ignored(tmp_path):
+    system = tmp_path / "etc-xdg" / "autostart"
+    system.mkdir(parents=True)
+    (system / "license-companion.desktop").write_text("[Desktop Entry]\nExec=lc tray\n")
+    entry = Autostart(["lc", "tray"], platform="linux", home=tmp_path,
+                      environ={"XDG_CONFIG_HOME": str(tmp_path / "config"),
+                               "XDG_CONFIG_DIRS": str(tmp_path / "etc-xdg")})
+    user = tmp_path / "config" / "autostart" / "license-companion.desktop"
+    assert entry.is_enabled()  # the package's entry starts it for everyone
+    entry.disable()
+    assert "Hidden=true" in user.read_text() and not entry.is_enabled()
+    entry.enable()
+    assert "Hidden=true" not in user.read_text() and entry.is_enabled()
