@@ -48,6 +48,9 @@ def emit(signal: SignalInstance, *args: object) -> None:
     few thousand emits the interpreter aborts with "Fatal Python error: bool_dealloc". We
     measure once whether this build has the bug and, if so, give the reference back. Use this
     helper for every emit in long-running code (the tray runs for days).
+
+    pyproject.toml pins 6.11.3, which does not have the bug, so on our own builds this is a
+    guard that costs one measurement; it matters where a vendor or distribution swaps in 6.12.0.
     """
     global _emit_drops_true
     if _emit_drops_true is None:

@@ -22,7 +22,7 @@ from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from app import APP_ID, NAME, ORGANIZATION, __version__
 from app.storage.paths import ensure_dir
-from app.worker import SEND_INTERVAL, WorkerController
+from app.worker import SEND_INTERVAL, WorkerController, emit
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class SingleInstance(QObject):
         sock.write(b"ok\n")
         sock.flush()
         sock.disconnectFromServer()
-        self.messageReceived.emit(message)
+        emit(self.messageReceived, message)
 
     def send(self, message: str, timeout_ms: int = 3000) -> bool:
         """Deliver a message to the running instance; True when it acknowledged."""

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.worker import LicenseInfo
+from app.worker import LicenseInfo, emit
 
 STATE_WORDS = {
     "valid": ("Valid", "#1b5e20"),
@@ -176,7 +176,7 @@ class LicenseWindow(QWidget):
         self.feedback.setStyleSheet("")
         self.feedback.setText(BUSY_WORDS.get(op, "Working…"))
         self._update_buttons()
-        self.requested.emit(op, arg)
+        emit(self.requested, op, arg)
 
     def _on_save(self) -> None:
         raw = self.key_edit.text()
