@@ -13,6 +13,8 @@ this module (or running any other command) never loads Qt.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import os
 import platform
@@ -46,8 +48,14 @@ def check_qt() -> dict[str, Any]:
     # QApplication (a QGuiApplication with widgets) because the tray needs QtWidgets: this also
     # proves the widgets library made it into the bundle.
     qt_app = QApplication.instance() or QApplication([APP_ID])
+    # The tray's modules, imported not run: a frozen build missing a Qt module they use
+    # (e.g. QtNetwork for the single-instance socket) fails here instead of at the first login.
+    ui_modules = [m for m in ("app.ui.app", "app.ui.tray") if importlib.util.find_spec(m)]
+    for module in ui_modules:
+        importlib.import_module(module)
     return {
         "ok": True,
+        "ui_modules": ui_modules,
         "qt_version": qVersion(),
         "pyside_version": pyside_version,
         "platform_requested": requested or "(Qt default)",

@@ -113,7 +113,7 @@ echo "placeholder: build the onedir app on Windows" > "$NSIS_DIR/payload/$APP.ex
 cp "$NSIS_DIR/payload/$APP.exe" "$NSIS_DIR/payload/$APP-tray.exe"
 "$PY" installer/branding.py --stage "$NSIS_DIR/payload/_internal/resources" >/dev/null
 ICON_ARGS=()
-ICON_PNGS=$(ls build/staged-resources/icons/app-{16,32,48,64,128}.png 2>/dev/null || true)
+ICON_PNGS=$(ls "$NSIS_DIR"/payload/_internal/resources/icons/app-{16,32,48,64,128}.png 2>/dev/null || true)
 if [ -n "$ICON_PNGS" ]; then
     # shellcheck disable=SC2086
     convert $ICON_PNGS "$NSIS_DIR/app.ico" && ICON_ARGS=("-DICON=$ROOT/$NSIS_DIR/app.ico")

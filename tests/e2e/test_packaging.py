@@ -79,7 +79,8 @@ def run_spec(tmp_path: Path, binaries: list, datas: list, platform: str = "linux
     def bundle(*args, **kwargs):
         calls.bundle = kwargs
 
-    namespace = {"SPECPATH": str(REPO), "DISTPATH": str(tmp_path / "dist"), "Analysis": Analysis,
+    namespace = {"SPECPATH": str(REPO), "DISTPATH": str(tmp_path / "dist"),
+                 "workpath": str(tmp_path / "work"), "Analysis": Analysis,
                  "PYZ": lambda pure: "pyz", "EXE": exe, "COLLECT": collect, "BUNDLE": bundle,
                  "__name__": "__main__"}
     code = compile((REPO / "build.spec").read_text(), str(REPO / "build.spec"), "exec")
@@ -107,9 +108,20 @@ def test_spec_takes_name_version_and_resources_from_the_package(tmp_path):
                    "keyring.backends.macOS", "keyring.backends.chainer", "keyring.backends.fail",
                    "jeepney", "secretstorage", "app.cli_tray", "app.selftest", "app.ui.tray"):
         assert module in hidden, module
-    assert "PySide6.QtNetwork" in analysis.kwargs["excludes"]
+    assert "PySide6.QtQuick" in analysis.kwargs["excludes"]
     meta = branding.read_package_metadata()
     assert (meta["NAME"], meta["APP_ID"], meta["__version__"]) == (app.NAME, app.APP_ID, app.__version__)
+
+
+def test_spec_excludes_no_qt_module_the_app_imports(tmp_path):
+    import re
+
+    excluded = {m for m in run_spec(tmp_path, [], []).analysis.kwargs["excludes"] if m.startswith("PySide6.")}
+    used = set()
+    for source in (REPO / "app").rglob("*.py"):
+        used |= {f"PySide6.{m}" for m in re.findall(r"PySide6\.(Qt\w+)", source.read_text())}
+    assert "PySide6.QtWidgets" in used
+    assert not used & excluded, f"build.spec excludes Qt modules app/ imports: {sorted(used & excluded)}"
 
 
 def test_spec_on_macos_makes_a_tray_only_bundle(tmp_path):
@@ -269,6 +281,7 @@ def test_frozen_self_test_offscreen(built, tmp_path):
     assert data["ok"], data
     assert data["frozen"] is True
     assert data["qt"]["platform"] == "offscreen"
+    assert "app.ui.app" in data["qt"]["ui_modules"]
     assert data["app"]["version"] == app.__version__
     assert Path(data["resources"]["path"]) == ONEDIR / "_internal" / "resources"
     assert any(name.endswith("app.svg") for name in data["resources"]["icons"])
