@@ -412,7 +412,7 @@ class CompanionWorker(QObject):
             self._publish()
         try:
             if forced:
-                reports = self._forced_round(companion)
+                reports = companion.send_round(force=True)
             else:
                 reports = companion.send_round()
         except CompanionError as exc:
@@ -436,18 +436,6 @@ class CompanionWorker(QObject):
             emit(self._next_round)
             return
         self._finish()
-
-    def _forced_round(self, companion: Companion) -> dict[str, Any]:
-        """One forced round: like ``send_round`` but past our backoff and stop-on-config."""
-        reports = {}
-        granted = companion.consent.granted()
-        problem = companion.why_not_sending()
-        for name, sender in companion.senders.items():
-            why = companion.backend_problem(name) or problem
-            if why:
-                continue
-            reports[name] = sender.send_round(granted, force=True)
-        return reports
 
     def _has_sendable(self, companion: Companion) -> bool:
         if companion.why_not_sending():

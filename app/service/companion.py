@@ -255,13 +255,18 @@ class Companion:
             reports[name] = report
         return reports
 
-    def send_round(self) -> dict[str, RoundReport]:
-        """One batch per backend if its backoff allows (the tray's timer calls this)."""
-        granted = self.consent.granted()
-        if not granted or self.consent.do_not_track:
+    def send_round(self, force: bool = False) -> dict[str, RoundReport]:
+        """One batch per backend if its backoff allows (the tray's timer calls this).
+
+        Args:
+            force: the user's "Send now": past our backoff and a configuration stop, never
+                past a server's Retry-After.
+        """
+        if self.why_not_sending():
             return {}
+        granted = self.consent.granted()
         return {
-            name: sender.send_round(granted)
+            name: sender.send_round(granted, force=force)
             for name, sender in self.senders.items()
             if not self.backend_problem(name)
         }
