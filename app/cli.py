@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -414,6 +415,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except sqlite3.Error as exc:
+        # A read that failed (the writes already say so as StorageError): the environment,
+        # not a bug, e.g. a disk that went away.
+        print(f"{APP_ID}: error: the state database in {ctx.home} failed: {exc}", file=sys.stderr)
+        return EXIT_REMAINS
     except BrokenPipeError:
         # `license-companion history | head`: the reader left; not an error of ours.
         devnull = os.open(os.devnull, os.O_WRONLY)

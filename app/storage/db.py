@@ -65,18 +65,20 @@ class Database:
 
     Args:
         path: the SQLite file; its directory is created if missing.
+        busy_timeout_ms: how long to wait for another writer before giving up.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
         self.notices: list[str] = []
         self._local = threading.local()
         self._lock = threading.Lock()
         self._ready = False
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
         return conn
@@ -92,23 +94,26 @@ class Database:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """One short write transaction (``BEGIN IMMEDIATE``), committed or rolled back."""
+        """One short write transaction (``BEGIN IMMEDIATE``), committed or rolled back.
+
+        Raises:
+            StorageError: the file is busy beyond the timeout, read-only, or the disk is full;
+                the transaction was rolled back and nothing of it is stored.
+        """
         conn = self.connection()
         try:
             conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise StorageError(f"the state database {self.path} is busy or read-only: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot write the state database {self.path}: {exc}") from None
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.OperationalError as exc:
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
                 conn.execute("ROLLBACK")
-                raise StorageError(f"could not write {self.path}: {exc}") from exc
+            if isinstance(exc, sqlite3.Error):
+                raise StorageError(f"cannot write the state database {self.path}: {exc}") from None
+            raise
 
     def close(self) -> None:
         """Close this thread's connection (other threads close theirs when they end)."""
@@ -143,16 +148,16 @@ class Database:
     def _migrate(self) -> None:
         try:
             conn = self._connect()
-        except sqlite3.DatabaseError as exc:
-            raise _Unusable(f"cannot be opened: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise _classify(self.path, exc) from None
         try:
             try:
                 (app_id,) = conn.execute("PRAGMA application_id").fetchone()
                 (version,) = conn.execute("PRAGMA user_version").fetchone()
                 tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
                 (check,) = conn.execute("PRAGMA quick_check").fetchone()
-            except sqlite3.DatabaseError as exc:
-                raise _Unusable(f"not a database: {exc}") from exc
+            except sqlite3.Error as exc:
+                raise _classify(self.path, exc) from None
             if check != "ok":
                 raise _Unusable(f"integrity check failed: {check}")
             if app_id != APPLICATION_ID and (tables or version):
@@ -195,6 +200,20 @@ class Database:
 
 class _Unusable(Exception):
     """The file exists but is not a database of ours."""
+
+
+# Only these mean the file itself is bad; "locked", "busy", "read-only", "disk full" and
+# "cannot open" are the environment's problems, and moving a healthy file aside for them would
+# strand every queued event in it.
+_DAMAGED = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+
+
+def _classify(path: Path, exc: sqlite3.Error) -> Exception:
+    """A damaged file becomes ``_Unusable`` (moved aside); anything else a ``StorageError``."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and (code & 0xFF) in _DAMAGED:
+        return _Unusable(f"not a usable database: {exc}")
+    return StorageError(f"cannot open the state database {path}: {exc}")
 
 
 def _statements(script: str) -> list[str]:

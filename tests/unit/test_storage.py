@@ -165,3 +165,30 @@ def test_history_is_bounded_by_age_and_rows(tmp_path):
     assert len(entries) == 3
     assert all(e.at == now[0] for e in entries)
     assert entries[0].signature == "valid" and entries[0].code == 830
+
+
+def test_a_locked_database_is_an_error_not_corruption(tmp_path):
+    path = tmp_path / "c.db"
+    outbox = Outbox(Database(path))
+    outbox.enqueue(ev(7), ["telemetrydeck"], "usage")
+    outbox.db.close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StorageError, match="cannot"):
+            Outbox(Database(path, busy_timeout_ms=200)).enqueue(ev(8), ["telemetrydeck"], "usage")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert not list(tmp_path.glob("c.db.unusable-*")), "a healthy file was moved aside"
+    assert [q.event.value for q in Outbox(Database(path)).peek("telemetrydeck", 10)] == [7.0]
+
+
+def test_a_failed_write_rolls_back_and_says_so(tmp_path):
+    db = Database(tmp_path / "c.db")
+    outbox = Outbox(db)
+    with pytest.raises(StorageError, match="cannot write"), db.write() as conn:
+        conn.execute("INSERT INTO outbox (backend) VALUES ('x')")  # NOT NULL constraint
+    assert outbox.counts() == {}
+    assert not db.connection().in_transaction
