@@ -95,6 +95,9 @@ class Companion:
             ``CompanionError`` when the keyring cannot be used.
         license_service: the keyring-backed license key and its status; when given (and
             ``license_key`` is not) its ``key`` is the license key source. Kept as ``license``.
+        license_factory: builds the license service from this companion (its ``state`` and
+            ``identity``), so both share one state database and its notices; used when
+            ``license_service`` is not given.
         identity: returns this user's identifiers.
         environ: environment (``DO_NOT_TRACK``).
         clock: seconds since the epoch.
@@ -108,6 +111,7 @@ class Companion:
         *,
         license_key: Callable[[], str] | None = None,
         license_service: LicenseService | None = None,
+        license_factory: Callable[[Companion], LicenseService] | None = None,
         identity: Callable[[], Identity] | None = None,
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
@@ -125,12 +129,13 @@ class Companion:
             self.db, config.limits.history_days, config.limits.history_max_rows, clock
         )
         self.consent = ConsentPolicy(config.consent, self.state, self.environ, clock)
-        self.license = license_service
-        self._license_key = license_key or (
-            license_service.key if license_service is not None else (lambda: "")
-        )
         self._identity_source = identity or (lambda: derive_identity(config.product.id))
         self._identity: Identity | None = None
+        self.license = license_service
+        if self.license is None and license_factory is not None:
+            self.license = license_factory(self)
+        service = self.license
+        self._license_key = license_key or (service.key if service is not None else (lambda: ""))
         self.backends = _backends(config)
         self.senders: dict[str, Sender] = {}
         for name, (backend, _missing) in self.backends.items():
@@ -306,13 +311,11 @@ class Companion:
             if not problem and not allowed:
                 problem = self.why_not_sending() or "you have not agreed to sending any data"
             window = limit * backend.max_batch
-            queued = self.outbox.peek(name, window * 4)
-            sendable = [q.event for q in queued if q.category in allowed][:window]
-            others = [q.event for q in queued if q.category not in allowed][:window]
-            held: dict[str, int] = {}
-            for q in queued:
-                if q.category not in allowed:
-                    held[q.category] = held.get(q.category, 0) + 1
+            # The same selection the sender makes (oldest allowed first), and separately the
+            # oldest of what is held back, so neither hides the other.
+            sendable = [q.event for q in self.outbox.peek(name, window, allowed)]
+            others = [q.event for q in self.outbox.peek(name, window, exclude=allowed)]
+            held = self.outbox.counts_by_category(backend=name, exclude=allowed)
             requests = backend.prepare(sendable, shown)[:limit]
             previews.append(
                 BackendPreview(
@@ -357,9 +360,15 @@ class Companion:
                 "last_failure": info.get("last_failure"),
                 "last_error": info.get("last_error"),
                 "signature_warning": info.get("signature_warning"),
+                "last_rejection": info.get("last_rejection"),
+                "rejected_total": info.get("rejected_total", 0),
             }
             if info.get("blocked"):
                 warnings.append(f"{sender.backend.title} stopped: {info['blocked']}")
+            if info.get("last_rejection"):
+                warnings.append(f"{sender.backend.title} refused events for good "
+                                f"({info.get('rejected_total', 0)} so far): "
+                                f"{info['last_rejection']}")
             if info.get("signature_warning"):
                 warnings.append(f"SECURITY: {sender.backend.title}: {info['signature_warning']}")
         for name in ("keymanager", "telemetrydeck"):

@@ -53,6 +53,9 @@ class RoundReport:
         self.outcomes += other.outcomes
 
 
+BATCH_LIMIT_HOLD = 3600.0  # seconds a batch size reduced by a 413 is kept before growing again
+
+
 def owner_is_dead(owner: str) -> bool:
     """Whether a lease holder ("host:pid:nonce") is a process on this host that no longer runs.
 
@@ -84,6 +87,13 @@ class Sender:
         context: returns the identity and secrets to attach, at send time.
         clock: seconds since the epoch.
         rand: 0..1 random source for the backoff jitter.
+        lease_ttl: seconds the send lease lasts unless renewed; by default long enough for two
+            requests at the client's full timeouts, so a slow answer never lets another process
+            take over a batch that is still in flight.
+
+    Attributes:
+        abort: set it (from any thread) to stop the round in progress before its next request;
+            cleared when the next round starts.
     """
 
     def __init__(
@@ -97,7 +107,7 @@ class Sender:
         *,
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
-        lease_ttl: float = 60.0,
+        lease_ttl: float | None = None,
     ) -> None:
         self.backend = backend
         self.outbox = outbox
@@ -107,7 +117,9 @@ class Sender:
         self.context = context
         self.clock = clock
         self.rand = rand
-        self.lease_ttl = lease_ttl
+        connect, read = client.timeout
+        self.lease_ttl = lease_ttl or max(60.0, 2 * (connect + read) + 10)
+        self.abort = threading.Event()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lock = threading.Lock()  # one request in flight per backend in this process
         self._lease_until = 0.0
@@ -149,6 +161,7 @@ class Sender:
                 report.stopped = "another process is sending to this backend"
                 return report
             self._lease_until = now + self.lease_ttl
+            self.abort.clear()
             try:
                 self._round(list(categories), report)
             finally:
@@ -188,7 +201,16 @@ class Sender:
         self.outbox.mark_attempt(item.seq for item in queued)
         for request in requests:
             items = [item for event_id in request.event_ids for item in by_id[event_id]]
-            self._renew_lease()
+            if self.abort.is_set():
+                report.stopped = "stopped on request"
+                return
+            if not self._renew_lease():
+                report.stopped = "lost the send lease to another process"
+                return
+            if not self.outbox.still_queued([item.seq for item in items]):
+                # Revoked (or settled by another sender) since the batch was read: the user's
+                # "no" wins over a request that was prepared but not yet sent.
+                continue
             try:
                 response = self.client.send(request)
             except TransportError as exc:
@@ -216,42 +238,56 @@ class Sender:
                 self._succeeded(outcome, report, len(items))
                 continue
             if outcome.verdict is Verdict.SPLIT:
-                self.state.update(self.state_key, {"batch_limit": max(1, len(items) // 2)})
+                # Smaller batches for an hour, then one try at growing again: at most one wasted
+                # 413 an hour instead of a 413 after every success.
+                self.state.update(self.state_key, {
+                    "batch_limit": max(1, len(items) // 2),
+                    "batch_limit_until": self.clock() + BATCH_LIMIT_HOLD,
+                })
                 return  # the next round resends in smaller batches
             self._failed(outcome, report)
             return
 
-    def _renew_lease(self) -> None:
-        """Keep our lease while a round goes on; a write only when half of it has run out."""
+    def _renew_lease(self) -> bool:
+        """Keep our lease while a round goes on (a write only when half of it has run out).
+
+        Returns False when another process holds it now: the round must stop.
+        """
         now = self.clock()
         if now > self._lease_until - self.lease_ttl / 2:
-            self.state.claim(f"lease:{self.backend.name}", self.owner, now, self.lease_ttl)
+            if not self.state.claim(f"lease:{self.backend.name}", self.owner, now,
+                                    self.lease_ttl, owner_is_dead):
+                return False
             self._lease_until = now + self.lease_ttl
+        return True
 
     def _succeeded(self, outcome: Outcome, report: RoundReport, count: int) -> None:
-        if outcome.verdict is Verdict.DELIVERED:
-            report.delivered += count
-        elif outcome.verdict is Verdict.FLAGGED:
-            report.flagged += count
-        else:
-            report.rejected += count
+        """The events are settled; a rejection settles them but is no success to report."""
         info = self.info()
-        changes: dict[str, Any] = {
-            "failures": 0,
-            "next_at": 0,
-            "blocked": None,
-            "last_success": self.clock(),
-        }
+        now = self.clock()
+        changes: dict[str, Any] = {"failures": 0, "next_at": 0, "blocked": None}
         if outcome.verdict is Verdict.REJECTED:
+            report.rejected += count
             changes["last_rejection"] = outcome.message
+            changes["last_rejection_at"] = now
+            changes["rejected_total"] = int(info.get("rejected_total") or 0) + count
+        else:
+            if outcome.verdict is Verdict.DELIVERED:
+                report.delivered += count
+            else:
+                report.flagged += count
+            changes["last_success"] = now
+            changes["last_rejection"] = None
         if outcome.signature in (SignatureStatus.VALID, SignatureStatus.NOT_CHECKED):
             changes["signature_warning"] = None
-        if info.get("batch_limit"):
+        if info.get("batch_limit") and now > (info.get("batch_limit_until") or 0):
             doubled = info["batch_limit"] * 2
             changes["batch_limit"] = None if doubled >= self.backend.max_batch else doubled
+            changes["batch_limit_until"] = now + BATCH_LIMIT_HOLD
         # Write only when something changed, or to refresh last_success once per second.
-        changed = any(info.get(k) != v for k, v in changes.items() if k != "last_success")
-        if changed or self.clock() - (info.get("last_success") or 0) > 1:
+        volatile = ("last_success", "last_rejection_at", "rejected_total")
+        changed = any(info.get(k) != v for k, v in changes.items() if k not in volatile)
+        if changed or now - (info.get("last_success") or 0) > 1:
             self.state.update(self.state_key, changes)
 
     def _failed(self, outcome: Outcome, report: RoundReport) -> None:

@@ -7,6 +7,7 @@ answer arrives (``ack``), so a crash at any moment means a resend, never a loss 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 
 from app.model.event import Event
 from app.storage.db import Database
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,34 +72,64 @@ class Outbox:
         return dropped
 
     def peek(
-        self, backend: str, limit: int, categories: Iterable[str] | None = None
+        self,
+        backend: str,
+        limit: int,
+        categories: Iterable[str] | None = None,
+        exclude: Iterable[str] | None = None,
     ) -> list[QueuedEvent]:
-        """The oldest queued events for a backend (optionally only of these categories)."""
-        conn = self.db.connection()
-        if categories is None:
-            rows = conn.execute(
-                "SELECT seq, backend, category, event, attempts FROM outbox WHERE backend = ? "
-                "ORDER BY seq LIMIT ?",
-                (backend, limit),
-            ).fetchall()
-        else:
+        """The oldest queued events for a backend.
+
+        Args:
+            backend: whose queue.
+            limit: at most this many.
+            categories: only these categories (None: any).
+            exclude: none of these categories.
+        """
+        where, params = self._where(backend, categories, exclude)
+        if where is None:
+            return []
+        sql = (
+            "SELECT seq, backend, category, event, attempts FROM outbox "  # noqa: S608
+            f"WHERE {where} ORDER BY seq LIMIT ?"
+        )
+        rows = self.db.connection().execute(sql, (*params, limit)).fetchall()
+        result = []
+        for seq, name, cat, body, attempts in rows:
+            try:
+                event = Event.from_dict(json.loads(body))
+            except (ValueError, KeyError, TypeError) as exc:
+                self._quarantine(seq, name, cat, str(exc))
+                continue
+            result.append(QueuedEvent(seq, name, cat, event, attempts))
+        return result
+
+    @staticmethod
+    def _where(
+        backend: str, categories: Iterable[str] | None, exclude: Iterable[str] | None
+    ) -> tuple[str | None, list[str]]:
+        """SQL condition (placeholders only) for a backend and category filters."""
+        clauses, params = ["backend = ?"], [backend]
+        if categories is not None:
             cats = list(categories)
             if not cats:
-                return []
-            marks = ",".join("?" * len(cats))
-            # Only "?" placeholders are formatted in; the values are bound parameters.
-            sql = (
-                "SELECT seq, backend, category, event, attempts FROM outbox WHERE backend = ? "  # noqa: S608
-                f"AND category IN ({marks}) ORDER BY seq LIMIT ?"
-            )
-            rows = conn.execute(
-                sql,
-                (backend, *cats, limit),
-            ).fetchall()
-        return [
-            QueuedEvent(seq, name, cat, Event.from_dict(json.loads(body)), attempts)
-            for seq, name, cat, body, attempts in rows
-        ]
+                return None, []
+            clauses.append(f"category IN ({','.join('?' * len(cats))})")
+            params += cats
+        if exclude is not None:
+            skip = list(exclude)
+            if skip:
+                clauses.append(f"category NOT IN ({','.join('?' * len(skip))})")
+                params += skip
+        return " AND ".join(clauses), params
+
+    def _quarantine(self, seq: int, backend: str, category: str, problem: str) -> None:
+        """A stored event that no longer reads back (an older version's rules, a damaged row)
+        would block its backend forever: move it to the counters as dropped, and say so."""
+        log.warning("outbox row %d for %s cannot be read back (%s); dropped", seq, backend, problem)
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+            _bump(conn, f"unreadable:{backend}", 1)
 
     def ack(self, seqs: Iterable[int], conn: sqlite3.Connection | None = None) -> int:
         """Remove events whose fate is settled (delivered, flagged or rejected for good).
@@ -114,6 +147,15 @@ class Outbox:
         conn.executemany("DELETE FROM outbox WHERE seq = ?", ids)
         return conn.total_changes - before
 
+    def still_queued(self, seqs: list[int]) -> bool:
+        """Whether all these rows are still waiting (not revoked or settled meanwhile)."""
+        if not seqs:
+            return False
+        marks = ",".join("?" * len(seqs))
+        sql = f"SELECT count(*) FROM outbox WHERE seq IN ({marks})"  # noqa: S608 - placeholders only
+        (count,) = self.db.connection().execute(sql, seqs).fetchone()
+        return count == len(seqs)
+
     def mark_attempt(self, seqs: Iterable[int]) -> None:
         """Count one more delivery attempt for these events."""
         with self.db.write() as conn:
@@ -128,12 +170,24 @@ class Outbox:
         ).fetchall()
         return dict(rows)
 
-    def counts_by_category(self) -> dict[str, int]:
-        """Queued distinct events per category (an event queued for two backends counts once)."""
-        rows = self.db.connection().execute(
-            "SELECT category, count(DISTINCT event_id) FROM outbox GROUP BY category"
-        ).fetchall()
-        return dict(rows)
+    def counts_by_category(
+        self, backend: str | None = None, exclude: Iterable[str] | None = None
+    ) -> dict[str, int]:
+        """Queued distinct events per category (an event queued for two backends counts once).
+
+        Args:
+            backend: only this backend's queue.
+            exclude: leave these categories out.
+        """
+        if backend is None:
+            rows = self.db.connection().execute(
+                "SELECT category, count(DISTINCT event_id) FROM outbox GROUP BY category"
+            ).fetchall()
+            skip = set(exclude or ())
+            return {cat: n for cat, n in rows if cat not in skip}
+        where, params = self._where(backend, None, exclude)
+        sql = f"SELECT category, count(*) FROM outbox WHERE {where} GROUP BY category"  # noqa: S608
+        return dict(self.db.connection().execute(sql, params).fetchall())
 
     def discard(self, categories: Iterable[str] | None = None, backend: str | None = None) -> int:
         """Delete queued events (of some categories / one backend, or all); returns how many."""

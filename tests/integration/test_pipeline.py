@@ -54,6 +54,18 @@ app_id = "APP"
 salt = "pepper"
 test_mode = true
 timeout = {timeout}
+
+[[consent.category]]
+id = "usage"
+events = ["feature.*"]
+
+[[consent.category]]
+id = "performance"
+events = ["perf.*"]
+
+[[consent.category]]
+id = "diagnostics"
+events = ["diag.*"]
 """
 
 
@@ -375,3 +387,92 @@ def test_a_crashed_holders_lease_is_taken_over_at_once(make, km, td):
     companion.track("feature.export", kind="number", value=2)
     assert companion.state.claim("lease:keymanager", alive, time.time(), 3600)
     assert companion.send(force=True)["keymanager"].requests == 0
+
+
+def test_revoke_during_a_round_stops_the_requests_not_yet_sent(make, km, td):
+    import threading
+
+    companion = make(td_on=False)
+    for i in range(10):
+        companion.track("feature.export", kind="number", value=i)
+    other = open_companion(companion.config, companion.home, license_key=lambda: LICENSE,
+                           identity=lambda: IDENTITY, environ={})
+    km.slow = 0.3
+
+    def revoke_after_first():
+        km.wait_for_requests(1, timeout=10, finished=False)
+        other.revoke(["usage"])
+
+    thread = threading.Thread(target=revoke_after_first)
+    thread.start()
+    try:
+        companion.send_round()
+    finally:
+        thread.join(10)
+        other.close()
+    assert 1 <= len(km.requests) <= 2, "revoked events were still sent"
+    assert companion.outbox.counts() == {}
+
+
+def test_abort_stops_the_round_before_its_next_request(make, km, td):
+    import threading
+
+    companion = make(td_on=False)
+    for i in range(10):
+        companion.track("feature.export", kind="number", value=i)
+    km.slow = 0.2
+    sender = companion.senders["keymanager"]
+    threading.Timer(0.3, sender.abort.set).start()
+    report = sender.send_round(["usage"])
+    assert report.stopped == "stopped on request"
+    assert len(km.requests) < 10
+    assert companion.outbox.counts()["keymanager"] == 10 - report.delivered
+
+
+def test_a_rejection_is_not_reported_as_a_success(make, km, td):
+    companion = make(km_on=False)
+    companion.track("feature.export", kind="number", value=1)
+    td.script(Respond(403, b"unknown app"))
+    companion.send(force=True)
+    backend = companion.status()["backends"]["telemetrydeck"]
+    assert backend["last_success"] is None
+    assert backend["rejected_total"] == 1 and "403" in backend["last_rejection"]
+    assert any("refused events for good" in w for w in companion.status()["warnings"])
+    companion.track("feature.export", kind="number", value=2)
+    companion.send(force=True)
+    assert companion.status()["backends"]["telemetrydeck"]["last_rejection"] is None
+
+
+def test_after_a_413_the_batch_does_not_grow_back_at_once(make, km):
+    with TelemetryDeckReceiver(max_signals=60) as small:
+        companion = make(km_on=False)
+        companion.senders["telemetrydeck"].backend.url = small.url
+        for i in range(600):
+            companion.track("feature.export", kind="number", value=i)
+        companion.send(force=True)
+        assert companion.outbox.counts() == {}
+        sizes = [len(json.loads(r.body)) for r in small.requests]
+        assert sum(1 for r in small.requests if r.status == 413) == 1, sizes
+        assert len(sizes) <= 13
+
+
+def test_an_unreadable_stored_event_is_dropped_not_blocking(make, km, td):
+    companion = make(td_on=False)
+    companion.track("feature.export", kind="number", value=1)
+    with companion.db.write() as conn:
+        conn.execute("UPDATE outbox SET event = '{\"name\": \"\"}'")
+    companion.track("feature.export", kind="number", value=2)
+    assert companion.send(force=True)["keymanager"].delivered == 1
+    assert companion.outbox.counts() == {}
+    assert companion.state.counter("unreadable:keymanager") == 1
+
+
+def test_preview_shows_allowed_events_behind_many_held_back_ones(make, km, td):
+    companion = make(grant=False, td_on=False)
+    for i in range(30):
+        companion.track("feature.export", kind="number", value=i)
+    companion.track("perf.load", kind="number", value=99)
+    (preview,) = companion.preview(limit=1, granted=["performance"])
+    assert len(preview.requests) == 1
+    assert b"numeric_data_single_value=99" in preview.requests[0].body
+    assert preview.held_back == {"usage": 30}
