@@ -29,13 +29,16 @@ from app.cli import (
 from app.logsetup import SECRETS
 from app.model.errors import CompanionError
 from app.model.wire import mask_secret
-from app.service.companion import DB_NAME
-from app.service.http import HttpClient
+from app.service.companion import Companion
 from app.service.identity import Identity, derive_identity
-from app.service.license import NO_KEY, VALID, LicenseService, LicenseStatus
-from app.storage.db import Database
+from app.service.license import (
+    NO_KEY,
+    VALID,
+    LicenseService,
+    LicenseStatus,
+    build_license_service,
+)
 from app.storage.license_store import LicenseStore
-from app.storage.state import StateStore
 
 
 class _LoggedSecretStore(LicenseStore):
@@ -70,19 +73,18 @@ def identity_source(ctx: Context) -> Callable[[], Identity]:
     return cached
 
 
+def license_factory(companion: Companion) -> LicenseService:
+    """The license service on the companion's own state (one database, one set of notices)."""
+    config = companion.config
+    store = _LoggedSecretStore(LicenseStore.service_name(config.product.id, config.product.name))
+    return build_license_service(config, companion.state, companion.identity, store=store)
+
+
 def license_service(ctx: Context) -> LicenseService:
-    """The license service for this command (built once; its own handle on the state file)."""
-    service = getattr(ctx, "_license_service", None)
-    if service is None:
-        config = ctx.config
-        store = _LoggedSecretStore(
-            LicenseStore.service_name(config.product.id, config.product.name)
-        )
-        db = Database(ctx.home / DB_NAME)
-        db.open()
-        service = LicenseService(config, store, StateStore(db), identity_source(ctx),
-                                 HttpClient(config.keymanager.timeout))
-        ctx._license_service = service  # type: ignore[attr-defined]
+    """The companion's license service (the companion builds it with ``license_factory``)."""
+    service = ctx.companion.license
+    if service is None:  # another provider replaced the factory: a wiring bug, not the user's
+        raise AssertionError("the companion was built without a license service")
     return service
 
 
@@ -90,8 +92,8 @@ def license_service(ctx: Context) -> LicenseService:
 
 
 def companion_options(ctx: Context) -> dict[str, Any]:
-    """The Companion reads the license key from the keyring through the license service."""
-    return {"license_service": license_service(ctx), "identity": identity_source(ctx)}
+    """The Companion builds the keyring-backed license service on its own state."""
+    return {"license_factory": license_factory, "identity": identity_source(ctx)}
 
 
 def status_extras(ctx: Context) -> dict[str, Any]:

@@ -30,8 +30,9 @@ def _factories(ctx: Context) -> tuple[Callable[[], Companion], Callable[[Compani
     except ImportError:
         cli_license = None  # type: ignore[assignment]
     if cli_license is not None and hasattr(cli_license, "license_service"):
-        def license_factory(_companion: Companion) -> Any:
-            return cli_license.license_service(ctx)
+        def license_factory(companion: Companion) -> Any:
+            # Built by the companion itself (cli_license's COMPANION_OPTIONS): one database.
+            return companion.license
     return companion_factory, license_factory
 
 

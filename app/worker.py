@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import enum
+import hashlib
 import logging
 import sys
 import threading
@@ -214,6 +215,16 @@ class LicenseServiceLike(Protocol):
     def activate(self) -> Any: ...
     def deactivate(self) -> Any: ...
     def cached_status(self) -> Any: ...
+
+
+def warning_key(warning: str) -> str:
+    """A stable ``Problem.key`` for a status warning.
+
+    Digits are left out so a warning whose count or time changes ("refused 3 so far", "4 so
+    far") stays one problem for the notification rate limit instead of a new one each round.
+    """
+    stable = "".join(c for c in warning if not c.isdigit())
+    return "warning:" + hashlib.sha256(stable.encode("utf-8")).hexdigest()[:12]
 
 
 CompanionFactory = Callable[[], Companion]
@@ -651,6 +662,12 @@ class CompanionWorker(QObject):
             if b.get("signature_warning"):
                 problems.append(Problem(f"signature:{name}", f"{title}: signature check failed",
                                         str(b["signature_warning"])))
+        for warning in status.get("warnings", ()):
+            # Blocked and signature warnings are already problems above; the rest (e.g. the
+            # state database was moved aside) would otherwise never reach the user.
+            if any(p.message and p.message in warning for p in problems):
+                continue
+            problems.append(Problem(warning_key(warning), "Warning", warning))
         if self._keyring_problem:
             problems.append(Problem("keyring", "Keyring unavailable", self._keyring_problem))
         if self.license is not None:

@@ -357,14 +357,19 @@ def build_license_service(
     *,
     keyring_timeout: float = 10.0,
     clock: Callable[[], float] = time.time,
+    store: LicenseStore | None = None,
 ) -> LicenseService:
     """The production wiring: the product's keyring entry and an HTTP client with its timeout.
 
-    For the tray's worker: ``build_license_service(c.config, c.state, c.identity)`` for a
-    ``Companion`` ``c`` shares the companion's state database instead of opening a second one.
+    Called as ``Companion(..., license_factory=lambda c: build_license_service(c.config,
+    c.state, c.identity))``, so the service shares the companion's state database (and the
+    notices recorded when opening it) instead of opening a second one.
+
+    Args:
+        store: the key store to use (default: the product's keyring entry).
     """
-    store = LicenseStore(
-        LicenseStore.service_name(config.product.id, config.product.name), timeout=keyring_timeout
-    )
+    if store is None:
+        store = LicenseStore(LicenseStore.service_name(config.product.id, config.product.name),
+                             timeout=keyring_timeout)
     return LicenseService(config, store, state, identity, HttpClient(config.keymanager.timeout),
                           clock)

@@ -249,3 +249,16 @@ def test_no_secret_reaches_a_file_or_an_output(cli_env, tmp_path, receivers):
     for args, stdout, stderr in cli.outputs:
         for needle in (LICENSE, API_KEY):
             assert needle not in stdout and needle not in stderr, (args, needle)
+
+
+def test_a_state_database_moved_aside_is_reported_by_status(cli_env, tmp_path, receivers):
+    """The license service shares the companion's database, so the notice reaches ``status``."""
+    km, td = receivers
+    cli = Cli(cli_env, tmp_path / "state", write_config(tmp_path, km, td))
+    cli.home.mkdir(parents=True)
+    (cli.home / "companion.db").write_bytes(b"this is not a database" * 100)
+    result = cli("status")
+    assert result.returncode == 0, result.stderr
+    assert "WARNING: The state database was unusable" in result.stdout, result.stdout
+    assert "moved to" in result.stdout
+    assert list(cli.home.glob("companion.db.unusable-*"))

@@ -138,3 +138,21 @@ def test_many_emits_do_not_exhaust_true(qtbot):
         emit(source.changed, i)
     assert len(got) == 20_000
     assert sys.getrefcount(True) >= before - 50
+
+
+def test_status_warnings_become_tray_problems(qtbot, km, make_factory, controller_for, home):
+    """A state database moved aside is a status warning; the tray must show it too."""
+    factory = make_factory(km_url=km.url, pem=km.public_key_pem)
+    (home / "companion.db").write_bytes(b"garbage, not SQLite" * 64)
+    ctl = controller_for(factory)
+    snap = ctl.snapshot
+    assert snap.level is Level.ATTENTION
+    (problem,) = [p for p in snap.problems if p.key.startswith("warning:")]
+    assert "moved to" in problem.message and problem.notify
+
+
+def test_warning_keys_ignore_changing_counts():
+    from app.worker import warning_key
+
+    assert warning_key("refused events (3 so far)") == warning_key("refused events (14 so far)")
+    assert warning_key("refused events") != warning_key("database moved aside")
