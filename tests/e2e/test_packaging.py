@@ -308,7 +308,7 @@ def installed() -> bool:
     return result.returncode == 0 and "Status: install ok installed" in result.stdout
 
 
-def tray_under_x11(tmp_path: Path) -> None:
+def tray_under_x11(tmp_path: Path, bus_address: str | None) -> None:
     """Start the installed tray on a real X tray; time to icon, idle RSS, a screenshot."""
     try:
         from tests.e2e.test_tray_x11 import NEEDED, Desktop, rss_kb, wait_for
@@ -320,10 +320,16 @@ def tray_under_x11(tmp_path: Path) -> None:
         report(f"installed tray: not checked (missing {', '.join(missing)})")
         return
     desktop = Desktop(tmp_path)
-    desktop.start()
+    try:
+        desktop.start()
+    except BaseException:
+        desktop.stop()  # Xvfb may be up even when trayer was not
+        raise
     env = dict(desktop.env)
     env.update(HOME=str(tmp_path / "user"), LICENSE_COMPANION_HOME=str(tmp_path / "tray-home"),
                XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    if bus_address:  # the private Secret Service's bus: no StatusNotifierWatcher, so XEmbed
+        env["DBUS_SESSION_BUS_ADDRESS"] = bus_address
     started = time.monotonic()
     tray = subprocess.Popen([f"/usr/bin/{INFO.app_id}", "tray"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -354,8 +360,12 @@ def tray_under_x11(tmp_path: Path) -> None:
 @pytest.mark.slow
 @packaging_only
 @pytest.mark.skipif(shutil.which("dpkg") is None or os.geteuid() != 0, reason="needs dpkg and root")
-def test_deb_installs_runs_and_purges_cleanly(built, tmp_path):
+def test_deb_installs_runs_and_purges_cleanly(built, tmp_path, request):
     deb = built
+    try:
+        service = request.getfixturevalue("keyring_env")
+    except pytest.skip.Exception:
+        service = None  # no gnome-keyring here: the installed app is checked without one
     if installed() or dpkg("-s", INFO.app_id, check=False).returncode == 0:
         dpkg("-P", INFO.app_id)
     listing = dpkg("--contents", str(deb)).stdout.splitlines()
@@ -369,16 +379,30 @@ def test_deb_installs_runs_and_purges_cleanly(built, tmp_path):
         assert installed()
         exe = Path(f"/usr/bin/{INFO.app_id}")
         assert exe.is_symlink() and exe.resolve() == Path(f"/opt/{INFO.app_id}/{INFO.app_id}")
-        data = self_test(exe, tmp_path, "--no-keyring")
+        data = self_test(exe, tmp_path, *([] if service else ["--no-keyring"]),
+                         env=service.client_env() if service else None)
         assert data["ok"] and data["frozen"], data
         assert data["resources"]["path"] == f"/opt/{INFO.app_id}/_internal/resources"
+        if service:
+            assert data["keyring"]["roundtrip"] == "set/get/delete ok"
+            report("installed --self-test: keyring round trip ok (SecretService)")
         desktop_file = Path(f"/usr/share/applications/{INFO.app_id}.desktop").read_text()
         assert f"Exec={INFO.app_id} tray" in desktop_file
         autostart = Path(f"/etc/xdg/autostart/{INFO.app_id}.desktop")
         assert autostart.is_file()
         if shutil.which("desktop-file-validate"):
             subprocess.run(["desktop-file-validate", str(autostart)], check=True)
-        tray_under_x11(tmp_path)
+        # The tray's "Start at login" switch sees the package's entry and turns it off per user.
+        from app.service.autostart import Autostart
+
+        switch = Autostart(command=[str(exe), "tray"], platform="linux",
+                           environ={"XDG_CONFIG_HOME": str(tmp_path / "xdg-switch")}, home=tmp_path)
+        assert switch.is_enabled()
+        switch.disable()
+        assert not switch.is_enabled()
+        override = tmp_path / "xdg-switch" / "autostart" / autostart.name
+        assert "Hidden=true" in override.read_text() and autostart.is_file()
+        tray_under_x11(tmp_path, service.address if service else None)
 
         dpkg("-r", INFO.app_id)
         assert not os.path.lexists(f"/opt/{INFO.app_id}") and not exe.exists()
