@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -23,8 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from app.model.wire import SignatureStatus
 
 
+@functools.lru_cache(maxsize=8)
 def load_public_key(pem: bytes) -> rsa.RSAPublicKey:
-    """Parse a PEM public key; raises ``ValueError`` when it is not an RSA public key."""
+    """Parse a PEM public key (once per key); raises ``ValueError`` when it is not RSA."""
     key = serialization.load_pem_public_key(pem)
     if not isinstance(key, rsa.RSAPublicKey):
         raise ValueError("the KeyManager public key must be an RSA key")

@@ -16,10 +16,14 @@ MASK = "•"
 
 
 def mask_secret(secret: str) -> str:
-    """``9cc2cc83-…-f0e1c1eb1541`` -> ``9cc2…1541``: enough to recognise, not enough to use."""
+    """``9cc2cc83-…-f0e1c1eb1541`` -> ``9cc2…1541``: enough to recognise, not enough to use.
+
+    Keys shorter than 16 characters show nothing (8 of 12 characters would be most of the key);
+    the mask never tells the length either.
+    """
     if not secret:
         return ""
-    if len(secret) <= 10:
+    if len(secret) < 16:
         return MASK * 8
     return f"{secret[:4]}…{secret[-4:]}"
 

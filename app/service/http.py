@@ -9,6 +9,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from app.model.wire import HttpResponse, PreparedRequest
 from app.storage.config import is_loopback
@@ -33,7 +34,10 @@ class HttpClient:
         # requests would add its own User-Agent, Accept and Accept-Encoding; the preview promises
         # the headers we built, so start from none (http.client still adds Host/Content-Length).
         self.session.headers.clear()
-        self.session.trust_env = True  # honour the user's proxy settings
+        # No trust_env: it would also read ~/.netrc (adding an Authorization header the preview
+        # never showed) and CA-bundle variables. Proxies from the environment are still honoured,
+        # passed explicitly per request below.
+        self.session.trust_env = False
 
     def send(self, request: PreparedRequest) -> HttpResponse:
         """Send one request; raises ``TransportError`` when no HTTP answer arrives."""
@@ -42,6 +46,7 @@ class HttpClient:
             parts.scheme == "http" and is_loopback(parts.hostname or "")
         ):
             raise TransportError(f"refusing to send over {parts.scheme}:// to {parts.hostname}")
+        proxies = requests.utils.get_environ_proxies(request.url)
         try:
             with self.session.request(
                 request.method,
@@ -52,6 +57,7 @@ class HttpClient:
                 allow_redirects=False,
                 stream=True,
                 verify=True,
+                proxies=proxies,
             ) as response:
                 body = response.raw.read(MAX_BODY + 1, decode_content=True)
                 headers = {k.lower(): v for k, v in response.headers.items()}
@@ -63,7 +69,11 @@ class HttpClient:
             raise TransportError(f"TLS check of {parts.hostname} failed") from None
         except requests.exceptions.ConnectionError:
             raise TransportError(f"cannot connect to {parts.hostname}:{parts.port or ''}") from None
-        except (requests.exceptions.RequestException, OSError) as exc:
+        except urllib3.exceptions.ReadTimeoutError:
+            # Raised while reading the body (stream=True), outside requests' own wrapping.
+            raise TransportError(f"{parts.hostname} stopped answering in the middle of a response")\
+                from None
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise TransportError(f"{type(exc).__name__} talking to {parts.hostname}") from None
 
     def close(self) -> None:

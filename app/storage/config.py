@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from app.model.consent import DEFAULT_CATEGORY, Category
 from app.model.errors import ConfigError
 from app.storage.paths import CONFIG_ENV
@@ -170,8 +174,14 @@ def _read_public_key(reader: _Reader, path_text: str) -> tuple[bytes | None, str
         pem = path.read_bytes()
     except OSError as exc:
         raise reader.error("public_key", f"cannot read {path}: {exc.strerror}") from None
-    if b"-----BEGIN PUBLIC KEY-----" not in pem:
-        raise reader.error("public_key", f"{path} is not a PEM public key (BEGIN PUBLIC KEY)")
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise reader.error("public_key", f"{path} is not a PEM public key (BEGIN PUBLIC KEY)") \
+            from None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise reader.error("public_key", f"{path} holds a {type(key).__name__.removeprefix('_')}; "
+                           "KeyManager signs with RSA")
     return pem, str(path)
 
 

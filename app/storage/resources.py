@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import app
+from app.model.errors import ConfigError
 
 
 def resources_dir() -> Path:
@@ -19,9 +20,10 @@ def resources_dir() -> Path:
     for candidate in candidates:
         if (candidate / "companion.toml").is_file():
             return candidate
-    raise FileNotFoundError(
-        "resources/companion.toml not found next to the app; the installation is incomplete "
-        f"(looked in {', '.join(str(c) for c in candidates)})"
+    raise ConfigError(
+        str(candidates[-1] / "companion.toml"), None,
+        "the built-in configuration is missing: the installation is incomplete; reinstall "
+        f"(looked in {', '.join(str(c) for c in candidates)})",
     )
 
 

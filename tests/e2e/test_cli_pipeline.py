@@ -239,3 +239,17 @@ def test_python_dash_m_and_version():
     assert out.returncode == 0 and out.stdout.startswith("license-companion ")
 
 
+
+
+def test_a_public_key_that_is_not_rsa_is_a_config_error(env, tmp_path):
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pem = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    (tmp_path / "ec.pem").write_bytes(pem)
+    config = tmp_path / "ec.toml"
+    config.write_text('[product]\nid = "1"\n[keymanager]\nurl = "https://k.example.com"\n'
+                      'api_key = "k"\npublic_key = "ec.pem"\n')
+    proc = run(env, "--config", str(config), "status", check=False)
+    assert proc.returncode == 2
+    assert "[keymanager] public_key" in proc.stderr and "RSA" in proc.stderr
