@@ -32,10 +32,11 @@ done
 eval "$("$PY" installer/branding.py --shell)"
 APP="$LC_APP_ID"
 SUMMARY=()
-step_start() { STEP="$1"; T0=$(date +%s.%N); echo "=== $STEP" >&2; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+secs() { printf '%d.%02d' $(( $1 / 1000 )) $(( $1 % 1000 / 10 )); }  # milliseconds -> "s.cc"
+step_start() { STEP="$1"; T0=$(now_ms); echo "=== $STEP" >&2; }
 step_end() {  # $1: note
-    local t; t=$(printf '%.1f' "$(echo "$(date +%s.%N) - $T0" | bc)")
-    SUMMARY+=("$(printf '%-10s %7ss  %s' "$STEP" "$t" "${1:-}")")
+    SUMMARY+=("$(printf '%-10s %7ss  %s' "$STEP" "$(secs $(( $(now_ms) - T0 )))" "${1:-}")")
 }
 mib() { echo "$(( ($1 + 524288) / 1048576 )) MiB"; }
 
@@ -52,14 +53,14 @@ step_end "dist/$APP: $(mib "$ONEDIR_BYTES"), $ONEDIR_FILES files"
 # 2. frozen self-test ---------------------------------------------------------------------------
 step_start self-test
 ST_HOME="$(mktemp -d)"
-best=999
+best=999999
 for _ in 1 2 3; do
-    t0=$(date +%s.%N)
+    t0=$(now_ms)
     env -u DISPLAY -u WAYLAND_DISPLAY QT_QPA_PLATFORM=offscreen \
         "dist/$APP/$APP" --self-test --no-keyring --home "$ST_HOME" > build/self-test.json \
         || { cat build/self-test.json >&2; echo "frozen self-test failed" >&2; exit 1; }
-    t=$(echo "$(date +%s.%N) - $t0" | bc)
-    best=$(echo "if ($t < $best) $t else $best" | bc)
+    t=$(( $(now_ms) - t0 ))
+    (( t < best )) && best=$t
 done
 rm -rf "$ST_HOME"
 "$PY" - build/self-test.json <<'EOF'
@@ -71,7 +72,7 @@ assert "/_internal/resources" in r["resources"]["path"], r["resources"]
 print(f"frozen self-test ok: Qt {r['qt']['qt_version']}, keyring backend {r['keyring']['backend']}",
       file=sys.stderr)
 EOF
-step_end "frozen --self-test ok, best of 3 runs $(printf '%.2f' "$best") s (process start to exit)"
+step_end "frozen --self-test ok, best of 3 runs $(secs "$best") s (process start to exit)"
 
 # 3. deb ----------------------------------------------------------------------------------------
 step_start deb
