@@ -43,6 +43,7 @@ mib() { echo "$(( ($1 + 524288) / 1048576 )) MiB"; }
 # 1. onedir -------------------------------------------------------------------------------------
 step_start onedir
 rm -rf build/build "dist/$APP"
+mkdir -p build dist
 .venv/bin/pyinstaller --noconfirm --clean --log-level WARN build.spec > build/pyinstaller.log 2>&1 \
     || { tail -40 build/pyinstaller.log >&2; exit 1; }
 grep "^build.spec:" build/pyinstaller.log >&2 || true
