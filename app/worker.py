@@ -7,10 +7,12 @@ to it only through ``WorkerController``, which lives on the GUI thread, forwards
 queued signals and re-emits the worker's results on the GUI thread. Results are plain frozen
 dataclasses; no widget, no ``QApplication`` is touched here.
 
-Quitting: ``WorkerController.shutdown(timeout)`` stops the timer, lets an in-flight request
-finish (each request has the HTTP client's timeout), closes the companion on its own thread and
-joins the thread, waiting at most ``timeout`` seconds. Events leave the outbox only after a
-settled answer, so whatever happens at quit, nothing queued is lost (at worst it is resent).
+Quitting: ``WorkerController.shutdown(timeout)`` sets the stop flag and every sender's ``abort``
+(so a round in progress ends after its current request, which has the HTTP client's timeout),
+queues ``stop`` (which closes the companion on its own thread and emits ``stopped``, which quits
+the thread) and joins the thread, waiting at most ``timeout`` seconds. Events leave the outbox
+only after a settled answer, so whatever happens at quit, nothing queued is lost (at worst it is
+resent).
 """
 
 from __future__ import annotations
@@ -344,8 +346,16 @@ class CompanionWorker(QObject):
             emit(self._kick)  # a user who just agreed should not wait 10 s
 
     def request_stop(self) -> None:
-        """Thread-safe: ask a drain in progress to stop after the current request."""
+        """Thread-safe: ask a drain in progress to stop after the current request.
+
+        ``_stop`` is checked between rounds; each sender's ``abort`` before each request of
+        the round in progress, so quitting waits for at most one request.
+        """
         self._stop.set()
+        companion = self.companion
+        if companion is not None:
+            for sender in list(companion.senders.values()):
+                sender.abort.set()
 
     @Slot()
     def stop(self) -> None:
@@ -792,6 +802,9 @@ class WorkerController(QObject):
         w = self.worker
         self._start.connect(w.start)
         self._stop.connect(w.stop)
+        # The thread quits only once stop() has run (closing the companion on its own thread).
+        # Direct: stopped is emitted on the worker thread while the GUI thread waits in wait().
+        w.stopped.connect(self._thread.quit, Qt.ConnectionType.DirectConnection)
         self._send_now.connect(w.send_now)
         self._paused.connect(w.set_paused)
         self._track.connect(w.track)
@@ -824,11 +837,11 @@ class WorkerController(QObject):
             return True
         self._running = False
         self.worker.request_stop()
-        emit(self._stop)
-        self._thread.quit()  # processed after the queued stop
+        emit(self._stop)  # runs after the slot in progress; its stopped() quits the thread
         done = self._thread.wait(int(timeout * 1000))
         if not done:
             log.warning("the worker did not stop within %.1f s (a request is in flight)", timeout)
+            self._thread.quit()  # end the thread as soon as that request returns
         return bool(done)
 
     @property

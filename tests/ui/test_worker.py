@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
 
 from app.worker import Level, SendSummary, Snapshot
 
@@ -156,3 +157,53 @@ def test_warning_keys_ignore_changing_counts():
 
     assert warning_key("refused events (3 so far)") == warning_key("refused events (14 so far)")
     assert warning_key("refused events") != warning_key("database moved aside")
+
+
+class SlowClient:
+    """The real HTTP client, each request delayed: a round of many requests takes long."""
+
+    def __init__(self, client, delay: float) -> None:
+        self.client = client
+        self.delay = delay
+
+    def send(self, request):
+        import time
+
+        time.sleep(self.delay)
+        return self.client.send(request)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def test_quit_mid_round_stops_after_one_request_and_closes_on_the_worker_thread(
+        qtbot, km, make_factory, controller_for):
+    import time
+
+    base = make_factory(km_url=km.url, pem=km.public_key_pem)
+    enqueue(base, 20)  # one round: 20 KeyManager requests, ~10 s with the delay
+
+    def factory():
+        companion = base()
+        sender = companion.senders["keymanager"]
+        sender.client = SlowClient(sender.client, 0.5)
+        return companion
+
+    ctl = controller_for(factory)
+    worker = ctl.worker
+    with qtbot.waitSignal(ctl.sendStarted, timeout=10_000):
+        ctl.grant(None)
+    # In the round (Sender.send_round clears abort when a round starts, so not before it).
+    qtbot.waitUntil(lambda: len(km.accepted_events()) >= 1, timeout=5000)
+    stopped = []
+    ctl.worker.stopped.connect(lambda: stopped.append(True), Qt.ConnectionType.DirectConnection)
+    started = time.monotonic()
+    assert ctl.shutdown(5.0)
+    assert time.monotonic() - started < 3.0  # the round was aborted, not waited for
+    assert stopped == [True] and worker.companion is None  # stop() ran on the worker thread
+    assert len(km.accepted_events()) < 5
+    leftover = base()
+    try:
+        assert sum(leftover.outbox.counts().values()) == 20 - len(km.accepted_events())
+    finally:
+        leftover.close()
