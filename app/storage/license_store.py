@@ -1,10 +1,12 @@
 """The user's license key, kept only in the OS keyring (Secret Service, Credential Manager, Keychain).
 
-Why every call runs in a worker thread with a deadline: the ``keyring`` package passes no timeout
-to the OS. A locked Secret Service collection may wait for a prompt that never comes, a stopped
-or frozen daemon can stall a D-Bus call for two minutes, and the tray must never freeze. A call
-that misses its deadline is reported as ``KeyringUnavailableError``; its thread is a daemon thread
-and is simply abandoned.
+Why every call runs on a keyring thread with a deadline: the ``keyring`` package passes no
+timeout to the OS. A locked Secret Service collection may wait for a prompt that never comes, a
+stopped or frozen daemon can stall a D-Bus call for two minutes, and the tray must never freeze.
+A call that misses its deadline is reported as ``KeyringUnavailableError``. Each store has one
+keyring thread (a daemon thread, so a hung call never blocks the process from exiting); while a
+call that missed its deadline is still stuck on it, further calls fail at once ("the keyring is
+not answering") instead of starting one more thread per call that would hang too.
 
 Why there is no fallback: a license key quietly written to a file is exactly what this product
 promises not to do (STYLE.md, "no silent fallback"). When the keyring cannot be used the error
@@ -18,6 +20,7 @@ exception *type* and a scrubbed, shortened text, and never chain the original ex
 from __future__ import annotations
 
 import logging
+import queue
 import re
 import sys
 import threading
@@ -112,6 +115,7 @@ class LicenseStore:
     def __init__(self, service: str, *, timeout: float = 10.0) -> None:
         self.service = service
         self.timeout = timeout
+        self._runner = _KeyringThread(f"keyring-{service}")
 
     @staticmethod
     def service_name(product_id: str, product_name: str) -> str:
@@ -190,30 +194,31 @@ class LicenseStore:
             secret: scrubbed from any message built here (the key being stored).
             check: refuse plaintext/no-op backends first (off for ``backend_name``).
         """
-        result: dict[str, Any] = {}
+        if self._runner.stuck():
+            raise KeyringUnavailableError(
+                f"the keyring is not answering (an earlier call has been waiting for more than "
+                f"{self.timeout:g} s), so cannot {what} (backend: {self._backend_name_quick()}); "
+                f"{fix_hint()}"
+            )
 
-        def run() -> None:
-            try:
-                if check:
-                    _refuse_unsafe(_backend())
-                result["value"] = func()
-            except BaseException as exc:  # reported in the caller's thread
-                result["error"] = exc
+        def run() -> Any:
+            if check:
+                _refuse_unsafe(_backend())
+            return func()
 
-        worker = threading.Thread(target=run, name="keyring-call", daemon=True)
-        worker.start()
-        worker.join(self.timeout)
-        if worker.is_alive():
+        call = self._runner.submit(run)
+        if not call.done.wait(self.timeout):
+            self._runner.mark_stuck(call)
             raise KeyringUnavailableError(
                 f"the keyring did not answer within {self.timeout:g} s when trying to {what} "
                 f"(backend: {self._backend_name_quick()}); {fix_hint()}"
             )
-        if "error" in result:
-            error = result.pop("error")
+        if call.error is not None:
+            error, call.error = call.error, None
             message = _explain(what, error, secret, self._backend_name_quick())
             del error  # its traceback frames hold the key being stored
             raise KeyringUnavailableError(message)
-        return result["value"]
+        return call.value
 
     def _backend_name_quick(self) -> str:
         """The backend's name without touching the OS (keyring caches its choice)."""
@@ -227,6 +232,73 @@ class LicenseStore:
 
     def __repr__(self) -> str:
         return f"LicenseStore({self.service!r})"
+
+
+class _Call:
+    """One keyring call handed to the keyring thread."""
+
+    def __init__(self, func: Callable[[], Any]) -> None:
+        self.func: Callable[[], Any] | None = func
+        self.done = threading.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+
+class _KeyringThread:
+    """One daemon thread running a store's keyring calls in order.
+
+    Started on first use and ended after ``IDLE_EXIT`` seconds without work, so idle stores
+    (tests make many) hold no thread. ``mark_stuck`` records a call that missed its deadline;
+    ``stuck`` stays true until that call returns.
+    """
+
+    IDLE_EXIT = 30.0
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[_Call] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._stuck: _Call | None = None
+
+    def submit(self, func: Callable[[], Any]) -> _Call:
+        call = _Call(func)
+        with self._lock:
+            self._queue.put(call)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+                self._thread.start()
+        return call
+
+    def mark_stuck(self, call: _Call) -> None:
+        with self._lock:
+            self._stuck = call
+
+    def stuck(self) -> bool:
+        with self._lock:
+            call = self._stuck
+            if call is not None and call.done.is_set():
+                call.value = call.error = None  # late results may hold the key: drop them
+                self._stuck = call = None
+            return call is not None
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                call = self._queue.get(timeout=self.IDLE_EXIT)
+            except queue.Empty:
+                with self._lock:
+                    if self._queue.empty():
+                        self._thread = None
+                        return
+                continue
+            func, call.func = call.func, None
+            try:
+                call.value = func() if func is not None else None
+            except BaseException as exc:  # reported in the caller's thread
+                call.error = exc
+            del func  # the closure holds the key being stored
+            call.done.set()
 
 
 def _backend() -> Any:

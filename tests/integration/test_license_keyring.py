@@ -117,3 +117,35 @@ def test_generated_machine_id_is_kept_in_the_keyring(keyring_env):
     again = derive_identity("42", secret_store=secret_store, reader=lambda: None, os_user="alice")
     assert first.user_identifier == again.user_identifier
     assert "OS keyring" in first.machine_id_source
+
+
+def keyring_threads() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name.startswith("keyring-")]
+
+
+def test_a_hung_keyring_does_not_pile_up_threads_and_later_calls_fail_fast(store, keyring_env):
+    store.set(KEY)
+    before = len(keyring_threads())
+    keyring_env.daemon.send_signal(signal.SIGSTOP)
+    try:
+        with pytest.raises(KeyringUnavailableError, match="did not answer within 3 s"):
+            store.get()
+        for _ in range(5):  # each tray round asks again
+            started = time.monotonic()
+            with pytest.raises(KeyringUnavailableError) as info:
+                store.get()
+            assert time.monotonic() - started < 0.5
+            assert "the keyring is not answering" in str(info.value)
+        assert len(keyring_threads()) <= max(before, 1)
+    finally:
+        keyring_env.daemon.send_signal(signal.SIGCONT)
+    deadline = time.monotonic() + 10
+    while True:  # the stuck call returns once the daemon runs again; then calls work
+        try:
+            assert store.get() == KEY
+            break
+        except KeyringUnavailableError:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
