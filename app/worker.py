@@ -18,6 +18,7 @@ resent).
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import enum
 import hashlib
 import logging
@@ -31,7 +32,10 @@ from typing import Any, Protocol
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, SignalInstance, Slot
 
 from app.model.errors import CompanionError
+from app.model.wire import mask_secret
 from app.service.companion import BackendPreview, Companion, TrackResult
+from app.service.license import UNKNOWN, VALID
+from app.storage.license_store import normalise_key
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +117,9 @@ class LicenseInfo:
         checked_at: when the server last answered (epoch seconds), if ever.
         user_identifier: the identifier sent for this user.
         error: why the last operation failed ("" when it did not).
+        notice: what happened to this computer's seat for the previous key when a key was
+            replaced or removed ("" when it held none).
+        seat_kept: the previous key's seat could not be freed (``notice`` says how to).
     """
 
     available: bool
@@ -125,6 +132,8 @@ class LicenseInfo:
     checked_at: float | None = None
     user_identifier: str = ""
     error: str = ""
+    notice: str = ""
+    seat_kept: bool = False
 
 
 @dataclass(frozen=True)
@@ -546,17 +555,20 @@ class CompanionWorker(QObject):
                 user_identifier=self._user_identifier(companion),
                 error="license management is not available in this build"))
             return
-        revealed, error = "", ""
+        revealed, error, notice, seat_kept = "", "", "", False
         try:
             if op == "set":
-                service.set_key(str(arg))
+                new_key = normalise_key(str(arg))  # refuse garbage before touching the seat
+                notice, seat_kept = self._free_seat(service, new_key)
+                service.set_key(new_key)
                 try:
-                    # Entering a key on this computer means using it here: take the seat, and
-                    # the user learns at once whether the server accepts the key.
+                    # The button says "Save and activate": take the seat, and the user learns
+                    # at once whether the server accepts the key.
                     service.activate()
                 except CompanionError as exc:
                     log.info("activate after set: %s", exc)
             elif op == "clear":
+                notice, seat_kept = self._free_seat(service, None)
                 service.clear_key()
             elif op in ("verify", "activate", "deactivate"):
                 getattr(service, op)()
@@ -568,8 +580,38 @@ class CompanionWorker(QObject):
             log.exception("license %s failed", op)
             error = f"internal error ({type(exc).__name__}); see the log file"
         self._probe_keyring()
-        emit(self.licenseReady, self._license_info(companion, revealed, error))
+        info = self._license_info(companion, revealed, error)
+        emit(self.licenseReady, dataclasses.replace(info, notice=notice, seat_kept=seat_kept))
         self._publish()
+
+    def _free_seat(self, service: LicenseServiceLike, new_key: str | None) -> tuple[str, bool]:
+        """Before the stored key is replaced or removed, free the seat it holds here.
+
+        Without this the old key's seat stays taken on the server with no key left on this
+        computer to free it (issue 3). Returns ``(notice, seat_kept)`` for the window.
+
+        Raises:
+            KeyringUnavailableError: the stored key cannot be read (nothing was changed).
+        """
+        old = service.key()
+        if not old or old == new_key:
+            return "", False
+        status = service.cached_status(check_key=False)
+        holds_seat = status.state == VALID or (status.state == UNKNOWN
+                                               and status.last_state == VALID)
+        if not holds_seat:
+            return "", False
+        answer = service.deactivate()
+        masked = mask_secret(old)
+        if answer.ok:
+            said = f"{answer.code} {answer.message}".strip()
+            return (f"This computer's seat for the previous key ({masked}) was freed "
+                    f"(the license server answered: {said})."), False
+        why = answer.problem or f"the license server answered {answer.code} {answer.message}"
+        return (f"This computer's seat for the previous key ({masked}) could not be freed "
+                f"({why.strip()}), so it stays taken. To free it later, enter that key again "
+                "and use \"Free this computer's seat\" while online, or release it on your "
+                "account page at the vendor."), True
 
     # -- helpers ----------------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ BUSY_WORDS = {
     "info": "Reading the keyring…",
     "reveal": "Reading the keyring…",
     "set": "Saving the key in the keyring and activating this computer…",
-    "clear": "Removing the key…",
+    "clear": "Freeing this computer's seat and removing the key…",
     "verify": "Asking the license server…",
     "activate": "Activating this computer…",
     "deactivate": "Freeing this computer's seat…",
@@ -160,6 +160,7 @@ class LicenseWindow(QWidget):
         self.feedback = QLabel("")
         self.feedback.setObjectName("feedback")
         self.feedback.setWordWrap(True)
+        self.feedback.setTextFormat(Qt.TextFormat.PlainText)  # carries the server's words
         outer.addWidget(self.feedback)
         outer.addStretch(1)
         self.resize(620, 300)
@@ -214,10 +215,11 @@ class LicenseWindow(QWidget):
         self.identifier_label.setText(info.user_identifier or "—")
         if info.error:
             self.feedback.setStyleSheet("color: #b71c1c")
-            self.feedback.setText(info.error)
+            self.feedback.setText(" ".join(filter(None, (info.notice, info.error))))
         elif op in DONE_WORDS:
-            self.feedback.setStyleSheet("color: #1b5e20")
-            self.feedback.setText(DONE_WORDS[op])
+            # The previous key's seat: freed (said), or still taken (a warning, with how to).
+            self.feedback.setStyleSheet("color: #8a5a00" if info.seat_kept else "color: #1b5e20")
+            self.feedback.setText(" ".join(filter(None, (DONE_WORDS[op], info.notice))))
             if op == "set":
                 self.key_edit.clear()
         else:

@@ -232,3 +232,55 @@ def test_icons_exist_for_every_level():
         assert not icon.isNull()
         assert 22 in [s.width() for s in icon.availableSizes()]
     assert time.time() > 0
+
+
+@pytest.mark.keyring
+def test_replacing_or_removing_an_activated_key_frees_its_seat_first(
+        qtbot, keyring_env, signing_key, home, make_factory, tray_for):
+    from app.receiver import KeyManagerReceiver, Respond
+    from app.service.http import HttpClient
+    from app.service.license import LicenseService
+    from app.storage.license_store import LicenseStore
+    from tests.ui.conftest import API_KEY, fixed_identity
+
+    other = "5f0b2a77-8c1e-4e55-9d3a-a1b2c3d4e5f6"
+    seat = fixed_identity().activation_identifier
+    with KeyManagerReceiver(api_key=API_KEY, private_key=signing_key,
+                            licenses={LICENSE: License(max_activations=1),
+                                      other: License(max_activations=1)}) as rx:
+        factory = make_factory(km_url=rx.url, pem=rx.public_key_pem)
+
+        def license_factory(companion):
+            store = LicenseStore(LicenseStore.service_name("ui-seat-" + str(id(home)), "x"))
+            store.clear()
+            return LicenseService(factory.config, store, companion.state, fixed_identity,
+                                  HttpClient(5))
+
+        tray = tray_for(factory, license_factory=license_factory)
+        action(tray, "License…").trigger()
+        window = tray.windows.open["license"]
+        qtbot.waitUntil(lambda: window.info is not None and not window.busy_op)
+
+        def enter(key: str) -> None:
+            window.key_edit.setText(key)
+            window.save_button.click()
+            qtbot.waitUntil(lambda: not window.busy_op, timeout=10_000)
+            assert window.info.error == "", window.info.error
+
+        enter(LICENSE)
+        assert rx.licenses[LICENSE].activations == {seat}
+        assert window.info.notice == ""  # no previous key: nothing to free
+        enter(other)
+        assert rx.licenses[LICENSE].activations == set()  # freed before the replacement
+        assert rx.licenses[other].activations == {seat}
+        assert "9cc2…1541" in window.feedback.text() and "was freed" in window.feedback.text()
+        assert "400" in window.info.notice
+
+        rx.script(Respond(500, b"down for maintenance"))  # the deactivation fails
+        window.findChild(QPushButton, "clear").click()
+        qtbot.waitUntil(lambda: not window.busy_op, timeout=10_000)
+        assert window.info.seat_kept and window.key_label.text() == "none entered"
+        assert rx.licenses[other].activations == {seat}
+        text = window.feedback.text()
+        assert "stays taken" in text and "Free this computer's seat" in text, text
+        assert other not in text  # masked, never the clear key
