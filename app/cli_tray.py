@@ -12,6 +12,7 @@ from typing import Any
 
 import app.cli as cli
 from app.cli import EXIT_OK, EXTENSIONS, Context, companion_options, out
+from app.service.autostart import login_args
 from app.service.companion import Companion, open_companion
 
 WINDOW_CHOICES = ("license", "consent", "history", "about")
@@ -42,7 +43,8 @@ def cmd_tray(ctx: Context) -> int:
     companion_factory, license_factory = _factories(ctx)
     interval = getattr(ctx.args, "send_interval", None) or 10.0
     return run_tray(ctx.home, companion_factory, license_factory, ctx.config.product.name,
-                    ctx.config.source, interval=interval, show=getattr(ctx.args, "show", None))
+                    ctx.config.source, interval=interval, show=getattr(ctx.args, "show", None),
+                    login_args=login_args(ctx.args.home, ctx.args.config))
 
 
 def cmd_show(ctx: Context) -> int:

@@ -44,6 +44,21 @@ def default_command(extra: Sequence[str] = ()) -> list[str]:
     return [*base, *extra, "tray"]
 
 
+def login_args(home: str | os.PathLike[str] | None, config: str | os.PathLike[str] | None
+               ) -> list[str]:
+    """``--home``/``--config`` as the user gave them, made absolute for a start at login.
+
+    Without them a tray started at login would use the default state directory and vendor
+    configuration, i.e. another queue and consent than the tray that turned the entry on.
+    Only explicit options are kept: defaults stay defaults (an update may move them).
+    """
+    args: list[str] = []
+    for option, value in (("--home", home), ("--config", config)):
+        if value:
+            args += [option, str(Path(value).expanduser().resolve())]
+    return args
+
+
 def _desktop_quote(arg: str) -> str:
     """Quote one Exec argument per the Desktop Entry spec (double quotes, escaped specials)."""
     if arg and all(c.isalnum() or c in "-_./=:+," for c in arg):

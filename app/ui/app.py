@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +160,7 @@ def run_tray(
     interval: float = SEND_INTERVAL,
     windows_only: bool = False,
     out: Callable[[str], None] = print,
+    login_args: Sequence[str] = (),
 ) -> int:
     """Run the tray (or, with ``windows_only``, just the window ``show``) until Quit.
 
@@ -173,6 +174,8 @@ def run_tray(
         interval: seconds between send rounds.
         windows_only: no tray and no send timer; quit when the last window closes.
         out: where to print messages for the user.
+        login_args: options for "Start at login" to start us with (``--home``/``--config``
+            as given, absolute; see ``app.service.autostart.login_args``).
     """
     started = time.monotonic()
     ensure_dir(state_dir)
@@ -189,7 +192,7 @@ def run_tray(
         return EXIT_OK
     try:
         return _run(instance, state_dir, companion_factory, license_factory, product,
-                    config_path, show, interval, windows_only, out, started)
+                    config_path, show, interval, windows_only, out, started, login_args)
     finally:
         instance.release()
 
@@ -197,10 +200,10 @@ def run_tray(
 def _run(instance: SingleInstance, state_dir: Path, companion_factory: Callable[[], Any],
          license_factory: Callable[[Any], Any] | None, product: str, config_path: Path,
          show: str | None, interval: float, windows_only: bool, out: Callable[[str], None],
-         started: float) -> int:
+         started: float, login_args: Sequence[str] = ()) -> int:
     from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
-    from app.service.autostart import Autostart
+    from app.service.autostart import Autostart, default_command
     from app.ui.icons import Icons
     from app.ui.tray import TrayIcon
     from app.ui.windows import Windows
@@ -250,7 +253,8 @@ def _run(instance: SingleInstance, state_dir: Path, companion_factory: Callable[
 
     if not windows_only:
         if QSystemTrayIcon.isSystemTrayAvailable():
-            tray = TrayIcon(controller, windows, icons, Autostart())
+            tray = TrayIcon(controller, windows, icons,
+                            Autostart(default_command(login_args)))
             tray.quitRequested.connect(app.quit)
             tray.show()
             log.info("tray icon shown after %.2f s", time.monotonic() - started)

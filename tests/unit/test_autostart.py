@@ -93,3 +93,36 @@ def test_system_wide_entry_is_hidden_for_this_user_not_ignored(tmp_path):
     assert "Hidden=true" in user.read_text() and not entry.is_enabled()
     entry.enable()
     assert "Hidden=true" not in user.read_text() and entry.is_enabled()
+
+
+def test_login_args_keep_explicit_home_and_config_as_absolute_paths(tmp_path, monkeypatch):
+    from app.service.autostart import login_args
+
+    monkeypatch.chdir(tmp_path)
+    assert login_args(None, None) == []
+    assert login_args("state", None) == ["--home", str(tmp_path / "state")]
+    assert login_args(None, "cfg/c.toml") == ["--config", str(tmp_path / "cfg" / "c.toml")]
+
+
+def test_tray_command_hands_its_home_and_config_to_start_at_login(tmp_path, monkeypatch):
+    """`--home X --config Y tray` must write X and Y into the login entry, not the defaults."""
+    import app.ui.app
+    from app.cli import main
+    from tests.ui.conftest import write_config
+
+    write_config(tmp_path / "cfg" / "companion.toml")
+    monkeypatch.chdir(tmp_path)
+    seen = {}
+
+    def fake_run_tray(*args, **kwargs):
+        seen.update(kwargs)
+        return 0
+
+    monkeypatch.setattr(app.ui.app, "run_tray", fake_run_tray)
+    assert main(["--home", "state", "--config", "cfg/companion.toml", "tray"]) == 0
+    command = default_command(seen["login_args"])
+    assert command[-5:] == ["--home", str(tmp_path / "state"),
+                            "--config", str(tmp_path / "cfg" / "companion.toml"), "tray"]
+    entry = Autostart(command, platform="linux",
+                      environ={"XDG_CONFIG_HOME": str(tmp_path / "xdg")}, home=tmp_path)
+    assert f"--home {tmp_path / 'state'}" in entry.desktop_entry()
