@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, SignalInstance, Slot
@@ -208,6 +209,21 @@ class ConsentView:
 
 
 @dataclass(frozen=True)
+class HistoryExport:
+    """Answer to ``export_history``: the whole history written as ``history --json`` prints it.
+
+    Attributes:
+        path: where it was (or should have been) written.
+        count: entries written.
+        error: why nothing was written ("" when it was).
+    """
+
+    path: str
+    count: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True)
 class CommandError:
     """A command failed; ``message`` is for the user (environment problems are not bugs)."""
 
@@ -271,6 +287,7 @@ class CompanionWorker(QObject):
         previewReady(PreviewResult): answer to ``preview``.
         statusReady(dict): answer to ``status`` (``Companion.status()`` as plain data).
         historyReady(list): answer to ``history`` (``HistoryEntry`` items, newest first).
+        historyExported(HistoryExport): answer to ``export_history``.
         consentChanged(ConsentResult): a grant or revoke was stored.
         tracked(TrackResult): an event was accepted.
         licenseReady(LicenseInfo): answer to any license operation.
@@ -287,6 +304,7 @@ class CompanionWorker(QObject):
     previewReady = Signal(object)
     statusReady = Signal(object)
     historyReady = Signal(object)
+    historyExported = Signal(object)
     consentChanged = Signal(object)
     tracked = Signal(object)
     licenseReady = Signal(object)
@@ -531,6 +549,21 @@ class CompanionWorker(QObject):
     def history(self, limit: int | None) -> None:
         """Emit ``historyReady`` with the newest entries."""
         self._run("history", lambda c: emit(self.historyReady, list(c.history(limit))))
+
+    @Slot(str)
+    def export_history(self, path: str) -> None:
+        """Write every history entry (no limit) to ``path`` as ``history --json`` prints it."""
+        from app.service.consent_view import history_json
+
+        def op(c: Companion) -> None:
+            entries = list(c.history(None))
+            try:
+                Path(path).write_text(history_json(entries) + "\n", encoding="utf-8")
+            except OSError as exc:
+                emit(self.historyExported, HistoryExport(path, 0, str(exc.strerror or exc)))
+                return
+            emit(self.historyExported, HistoryExport(path, len(entries)))
+        self._run("export", op)
 
     @Slot()
     def consent_view(self) -> None:
@@ -784,7 +817,8 @@ class WorkerController(QObject):
     Signals:
         ready(Snapshot), fatal(str), stateChanged(Snapshot), sendStarted(bool),
         sendFinished(SendSummary), previewReady(PreviewResult), statusReady(dict),
-        historyReady(list), consentChanged(ConsentResult), tracked(TrackResult),
+        historyReady(list), historyExported(HistoryExport), consentChanged(ConsentResult),
+        tracked(TrackResult),
         licenseReady(LicenseInfo), consentViewReady(ConsentView), failed(CommandError),
         stopped(): as ``CompanionWorker``.
     """
@@ -797,6 +831,7 @@ class WorkerController(QObject):
     previewReady = Signal(object)
     statusReady = Signal(object)
     historyReady = Signal(object)
+    historyExported = Signal(object)
     consentChanged = Signal(object)
     tracked = Signal(object)
     licenseReady = Signal(object)
@@ -815,6 +850,7 @@ class WorkerController(QObject):
     _preview = Signal(int, bool, object, int)
     _status = Signal()
     _history = Signal(object)
+    _export_history = Signal(str)
     _license = Signal(str, object)
     _consent_view = Signal()
 
@@ -836,7 +872,8 @@ class WorkerController(QObject):
         self._tokens = 0
         self._running = False
         for name in ("ready", "fatal", "stateChanged", "sendStarted", "sendFinished",
-                     "previewReady", "statusReady", "historyReady", "consentChanged", "tracked",
+                     "previewReady", "statusReady", "historyReady", "historyExported",
+                     "consentChanged", "tracked",
                      "licenseReady", "consentViewReady", "failed", "stopped"):
             getattr(self.worker, name).connect(getattr(self, name))
         self.ready.connect(self._remember)
@@ -855,6 +892,7 @@ class WorkerController(QObject):
         self._preview.connect(w.preview)
         self._status.connect(w.status)
         self._history.connect(w.history)
+        self._export_history.connect(w.export_history)
         self._license.connect(w.license_op)
         self._consent_view.connect(w.consent_view)
 
@@ -929,6 +967,11 @@ class WorkerController(QObject):
         """Ask for the newest history entries."""
         emit(self._history, limit)
 
+    def export_history(self, path: str) -> None:
+        """Write the whole history (not just what a window loaded) to ``path``
+        (answer: ``historyExported``)."""
+        emit(self._export_history, path)
+
     def consent_view(self) -> None:
         """Ask for the consent categories and decisions (``consentViewReady``)."""
         emit(self._consent_view)
@@ -944,6 +987,7 @@ __all__ = [
     "CompanionWorker",
     "ConsentResult",
     "ConsentView",
+    "HistoryExport",
     "Level",
     "LicenseInfo",
     "PreviewResult",

@@ -7,16 +7,17 @@ decides through the service layer only; it never builds a request itself.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
 from app.model.consent import Choice
-from app.service.consent_view import version_changed
+from app.service.consent_view import history_json, version_changed
 from app.storage.texts import Texts, load_texts
 from app.ui.consent_window import ConsentWindow
 from app.ui.history_window import HistoryWindow
-from app.worker import emit
+from app.worker import HistoryExport, emit
 
 if TYPE_CHECKING:
     from app.service.companion import Companion
@@ -107,6 +108,17 @@ class HistoryController(QObject):
             texts or load_texts(), companion.config.product.name
         )
         self.window.refreshWanted.connect(self.refresh)
+        self.window.exportWanted.connect(self.export)
+
+    def export(self, path: str) -> None:
+        """Write the whole history to ``path`` as ``history --json`` prints it."""
+        entries = self.companion.history(None)
+        try:
+            Path(path).write_text(history_json(entries) + "\n", encoding="utf-8")
+        except OSError as exc:
+            self.window.export_done(HistoryExport(path, 0, str(exc.strerror or exc)))
+            return
+        self.window.export_done(HistoryExport(path, len(entries)))
 
     def refresh(self) -> None:
         """Load the history (newest first) into the window."""

@@ -1,7 +1,8 @@
 """The History window: every request that left the machine, what came of it, and an export.
 
 Data-driven like the consent window: the owner calls ``set_entries`` with ``Companion.history()``
-and answers ``refreshWanted``. The export writes exactly what ``history --json`` prints.
+and answers ``refreshWanted``. The export is the owner's too (``exportWanted``): it writes the
+whole history, exactly what ``history --json`` prints, not just the entries shown here.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.service.consent_view import history_json
 from app.storage.history import HistoryEntry
 from app.storage.texts import Texts
+from app.worker import HistoryExport, emit
 
 COLUMNS = ("time", "backend", "categories", "events", "outcome", "http", "message", "signature")
 OUTCOME_KEYS = ("delivered", "flagged", "rejected", "retry", "blocked", "split")
@@ -55,9 +56,12 @@ class HistoryWindow(QWidget):
 
     Signals:
         refreshWanted(): the user asked for fresh data; the owner calls ``set_entries``.
+        exportWanted(str): the user chose a file to export to; the owner writes the *whole*
+            history there (not just the entries loaded here) and calls ``export_done``.
     """
 
     refreshWanted = Signal()
+    exportWanted = Signal(str)
 
     def __init__(self, texts: Texts, product: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Window)
@@ -173,14 +177,15 @@ class HistoryWindow(QWidget):
         """The entries the filters let through, in table order."""
         return [e for row, e in enumerate(self._entries) if not self.table.isRowHidden(row)]
 
-    def export_to(self, path: Path) -> int:
-        """Write every entry (not just the filtered ones) as ``history --json`` does.
-
-        Returns:
-            How many entries were written.
-        """
-        path.write_text(history_json(self._entries) + "\n", encoding="utf-8")
-        return len(self._entries)
+    def export_done(self, result: HistoryExport) -> None:
+        """Say where the export went, or why it failed."""
+        self.export_button.setEnabled(True)
+        if result.error:
+            self.status_label.setText(
+                self.texts("history.export_failed", path=result.path, error=result.error))
+        else:
+            self.status_label.setText(
+                self.texts("history.exported", count=result.count, path=result.path))
 
     # internals ------------------------------------------------------------------------
 
@@ -245,15 +250,8 @@ class HistoryWindow(QWidget):
         chosen = self.ask_export_path()
         if not chosen:
             return
-        path = Path(chosen)
-        try:
-            count = self.export_to(path)
-        except OSError as exc:
-            self.status_label.setText(
-                self.texts("history.export_failed", path=path, error=exc.strerror or exc)
-            )
-            return
-        self.status_label.setText(self.texts("history.exported", count=count, path=path))
+        self.export_button.setEnabled(False)  # until export_done
+        emit(self.exportWanted, str(Path(chosen)))
 
 
 def _colour(name: str) -> QBrush:

@@ -22,6 +22,7 @@ from app.worker import (
     CommandError,
     ConsentResult,
     ConsentView,
+    HistoryExport,
     LicenseInfo,
     PreviewResult,
     WorkerController,
@@ -68,6 +69,7 @@ class Windows(QObject):
         controller.consentViewReady.connect(self._on_consent_view)
         controller.consentChanged.connect(self._on_consent_changed)
         controller.historyReady.connect(self._on_history)
+        controller.historyExported.connect(self._on_history_exported)
         controller.sendFinished.connect(self._refresh_history)
         controller.failed.connect(self._on_failed)
 
@@ -138,6 +140,7 @@ class Windows(QObject):
 
         window = HistoryWindow(self.texts, self.product)
         window.refreshWanted.connect(lambda: self.controller.history())
+        window.exportWanted.connect(self.controller.export_history)
         return window
 
     def _refresh(self, name: str) -> None:
@@ -190,6 +193,11 @@ class Windows(QObject):
         window = self.open.get("history")
         if window is not None:
             window.set_entries(entries)  # type: ignore[attr-defined]
+
+    def _on_history_exported(self, result: HistoryExport) -> None:
+        window = self.open.get("history")
+        if window is not None:
+            window.export_done(result)  # type: ignore[attr-defined]
 
     def _refresh_history(self, _summary: object) -> None:
         if self.visible("history") is not None:

@@ -284,3 +284,30 @@ def test_replacing_or_removing_an_activated_key_frees_its_seat_first(
         text = window.feedback.text()
         assert "stays taken" in text and "Free this computer's seat" in text, text
         assert other not in text  # masked, never the clear key
+
+
+def test_history_export_writes_everything_not_just_the_500_loaded(qtbot, km, make_factory,
+                                                                 tray_for, tmp_path):
+    import json
+
+    from app.model.wire import Outcome, Verdict
+
+    factory = make_factory(km_url=km.url)
+    companion = factory()
+    try:
+        for i in range(520):
+            companion.history_store.record("keymanager", ["usage"], [f"e{i}"],
+                                           Outcome(Verdict.DELIVERED, "ok", 200))
+    finally:
+        companion.close()
+    tray = tray_for(factory)
+    action(tray, "History…").trigger()
+    history = tray.windows.open["history"]
+    qtbot.waitUntil(lambda: len(history.visible_entries()) == 500, timeout=5000)  # the view
+    target = tmp_path / "all.json"
+    history.ask_export_path = lambda: str(target)
+    with qtbot.waitSignal(tray.controller.historyExported, timeout=10_000):
+        history.export_button.click()
+    assert len(json.loads(target.read_text(encoding="utf-8"))) == 520
+    assert "Saved 520 entries" in history.status_label.text()
+    assert history.export_button.isEnabled()
