@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -21,6 +22,7 @@ from PySide6.QtCore import QCoreApplication, QLockFile, QObject, QTimer, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from app import APP_ID, NAME, ORGANIZATION, __version__
+from app.service.identity import os_user_name
 from app.storage.paths import ensure_dir
 from app.worker import SEND_INTERVAL, WorkerController, emit
 
@@ -34,9 +36,9 @@ EXIT_OK, EXIT_CONFIG = 0, 2
 def server_name(state_dir: Path) -> str:
     """The local socket name for this user and state directory."""
     digest = hashlib.sha256(str(state_dir.resolve()).encode("utf-8")).hexdigest()[:16]
-    user = os.environ.get("USER") or os.environ.get("USERNAME") or ""
-    if not user and hasattr(os, "getuid"):
-        user = str(os.getuid())
+    # The account of the real uid, not $USER: the environment may differ between a terminal
+    # and the session that starts the tray, and two names would mean two "single" instances.
+    user = re.sub(r"[^A-Za-z0-9._-]", "_", os_user_name()[0])
     return f"{APP_ID}-{user}-{digest}"
 
 

@@ -7,6 +7,7 @@ locked keyring or a slow server never freezes it.
 
 from __future__ import annotations
 
+import html
 import time
 
 from PySide6.QtCore import Qt, Signal
@@ -211,7 +212,9 @@ class LicenseWindow(QWidget):
             if info.state not in ("none", "no-key"):
                 detail = f" — {info.message}" if info.message else ""
                 detail += f" ({age_words(info.checked_at, now)})"
-            self.status_label.setText(f'<b style="color:{colour}">{words}</b>{detail}')
+            # Rich text for the coloured word; the server's message is escaped, never markup.
+            self.status_label.setText(
+                f'<b style="color:{colour}">{html.escape(words)}</b>{html.escape(detail)}')
         self.identifier_label.setText(info.user_identifier or "—")
         if info.error:
             self.feedback.setStyleSheet("color: #b71c1c")

@@ -311,3 +311,25 @@ def test_history_export_writes_everything_not_just_the_500_loaded(qtbot, km, mak
     assert len(json.loads(target.read_text(encoding="utf-8"))) == 520
     assert "Saved 520 entries" in history.status_label.text()
     assert history.export_button.isEnabled()
+
+
+def test_the_servers_message_is_shown_as_text_not_markup(qtbot):
+    from app.worker import LicenseInfo
+
+    window = LicenseWindow("Test Product")
+    qtbot.addWidget(window)
+    window.show_info(LicenseInfo(True, "Test Product", masked_key="9cc2…1541", state="invalid",
+                                 message='<a href="http://evil">click</a> & <b>pay</b>',
+                                 checked_at=1.0), now=2.0)
+    text = window.status_label.text()
+    assert "&lt;a href=" in text and "<a href" not in text and "&amp;" in text
+
+
+def test_single_instance_name_does_not_follow_the_user_variable(tmp_path, monkeypatch):
+    from app.ui.app import server_name
+
+    first = server_name(tmp_path)
+    monkeypatch.setenv("USER", "someone-else")
+    monkeypatch.setenv("USERNAME", "someone-else")
+    assert server_name(tmp_path) == first
+    assert "someone-else" not in first
