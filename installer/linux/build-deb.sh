@@ -133,8 +133,14 @@ MISSING="$(find "$PKG/opt/$APP" -type f -name '*.so*' -print0 \
     | LD_LIBRARY_PATH="$PKG/opt/$APP/_internal:$PKG/opt/$APP/_internal/PySide6/Qt/lib" xargs -0 ldd 2>/dev/null \
     | awk '$3 == "not" {print $1}' | sort -u | tr '\n' ' ')"
 [ -z "$MISSING" ] || echo "build-deb: note: not found on the build machine (dlopen'ed or optional): $MISSING" >&2
-PKGS="$(for lib in $SYSLIBS; do dpkg -S "$(readlink -f "$lib")" 2>/dev/null | cut -d: -f1; done \
-    | sort -u | grep -vE '^(libc6|libc-bin)$' | tr '\n' ' ')"
+PKGS="$(for lib in $SYSLIBS; do dpkg -S "$(readlink -f "$lib")" 2>/dev/null | cut -d: -f1 || true; done \
+    | sort -u | { grep -vE '^(libc6|libc-bin)$' || true; } | tr '\n' ' ')"
+if [ -z "$SYSLIBS" ] || [ -z "$PKGS" ]; then
+    echo "build-deb: could not work out Depends (system libraries: '${SYSLIBS//$'\n'/ }'," \
+         "packages: '$PKGS'); is ldd/dpkg working?" >&2
+    exit 1
+fi
+echo "build-deb: Depends on the system libraries of: $PKGS" >&2
 DEPENDS="libc6 (>= $GLIBC)"
 for p in $PKGS fontconfig-config; do DEPENDS="$DEPENDS, $p"; done
 INSTALLED_SIZE="$(du -sk --exclude=DEBIAN "$PKG" | cut -f1)"
