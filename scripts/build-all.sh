@@ -148,11 +148,11 @@ if [ "$RUN_E2E" = 1 ]; then
     LC_PACKAGING=1 LC_PACKAGING_REUSE=1 QT_QPA_PLATFORM=offscreen timeout 900 \
         .venv/bin/python -m pytest -q -p no:cacheprovider tests/e2e/test_packaging.py -m slow -s </dev/null \
         > build/e2e.log 2>&1 || { tail -60 build/e2e.log >&2; exit 1; }
-    grep -E "^(PACKAGING|[0-9]+ passed)" build/e2e.log >&2 || true
+    grep -oE "PACKAGING .*|[0-9]+ passed.*" build/e2e.log >&2 || true
     step_end "$(grep -E 'passed|skipped' build/e2e.log | tail -1)"
 fi
 
 echo
 echo "== build-all: $LC_DISPLAY_NAME $LC_VERSION"
 printf '%s\n' "${SUMMARY[@]}"
-grep "^PACKAGING" build/e2e.log 2>/dev/null || true
+grep -oE "PACKAGING .*" build/e2e.log 2>/dev/null || true
