@@ -74,6 +74,7 @@ def emit(signal: SignalInstance, *args: object) -> None:
         ctypes.pythonapi.Py_IncRef(ctypes.py_object(True))
 
 SEND_INTERVAL = 10.0  # seconds between timer rounds
+_STILL_RUNNING: list[tuple[QThread, QObject]] = []  # workers that outlived shutdown()
 KEYRING_PROBE_INTERVAL = 300.0  # seconds between keyring health checks while idle
 
 
@@ -922,6 +923,9 @@ class WorkerController(QObject):
         if not done:
             log.warning("the worker did not stop within %.1f s (a request is in flight)", timeout)
             self._thread.quit()  # end the thread as soon as that request returns
+            # Qt aborts the process if a QThread object is destroyed while its thread runs:
+            # keep it (and its worker) alive until the process ends.
+            _STILL_RUNNING.append((self._thread, self.worker))
         return bool(done)
 
     @property

@@ -92,8 +92,9 @@ class Sender:
             take over a batch that is still in flight.
 
     Attributes:
-        abort: set it (from any thread) to stop the round in progress before its next request;
-            cleared when the next round starts.
+        abort: set it (from any thread) to stop sending before the next request, for good
+            (quit). It is never cleared here, so a stop cannot be lost to a round that was just
+            starting.
     """
 
     def __init__(
@@ -150,6 +151,9 @@ class Sender:
     def send_round(self, categories: Iterable[str], force: bool = False) -> RoundReport:
         """Send one batch of the oldest allowed events, if the backoff allows."""
         report = RoundReport(self.backend.name)
+        if self.abort.is_set():
+            report.stopped = "stopped on request"
+            return report
         wait, why = self.wait_time(force)
         if wait > 0:
             report.stopped = why
@@ -161,7 +165,6 @@ class Sender:
                 report.stopped = "another process is sending to this backend"
                 return report
             self._lease_until = now + self.lease_ttl
-            self.abort.clear()
             try:
                 self._round(list(categories), report)
             finally:

@@ -40,7 +40,12 @@ class RawServer:
                 self.reply(conn)
 
     def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() in serve()
+        except OSError:
+            pass
         self.sock.close()
+        self.thread.join(5)
 
 
 def request(url: str) -> PreparedRequest:
