@@ -35,7 +35,7 @@ from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, SignalInstance,
 from app.model.errors import CompanionError
 from app.model.wire import mask_secret
 from app.service.companion import BackendPreview, Companion, TrackResult
-from app.service.license import UNKNOWN, VALID
+from app.service.license import UNKNOWN, VALID, LicenseStatus
 from app.storage.license_store import normalise_key
 
 log = logging.getLogger(__name__)
@@ -238,11 +238,11 @@ class LicenseServiceLike(Protocol):
 
     def key(self) -> str: ...
     def set_key(self, raw: str) -> str: ...
-    def clear_key(self) -> None: ...
-    def verify(self) -> Any: ...
-    def activate(self) -> Any: ...
-    def deactivate(self) -> Any: ...
-    def cached_status(self) -> Any: ...
+    def clear_key(self) -> bool: ...
+    def verify(self) -> LicenseStatus: ...
+    def activate(self) -> LicenseStatus: ...
+    def deactivate(self) -> LicenseStatus: ...
+    def cached_status(self, *, check_key: bool = True) -> LicenseStatus: ...
 
 
 def warning_key(warning: str) -> str:
@@ -257,15 +257,6 @@ def warning_key(warning: str) -> str:
 
 CompanionFactory = Callable[[], Companion]
 LicenseFactory = Callable[[Companion], LicenseServiceLike | None]
-
-
-def mask(key: str) -> str:
-    """``9cc2…1541`` style; short keys are fully hidden."""
-    if not key:
-        return ""
-    if len(key) <= 10:
-        return "•" * len(key)
-    return f"{key[:4]}…{key[-4:]}"
 
 
 class CompanionWorker(QObject):
@@ -684,17 +675,16 @@ class CompanionWorker(QObject):
             status = service.cached_status()
         except CompanionError as exc:
             error = error or str(exc)
-        state = "none" if not key else str(getattr(status, "state", "unknown") or "unknown")
-        state = getattr(state, "value", state)
+        state = "none" if not key else (status.state if status else "unknown")
         return LicenseInfo(
             available=True,
             product=companion.config.product.name,
-            masked_key=mask(key),
+            masked_key=mask_secret(key),
             revealed_key=revealed,
-            state=str(state),
-            message=str(getattr(status, "message", "") or "") if key else "",
-            code=getattr(status, "code", None) if key else None,
-            checked_at=getattr(status, "checked_at", None) if key else None,
+            state=state,
+            message=status.message if key and status else "",
+            code=status.code if key and status else None,
+            checked_at=status.checked_at if key and status else None,
             user_identifier=self._user_identifier(companion),
             error=error,
         )
@@ -789,16 +779,12 @@ class CompanionWorker(QObject):
     def _license_problems(self) -> Iterable[Problem]:
         assert self.license is not None
         try:
-            status = self.license.cached_status(check_key=False)  # type: ignore[call-arg]
-        except TypeError:
-            status = self.license.cached_status()
-        except Exception:
-            return []
-        state = getattr(status, "state", None)
-        state = getattr(state, "value", state)
-        if state == "invalid":
+            status = self.license.cached_status(check_key=False)
+        except CompanionError:
+            return []  # the keyring problem is reported on its own
+        if status.state == "invalid":
             return [Problem("license", "License invalid",
-                            str(getattr(status, "message", "")) or "the server refused the key")]
+                            status.message or "the server refused the key")]
         return []
 
 
