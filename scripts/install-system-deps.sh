@@ -31,7 +31,7 @@ runtime=(
 dev=(
     python3 python3-venv ca-certificates
     libsecret-tools xvfb openbox trayer xdotool x11-apps imagemagick
-    nsis lintian fakeroot
+    nsis lintian fakeroot patchelf
 )
 
 packages=("${runtime[@]}")
