@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from app import APP_ID, NAME, __version__
 from app.logsetup import SECRETS, setup_logging
@@ -321,9 +321,22 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
 EXTENSIONS: list[Callable[[Any], dict[str, Callable[[Context], int]]]] = []
 
 
+class _Parser(argparse.ArgumentParser):
+    """Never echoes arguments it did not expect: one of them may be a pasted license key."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print usage and a message without the unexpected arguments, exit 2."""
+        if message.startswith("unrecognized arguments:"):
+            count = len(message.split(":", 1)[1].split())
+            message = (f"{count} unexpected argument(s), not shown in case one is a secret "
+                       "(a license key is read from stdin or a hidden prompt, never the command "
+                       "line); see --help")
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=APP_ID, description=f"{NAME}: your license and the usage data you agreed to send."
     )
     parser.add_argument("--version", action="version", version=f"{APP_ID} {__version__}")

@@ -27,17 +27,25 @@ class SecretFilter(logging.Filter):
         if secret and len(secret) >= 6:
             self.secrets.add(secret)
 
+    def mask(self, text: str) -> str:
+        """``text`` with every registered secret masked."""
+        for secret in tuple(self.secrets):  # another thread may add one meanwhile
+            if secret in text:
+                text = text.replace(secret, mask_secret(secret))
+        return text
+
     def filter(self, record: logging.LogRecord) -> bool:
-        """Mask secrets in the formatted message."""
+        """Mask secrets in the formatted message and in the traceback text."""
         if not self.secrets:
             return True
         message = record.getMessage()
-        masked = message
-        for secret in self.secrets:
-            if secret in masked:
-                masked = masked.replace(secret, mask_secret(secret))
+        masked = self.mask(message)
         if masked != message:
             record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.mask(record.exc_text)
         return True
 
 
