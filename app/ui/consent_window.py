@@ -1,7 +1,7 @@
 """The consent window: what each kind of data is, the exact requests, and the user's choice.
 
 The window only shows data it is given and reports what the user did; it never builds a request.
-Whoever owns it (the tray's worker, or ``ConsentController`` for tests and the CLI) answers
+Whoever owns it (the tray's worker; tests/ui/controllers.py for tests) answers
 ``previewWanted`` with ``set_preview(Companion.preview(...))`` — the backends' own ``prepare`` —
 so what is shown is what would be sent. Closing the window decides nothing.
 """

@@ -1,8 +1,8 @@
-"""A synchronous owner for the consent and history windows: calls a ``Companion`` directly.
+"""Test-only owners for the consent and history windows: they call a ``Companion`` directly.
 
-The tray feeds the windows through its worker (off the GUI thread). Tests and the command line
-use this adapter instead: the same signals, answered at once on the calling thread. It reads and
-decides through the service layer only; it never builds a request itself.
+The product feeds the windows through its worker (off the GUI thread; app/ui/windows.py). These
+adapters answer the same signals at once on the calling thread, so the window tests need no
+worker thread. They would block a real GUI on disk and keyring, which is why they live here.
 """
 
 from __future__ import annotations
