@@ -10,10 +10,10 @@ from app.model.consent import Choice
 from app.service.companion import open_companion
 from app.storage.config import load_config
 from app.storage.texts import load_texts
-from tests.ui.controllers import ConsentController
 from app.ui.consent_window import ConsentWindow
 from tests.ui.artifacts import save_screenshot
 from tests.ui.conftest import API_KEY, LICENSE, fixed_identity, write_config
+from tests.ui.controllers import ConsentController
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,9 +13,9 @@ from app.receiver import KeyManagerReceiver
 from app.service.companion import open_companion
 from app.storage.config import load_config
 from app.storage.texts import load_texts
-from tests.ui.controllers import HistoryController
 from tests.ui.artifacts import save_screenshot
 from tests.ui.conftest import API_KEY, LICENSE, fixed_identity, write_config
+from tests.ui.controllers import HistoryController
 
 pytestmark = pytest.mark.timeout(60)
 
