@@ -198,6 +198,15 @@ class Database:
         return target
 
 
+def bump_counter(conn: sqlite3.Connection, key: str, amount: int = 1) -> None:
+    """Add to a counter inside the caller's write transaction."""
+    conn.execute(
+        "INSERT INTO counters (key, value) VALUES (?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
+        (key, amount),
+    )
+
+
 class _Unusable(Exception):
     """The file exists but is not a database of ours."""
 

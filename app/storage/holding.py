@@ -7,7 +7,7 @@ oldest are dropped and counted (``held_dropped:<category>``), so ``consent show`
 
 from __future__ import annotations
 
-from app.storage.db import Database
+from app.storage.db import Database, bump_counter
 
 HELD_DROPPED = "held_dropped:"
 UNDECIDED_KEEP = 1_000  # events kept per undecided category (the oldest beyond it are dropped)
@@ -41,11 +41,7 @@ def trim_category(db: Database, category: str, keep: int) -> int:
             "ORDER BY min(seq) LIMIT ?)",
             (category, category, excess),
         )
-        conn.execute(
-            "INSERT INTO counters (key, value) VALUES (?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
-            (HELD_DROPPED + category, excess),
-        )
+        bump_counter(conn, HELD_DROPPED + category, excess)
         return excess
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from app.model.event import Event
-from app.storage.db import Database
+from app.storage.db import Database, bump_counter
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class Outbox:
                         "ORDER BY seq LIMIT ?)",
                         (backend, excess),
                     )
-                    _bump(conn, f"dropped:{backend}", excess)
+                    bump_counter(conn, f"dropped:{backend}", excess)
                     dropped += excess
         return dropped
 
@@ -129,7 +129,7 @@ class Outbox:
         log.warning("outbox row %d for %s cannot be read back (%s); dropped", seq, backend, problem)
         with self.db.write() as conn:
             conn.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
-            _bump(conn, f"unreadable:{backend}", 1)
+            bump_counter(conn, f"unreadable:{backend}", 1)
 
     def ack(self, seqs: Iterable[int], conn: sqlite3.Connection | None = None) -> int:
         """Remove events whose fate is settled (delivered, flagged or rejected for good).
@@ -212,11 +212,3 @@ class Outbox:
             "SELECT key, value FROM counters WHERE key LIKE 'dropped:%'"
         ).fetchall()
         return {key.split(":", 1)[1]: value for key, value in rows}
-
-
-def _bump(conn: object, key: str, amount: int) -> None:
-    conn.execute(  # type: ignore[attr-defined]
-        "INSERT INTO counters (key, value) VALUES (?, ?) "
-        "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
-        (key, amount),
-    )

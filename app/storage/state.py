@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from app.storage.db import Database
+from app.storage.db import Database, bump_counter
 
 
 class StateStore:
@@ -102,8 +102,4 @@ class StateStore:
     def bump(self, key: str, amount: int = 1) -> None:
         """Add to a counter."""
         with self.db.write() as conn:
-            conn.execute(
-                "INSERT INTO counters (key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
-                (key, amount),
-            )
+            bump_counter(conn, key, amount)
