@@ -79,3 +79,15 @@ def _revive(service: PrivateSecretService) -> None:
         service.stop_keyring()
         service.start_keyring()
     _point_keyring_at(service)
+
+
+@pytest.fixture(autouse=True)
+def _never_the_real_state_dir(tmp_path_factory: pytest.TempPathFactory,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test, and every process it starts, writes under a temporary state directory and
+    XDG config home unless it chooses its own: the user's real data is never touched."""
+    base = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("LICENSE_COMPANION_HOME", str(base / "home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(base / "config"))
+    monkeypatch.delenv("LICENSE_COMPANION_CONFIG", raising=False)
+    monkeypatch.delenv("DO_NOT_TRACK", raising=False)
