@@ -517,11 +517,26 @@ class CompanionWorker(QObject):
             emit(self._kick)
         self._run("grant", op)
 
+    def interrupt_sending(self) -> None:
+        """Thread-safe: end the round in progress before its next request (a revoke is coming).
+
+        The revoke itself runs on this thread after the round; without this, a long round would
+        keep sending the category the user just said no to.
+        """
+        companion = self.companion
+        if companion is not None:
+            for sender in companion.senders.values():
+                sender.interrupt.set()
+
     @Slot(object)
     def revoke(self, categories: list[str] | None) -> None:
         """Store a denial (None: all) and delete what is queued of those categories."""
         def op(c: Companion) -> None:
-            ids, deleted = c.revoke(categories)
+            try:
+                ids, deleted = c.revoke(categories)
+            finally:
+                for sender in c.senders.values():
+                    sender.interrupt.clear()
             emit(self.consentChanged, ConsentResult(False, tuple(ids), deleted))
         self._run("revoke", op)
 
@@ -939,7 +954,8 @@ class WorkerController(QObject):
         emit(self._grant, categories)
 
     def revoke(self, categories: list[str] | None = None) -> None:
-        """Revoke categories (None: all)."""
+        """Revoke categories (None: all); a round in progress stops before its next request."""
+        self.worker.interrupt_sending()
         emit(self._revoke, categories)
 
     def preview(self, reveal: bool = False, granted: Iterable[str] | None = None,

@@ -95,6 +95,9 @@ class Sender:
         abort: set it (from any thread) to stop sending before the next request, for good
             (quit). It is never cleared here, so a stop cannot be lost to a round that was just
             starting.
+        interrupt: set it (from any thread) to end the round in progress before its next
+            request, e.g. because the user is revoking consent; whoever set it clears it once
+            the change is stored.
     """
 
     def __init__(
@@ -121,6 +124,7 @@ class Sender:
         connect, read = client.timeout
         self.lease_ttl = lease_ttl or max(60.0, 2 * (connect + read) + 10)
         self.abort = threading.Event()
+        self.interrupt = threading.Event()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lock = threading.Lock()  # one request in flight per backend in this process
         self._lease_until = 0.0
@@ -204,7 +208,7 @@ class Sender:
         self.outbox.mark_attempt(item.seq for item in queued)
         for request in requests:
             items = [item for event_id in request.event_ids for item in by_id[event_id]]
-            if self.abort.is_set():
+            if self.abort.is_set() or self.interrupt.is_set():
                 report.stopped = "stopped on request"
                 return
             if not self._renew_lease():

@@ -207,3 +207,30 @@ def test_quit_mid_round_stops_after_one_request_and_closes_on_the_worker_thread(
         assert sum(leftover.outbox.counts().values()) == 20 - len(km.accepted_events())
     finally:
         leftover.close()
+
+
+def test_revoke_during_a_long_round_stops_it_before_the_next_request(
+        qtbot, km, make_factory, controller_for):
+    base = make_factory(km_url=km.url, pem=km.public_key_pem)
+    enqueue(base, 20)  # one round of 20 KeyManager requests, ~10 s with the delay
+
+    def factory():
+        companion = base()
+        sender = companion.senders["keymanager"]
+        sender.client = SlowClient(sender.client, 0.5)
+        return companion
+
+    ctl = controller_for(factory)
+    with qtbot.waitSignal(ctl.sendStarted, timeout=10_000):
+        ctl.grant(None)
+    qtbot.waitUntil(lambda: len(km.accepted_events()) >= 1, timeout=5000)
+    with qtbot.waitSignal(ctl.consentChanged, timeout=3000) as blocker:
+        ctl.revoke(None)
+    result = blocker.args[0]
+    assert result.granted is False and result.deleted >= 15
+    assert len(km.accepted_events()) <= 3, "sending went on after the user said no"
+    leftover = base()
+    try:
+        assert leftover.outbox.counts() == {}
+    finally:
+        leftover.close()
