@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import plistlib
-import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -241,8 +240,3 @@ def subprocess_list2cmdline(args: Sequence[str]) -> str:
     import subprocess
 
     return subprocess.list2cmdline(list(args))
-
-
-def shell_words(command: Sequence[str]) -> str:
-    """The command as a POSIX shell would read it (for messages)."""
-    return shlex.join(command)
