@@ -196,12 +196,13 @@ class Companion:
         )
         category = self.consent.category_of(event.name)
         names = tuple(self.backends)
-        if self.consent.effective(category.id) is Choice.DENIED:
+        choice = self.consent.effective(category.id)
+        if choice is Choice.DENIED:
             self.state.bump(f"discarded:{category.id}")
             return TrackResult(event, category.id, False, names)
         dropped = self.outbox.enqueue(event, names, category.id) if names else 0
         held_dropped = 0
-        if names and self.consent.effective(category.id) is Choice.UNDECIDED:
+        if names and choice is Choice.UNDECIDED:
             # Kept so the user sees real examples before deciding, but bounded per category.
             held_dropped = trim_category(self.db, category.id, UNDECIDED_KEEP)
         return TrackResult(event, category.id, True, names, dropped, held_dropped)
