@@ -31,7 +31,7 @@ from app.service.sender import RoundReport, Sender
 from app.storage.config import VendorConfig
 from app.storage.db import Database
 from app.storage.history import History
-from app.storage.holding import UNDECIDED_KEEP, trim_category
+from app.storage.holding import DISCARDED, UNDECIDED_KEEP, trim_category
 from app.storage.outbox import Outbox
 from app.storage.state import StateStore
 
@@ -198,7 +198,7 @@ class Companion:
         names = tuple(self.backends)
         choice = self.consent.effective(category.id)
         if choice is Choice.DENIED:
-            self.state.bump(f"discarded:{category.id}")
+            self.state.bump(DISCARDED + category.id)
             return TrackResult(event, category.id, False, names)
         dropped = self.outbox.enqueue(event, names, category.id) if names else 0
         held_dropped = 0
