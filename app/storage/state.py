@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
 from app.storage.db import Database, bump_counter
+
+
+def _put(conn: sqlite3.Connection, key: str, value: Any) -> None:
+    """Insert or replace one value, inside the caller's write transaction."""
+    conn.execute(
+        "INSERT INTO state (key, value) VALUES (?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (key, json.dumps(value, sort_keys=True)),
+    )
 
 
 class StateStore:
@@ -25,11 +35,7 @@ class StateStore:
     def set(self, key: str, value: Any) -> None:
         """Store a JSON-serialisable value."""
         with self.db.write() as conn:
-            conn.execute(
-                "INSERT INTO state (key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, json.dumps(value, sort_keys=True)),
-            )
+            _put(conn, key, value)
 
     def delete(self, key: str) -> None:
         """Forget a key."""
@@ -42,11 +48,7 @@ class StateStore:
             row = conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
             current = json.loads(row[0]) if row else {}
             current.update(changes)
-            conn.execute(
-                "INSERT INTO state (key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, json.dumps(current, sort_keys=True)),
-            )
+            _put(conn, key, current)
             return current
 
     def claim(
@@ -78,11 +80,7 @@ class StateStore:
                     and not (is_dead is not None and is_dead(str(holder)))
                 ):
                     return False
-            conn.execute(
-                "INSERT INTO state (key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, json.dumps({"owner": owner, "until": now + ttl})),
-            )
+            _put(conn, key, {"owner": owner, "until": now + ttl})
             return True
 
     def release(self, key: str, owner: str) -> None:
