@@ -130,6 +130,22 @@ def human_age(seconds: float | None) -> str:
     return f"{seconds / 86400:.0f} days"
 
 
+def _unknown(
+    last: LicenseStatus | None, action: str, problem: str, signature: str
+) -> LicenseStatus:
+    """No usable answer now: "unknown", carrying the last real answer (if any) and its time."""
+    return LicenseStatus(
+        state=UNKNOWN,
+        code=last.code if last else None,
+        message=last.message if last else "",
+        checked_at=last.checked_at if last else None,
+        signature=signature,
+        action=action,
+        problem=problem,
+        last_state=last.state if last else "",
+    )
+
+
 class LicenseService:
     """The license key (in the keyring) and its status with KeyManager.
 
@@ -298,18 +314,7 @@ class LicenseService:
         self.state.set(ATTEMPT_KEY, {"at": self.clock(), "action": action, "problem": problem,
                                      "signature": signature.value})
         log.info("license %s: no usable answer: %s", action, problem)
-        last = self._last_answer()
-        return LicenseStatus(
-            state=UNKNOWN,
-            code=last.code if last else None,
-            message=last.message if last else "",
-            checked_at=last.checked_at if last else None,
-            signature=signature.value,
-            action=action,
-            ok=False,
-            problem=problem,
-            last_state=last.state if last else "",
-        )
+        return _unknown(self._last_answer(), action, problem, signature.value)
 
     def _last_answer(self) -> LicenseStatus | None:
         data = self.state.get(ANSWER_KEY)
@@ -331,15 +336,11 @@ class LicenseService:
         attempt = self.state.get(ATTEMPT_KEY)
         if isinstance(attempt, dict) and (last is None or
                                           attempt.get("at", 0) >= (last.checked_at or 0)):
-            return LicenseStatus(
-                state=UNKNOWN,
-                code=last.code if last else None,
-                message=last.message if last else "",
-                checked_at=last.checked_at if last else None,
-                signature=str(attempt.get("signature", SignatureStatus.NOT_CHECKED.value)),
+            return _unknown(
+                last,
                 action=str(attempt.get("action", "verify")),
                 problem=str(attempt.get("problem", "")),
-                last_state=last.state if last else "",
+                signature=str(attempt.get("signature", SignatureStatus.NOT_CHECKED.value)),
             )
         if last is None:
             return LicenseStatus(UNKNOWN, problem="not checked with the server yet")
