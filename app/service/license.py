@@ -287,12 +287,8 @@ class LicenseService:
                 why = outcome.message
             return self._no_answer(action, why, outcome.signature)
         ok = outcome.verdict is Verdict.DELIVERED
-        if action == "verify":
-            state = VALID if ok else INVALID
-        elif action == "activate":
-            state = VALID if ok else INVALID
-        else:  # after deactivation this machine holds no seat: verify would answer 202
-            state = INVALID
+        # After a deactivation this machine holds no seat: verify would answer 202.
+        state = VALID if ok and action != "deactivate" else INVALID
         status = LicenseStatus(
             state=state,
             code=outcome.code,
