@@ -681,13 +681,12 @@ class CompanionWorker(QObject):
         if service is None:
             return LicenseInfo(False, companion.config.product.name)
         key = ""
-        try:
-            key = service.key() or ""
-        except CompanionError as exc:
-            error = error or str(exc)
         status = None
         try:
-            status = service.cached_status()
+            key = service.key() or ""
+            # The key was just read: a second keyring read (a second timeout when it hangs)
+            # would add nothing.
+            status = service.cached_status(check_key=False)
         except CompanionError as exc:
             error = error or str(exc)
         state = "none" if not key else (status.state if status else "unknown")
