@@ -451,10 +451,7 @@ class CompanionWorker(QObject):
             emit(self.sendStarted, forced and first)
             self._publish()
         try:
-            if forced:
-                reports = companion.send_round(force=True)
-            else:
-                reports = companion.send_round()
+            reports = companion.send_round(force=forced)
         except CompanionError as exc:
             emit(self.failed, CommandError("send", str(exc)))
             self._finish()
