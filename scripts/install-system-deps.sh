@@ -74,5 +74,7 @@ export DEBIAN_FRONTEND=noninteractive
 # env passes DEBIAN_FRONTEND through sudo, which would otherwise reset the environment.
 timeout "$apt_timeout" "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
     apt-get "${apt_opts[@]}" update >/dev/null
+# With recommends: that is how every machine the suite was verified on got these packages
+# (gnome-keyring and Xvfb behave differently without some of them).
 timeout "$apt_timeout" "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
-    apt-get "${apt_opts[@]}" install --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+    apt-get "${apt_opts[@]}" install "${missing[@]}" </dev/null >/dev/null
