@@ -75,6 +75,6 @@ export DEBIAN_FRONTEND=noninteractive
 timeout "$apt_timeout" "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
     apt-get "${apt_opts[@]}" update >/dev/null
 # With recommends: that is how every machine the suite was verified on got these packages
-# (gnome-keyring and Xvfb behave differently without some of them).
+# (a minimal install without them was never tried, so it is not what CI should depend on).
 timeout "$apt_timeout" "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
     apt-get "${apt_opts[@]}" install "${missing[@]}" </dev/null >/dev/null
