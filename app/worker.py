@@ -259,7 +259,36 @@ CompanionFactory = Callable[[], Companion]
 LicenseFactory = Callable[[Companion], LicenseServiceLike | None]
 
 
-class CompanionWorker(QObject):
+class _Results(QObject):
+    """The result signals, declared once: the worker emits them on its thread and the
+    controller re-emits the same ones on the GUI thread."""
+
+    ready = Signal(object)
+    fatal = Signal(str)
+    stateChanged = Signal(object)
+    sendStarted = Signal(bool)
+    sendFinished = Signal(object)
+    previewReady = Signal(object)
+    statusReady = Signal(object)
+    historyReady = Signal(object)
+    historyExported = Signal(object)
+    consentChanged = Signal(object)
+    tracked = Signal(object)
+    licenseReady = Signal(object)
+    consentViewReady = Signal(object)
+    failed = Signal(object)
+    stopped = Signal()
+
+
+# Their names, for the controller's relay.
+RESULT_SIGNALS = (
+    "ready", "fatal", "stateChanged", "sendStarted", "sendFinished", "previewReady",
+    "statusReady", "historyReady", "historyExported", "consentChanged", "tracked",
+    "licenseReady", "consentViewReady", "failed", "stopped",
+)
+
+
+class CompanionWorker(_Results):
     """Owns the companion on the worker thread; every slot runs there.
 
     Args:
@@ -288,21 +317,6 @@ class CompanionWorker(QObject):
         stopped(): the worker closed the companion; the thread may quit.
     """
 
-    ready = Signal(object)
-    fatal = Signal(str)
-    stateChanged = Signal(object)
-    sendStarted = Signal(bool)
-    sendFinished = Signal(object)
-    previewReady = Signal(object)
-    statusReady = Signal(object)
-    historyReady = Signal(object)
-    historyExported = Signal(object)
-    consentChanged = Signal(object)
-    tracked = Signal(object)
-    licenseReady = Signal(object)
-    consentViewReady = Signal(object)
-    failed = Signal(object)
-    stopped = Signal()
     # Posted to ourselves to run later on this thread. Not QTimer.singleShot: a single-shot timer
     # still pending when the thread quits is destroyed from the GUI thread and Qt complains.
     _kick = Signal()
@@ -799,7 +813,7 @@ class CompanionWorker(QObject):
         return []
 
 
-class WorkerController(QObject):
+class WorkerController(_Results):
     """The GUI thread's handle on the worker: starts the thread, forwards commands, re-emits.
 
     Every result signal is re-emitted from this object on the GUI thread, so widgets can connect
@@ -820,22 +834,6 @@ class WorkerController(QObject):
         licenseReady(LicenseInfo), consentViewReady(ConsentView), failed(CommandError),
         stopped(): as ``CompanionWorker``.
     """
-
-    ready = Signal(object)
-    fatal = Signal(str)
-    stateChanged = Signal(object)
-    sendStarted = Signal(bool)
-    sendFinished = Signal(object)
-    previewReady = Signal(object)
-    statusReady = Signal(object)
-    historyReady = Signal(object)
-    historyExported = Signal(object)
-    consentChanged = Signal(object)
-    tracked = Signal(object)
-    licenseReady = Signal(object)
-    consentViewReady = Signal(object)
-    failed = Signal(object)
-    stopped = Signal()
 
     # commands, queued to the worker thread
     _start = Signal()
@@ -869,10 +867,7 @@ class WorkerController(QObject):
         self.snapshot: Snapshot | None = None
         self._tokens = 0
         self._running = False
-        for name in ("ready", "fatal", "stateChanged", "sendStarted", "sendFinished",
-                     "previewReady", "statusReady", "historyReady", "historyExported",
-                     "consentChanged", "tracked",
-                     "licenseReady", "consentViewReady", "failed", "stopped"):
+        for name in RESULT_SIGNALS:
             getattr(self.worker, name).connect(getattr(self, name))
         self.ready.connect(self._remember)
         self.stateChanged.connect(self._remember)
