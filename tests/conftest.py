@@ -91,3 +91,20 @@ def _never_the_real_state_dir(tmp_path_factory: pytest.TempPathFactory,
     monkeypatch.setenv("XDG_CONFIG_HOME", str(base / "config"))
     monkeypatch.delenv("LICENSE_COMPANION_CONFIG", raising=False)
     monkeypatch.delenv("DO_NOT_TRACK", raising=False)
+
+
+@pytest.fixture(scope="session")
+def signing_key():
+    """One RSA key for every test receiver that signs KeyManager answers (making one is slow)."""
+    from app.receiver import generate_private_key
+
+    return generate_private_key()
+
+
+@pytest.fixture()
+def td():
+    """A running TelemetryDeck test receiver on 127.0.0.1."""
+    from app.receiver import TelemetryDeckReceiver
+
+    with TelemetryDeckReceiver() as rx:
+        yield rx

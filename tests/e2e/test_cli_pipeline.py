@@ -12,7 +12,7 @@ import time
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from app.receiver import KeyManagerReceiver, TelemetryDeckReceiver, generate_private_key
+from app.receiver import KeyManagerReceiver, TelemetryDeckReceiver
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.keyring]
 LICENSE = "AB12-CD34-EF56-GH78"
@@ -50,21 +50,16 @@ events = ["diag.*"]
 """
 
 
-@pytest.fixture(scope="module")
-def key():
-    return generate_private_key()
-
-
 @pytest.fixture()
-def receivers(key):
-    with KeyManagerReceiver(api_key=API_KEY, private_key=key) as km, TelemetryDeckReceiver() as td:
+def receivers(signing_key):
+    with KeyManagerReceiver(api_key=API_KEY, private_key=signing_key) as km, TelemetryDeckReceiver() as td:
         yield km, td
 
 
 @pytest.fixture()
-def env(tmp_path, receivers, key, keyring_env):
+def env(tmp_path, receivers, signing_key, keyring_env):
     km, td = receivers
-    (tmp_path / "km.pem").write_bytes(key.public_key().public_bytes(
+    (tmp_path / "km.pem").write_bytes(signing_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     config = tmp_path / "companion.toml"
     config.write_text(CONFIG.format(km=km.url, td=td.url, api_key=API_KEY))

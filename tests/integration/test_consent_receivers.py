@@ -9,7 +9,7 @@ import pytest
 
 from app import cli
 from app.model.consent import Choice
-from app.receiver import KeyManagerReceiver, TelemetryDeckReceiver, generate_private_key
+from app.receiver import KeyManagerReceiver
 from app.service.companion import Companion, open_companion
 from app.service.identity import Identity
 from app.storage.config import load_config
@@ -55,20 +55,9 @@ events = ["perf.*"]
 """
 
 
-@pytest.fixture(scope="module")
-def key():
-    return generate_private_key()
-
-
 @pytest.fixture()
-def km(key):
-    with KeyManagerReceiver(api_key=API_KEY, private_key=key, product_ids={"1"}) as rx:
-        yield rx
-
-
-@pytest.fixture()
-def td():
-    with TelemetryDeckReceiver() as rx:
+def km(signing_key):
+    with KeyManagerReceiver(api_key=API_KEY, private_key=signing_key, product_ids={"1"}) as rx:
         yield rx
 
 

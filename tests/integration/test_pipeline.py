@@ -22,7 +22,6 @@ from app.receiver import (
     TelemetryDeckReceiver,
     TooLarge,
     Unsigned,
-    generate_private_key,
 )
 from app.service.companion import Companion, open_companion
 from app.service.identity import Identity
@@ -82,25 +81,14 @@ class Clock:
         self.now += seconds
 
 
-@pytest.fixture(scope="module")
-def key():
-    return generate_private_key()
-
-
 @pytest.fixture()
-def km(key):
-    with KeyManagerReceiver(api_key=API_KEY, private_key=key, product_ids={"1"}) as rx:
+def km(signing_key):
+    with KeyManagerReceiver(api_key=API_KEY, private_key=signing_key, product_ids={"1"}) as rx:
         yield rx
 
 
 @pytest.fixture()
-def td():
-    with TelemetryDeckReceiver() as rx:
-        yield rx
-
-
-@pytest.fixture()
-def make(tmp_path, km, td, key):
+def make(tmp_path, km, td, signing_key):
     made: list[Companion] = []
 
     def build(*, km_on=True, td_on=True, pem=True, timeout=2, clock=None, api_key=API_KEY,
@@ -108,7 +96,7 @@ def make(tmp_path, km, td, key):
         pem_path = ""
         if pem:
             pem_file = tmp_path / "km.pem"
-            pem_file.write_bytes(key.public_key().public_bytes(
+            pem_file.write_bytes(signing_key.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
             pem_path = str(pem_file)
         path = tmp_path / "companion.toml"

@@ -19,7 +19,6 @@ from app.receiver import (
     VERIFY_PATH,
     KeyManagerReceiver,
     License,
-    generate_private_key,
 )
 
 pytestmark = pytest.mark.timeout(60)
@@ -29,15 +28,10 @@ LICENSE = "9cc2cc83-4c74-49f9-98f5-f0e1c1eb1541"
 JSON_ACCEPT = {"Accept": "application/json"}
 
 
-@pytest.fixture(scope="module")
-def key():
-    return generate_private_key()
-
-
 @pytest.fixture()
-def rx(key):
+def rx(signing_key):
     licenses = {LICENSE: License(max_activations=1), "expired-key": License(expired=True)}
-    with KeyManagerReceiver(api_key=API_KEY, private_key=key, product_ids={"1"},
+    with KeyManagerReceiver(api_key=API_KEY, private_key=signing_key, product_ids={"1"},
                             licenses=licenses) as receiver:
         yield receiver
 
@@ -130,8 +124,8 @@ def test_wrong_api_key_is_401_code_100(rx):
     assert rx.accepted_events() == []
 
 
-def test_missing_api_key_is_401_even_without_a_configured_key(key):
-    with KeyManagerReceiver(private_key=key) as rx:
+def test_missing_api_key_is_401_even_without_a_configured_key(signing_key):
+    with KeyManagerReceiver(private_key=signing_key) as rx:
         resp = post(rx, data=fields(api_key=None))
         assert resp.status_code == 401
         assert inner(resp.json())["code"] == 100
@@ -157,8 +151,8 @@ def test_unknown_path_and_wrong_method(rx):
     assert resp.headers["Allow"] == "POST"
 
 
-def test_license_key_check_is_optional(key):
-    with KeyManagerReceiver(private_key=key, check_license_keys=True,
+def test_license_key_check_is_optional(signing_key):
+    with KeyManagerReceiver(private_key=signing_key, check_license_keys=True,
                             licenses={LICENSE: License()}) as rx:
         assert inner(post(rx, data=fields()).json())["code"] == 830
         answer = inner(post(rx, data=fields(license_key="pirated")).json())
@@ -222,9 +216,9 @@ def test_the_real_backend_is_delivered_and_verified(rx):
     assert accepted[1]["numeric_data_x"] == "1"
 
 
-def test_record_file_holds_one_json_line_per_request(key, tmp_path):
+def test_record_file_holds_one_json_line_per_request(signing_key, tmp_path):
     path = tmp_path / "km.jsonl"
-    with KeyManagerReceiver(private_key=key, record=path) as rx:
+    with KeyManagerReceiver(private_key=signing_key, record=path) as rx:
         post(rx, data=fields())
         post(rx, data=fields(data_group=""))
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]

@@ -24,7 +24,6 @@ from app.receiver import (
     TelemetryDeckReceiver,
     TooLarge,
     Unsigned,
-    generate_private_key,
     iter_records,
     run_receiver,
 )
@@ -40,20 +39,9 @@ KM_FIELDS = {
 }
 
 
-@pytest.fixture(scope="module")
-def key():
-    return generate_private_key()
-
-
 @pytest.fixture()
-def km(key):
-    with KeyManagerReceiver(private_key=key) as rx:
-        yield rx
-
-
-@pytest.fixture()
-def td():
-    with TelemetryDeckReceiver() as rx:
+def km(signing_key):
+    with KeyManagerReceiver(private_key=signing_key) as rx:
         yield rx
 
 
@@ -112,8 +100,8 @@ def test_hang_that_ends_closes_without_an_answer(td):
 
 
 @pytest.mark.timeout(30)
-def test_close_is_bounded_while_a_hang_is_in_progress(key):
-    rx = KeyManagerReceiver(private_key=key, shutdown_timeout=5)
+def test_close_is_bounded_while_a_hang_is_in_progress(signing_key):
+    rx = KeyManagerReceiver(private_key=signing_key, shutdown_timeout=5)
     rx.start()
     rx.script(Hang(600))
     errors = []

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from app.receiver import KeyManagerReceiver, TelemetryDeckReceiver, generate_private_key
+from app.receiver import KeyManagerReceiver
 from app.service.companion import open_companion
 from app.service.identity import Identity
 from app.storage.config import load_config
@@ -50,20 +50,9 @@ def fixed_identity() -> Identity:
     return Identity("user-id-for-tests-0001", "activation-id-0001", "test", "tester")
 
 
-@pytest.fixture(scope="session")
-def signing_key():
-    return generate_private_key()
-
-
 @pytest.fixture()
 def km(signing_key):
     with KeyManagerReceiver(api_key=API_KEY, private_key=signing_key) as rx:
-        yield rx
-
-
-@pytest.fixture()
-def td():
-    with TelemetryDeckReceiver() as rx:
         yield rx
 
 
