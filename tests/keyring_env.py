@@ -13,14 +13,14 @@ window and blocks forever, so the bus and the daemon never see DISPLAY/WAYLAND_D
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from tests.procs import terminate
 
 SECRETS_NAME = "org.freedesktop.secrets"
 LOGIN_COLLECTION = "/org/freedesktop/secrets/collection/login"
@@ -218,12 +218,4 @@ def _readline_with_timeout(proc: subprocess.Popen[bytes], timeout: float) -> str
 
 
 def _terminate(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(5)
+    terminate(proc, timeout=5)

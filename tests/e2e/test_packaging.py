@@ -20,7 +20,6 @@ import os
 import plistlib
 import pwd
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ import pytest
 
 import app
 from app.service.autostart import BUNDLE_ID
+from tests.procs import terminate
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGING = os.environ.get("LC_PACKAGING") == "1"
@@ -348,12 +348,7 @@ def tray_under_x11(tmp_path: Path, bus_address: str | None) -> None:
         shot = desktop.shot("packaging-installed-tray")
         report(f"installed tray: screenshot {shot}")
     finally:
-        tray.send_signal(signal.SIGTERM)
-        try:
-            tray.wait(15)
-        except subprocess.TimeoutExpired:
-            tray.kill()
-            tray.wait()
+        terminate(tray)
         desktop.stop()
 
 

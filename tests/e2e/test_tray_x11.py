@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from app.receiver import KeyManagerReceiver, License, TelemetryDeckReceiver, generate_private_key
+from tests.procs import terminate
 from tests.ui.conftest import API_KEY, LICENSE, write_config
 
 pytestmark = [pytest.mark.tray, pytest.mark.timeout(180)]
@@ -256,13 +256,7 @@ def test_tray_icon_menu_and_windows_under_x11(desktop, bus_address, tmp_path):
             assert start_to_icon < 15
             assert tray.poll() is None
         finally:
-            if tray.poll() is None:
-                tray.send_signal(signal.SIGTERM)
-                try:
-                    tray.wait(15)
-                except subprocess.TimeoutExpired:
-                    tray.kill()
-                    tray.wait()
+            terminate(tray)
         out, err = tray.communicate()
         assert tray.returncode == 0, err
         assert "no system tray" not in out

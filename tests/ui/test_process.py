@@ -18,6 +18,7 @@ import pytest
 
 from app.service.companion import open_companion
 from app.storage.config import load_config
+from tests.procs import terminate
 from tests.ui.conftest import fixed_identity, write_config
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
@@ -90,13 +91,7 @@ def setup(tmp_path, home, td):
 
 
 def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    terminate(proc)
 
 
 def test_second_start_says_running_and_exits_0(setup):

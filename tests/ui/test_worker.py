@@ -176,12 +176,11 @@ class SlowClient:
         self.client.close()
 
 
-def test_quit_mid_round_stops_after_one_request_and_closes_on_the_worker_thread(
-        qtbot, km, make_factory, controller_for):
-    import time
-
+def start_slow_round(qtbot, km, make_factory, controller_for):
+    """A worker in the middle of one long round: 20 KeyManager requests at 0.5 s each, the
+    first one already accepted. Returns the controller and the companion factory."""
     base = make_factory(km_url=km.url, pem=km.public_key_pem)
-    enqueue(base, 20)  # one round: 20 KeyManager requests, ~10 s with the delay
+    enqueue(base, 20)
 
     def factory():
         companion = base()
@@ -190,11 +189,18 @@ def test_quit_mid_round_stops_after_one_request_and_closes_on_the_worker_thread(
         return companion
 
     ctl = controller_for(factory)
-    worker = ctl.worker
     with qtbot.waitSignal(ctl.sendStarted, timeout=10_000):
         ctl.grant(None)
-    # In the round (Sender.send_round clears abort when a round starts, so not before it).
     qtbot.waitUntil(lambda: len(km.accepted_events()) >= 1, timeout=5000)
+    return ctl, base
+
+
+def test_quit_mid_round_stops_after_one_request_and_closes_on_the_worker_thread(
+        qtbot, km, make_factory, controller_for):
+    import time
+
+    ctl, base = start_slow_round(qtbot, km, make_factory, controller_for)
+    worker = ctl.worker
     stopped = []
     ctl.worker.stopped.connect(lambda: stopped.append(True), Qt.ConnectionType.DirectConnection)
     started = time.monotonic()
@@ -211,19 +217,7 @@ def test_quit_mid_round_stops_after_one_request_and_closes_on_the_worker_thread(
 
 def test_revoke_during_a_long_round_stops_it_before_the_next_request(
         qtbot, km, make_factory, controller_for):
-    base = make_factory(km_url=km.url, pem=km.public_key_pem)
-    enqueue(base, 20)  # one round of 20 KeyManager requests, ~10 s with the delay
-
-    def factory():
-        companion = base()
-        sender = companion.senders["keymanager"]
-        sender.client = SlowClient(sender.client, 0.5)
-        return companion
-
-    ctl = controller_for(factory)
-    with qtbot.waitSignal(ctl.sendStarted, timeout=10_000):
-        ctl.grant(None)
-    qtbot.waitUntil(lambda: len(km.accepted_events()) >= 1, timeout=5000)
+    ctl, base = start_slow_round(qtbot, km, make_factory, controller_for)
     with qtbot.waitSignal(ctl.consentChanged, timeout=3000) as blocker:
         ctl.revoke(None)
     result = blocker.args[0]
