@@ -301,6 +301,7 @@ def cmd_receiver(ctx: Context) -> int:
             args.kind, args.host, args.port,
             public_key_out=Path(args.public_key_out) if args.public_key_out else None,
             record=Path(args.record) if args.record else None,
+            quiet=args.quiet,
         )
     except KeyboardInterrupt:
         return EXIT_OK  # Ctrl-C is how a receiver is meant to stop
@@ -387,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--public-key-out", metavar="FILE",
                    help="keymanager: write the signing public key (PEM) here")
     p.add_argument("--record", metavar="FILE", help="append every request as a JSON line")
+    p.add_argument("--quiet", action="store_true", help="do not print a line per request")
 
     for extension in EXTENSIONS:
         COMMANDS.update(extension(sub))

@@ -82,7 +82,6 @@ def test_charset_can_be_made_optional():
         ([], "no signals"),
         ([signal(type=None)], "signal[0].type"),
         ([signal(), signal(clientUser=None)], "signal[1].clientUser"),
-        ([signal(payload={"count": 3})], "signal[0].payload.count: reserved key"),
         ([signal(payload={"Nested.obj": {"a": 1}})], "signal[0].payload.Nested.obj"),
         ([signal(payload={"floatValue": "3.14"})], "floatValue must be a JSON number"),
         ([signal(platform="Linux")], "signal[0].platform: unknown property"),
@@ -97,6 +96,20 @@ def test_malformed_bodies_are_400_with_a_message(rx, body, needle):
     assert resp.status_code == 400
     assert needle in resp.text
     assert rx.accepted_events() == []
+
+
+def test_reserved_payload_keys_are_stored_renamed_as_the_service_does(rx):
+    sent = signal(payload={"count": 3, "platform": "Linux", "App.kept": "yes"})
+    resp = post(rx, [sent])
+    assert resp.status_code == 200
+    [saved] = rx.accepted_events()
+    assert saved["payload"] == {"_count": 3, "_platform": "Linux", "App.kept": "yes"}
+    [rec] = rx.requests
+    assert rec.form == [sent]  # the record keeps what was sent; ``saved`` what is stored
+    assert rec.validation.notes == [
+        "signal[0].payload.count: reserved key, stored as _count",
+        "signal[0].payload.platform: reserved key, stored as _platform",
+    ]
 
 
 def test_top_level_received_at_is_tolerated_but_noted(rx):

@@ -4,7 +4,6 @@ import base64
 import hashlib
 import json
 import re
-from pathlib import Path
 from urllib.parse import parse_qsl
 
 import pytest
@@ -18,17 +17,19 @@ from app.backends.signature import sign_envelope, verify_envelope
 from app.backends.telemetrydeck import MAX_SIGNALS, TelemetryDeckBackend, client_user
 from app.model.event import TELEMETRYDECK_RESERVED, make_event
 from app.model.wire import HttpResponse, SendContext, SignatureStatus, Verdict
+from tests.fixtures import keymanager_doc, keymanager_examples, telemetrydeck_doc
 
-SPECS = Path(__file__).resolve().parents[3] / "shared" / "specs"
 CTX = SendContext(
     user_identifier="u" * 32,
     activation_identifier="a" * 32,
     license_key="9cc2cc83-4c74-49f9-98f5-f0e1c1eb1541",
     api_key="2964c3c9-0b5d-4d89-b3ac-4668f30bc492",
 )
+# The fields every request carries: the document's "Yes" rows, less those it only requires for
+# one data type ("Required if data type is ...").
 KM_FIELDS = [
-    "api_key", "data_type", "product_id", "user_identifier", "license_key",
-    "activation_identifier", "product_version", "data_group",
+    row["name"] for row in keymanager_doc()["parameters"]
+    if row["required_column"] == "Yes" and not row["description"].startswith("Required if")
 ]
 
 
@@ -78,6 +79,17 @@ def test_keymanager_request_has_every_spec_field():
     assert req.event_ids == (event.id,)
 
 
+def test_keymanager_fields_are_the_documents_table():
+    assert KM_FIELDS == [
+        "api_key", "data_type", "product_id", "user_identifier", "license_key",
+        "activation_identifier", "product_version", "data_group",
+    ]
+    names = {row["name"] for row in keymanager_doc()["parameters"]}
+    for kind, value in (("number", 1), ("xy", (1, 2)), ("text", "t")):
+        (req,) = km().prepare([make_event("feature.x", kind=kind, value=value)], CTX)
+        assert set(dict(parse_qsl(req.body.decode(), keep_blank_values=True))) <= names
+
+
 def test_keymanager_xy_and_text():
     xy = make_event("perf.curve", kind="xy", value=(1, 2.5))
     text = make_event("diag.msg", kind="text", value="héllo & goodbye=1")
@@ -124,8 +136,7 @@ def test_keymanager_body_round_trips_any_event(kind, x, y, text):
 
 
 def test_spec_examples_decode_to_830_and_831():
-    spec = (SPECS / "000_2230c95a571875f4.txt").read_text()
-    bodies = re.findall(r"```json\n(.*?)```", spec, re.S)
+    bodies = [json.dumps(example) for example in keymanager_examples()]
     codes = []
     for body in bodies:
         outcome = km().interpret(None, HttpResponse(200, body.encode()))
@@ -136,8 +147,7 @@ def test_spec_examples_decode_to_830_and_831():
 
 
 def test_spec_examples_do_not_verify_against_another_key(pem):
-    spec = (SPECS / "000_2230c95a571875f4.txt").read_text()
-    body = json.loads(re.findall(r"```json\n(.*?)```", spec, re.S)[1])
+    body = keymanager_examples()[1]
     status = verify_envelope(body["response_base64"], body["signature"], pem)
     assert status is SignatureStatus.INVALID
     outcome = km(pem).interpret(None, HttpResponse(200, json.dumps(body).encode()))
@@ -229,6 +239,16 @@ def test_telemetrydeck_signal_shape():
     }
     assert CTX.user_identifier not in req.body.decode()
     assert CTX.license_key not in req.body.decode() and CTX.api_key not in req.body.decode()
+
+
+def test_telemetrydeck_signal_keys_are_in_the_documents_tables():
+    doc = telemetrydeck_doc()
+    required = {p["name"] for p in doc["required_properties"]}
+    allowed = required | {p["name"] for p in doc["optional_properties"]} | {"receivedAt"}
+    event = make_event("feature.export", kind="text", value="x", payload={"App.format": "pdf"})
+    (signal,) = json.loads(td().prepare([event], CTX)[0].body)
+    assert required <= set(signal) <= allowed
+    assert set(doc["reserved_payload_keys"]) == set(TELEMETRYDECK_RESERVED)
 
 
 def test_client_user_is_lowercase_hex_sha256():

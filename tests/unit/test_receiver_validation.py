@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import re
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -16,6 +14,9 @@ from app.backends.keymanager import format_number
 from app.backends.signature import verify_envelope
 from app.model.wire import SignatureStatus
 from app.receiver import (
+    TD_OPTIONAL,
+    TD_REQUIRED,
+    TD_RESERVED_PAYLOAD_KEYS,
     KeyManagerReceiver,
     TelemetryDeckReceiver,
     Validation,
@@ -23,26 +24,13 @@ from app.receiver import (
     generate_private_key,
     make_envelope,
     public_key_pem,
+    stored_signal,
 )
+from tests.fixtures import keymanager_examples, telemetrydeck_doc
 
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "specs" / "000_2230c95a571875f4.txt"
-
-# The two example envelopes' response_base64, copied verbatim from the spec (000_...txt) so the
-# test runs where the shared folder is not checked out; the test below re-reads the spec when it is.
-SPEC_831_BASE64 = (
-    "eyJjb2RlIjo4MzEsIm1lc3NhZ2UiOiJJbmNvcnJlY3QgZm9ybWF0IGRhdGEgc2F2ZWQiLCJlcnJvcnMiOnsicHJv"
-    "ZHVjdF9pZCI6WyJUaGUgc2VsZWN0ZWQgcHJvZHVjdCBpZCBpcyBpbnZhbGlkLiJdLCJ1c2VyX2lkZW50aWZpZXIi"
-    "OlsiVGhlIHVzZXIgaWRlbnRpZmllciBmaWVsZCBpcyByZXF1aXJlZC4iXSwibGljZW5zZV9rZXkiOlsiVGhlIGxp"
-    "Y2Vuc2Uga2V5IGZpZWxkIGlzIHJlcXVpcmVkLiJdLCJhY3RpdmF0aW9uX2lkZW50aWZpZXIiOlsiVGhlIGFjdGl2"
-    "YXRpb24gaWRlbnRpZmllciBmaWVsZCBpcyByZXF1aXJlZC4iXSwicHJvZHVjdF92ZXJzaW9uIjpbIlRoZSBwcm9k"
-    "dWN0IHZlcnNpb24gZmllbGQgaXMgcmVxdWlyZWQuIl0sImRhdGFfdHlwZSI6WyJUaGUgZGF0YSB0eXBlIGZpZWxk"
-    "IGlzIHJlcXVpcmVkLiJdLCJkYXRhX2dyb3VwIjpbIlRoZSBkYXRhIGdyb3VwIGZpZWxkIGlzIHJlcXVpcmVkLiJd"
-    "fSwidGltZXN0YW1wIjoxNzA4OTk5MDU3fQ=="
-)
-SPEC_830_BASE64 = (
-    "eyJjb2RlIjo4MzAsIm1lc3NhZ2UiOiJDb3JyZWN0IGZvcm1hdCBkYXRhIHNhdmVkIiwiZXJyb3JzIjpbXSwidGlt"
-    "ZXN0YW1wIjoxNzA4OTk5MTQwfQ=="
-)
+SPEC_831, SPEC_830 = keymanager_examples()
+SPEC_831_BASE64 = SPEC_831["response_base64"]
+SPEC_830_BASE64 = SPEC_830["response_base64"]
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +49,6 @@ def td():
     return TelemetryDeckReceiver()
 
 
-def spec_envelopes() -> list[dict]:
-    """The JSON examples in the spec, parsed from its ```json blocks."""
-    text = SPEC.read_text(encoding="utf-8")
-    return [json.loads(block) for block in re.findall(r"```json\n(.*?)```", text, re.S)]
-
-
 def test_spec_examples_response_base64_decode_to_831_and_830():
     decoded = [json.loads(base64.b64decode(b, validate=True))
                for b in (SPEC_831_BASE64, SPEC_830_BASE64)]
@@ -76,17 +58,25 @@ def test_spec_examples_response_base64_decode_to_831_and_830():
                           "timestamp": 1708999140}
 
 
-@pytest.mark.skipif(not SPEC.exists(), reason="the shared spec is not checked out next to the repo")
-def test_spec_file_examples_match_the_copied_constants():
-    envelopes = spec_envelopes()
-    assert [e["response_base64"] for e in envelopes] == [SPEC_831_BASE64, SPEC_830_BASE64]
+def test_document_examples_plain_copy_matches_the_signed_one():
+    envelopes = [SPEC_831, SPEC_830]
     decoded = [json.loads(base64.b64decode(e["response_base64"], validate=True)) for e in envelopes]
     assert [d["code"] for d in decoded] == [831, 830]
     # The plain copy matches the signed one in both examples.
     assert [e["response"] for e in envelopes] == decoded
-    assert decoded[0]["message"] == "Incorrect format data saved"
     assert "user_identifier" in decoded[0]["errors"]
     assert decoded[1]["errors"] == []
+    assert [e["private_key_used"] for e in envelopes] == ["global", "global"]
+
+
+def test_the_receivers_tables_are_the_documents(td):
+    doc = telemetrydeck_doc()
+    assert TD_REQUIRED == tuple(p["name"] for p in doc["required_properties"])
+    assert set(TD_OPTIONAL) == {p["name"] for p in doc["optional_properties"]} | {"receivedAt"}
+    assert set(TD_RESERVED_PAYLOAD_KEYS) == set(doc["reserved_payload_keys"])
+    assert check_signal(td, doc["example_signal"]).ok
+    for signal in doc["example_body"]:
+        assert check_signal(td, signal).ok
 
 
 def test_our_831_messages_match_the_spec_wording(km):
@@ -225,9 +215,6 @@ def test_good_signal_and_minimal_signal(td):
         (good_signal(sessionID=1), "signal[0].sessionID"),
         (good_signal(isTestMode="false"), "signal[0].isTestMode"),
         (good_signal(payload=[1]), "signal[0].payload"),
-        (good_signal(payload={"count": 1}), "signal[0].payload.count"),
-        (good_signal(payload={"receivedAt": "x"}), "signal[0].payload.receivedAt"),
-        (good_signal(payload={"__time": 1}), "signal[0].payload.__time"),
         (good_signal(payload={"A.b": {"c": 1}}), "signal[0].payload.A.b"),
         (good_signal(payload={"A.b": ["x"]}), "signal[0].payload.A.b"),
         (good_signal(payload={"floatValue": "3.1"}), "signal[0].payload.floatValue"),
@@ -242,6 +229,23 @@ def test_bad_signals(td, signal, key):
     validation = check_signal(td, signal)
     assert not validation.ok
     assert key in validation.errors, validation.errors
+
+
+@pytest.mark.parametrize("key", sorted(TD_RESERVED_PAYLOAD_KEYS))
+def test_reserved_payload_keys_are_stored_with_an_underscore_not_refused(td, key):
+    signal = good_signal(payload={key: "x", "App.kept": 1})
+    validation = check_signal(td, signal)
+    assert validation.ok, validation.errors
+    assert validation.notes == [f"signal[0].payload.{key}: reserved key, stored as _{key}"]
+    assert stored_signal(signal)["payload"] == {f"_{key}": "x", "App.kept": 1}
+    assert signal["payload"] == {key: "x", "App.kept": 1}  # the record keeps what was sent
+
+
+def test_a_reserved_key_with_a_nested_value_is_still_refused(td):
+    validation = check_signal(td, good_signal(payload={"count": {"n": 1}}))
+    assert validation.errors == {
+        "signal[0].payload.count": ["must be a primitive (no nested objects or arrays)"]
+    }
 
 
 @pytest.mark.parametrize(
