@@ -639,7 +639,7 @@ class CompanionWorker(_Results):
         """Before the stored key is replaced or removed, free the seat it holds here.
 
         Without this the old key's seat stays taken on the server with no key left on this
-        computer to free it (issue 3). Returns ``(notice, seat_kept)`` for the window.
+        computer to free it. Returns ``(notice, seat_kept)`` for the window.
 
         Raises:
             KeyringUnavailableError: the stored key cannot be read (nothing was changed).

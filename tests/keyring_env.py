@@ -5,7 +5,7 @@ no session at all. Why a hand-written bus config: the stock session config lets 
 *auto-activate* gnome-keyring from /usr/share/dbus-1/services, so "the daemon is stopped" could
 never be observed (the next call would quietly start a fresh, locked daemon that prompts).
 
-Facts this relies on (shared/notes/real-parts-on-linux.md): the daemon needs HOME and a 0700
+Facts this relies on (gnome-keyring on Linux): the daemon needs HOME and a 0700
 XDG_RUNTIME_DIR or it fails quietly; with a DISPLAY in its environment an unlock prompt opens a
 window and blocks forever, so the bus and the daemon never see DISPLAY/WAYLAND_DISPLAY;
 ``--unlock`` returns before the daemon owns ``org.freedesktop.secrets``, so we wait for the name.

@@ -1,4 +1,4 @@
-"""KeyManager ``POST /api/v1/send-telemetry-data`` (spec: shared/specs/000_2230c95a571875f4.txt).
+"""KeyManager ``POST /api/v1/send-telemetry-data``, as KeyManager "Send Telemetry" documents it.
 
 One form-encoded request per event, ``Accept: application/json``. Every parameter of the
 spec's table is sent: the ones it calls "optional" are rejected in practice (its own 831 example

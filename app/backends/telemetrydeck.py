@@ -1,4 +1,4 @@
-"""TelemetryDeck Ingest API v2 (spec: shared/specs/003_af183a03e6c6f914.txt).
+"""TelemetryDeck signals, as TelemetryDeck "Ingest API v2" documents them.
 
 A JSON array of at most 100 signals per POST, ``Content-Type: application/json;
 charset=utf-8``. ``clientUser`` is the lowercase hex SHA-256 of (user_identifier + salt), the

@@ -6,7 +6,7 @@ Answers are read with the telemetry backend's own envelope rules
 (``app.backends.keymanager.interpret_envelope``): with a public key configured the signature
 must verify and the answer is read from ``response_base64`` only.
 
-Codes (shared/notes/keymanager-api-facts.md): verify 200 valid; 201/202/203/204/205/210/215
+Codes (as KeyManager answers them): verify 200 valid; 201/202/203/204/205/210/215
 invalid, shown with the server's message. Activate 300/301 done, 302 limit reached. Deactivate
 400 (also the string "400") / 401 done. 100-103 and 150 mean the vendor's API key is wrong: the
 license is then *unknown*, not invalid.

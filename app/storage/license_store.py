@@ -9,7 +9,7 @@ call that missed its deadline is still stuck on it, further calls fail at once (
 not answering") instead of starting one more thread per call that would hang too.
 
 Why there is no fallback: a license key quietly written to a file is exactly what this product
-promises not to do (STYLE.md, "no silent fallback"). When the keyring cannot be used the error
+promises not to do ("no silent fallback"). When the keyring cannot be used the error
 says which backend ``keyring`` picked and how to fix it on this OS. Backends that store secrets in
 plain files (``keyrings.alt``) or store nothing (``fail``/``null``) are refused outright.
 

@@ -13,41 +13,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from app.receiver import KeyManagerReceiver, TelemetryDeckReceiver
+from tests.configs import CATEGORIES, DIAGNOSTICS, keymanager, telemetrydeck, vendor_config
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.keyring]
 LICENSE = "AB12-CD34-EF56-GH78"
 
 API_KEY = "5e1f0a3c-77aa-4c1e-9a51-3c0f2bb0e0d1"
-CONFIG = """
-[product]
-name = "Test Product"
-id = "1"
-version = "2.0.0"
-
-[keymanager]
-url = "{km}"
-api_key = "{api_key}"
-public_key = "km.pem"
-timeout = 3
-
-[telemetrydeck]
-url = "{td}"
-app_id = "APP-1"
-salt = "pepper"
-timeout = 3
-
-[[consent.category]]
-id = "usage"
-events = ["feature.*"]
-
-[[consent.category]]
-id = "performance"
-events = ["perf.*"]
-
-[[consent.category]]
-id = "diagnostics"
-events = ["diag.*"]
-"""
 
 
 @pytest.fixture()
@@ -62,7 +33,12 @@ def env(tmp_path, receivers, signing_key, keyring_env):
     (tmp_path / "km.pem").write_bytes(signing_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     config = tmp_path / "companion.toml"
-    config.write_text(CONFIG.format(km=km.url, td=td.url, api_key=API_KEY))
+    config.write_text(vendor_config(
+        product={"version": "2.0.0"},
+        keymanager=keymanager(km.url, API_KEY, public_key="km.pem", timeout=3),
+        telemetrydeck=telemetrydeck(td.url, "APP-1", timeout=3),
+        categories=[*CATEGORIES, DIAGNOSTICS],
+    ))
     environ = {k: v for k, v in os.environ.items() if k != "DO_NOT_TRACK"}
     environ.update(LICENSE_COMPANION_HOME=str(tmp_path / "home"),
                    LICENSE_COMPANION_CONFIG=str(config), QT_QPA_PLATFORM="offscreen")

@@ -26,6 +26,7 @@ from app.receiver import (
     TelemetryDeckReceiver,
     generate_private_key,
 )
+from tests.configs import keymanager, telemetrydeck, write_vendor_config
 
 pytestmark = [pytest.mark.keyring, pytest.mark.timeout(180)]
 
@@ -50,22 +51,14 @@ def receivers(private_key):
 
 def write_config(tmp_path: Path, km: KeyManagerReceiver | None = None,
                  td: TelemetryDeckReceiver | None = None, product_id: str = "7") -> Path:
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    parts = [f'[product]\nname = "Test Product"\nid = "{product_id}"\nversion = "1.0"\n']
-    if km is not None:
-        (tmp_path / "km.pem").write_bytes(km.public_key_pem)
-        parts.append(f'[keymanager]\nurl = "{km.base_url}"\napi_key = "{API_KEY}"\n'
-                     'public_key = "km.pem"\ntimeout = 2\n')
-    else:
-        parts.append("[keymanager]\nenabled = false\n")
-    if td is not None:
-        parts.append(f'[telemetrydeck]\nurl = "{td.url}"\napp_id = "{TD_APP_ID}"\n'
-                     'salt = "pepper"\ntimeout = 2\n')
-    else:
-        parts.append("[telemetrydeck]\nenabled = false\n")
-    path = tmp_path / "companion.toml"
-    path.write_text("\n".join(parts), encoding="utf-8")
-    return path
+    return write_vendor_config(
+        tmp_path / "companion.toml",
+        pem=km.public_key_pem if km is not None else None,
+        product={"id": product_id, "version": "1.0"},
+        keymanager=keymanager(km.base_url, API_KEY, timeout=2) if km is not None else None,
+        telemetrydeck=telemetrydeck(td.url, TD_APP_ID, timeout=2) if td is not None else None,
+        categories=(),
+    )
 
 
 class Cli:

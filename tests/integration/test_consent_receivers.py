@@ -14,6 +14,7 @@ from app.service.companion import Companion, open_companion
 from app.service.identity import Identity
 from app.storage.config import load_config
 from app.storage.holding import UNDECIDED_KEEP
+from tests.configs import keymanager, telemetrydeck, vendor_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -22,37 +23,6 @@ LICENSE = "9cc2cc83-4c74-49f9-98f5-f0e1c1eb1541"
 IDENTITY = Identity("554dddsqfqs4dqd5qsd74q0123456789", "12135644abcdef0123456789abcdef01",
                     "test", "tester")
 
-CONFIG = """
-[product]
-name = "Test Product"
-id = "1"
-version = "1.0.1"
-
-[keymanager]
-url = "{km}"
-api_key = "{api_key}"
-
-[telemetrydeck]
-url = "{td}"
-app_id = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
-salt = "pepper"
-test_mode = true
-
-[consent]
-version = {version}
-
-[[consent.category]]
-id = "usage"
-title = "Feature usage"
-description = "Which features you use."
-events = ["feature.*"]
-
-[[consent.category]]
-id = "performance"
-title = "Performance"
-description = "How long things take."
-events = ["perf.*"]
-"""
 
 
 @pytest.fixture()
@@ -65,8 +35,9 @@ def km(signing_key):
 def write_config(tmp_path, km, td):
     def write(version: int = 1) -> Path:
         path = tmp_path / f"companion-v{version}.toml"
-        path.write_text(CONFIG.format(km=km.url, td=td.url, api_key=API_KEY, version=version),
-                        encoding="utf-8")
+        path.write_text(vendor_config(keymanager=keymanager(km.url, API_KEY),
+                                      telemetrydeck=telemetrydeck(td.url, test_mode=True),
+                                      consent_version=version), encoding="utf-8")
         return path
     return write
 

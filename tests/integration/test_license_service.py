@@ -28,6 +28,7 @@ from app.storage.config import parse_config
 from app.storage.db import Database
 from app.storage.license_store import LicenseStore
 from app.storage.state import StateStore
+from tests.configs import keymanager, vendor_config
 
 pytestmark = [pytest.mark.keyring, pytest.mark.timeout(60)]
 
@@ -58,23 +59,14 @@ class Clock:
 
 
 def make_service(tmp_path, rx, *, api_key=API_KEY, pem=True, timeout=5.0, clock=None):
-    pem_line = ""
+    public_key = None
     if pem:
         (tmp_path / "km.pem").write_bytes(rx.public_key_pem)
-        pem_line = 'public_key = "km.pem"'
-    text = f"""
-[product]
-name = "Test Product"
-id = "7"
-version = "1.0"
-[keymanager]
-url = "{rx.base_url}"
-api_key = "{api_key}"
-{pem_line}
-timeout = {timeout}
-[telemetrydeck]
-enabled = false
-"""
+        public_key = "km.pem"
+    text = vendor_config(product={"id": "7", "version": "1.0"},
+                         keymanager=keymanager(rx.base_url, api_key, public_key=public_key,
+                                               timeout=timeout),
+                         categories=())
     config = parse_config(tmp_path / "companion.toml", text)
     store = LicenseStore(f"license-companion:test-{uuid.uuid4().hex[:8]}", timeout=3)
     db = Database(tmp_path / "state" / "companion.db")

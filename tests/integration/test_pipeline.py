@@ -26,6 +26,7 @@ from app.receiver import (
 from app.service.companion import Companion, open_companion
 from app.service.identity import Identity
 from app.storage.config import load_config
+from tests.configs import CATEGORIES, DIAGNOSTICS, keymanager, telemetrydeck, vendor_config
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -33,39 +34,6 @@ API_KEY = "2964c3c9-0b5d-4d89-b3ac-4668f30bc492"
 LICENSE = "9cc2cc83-4c74-49f9-98f5-f0e1c1eb1541"
 IDENTITY = Identity("u" * 32, "a" * 32, "test", "tester")
 
-CONFIG = """
-[product]
-name = "Test Product"
-id = "1"
-version = "1.0.1"
-
-[keymanager]
-enabled = {km_on}
-url = "{km}"
-api_key = "{api_key}"
-public_key = "{pem}"
-timeout = {timeout}
-
-[telemetrydeck]
-enabled = {td_on}
-url = "{td}"
-app_id = "APP"
-salt = "pepper"
-test_mode = true
-timeout = {timeout}
-
-[[consent.category]]
-id = "usage"
-events = ["feature.*"]
-
-[[consent.category]]
-id = "performance"
-events = ["perf.*"]
-
-[[consent.category]]
-id = "diagnostics"
-events = ["diag.*"]
-"""
 
 
 class Clock:
@@ -100,9 +68,13 @@ def make(tmp_path, km, td, signing_key):
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
             pem_path = str(pem_file)
         path = tmp_path / "companion.toml"
-        path.write_text(CONFIG.format(km=km.url, td=td.url, api_key=api_key, pem=pem_path,
-                                      km_on=str(km_on).lower(), td_on=str(td_on).lower(),
-                                      timeout=timeout))
+        path.write_text(vendor_config(
+            keymanager=keymanager(km.url, api_key, enabled=km_on, public_key=pem_path,
+                                  timeout=timeout),
+            telemetrydeck=telemetrydeck(td.url, "APP", enabled=td_on, test_mode=True,
+                                        timeout=timeout),
+            categories=[*CATEGORIES, DIAGNOSTICS],
+        ))
         companion = open_companion(
             load_config(path), tmp_path / "home", license_key=lambda: LICENSE,
             identity=lambda: IDENTITY, environ={}, clock=clock or time.time,

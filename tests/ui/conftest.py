@@ -18,6 +18,7 @@ from app.receiver import KeyManagerReceiver
 from app.service.companion import open_companion
 from app.service.identity import Identity
 from app.storage.config import load_config
+from tests.configs import keymanager, telemetrydeck, write_vendor_config
 
 API_KEY = "2964c3c9-0b5d-4d89-b3ac-4668f30bc492"
 LICENSE = "9cc2cc83-4c74-49f9-98f5-f0e1c1eb1541"
@@ -27,23 +28,14 @@ APP_ID = "B97579B6-FFB8-4AC5-AAA7-DA5796CC5DCE"
 def write_config(path: Path, km_url: str = "", td_url: str = "", pem: bytes | None = None,
                  timeout: float = 5) -> Path:
     """A vendor config pointing at the test receivers (a backend without a URL is disabled)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ['[product]', 'name = "Test Product"', 'id = "1"', 'version = "1.0.0"', '']
-    lines += ['[keymanager]', f'enabled = {"true" if km_url else "false"}', f'url = "{km_url}"',
-              f'api_key = "{API_KEY}"', f'timeout = {timeout}']
-    if pem:
-        (path.parent / "km.pem").write_bytes(pem)
-        lines.append('public_key = "km.pem"')
-    lines += ['', '[telemetrydeck]', f'enabled = {"true" if td_url else "false"}',
-              f'url = "{td_url or "https://nom.telemetrydeck.com/v2/"}"', f'app_id = "{APP_ID}"',
-              'salt = "pepper"', f'timeout = {timeout}', '']
-    lines += ['[consent]', 'version = 1', '', '[[consent.category]]', 'id = "usage"',
-              'title = "Feature usage"', 'description = "Which features you use."',
-              'events = ["feature.*"]', '', '[[consent.category]]', 'id = "performance"',
-              'title = "Performance"', 'description = "How long things take."',
-              'events = ["perf.*"]', '']
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+    return write_vendor_config(
+        path,
+        pem=pem,
+        product={"version": "1.0.0"},
+        keymanager=keymanager(km_url, API_KEY, timeout=timeout) if km_url else None,
+        telemetrydeck=telemetrydeck(td_url, APP_ID, timeout=timeout) if td_url else None,
+        consent_version=1,
+    )
 
 
 def fixed_identity() -> Identity:

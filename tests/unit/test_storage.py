@@ -8,7 +8,7 @@ import pytest
 from app.model.errors import StorageError
 from app.model.event import make_event
 from app.model.wire import Outcome, SignatureStatus, Verdict
-from app.storage.db import SCHEMA_VERSION, Database
+from app.storage.db import APPLICATION_ID, SCHEMA_VERSION, Database
 from app.storage.history import History
 from app.storage.outbox import Outbox
 from app.storage.state import StateStore
@@ -35,6 +35,11 @@ def test_schema_version_wal_and_application_id(tmp_path):
     conn = db.connection()
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID == 0x4C434F4D
+    db.close()
+    # In the file itself (header offset 68, big-endian), where `file(1)` and others look.
+    header = (tmp_path / "c.db").read_bytes()[:100]
+    assert header[68:72] == b"LCOM"
 
 
 def test_cap_drops_oldest_and_counts(tmp_path):
