@@ -5,9 +5,9 @@ CI runs it again on the installed ``/usr/bin/license-companion``. It answers the
 broken bundle raises (is Qt's platform plugin there, which keyring backend did we get, is the
 vendor config found and valid, can we write our state) without a display or a user.
 
-This module is the one place outside ``app/ui`` that imports PySide6. That is deliberate: it is a
-diagnostic of the whole bundle, and the Qt import happens inside ``check_qt`` only, so importing
-this module (or running any other command) never loads Qt.
+It imports PySide6, as ``app/ui`` and the worker do, and deliberately: it is a diagnostic of the
+whole bundle. The Qt import happens inside ``check_qt`` only, so importing this module (or
+running any other command) never loads Qt.
 """
 
 from __future__ import annotations
