@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from app.service.companion import open_companion
+from app.service.identity import Identity
 from app.storage.config import load_config
+from tests.configs import telemetrydeck, write_vendor_config
 from tests.procs import terminate
-from tests.ui.conftest import fixed_identity, write_config
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
@@ -84,9 +85,17 @@ def delivered_values(td) -> set[int]:
     return values
 
 
+def fixed_identity() -> Identity:
+    return Identity("user-id-for-tests-0001", "activation-id-0001", "test", "tester")
+
+
 @pytest.fixture()
-def setup(tmp_path, home, td):
-    config = write_config(tmp_path / "cfg" / "companion.toml", td_url=td.url, timeout=3)
+def setup(tmp_path, td):
+    """The tray's state directory and a config sending to TelemetryDeck only (no keyring)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    config = write_vendor_config(tmp_path / "cfg" / "companion.toml", consent_version=1,
+                                 telemetrydeck=telemetrydeck(td.url, timeout=3))
     return home, config
 
 
