@@ -350,9 +350,9 @@ class KeyManagerReceiver(Receiver):
                 validation.add(name, f"The {_human(name)} field must be a number.")
         if not present("data_group"):
             validation.add("data_group", _required("data_group"))
-        known = {"api_key", "data_type", "product_id", "user_identifier", "license_key",
-                 "activation_identifier", "product_version", "data_group", *needed}
-        extra = sorted(set(fields) - known)
+        documented = {"api_key", "data_type", "product_id", "user_identifier", "license_key",
+                      "activation_identifier", "product_version", "data_group", *needed}
+        extra = sorted(set(fields) - documented)
         if extra:
             validation.notes.append(f"fields the server ignores here: {extra}")
 

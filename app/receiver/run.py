@@ -59,11 +59,17 @@ def _printable(text: str) -> str:
 
 def _printer(rx: Receiver, out: TextIO) -> Callable[[RecordedRequest], None]:
     lock = threading.Lock()  # handler threads finish concurrently; lines must not interleave
+    broken = threading.Event()
 
     def show(rec: RecordedRequest) -> None:
+        if broken.is_set():
+            return
         line = request_line(rx, rec)
         with lock:
-            print(line, file=out, flush=True)
+            try:
+                print(line, file=out, flush=True)
+            except (OSError, ValueError):  # the reader went away (`| head`): keep serving
+                broken.set()
 
     return show
 

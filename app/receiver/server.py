@@ -346,10 +346,12 @@ class Receiver:
             with self._lock, self._record_path.open("a", encoding="utf-8") as fh:
                 fh.write(line + "\n")
         listener = self.on_request
-        if listener is not None:
-            listener(rec)  # before the waiters wake: once counted, a request has been shown
-        with self._changed:
-            self._changed.notify_all()
+        try:
+            if listener is not None:
+                listener(rec)  # before the waiters wake: once counted, a request has been shown
+        finally:
+            with self._changed:
+                self._changed.notify_all()
 
     def handle_request(self, rec: RecordedRequest, behaviour: Behaviour | None) -> Reply:
         """Validate and answer one request; subclasses implement the spec."""

@@ -145,3 +145,41 @@ def test_control_characters_from_the_request_are_escaped_in_the_line():
         line = request_line(rx, rx.requests[0])
     assert "\x1b" not in line and "\x07" not in line
     assert "App.\\x1b]0;PWNED\\x07started" in line
+
+
+class _GoneReader:
+    """A stdout whose reader has gone away, like ``... | head -1`` after its line."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write(self, text: str) -> int:
+        if "\n" in "".join(self.lines):  # the first line is complete: the reader is gone
+            raise BrokenPipeError(32, "Broken pipe")
+        self.lines.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_closed_output_does_not_stop_the_receiver(capsys):
+    out = _GoneReader()
+    stop = threading.Event()
+    thread = threading.Thread(target=run_receiver, args=("telemetrydeck",),
+                              kwargs={"stop": stop, "out": out}, daemon=True)
+    thread.start()
+    for _ in range(1000):
+        if "\n" in "".join(out.lines):
+            break
+        threading.Event().wait(0.01)
+    url = "".join(out.lines).split("listening on ")[1].split()[0]
+    try:
+        for _ in range(3):  # each answered although no line can be printed
+            resp = requests.post(url, json=[signal()], headers=TD_HEADERS, timeout=10)
+            assert resp.status_code == 200
+    finally:
+        stop.set()
+        thread.join(20)
+    assert not thread.is_alive()
+    assert "Traceback" not in capsys.readouterr().err  # no handler thread died on the pipe
