@@ -11,6 +11,7 @@ from app.backends.telemetrydeck import TelemetryDeckBackend
 from app.model.event import make_event
 from app.model.wire import HttpResponse, SendContext, Verdict
 from app.receiver import TelemetryDeckReceiver
+from tests.fixtures import telemetrydeck_doc
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -50,12 +51,11 @@ def test_the_spec_curl_example_is_accepted(rx):
 
 
 def test_the_spec_payload_example_is_accepted(rx):
-    example = signal(type="Curl.Development.apiCall", sessionID="mySessionID", isTestMode=False,
-                     payload={"TelemetryDeck.RunContext.locale": "en_US",
-                              "TelemetryDeck.Device.architecture": "x86_64",
-                              "floatValue": 3.14159})
+    doc = telemetrydeck_doc()
+    assert doc["example_body"] == [signal()]  # the document's curl example is ``signal()``
+    example = doc["example_signal"]
     assert post(rx, [example, signal()]).status_code == 200
-    assert len(rx.accepted_events()) == 2
+    assert rx.accepted_events() == [example, signal()]
 
 
 @pytest.mark.parametrize(
