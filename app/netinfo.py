@@ -56,3 +56,8 @@ class NetworkWatcher(QObject):
 
     def _emit(self, *_args: object) -> None:
         self.changed.emit(self.state())
+
+
+def current_state() -> NetworkState:
+    """One reading now, for ``doctor`` on the command line (no event loop needed)."""
+    return NetworkWatcher().state()

@@ -183,8 +183,11 @@ def _tls_and_http(probe: Probe, parts: Any, host: str, port: int, proxy: str,
                                       f"{exc.reason or exc}", FIREWALL_FIX))
             return checks
         except OSError as exc:  # a proxy refusing the CONNECT tunnel lands here
-            checks.append(probe.check("TLS", Verdict.FAIL, f"no tunnel to {host}:{port}: {exc}",
-                                      "check the proxy settings (and its credentials)"))
+            step = "tunnel" if proxy and https else "TLS"
+            checks.append(probe.check(step, Verdict.FAIL, f"no connection to {host}:{port}"
+                                      f"{' through the proxy' if proxy else ''}: {exc}",
+                                      "check the proxy settings (and its credentials)" if proxy
+                                      else FIREWALL_FIX))
             return checks
         if https:
             version = conn.sock.version() if isinstance(conn.sock, ssl.SSLSocket) else "?"

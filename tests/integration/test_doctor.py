@@ -284,3 +284,106 @@ def test_clock_skew_from_the_servers_date(https_server, tls_files):
                                  clock=lambda: time.time() + 3600))
     assert checks[-1].name == "td clock" and checks[-1].verdict is Verdict.WARN
     assert "+3600 s" in checks[-1].detail or "+3599 s" in checks[-1].detail
+
+
+# --- through a real HTTP CONNECT proxy on loopback -------------------------------------------
+
+
+class ConnectProxy:
+    """A minimal CONNECT proxy: records each tunnel's target, then relays bytes both ways."""
+
+    def __init__(self, refuse: int | None = None):
+        self.targets: list[str] = []
+        self.refuse = refuse
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client):
+        with client:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = client.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
+            self.targets.append(f"{method} {target}")
+            if self.refuse:
+                client.sendall(f"HTTP/1.1 {self.refuse} Refused\r\nContent-Length: 0\r\n\r\n"
+                               .encode())
+                return
+            host, port = target.rsplit(":", 1)
+            with socket.create_connection((host, int(port)), timeout=5) as upstream:
+                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+                self._pipe(client, upstream)
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                dst.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.server.close()
+
+
+def test_through_a_connect_proxy(https_server, tls_files):
+    def trusting():
+        return ssl.create_default_context(cafile=str(tls_files / "ca.pem")), "the test CA"
+
+    proxy = ConnectProxy()
+    try:
+        url = f"http://127.0.0.1:{proxy.port}"
+        checks = {c.name: c for c in probe_backend(Probe(
+            "td", https_server, timeout=5, tls=trusting, proxies_for=lambda _url: {"https": url}))}
+    finally:
+        proxy.close()
+    assert checks["td proxy"].detail == f"via {url}"
+    assert checks["td TCP"].detail.startswith(f"connected to 127.0.0.1:{proxy.port} (the proxy)")
+    assert checks["td TLS"].verdict is Verdict.OK
+    assert checks["td HTTP"].verdict is Verdict.OK and "HTTP 404" in checks["td HTTP"].detail
+    port = https_server.split(":")[2].split("/")[0]
+    assert proxy.targets == [f"CONNECT 127.0.0.1:{port}"]  # the request really went through it
+
+
+def test_a_proxy_that_refuses_the_tunnel(https_server):
+    proxy = ConnectProxy(refuse=407)
+    try:
+        checks = probe_backend(Probe("td", https_server, timeout=5, proxies_for=lambda _url: {
+            "https": f"http://127.0.0.1:{proxy.port}"}))
+    finally:
+        proxy.close()
+    assert checks[-1].name == "td tunnel" and checks[-1].verdict is Verdict.FAIL
+    assert "407" in checks[-1].detail and "proxy" in checks[-1].fix
+
+
+@pytest.mark.keyring
+def test_a_locked_keyring_is_named(tmp_path, td, keyring_env):
+    config = parse_config(tmp_path / "companion.toml", config_text("", td.url))
+    store = LicenseStore(f"license-companion:doctor-{uuid.uuid4().hex[:8]}", timeout=3)
+    store.set(REAL_KEY)
+    keyring_env.lock_login()
+    report = run_doctor(DoctorSetup(config=lambda: config, home=tmp_path / "state",
+                                    admin=NO_POLICY, environ=dict(os.environ),
+                                    license_store=lambda _c: store))
+    check = by_name(report)["keyring"]
+    assert check.verdict is Verdict.FAIL and check.fix
+    assert REAL_KEY not in report.to_text() + report.to_json()
+    assert check.detail.startswith("locked: the keyring is locked")

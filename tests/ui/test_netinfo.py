@@ -25,3 +25,9 @@ def test_a_reading_here(qapp):
         assert decide_for(state, allow_metered=False).send
     else:
         assert state.backend == QNetworkInformation.instance().backendName()
+
+
+def test_one_reading_for_doctor_without_an_event_loop():
+    from app.netinfo import current_state
+
+    assert isinstance(current_state(), NetworkState)
