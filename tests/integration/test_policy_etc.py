@@ -1,0 +1,127 @@
+"""The real /etc/license-companion/policy.toml against a real companion and both receivers.
+
+Runs as root (CI does) and removes the file afterwards; skipped cleanly otherwise. The
+companion here is given the policy the shipped reader found at the fixed path.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from app.model.consent import Choice, DecidedBy
+from app.receiver import KeyManagerReceiver
+from app.service import consent_view
+from app.service.companion import open_companion
+from app.service.consent import ConsentPolicy, PolicyLockedError, enforce_policy, system_policy
+from app.storage.config import parse_config
+from app.storage.policy import LINUX_POLICY_PATH, read_policy_file
+from tests.integration.test_consent_receivers import API_KEY, CONFIG, IDENTITY, LICENSE
+
+pytestmark = [
+    pytest.mark.timeout(60),
+    pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                       reason="writes the real /etc/license-companion/policy.toml: needs root"),
+]
+
+
+@pytest.fixture()
+def etc_policy():
+    """Write the real policy file; refuse to touch one that an administrator already put there."""
+    if LINUX_POLICY_PATH.exists():
+        pytest.skip(f"{LINUX_POLICY_PATH} already exists on this machine; not overwriting it")
+    folder = LINUX_POLICY_PATH.parent
+    made_folder = not folder.exists()
+
+    def write(text: str) -> None:
+        folder.mkdir(mode=0o755, exist_ok=True)
+        tmp = folder / f".policy-{uuid.uuid4().hex}"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.chmod(0o644)
+        tmp.replace(LINUX_POLICY_PATH)
+    try:
+        yield write
+    finally:
+        LINUX_POLICY_PATH.unlink(missing_ok=True)
+        if made_folder:
+            folder.rmdir()
+
+
+@pytest.fixture()
+def km(signing_key):
+    with KeyManagerReceiver(api_key=API_KEY, private_key=signing_key, product_ids={"1"}) as rx:
+        yield rx
+
+
+@pytest.fixture()
+def companion(tmp_path, km, td):
+    config = parse_config(tmp_path / "companion.toml",
+                          CONFIG.format(km=km.url, td=td.url, api_key=API_KEY, version=1))
+    made = open_companion(config, tmp_path / "state", license_key=lambda: LICENSE,
+                          identity=lambda: IDENTITY, environ={})
+    yield made
+    made.close()
+
+
+def with_policy(companion):
+    """Give the companion the policy the shipped reader finds at the fixed path."""
+    admin = system_policy()
+    assert admin == read_policy_file(LINUX_POLICY_PATH)
+    companion.consent = ConsentPolicy(companion.config.consent, companion.state,
+                                      companion.environ, companion.clock, admin=admin)
+    return enforce_policy(companion.consent, companion.outbox)
+
+
+def test_telemetry_off_deletes_the_queue_and_sends_nothing(etc_policy, companion, km, td):
+    companion.grant()
+    companion.track("feature.export", kind="number", value=1)
+    companion.track("perf.start", kind="number", value=2)
+    etc_policy("[telemetry]\nenabled = false\n")
+
+    assert with_policy(companion) == 4  # two events, each queued for two backends
+    assert companion.outbox.counts() == {}
+    result = companion.track("feature.import", kind="number", value=3)
+    assert result.stored is False
+    assert "off by policy" in companion.consent.blocked_reason()
+    assert str(LINUX_POLICY_PATH) in companion.consent.blocked_reason()
+    with pytest.raises(PolicyLockedError):
+        companion.grant(["usage"])
+
+    companion.send(force=True)
+    assert km.requests == [] and td.requests == []
+    assert not any(p.will_send for p in companion.preview())
+    shown = consent_view.consent_data(companion)["categories"]
+    assert {c["choice"] for c in shown} == {"denied"}
+
+
+def test_a_denied_category_cannot_be_allowed(etc_policy, companion, km, td):
+    etc_policy('[telemetry]\ndeny = ["performance"]\n')
+    with_policy(companion)
+    with pytest.raises(PolicyLockedError, match="performance"):
+        companion.grant(["performance"])
+    assert companion.grant() == ["usage"]
+    states = {s.category.id: s for s in companion.consent.states()}
+    assert states["performance"].decided_by is DecidedBy.POLICY and states["performance"].locked
+    assert states["usage"].decided_by is DecidedBy.USER
+
+    assert companion.track("perf.start", kind="number", value=1).stored is False
+    companion.track("feature.export", kind="number", value=1)
+    companion.send(force=True)
+    assert [e["data_group"] for e in km.accepted_events()] == ["feature.export"]
+    assert [e["type"] for e in td.accepted_events()] == ["feature.export"]
+    companion.revoke(["performance"])  # no error: the user's "no" is always taken
+    assert companion.consent.decision("performance").choice is Choice.DENIED
+
+
+def test_an_invalid_file_turns_telemetry_off_and_names_the_key(etc_policy, companion, td):
+    etc_policy("[telemetry]\nenabled = no\n")
+    companion.grant()
+    with_policy(companion)
+    reason = companion.consent.blocked_reason()
+    assert str(LINUX_POLICY_PATH) in reason and "not valid TOML" in reason
+    assert companion.consent.granted() == []
+    companion.track("feature.export", kind="number", value=1)
+    companion.send(force=True)
+    assert td.requests == []
