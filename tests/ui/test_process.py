@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from app.service.companion import open_companion
 from app.storage.config import load_config
+from app.wiring import build_companion
 from tests.procs import terminate
 from tests.ui.conftest import fixed_identity, write_config
 
@@ -59,7 +59,7 @@ def wait_for(predicate, timeout: float, what: str) -> None:
 
 
 def fill(home: Path, config: Path, count: int) -> None:
-    companion = open_companion(load_config(config), home, identity=fixed_identity)
+    companion = build_companion(load_config(config), home, identity=fixed_identity)
     try:
         companion.grant(None)
         for i in range(count):
@@ -69,7 +69,7 @@ def fill(home: Path, config: Path, count: int) -> None:
 
 
 def queued(home: Path, config: Path) -> int:
-    companion = open_companion(load_config(config), home, identity=fixed_identity)
+    companion = build_companion(load_config(config), home, identity=fixed_identity)
     try:
         return sum(companion.outbox.counts().values())
     finally:
