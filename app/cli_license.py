@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+from typing import Any
 
 from app.backends.telemetrydeck import client_user
 from app.cli_context import EXIT_OK, EXIT_REMAINS, EXIT_USAGE, Context, out, out_json
@@ -99,7 +100,7 @@ def cmd_id(ctx: Context) -> int:
     td = config.telemetrydeck
     td_on = td.enabled and not td.missing()
     inputs = f"the machine id ({ident.machine_id_source}) and the OS account ({ident.os_user_source})"
-    data = {
+    data: dict[str, Any] = {
         "product_id": config.product.id,
         "user_identifier": ident.user_identifier,
         "activation_identifier": ident.activation_identifier,

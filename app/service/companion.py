@@ -100,8 +100,9 @@ def _backends(config: VendorConfig) -> dict[str, tuple[Backend, list[str]]]:
 class Companion:
     """Everything the product does, for one vendor config and one state directory.
 
-    Built by ``app.wiring.build_companion``, which also builds the license service on the same
-    state database; nothing here builds a collaborator it could be given.
+    Built by ``app.wiring.build_companion``, which makes the state database and the license
+    service on it first, so the companion is handed both whole (they share one database and
+    the notices recorded when opening it).
 
     Args:
         config: the validated vendor configuration.

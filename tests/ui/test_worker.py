@@ -153,6 +153,23 @@ def test_status_warnings_become_tray_problems(qtbot, km, make_factory, controlle
     assert "moved to" in problem.message and problem.notify
 
 
+class SlowClient:
+    """The real HTTP client, each request delayed: a round of many requests takes long."""
+
+    def __init__(self, client, delay: float) -> None:
+        self.client = client
+        self.delay = delay
+
+    def send(self, request):
+        import time
+
+        time.sleep(self.delay)
+        return self.client.send(request)
+
+    def close(self) -> None:
+        self.client.close()
+
+
 def start_slow_round(qtbot, km, make_factory, controller_for):
     """A worker in the middle of one long round: 20 KeyManager requests at 0.5 s each, the
     first one already accepted. Returns the controller and the companion factory."""
