@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
-import enum
-import hashlib
 import logging
 import sys
 import threading
@@ -35,7 +33,9 @@ from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, SignalInstance,
 from app.model.errors import CompanionError
 from app.model.wire import mask_secret
 from app.service.companion import BackendPreview, Companion, TrackResult
-from app.service.license import UNKNOWN, VALID, LicenseStatus
+from app.service.license import UNKNOWN, VALID, LicenseState, LicenseStatus
+from app.service.tray_state import Snapshot
+from app.service.tray_state import snapshot as tray_snapshot
 from app.storage.license_store import normalise_key
 
 log = logging.getLogger(__name__)
@@ -78,32 +78,6 @@ _STILL_RUNNING: list[tuple[QThread, QObject]] = []  # workers that outlived shut
 KEYRING_PROBE_INTERVAL = 300.0  # seconds between keyring health checks while idle
 
 
-class Level(enum.Enum):
-    """What the tray icon shows."""
-
-    OK = "ok"
-    SENDING = "sending"
-    ATTENTION = "attention"
-    PAUSED = "paused"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something the user should know about.
-
-    Attributes:
-        key: stable id (``license``, ``keyring``, ``blocked:keymanager``...), for rate limiting.
-        title: a few words.
-        message: what is wrong and, where we know it, what to do.
-        notify: worth a tray notification (the user can act on it); otherwise icon/tooltip only.
-    """
-
-    key: str
-    title: str
-    message: str
-    notify: bool = True
-
-
 @dataclass(frozen=True)
 class LicenseInfo:
     """What the license window shows; never the clear key unless ``revealed``.
@@ -113,7 +87,7 @@ class LicenseInfo:
         product: the product name.
         masked_key: the key masked (``9cc2…1541``), "" when none is stored.
         revealed_key: the clear key, only in answer to an explicit reveal request.
-        state: ``valid`` / ``invalid`` / ``unknown`` / ``none`` (no key).
+        state: the ``LicenseState`` (``NO_KEY`` when no key is stored).
         message: the server's (or our) words about the state.
         code: the server's response code, if any.
         checked_at: when the server last answered (epoch seconds), if ever.
@@ -122,13 +96,15 @@ class LicenseInfo:
         notice: what happened to this computer's seat for the previous key when a key was
             replaced or removed ("" when it held none).
         seat_kept: the previous key's seat could not be freed (``notice`` says how to).
+        internal_error: the operation failed with a bug of ours (``error`` says so), not the
+            environment: the window stops offering key entry.
     """
 
     available: bool
     product: str = ""
     masked_key: str = ""
     revealed_key: str = field(default="", repr=False)
-    state: str = "unknown"
+    state: LicenseState = LicenseState.UNKNOWN
     message: str = ""
     code: int | None = None
     checked_at: float | None = None
@@ -136,35 +112,7 @@ class LicenseInfo:
     error: str = ""
     notice: str = ""
     seat_kept: bool = False
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """The state the tray shows, computed on the worker thread.
-
-    Attributes:
-        level: the icon to show.
-        summary: one line for the tooltip.
-        details: further tooltip lines (queue, last success, problems).
-        problems: what needs the user's attention.
-        queued: events waiting, all backends.
-        sending: a round is in progress.
-        paused: the user paused sending.
-        sending_allowed: "allowed" or why nothing is sent.
-        consent_needed: the user never decided for the current consent version.
-        last_success: when a backend last confirmed a request.
-    """
-
-    level: Level
-    summary: str
-    details: tuple[str, ...] = ()
-    problems: tuple[Problem, ...] = ()
-    queued: int = 0
-    sending: bool = False
-    paused: bool = False
-    sending_allowed: str = "allowed"
-    consent_needed: bool = False
-    last_success: float | None = None
+    internal_error: bool = False
 
 
 @dataclass(frozen=True)
@@ -245,16 +193,6 @@ class LicenseServiceLike(Protocol):
     def cached_status(self, *, check_key: bool = True) -> LicenseStatus: ...
 
 
-def warning_key(warning: str) -> str:
-    """A stable ``Problem.key`` for a status warning.
-
-    Digits are left out so a warning whose count or time changes ("refused 3 so far", "4 so
-    far") stays one problem for the notification rate limit instead of a new one each round.
-    """
-    stable = "".join(c for c in warning if not c.isdigit())
-    return "warning:" + hashlib.sha256(stable.encode("utf-8")).hexdigest()[:12]
-
-
 CompanionFactory = Callable[[], Companion]
 LicenseFactory = Callable[[Companion], LicenseServiceLike | None]
 
@@ -306,7 +244,7 @@ class CompanionWorker(_Results):
         sendStarted(bool): a send began (True = the user's "Send now").
         sendFinished(SendSummary): a send ended.
         previewReady(PreviewResult): answer to ``preview``.
-        statusReady(dict): answer to ``status`` (``Companion.status()`` as plain data).
+        statusReady(CompanionStatus): answer to ``status`` (``Companion.status()``).
         historyReady(list): answer to ``history`` (``HistoryEntry`` items, newest first).
         historyExported(HistoryExport): answer to ``export_history``.
         consentChanged(ConsentResult): a grant or revoke was stored.
@@ -606,7 +544,7 @@ class CompanionWorker(_Results):
                 user_identifier=self._user_identifier(companion),
                 error="license management is not available in this build"))
             return
-        revealed, error, notice, seat_kept = "", "", "", False
+        revealed, error, notice, seat_kept, bug = "", "", "", False, False
         try:
             if op == "set":
                 new_key = normalise_key(str(arg))  # refuse garbage before touching the seat
@@ -630,9 +568,11 @@ class CompanionWorker(_Results):
         except Exception as exc:
             log.exception("license %s failed", op)
             error = f"internal error ({type(exc).__name__}); see the log file"
+            bug = True
         self._probe_keyring()
         info = self._license_info(companion, revealed, error)
-        emit(self.licenseReady, dataclasses.replace(info, notice=notice, seat_kept=seat_kept))
+        emit(self.licenseReady, dataclasses.replace(info, notice=notice, seat_kept=seat_kept,
+                                                    internal_error=bug))
         self._publish()
 
     def _free_seat(self, service: LicenseServiceLike, new_key: str | None) -> tuple[str, bool]:
@@ -700,7 +640,8 @@ class CompanionWorker(_Results):
             status = service.cached_status(check_key=False)
         except CompanionError as exc:
             error = error or str(exc)
-        state = "none" if not key else (status.state if status else "unknown")
+        state = LicenseState.NO_KEY if not key else (status.state if status else
+                                                     LicenseState.UNKNOWN)
         return LicenseInfo(
             available=True,
             product=companion.config.product.name,
@@ -743,74 +684,8 @@ class CompanionWorker(_Results):
     def _snapshot(self) -> Snapshot:
         companion = self.companion
         assert companion is not None
-        status = companion.status()
-        problems: list[Problem] = []
-        queued = 0
-        last_success: float | None = None
-        for name, b in status["backends"].items():
-            if not b.get("enabled"):
-                continue
-            title = companion.senders[name].backend.title if name in companion.senders else name
-            queued += b.get("queued", 0)
-            if b.get("last_success"):
-                last_success = max(last_success or 0, b["last_success"])
-            if not b.get("configured"):
-                problems.append(Problem(f"config:{name}", f"{title} not configured",
-                                        b.get("problem", ""), notify=False))
-            elif b.get("blocked"):
-                problems.append(Problem(f"blocked:{name}", f"{title} refused our credentials",
-                                        str(b["blocked"])))
-            if b.get("signature_warning"):
-                problems.append(Problem(f"signature:{name}", f"{title}: signature check failed",
-                                        str(b["signature_warning"])))
-        for warning in status.get("warnings", ()):
-            # Blocked and signature warnings are already problems above; the rest (e.g. the
-            # state database was moved aside) would otherwise never reach the user.
-            if any(p.message and p.message in warning for p in problems):
-                continue
-            problems.append(Problem(warning_key(warning), "Warning", warning))
-        if self._keyring_problem:
-            problems.append(Problem("keyring", "Keyring unavailable", self._keyring_problem))
-        if self.license is not None:
-            problems.extend(self._license_problems())
-        allowed = status.get("sending", "allowed")
-        consent_needed = not companion.consent.ever_decided() and not companion.consent.do_not_track
-        if problems:
-            level = Level.ATTENTION
-        elif self._sending:
-            level = Level.SENDING
-        elif self._paused:
-            level = Level.PAUSED
-        else:
-            level = Level.OK
-        if problems:
-            summary = problems[0].title + (f" (+{len(problems) - 1} more)" if len(problems) > 1
-                                           else "")
-        elif self._sending:
-            summary = f"Sending ({queued} queued)"
-        elif self._paused:
-            summary = "Sending paused"
-        elif allowed != "allowed":
-            summary = "Not sending: " + allowed
-        else:
-            summary = "All good" + (f", {queued} queued" if queued else "")
-        details = [f"{queued} event(s) queued"]
-        if last_success:
-            details.append("last delivered " + time.strftime("%H:%M", time.localtime(last_success)))
-        details += [f"{p.title}: {p.message}" for p in problems]
-        return Snapshot(level, summary, tuple(details), tuple(problems), queued, self._sending,
-                        self._paused, allowed, consent_needed, last_success)
-
-    def _license_problems(self) -> Iterable[Problem]:
-        assert self.license is not None
-        try:
-            status = self.license.cached_status(check_key=False)
-        except CompanionError:
-            return []  # the keyring problem is reported on its own
-        if status.state == "invalid":
-            return [Problem("license", "License invalid",
-                            status.message or "the server refused the key")]
-        return []
+        return tray_snapshot(companion.status(read_keyring=False), sending=self._sending,
+                             paused=self._paused, keyring=self._keyring_problem)
 
 
 class WorkerController(_Results):
@@ -828,7 +703,7 @@ class WorkerController(_Results):
 
     Signals:
         ready(Snapshot), fatal(str), stateChanged(Snapshot), sendStarted(bool),
-        sendFinished(SendSummary), previewReady(PreviewResult), statusReady(dict),
+        sendFinished(SendSummary), previewReady(PreviewResult), statusReady(CompanionStatus),
         historyReady(list), historyExported(HistoryExport), consentChanged(ConsentResult),
         tracked(TrackResult),
         licenseReady(LicenseInfo), consentViewReady(ConsentView), failed(CommandError),
@@ -985,12 +860,9 @@ __all__ = [
     "ConsentResult",
     "ConsentView",
     "HistoryExport",
-    "Level",
     "LicenseInfo",
     "PreviewResult",
-    "Problem",
     "SendSummary",
-    "Snapshot",
     "TrackResult",
     "WorkerController",
 ]

@@ -25,9 +25,9 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.receiver import KeyManagerReceiver, TelemetryDeckReceiver
-from app.service.companion import open_companion
 from app.service.identity import Identity
 from app.storage.config import load_config
+from app.wiring import build_companion
 
 CONFIG = """
 [product]
@@ -50,7 +50,7 @@ IDENTITY = Identity("u" * 32, "a" * 32, "bench", "bench")
 def companion_for(tmp: Path, km: str, td: str, km_on: bool, td_on: bool):
     path = tmp / "companion.toml"
     path.write_text(CONFIG.format(km=km, td=td, km_on=str(km_on).lower(), td_on=str(td_on).lower()))
-    companion = open_companion(load_config(path), tmp / "home", identity=lambda: IDENTITY,
+    companion = build_companion(load_config(path), tmp / "home", identity=lambda: IDENTITY,
                                license_key=lambda: "LICENSE-KEY-1234", environ={})
     companion.grant()
     return companion

@@ -1,4 +1,4 @@
-"""The frozen executable's entry point: the same ``app.cli.main`` as ``license-companion``.
+"""The frozen executable's entry point: the same ``app.main.main`` as ``license-companion``.
 
 PyInstaller needs a script, not a ``module:function`` reference; keeping it here (not in
 ``app/``) means the package has no code that only exists for the freezer.
@@ -7,7 +7,7 @@ PyInstaller needs a script, not a ``module:function`` reference; keeping it here
 import multiprocessing
 import sys
 
-from app.cli import main
+from app.main import main
 
 if __name__ == "__main__":
     # Harmless when unused; without it a frozen Windows build that ever spawns a process re-runs main.

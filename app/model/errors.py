@@ -43,7 +43,3 @@ class StorageError(CompanionError):
 
 class KeyringUnavailableError(CompanionError):
     """No usable OS keyring; the message names the backend and the fix for this OS."""
-
-
-class NotConsentedError(CompanionError):
-    """The user has not agreed to sending this (or DO_NOT_TRACK is set)."""

@@ -22,12 +22,22 @@ from app.backends.telemetrydeck import TelemetryDeckBackend
 from app.model.consent import Choice
 from app.model.errors import CompanionError
 from app.model.event import Event, make_event
-from app.model.wire import PreparedRequest, SendContext
+from app.model.wire import PreparedRequest, SendContext, mask_secret
 from app.service.consent import ConsentPolicy
 from app.service.http import HttpClient
 from app.service.identity import Identity, derive_identity
-from app.service.license import LicenseService
+from app.service.license import NO_KEY, LicenseService, LicenseStatus
 from app.service.sender import RoundReport, Sender
+from app.service.status import (
+    BackendState,
+    BackendStatus,
+    CategoryStatus,
+    CompanionStatus,
+    LicenseSummary,
+    backend_problems,
+    collect_problems,
+    disabled_backend,
+)
 from app.storage.config import VendorConfig
 from app.storage.db import Database
 from app.storage.history import History
@@ -38,6 +48,8 @@ from app.storage.state import StateStore
 log = logging.getLogger(__name__)
 
 DB_NAME = "companion.db"
+# Every backend ``status`` lists, enabled or not, with its name for people.
+BACKEND_TITLES = {"keymanager": KeyManagerBackend.title, "telemetrydeck": TelemetryDeckBackend.title}
 
 
 @dataclass(frozen=True)
@@ -88,17 +100,18 @@ def _backends(config: VendorConfig) -> dict[str, tuple[Backend, list[str]]]:
 class Companion:
     """Everything the product does, for one vendor config and one state directory.
 
+    Built by ``app.wiring.build_companion``, which makes the state database and the license
+    service on it first, so the companion is handed both whole (they share one database and
+    the notices recorded when opening it).
+
     Args:
         config: the validated vendor configuration.
-        home: the state directory.
-        license_key: returns the user's license key ("" when none); may raise
-            ``CompanionError`` when the keyring cannot be used.
-        license_service: the keyring-backed license key and its status; when given (and
-            ``license_key`` is not) its ``key`` is the license key source. Kept as ``license``.
-        license_factory: builds the license service from this companion (its ``state`` and
-            ``identity``), so both share one state database and its notices; used when
-            ``license_service`` is not given.
-        identity: returns this user's identifiers.
+        home: the state directory (``db`` lives in it).
+        db: the state database (not necessarily open yet: it opens on first use).
+        license: the license service: its ``key`` is the license key sent to KeyManager, and
+            its last answer is part of ``status``. None: no license key at all (the key is
+            sent empty; TelemetryDeck-only products).
+        identity: returns this user's identifiers (derived from the product id by default).
         environ: environment (``DO_NOT_TRACK``).
         clock: seconds since the epoch.
         session_id: this app session's id (a new UUID by default).
@@ -108,10 +121,9 @@ class Companion:
         self,
         config: VendorConfig,
         home: Path,
+        db: Database,
         *,
-        license_key: Callable[[], str] | None = None,
-        license_service: LicenseService | None = None,
-        license_factory: Callable[[Companion], LicenseService] | None = None,
+        license: LicenseService | None = None,
         identity: Callable[[], Identity] | None = None,
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
@@ -122,7 +134,7 @@ class Companion:
         self.clock = clock
         self.environ = os.environ if environ is None else environ
         self.session_id = session_id or str(uuid.uuid4())
-        self.db = Database(home / DB_NAME)
+        self.db = db
         self.state = StateStore(self.db)
         self.outbox = Outbox(self.db, cap=config.limits.outbox_cap, clock=clock)
         self.history_store = History(
@@ -131,11 +143,7 @@ class Companion:
         self.consent = ConsentPolicy(config.consent, self.state, self.environ, clock)
         self._identity_source = identity or (lambda: derive_identity(config.product.id))
         self._identity: Identity | None = None
-        self.license = license_service
-        if self.license is None and license_factory is not None:
-            self.license = license_factory(self)
-        service = self.license
-        self._license_key = license_key or (service.key if service is not None else (lambda: ""))
+        self.license = license
         self.backends = _backends(config)
         self.senders: dict[str, Sender] = {}
         for name, (backend, _missing) in self.backends.items():
@@ -153,6 +161,9 @@ class Companion:
         if self._identity is None:
             self._identity = self._identity_source()
         return self._identity
+
+    def _license_key(self) -> str:
+        return self.license.key() if self.license is not None else ""
 
     def send_context(self, with_license: bool = True) -> SendContext:
         """Identity and secrets, attached at send time and never stored with the events.
@@ -336,62 +347,70 @@ class Companion:
         """What was sent, newest first."""
         return self.history_store.entries(limit)
 
-    def status(self) -> dict[str, Any]:
-        """Everything ``status`` shows, as plain data."""
+    def status(self, *, read_keyring: bool = True) -> CompanionStatus:
+        """Everything ``status`` shows, with its problems built once (``status.py``).
+
+        Args:
+            read_keyring: read the license key for the ``license_keyring``/``license_key``
+                lines. The tray passes False: it asks for its state after every round and
+                probes the keyring on its own schedule, so a hanging keyring never stalls it.
+        """
         counts = self.outbox.counts()
         dropped = self.outbox.dropped()
-        backends = {}
-        warnings: list[str] = list(self.db.notices)
+        backends: list[BackendStatus] = []
         for name, sender in self.senders.items():
-            info = sender.info()
+            state = BackendState.from_dict(sender.info())
             wait, why = sender.wait_time()
             problem = self.backend_problem(name)
-            backends[name] = {
-                "enabled": True,
-                "configured": not problem,
-                "problem": problem,
-                "url": sender.backend.url,
-                "queued": counts.get(name, 0),
-                "dropped": dropped.get(name, 0),
-                "blocked": info.get("blocked"),
-                "next_attempt_in": None if wait in (0, float("inf")) else round(wait, 1),
-                "waiting_because": why,
-                "failures": info.get("failures", 0),
-                "last_success": info.get("last_success"),
-                "last_failure": info.get("last_failure"),
-                "last_error": info.get("last_error"),
-                "signature_warning": info.get("signature_warning"),
-                "last_rejection": info.get("last_rejection"),
-                "rejected_total": info.get("rejected_total", 0),
-            }
-            if info.get("blocked"):
-                warnings.append(f"{sender.backend.title} stopped: {info['blocked']}")
-            if info.get("last_rejection"):
-                warnings.append(f"{sender.backend.title} refused events for good "
-                                f"({info.get('rejected_total', 0)} so far): "
-                                f"{info['last_rejection']}")
-            if info.get("signature_warning"):
-                warnings.append(f"SECURITY: {sender.backend.title}: {info['signature_warning']}")
-        for name in ("keymanager", "telemetrydeck"):
-            if name not in backends:
-                backends[name] = {"enabled": False, "configured": False,
-                                  "problem": "disabled in the vendor configuration"}
-        consent = {
-            s.category.id: {"choice": s.effective.value, "stored": s.decision.choice.value,
-                            "reason": s.reason}
-            for s in self.consent.states()
-        }
-        return {
-            "product": self.config.product.name,
-            "config": str(self.config.source),
-            "state_dir": str(self.home),
-            "consent_version": self.config.consent.version,
-            "do_not_track": self.consent.do_not_track,
-            "consent": consent,
-            "sending": self.why_not_sending() or "allowed",
-            "backends": backends,
-            "warnings": warnings,
-        }
+            title = sender.backend.title
+            backends.append(BackendStatus(
+                name=name, title=title, enabled=True, problem=problem, url=sender.backend.url,
+                queued=counts.get(name, 0), dropped=dropped.get(name, 0), state=state,
+                next_attempt_in=None if wait in (0, float("inf")) else round(wait, 1),
+                waiting_because=why, problems=backend_problems(name, title, problem, state),
+            ))
+        for name, title in BACKEND_TITLES.items():
+            if name not in self.senders:
+                backends.append(disabled_backend(name, title))
+        license = self._license_summary(read_keyring) if self.license is not None else None
+        problems, warnings = collect_problems(tuple(self.db.notices), tuple(backends), license)
+        return CompanionStatus(
+            product=self.config.product.name,
+            config=str(self.config.source),
+            state_dir=str(self.home),
+            consent_version=self.config.consent.version,
+            do_not_track=self.consent.do_not_track,
+            consent=tuple(CategoryStatus(s.category.id, s.effective.value,
+                                         s.decision.choice.value, s.reason)
+                          for s in self.consent.states()),
+            sending=self.why_not_sending() or "allowed",
+            backends=tuple(backends),
+            license=license,
+            consent_needed=not self.consent.ever_decided() and not self.consent.do_not_track,
+            problems=problems,
+            warnings=warnings,
+        )
+
+    def _license_summary(self, read_keyring: bool) -> LicenseSummary:
+        """The license lines; a broken keyring is reported, never fatal."""
+        service = self.license
+        assert service is not None
+        now = service.clock()
+        if not read_keyring:
+            status = service.cached_status(check_key=False)
+            return LicenseSummary(status, status.describe(now))
+        keyring = "unavailable"
+        try:
+            keyring = service.store.backend_name()
+            key = service.key()
+        except CompanionError as exc:
+            # One failure is enough: a hanging keyring must not cost a second timeout.
+            status = service.cached_status(check_key=False)
+            return LicenseSummary(status, status.describe(now), keyring, f"unknown: {exc}")
+        key_line = (f"set ({mask_secret(key)})" if key
+                    else "not set (license-companion license set)")
+        status = service.cached_status(check_key=False) if key else LicenseStatus(NO_KEY)
+        return LicenseSummary(status, status.describe(now), keyring, key_line)
 
     def close(self) -> None:
         """Close network sessions and this thread's database connection."""
@@ -400,14 +419,3 @@ class Companion:
         if self.license is not None:
             self.license.close()
         self.db.close()
-
-
-def open_companion(config: VendorConfig, home: Path, **kwargs: Any) -> Companion:
-    """Build a ``Companion`` and open its database now, so errors surface at start."""
-    companion = Companion(config, home, **kwargs)
-    try:
-        companion.db.open()
-    except CompanionError:
-        companion.close()
-        raise
-    return companion

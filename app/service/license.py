@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any
 from urllib.parse import urlencode
 
@@ -44,7 +45,25 @@ DEACTIVATE_PATH = "/api/v1/deactivate"
 ANSWER_KEY = "license:answer"  # the last real answer about the license (never the key)
 ATTEMPT_KEY = "license:attempt"  # the last attempt that got no usable answer
 
-VALID, INVALID, UNKNOWN, NO_KEY = "valid", "invalid", "unknown", "no-key"
+
+
+class LicenseState(StrEnum):
+    """What is known about the license: the one vocabulary of the CLI, the tray and the windows.
+
+    The values are what ``license status --json`` prints as ``state`` (and ``last_state``).
+    A ``StrEnum``, so a value read back from the state database or compared with a plain string
+    is the same thing.
+    """
+
+    VALID = "valid"
+    INVALID = "invalid"
+    UNKNOWN = "unknown"  # no usable answer now (offline, API key refused, bad signature...)
+    NO_KEY = "no-key"  # no license key is stored
+
+
+# Short names for the members, used throughout this module.
+VALID, INVALID, UNKNOWN, NO_KEY = (LicenseState.VALID, LicenseState.INVALID,
+                                   LicenseState.UNKNOWN, LicenseState.NO_KEY)
 
 # action -> (codes meaning "done", codes that are a definitive "no" about this license)
 _LICENSE_NO = {201, 202, 203, 204, 205, 210, 215}
@@ -61,7 +80,8 @@ class LicenseStatus:
     """What we know about the license on this machine.
 
     Attributes:
-        state: "valid", "invalid", "unknown" (no usable answer now) or "no-key".
+        state: a ``LicenseState`` (a plain string given here is converted, so a bad value fails
+            at once, naming it).
         code: KeyManager's ``response.code`` of the answer this is based on.
         message: the server's own message for that answer ("" when there is none).
         checked_at: when that answer arrived (None: never).
@@ -70,10 +90,11 @@ class LicenseStatus:
         ok: the action did what was asked (verify: valid; activate: seat taken; deactivate:
             seat freed).
         problem: why there is no fresh answer (offline, API key refused, bad signature...).
-        last_state: with state "unknown", what the last real answer said ("" when none).
+        last_state: with state "unknown", what the last real answer said (a ``LicenseState``
+            value, "" when none).
     """
 
-    state: str
+    state: LicenseState
     code: int | None = None
     message: str = ""
     checked_at: float | None = None
@@ -82,6 +103,9 @@ class LicenseStatus:
     ok: bool = False
     problem: str = ""
     last_state: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", LicenseState(self.state))
 
     def age(self, now: float) -> float | None:
         """Seconds since the answer this is based on (None: never answered)."""
@@ -358,9 +382,9 @@ def build_license_service(
 ) -> LicenseService:
     """The production wiring: the product's keyring entry and an HTTP client with its timeout.
 
-    Called as ``Companion(..., license_factory=lambda c: build_license_service(c.config,
-    c.state, c.identity))``, so the service shares the companion's state database (and the
-    notices recorded when opening it) instead of opening a second one.
+    Called by ``app.wiring.build_companion`` on the companion's own state database, so the
+    service shares it (and the notices recorded when opening it) instead of opening a second
+    one.
 
     Args:
         store: the key store to use (default: the product's keyring entry).

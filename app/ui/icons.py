@@ -10,8 +10,8 @@ from pathlib import Path
 
 from PySide6.QtGui import QIcon
 
+from app.service.tray_state import Level
 from app.storage.resources import resources_dir
-from app.worker import Level
 
 SIZES = (16, 22, 24, 32, 48, 64, 128)
 

@@ -23,14 +23,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.service.license import LicenseState
 from app.worker import LicenseInfo, emit
 
 STATE_WORDS = {
-    "valid": ("Valid", "#1b5e20"),
-    "invalid": ("Invalid", "#b71c1c"),
-    "unknown": ("Unknown", "#6d4c41"),
-    "none": ("No key entered", "#424242"),
-    "no-key": ("No key entered", "#424242"),
+    LicenseState.VALID: ("Valid", "#1b5e20"),
+    LicenseState.INVALID: ("Invalid", "#b71c1c"),
+    LicenseState.UNKNOWN: ("Unknown", "#6d4c41"),
+    LicenseState.NO_KEY: ("No key entered", "#424242"),
 }
 BUSY_WORDS = {
     "info": "Reading the keyring…",
@@ -66,7 +66,7 @@ def age_words(checked_at: float | None, now: float) -> str:
 
 def available_for_entry(info: LicenseInfo) -> bool:
     """Whether a key can be typed in now."""
-    return info.available and not info.error.startswith("internal error")
+    return info.available and not info.internal_error
 
 
 class LicenseWindow(QWidget):
@@ -209,7 +209,7 @@ class LicenseWindow(QWidget):
             self.status_label.setText("License management is not available.")
         else:
             detail = ""
-            if info.state not in ("none", "no-key"):
+            if info.state != LicenseState.NO_KEY:
                 detail = f" — {info.message}" if info.message else ""
                 detail += f" ({age_words(info.checked_at, now)})"
             # Rich text for the coloured word; the server's message is escaped, never markup.

@@ -15,9 +15,10 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from app import NAME
 from app.service.autostart import Autostart, AutostartError
+from app.service.tray_state import Level, Problem, Snapshot
 from app.ui.icons import Icons
 from app.ui.windows import Windows
-from app.worker import Level, Problem, Snapshot, WorkerController
+from app.worker import WorkerController
 
 NOTIFY_EVERY = 6 * 3600.0  # the same problem again after this long
 NOTIFY_GAP = 60.0  # any two notifications at least this far apart

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from app.service.companion import open_companion
 from app.service.identity import Identity
 from app.storage.config import load_config
+from app.wiring import build_companion
 from tests.configs import telemetrydeck, write_vendor_config
 from tests.procs import terminate
 
@@ -60,7 +60,7 @@ def wait_for(predicate, timeout: float, what: str) -> None:
 
 
 def fill(home: Path, config: Path, count: int) -> None:
-    companion = open_companion(load_config(config), home, identity=fixed_identity)
+    companion = build_companion(load_config(config), home, identity=fixed_identity)
     try:
         companion.grant(None)
         for i in range(count):
@@ -70,7 +70,7 @@ def fill(home: Path, config: Path, count: int) -> None:
 
 
 def queued(home: Path, config: Path) -> int:
-    companion = open_companion(load_config(config), home, identity=fixed_identity)
+    companion = build_companion(load_config(config), home, identity=fixed_identity)
     try:
         return sum(companion.outbox.counts().values())
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -10,10 +11,11 @@ import pytest
 from app import cli
 from app.model.consent import Choice
 from app.receiver import KeyManagerReceiver
-from app.service.companion import Companion, open_companion
+from app.service.companion import Companion
 from app.service.identity import Identity
 from app.storage.config import load_config
 from app.storage.holding import UNDECIDED_KEEP
+from app.wiring import build_companion
 from tests.configs import keymanager, telemetrydeck, vendor_config
 
 pytestmark = pytest.mark.timeout(60)
@@ -48,7 +50,7 @@ def home(tmp_path):
 
 
 def companion_for(config_path: Path, home: Path, environ: dict | None = None) -> Companion:
-    return open_companion(load_config(config_path), home, license_key=lambda: LICENSE,
+    return build_companion(load_config(config_path), home, license_key=lambda: LICENSE,
                           identity=lambda: IDENTITY, environ=environ or {})
 
 
@@ -164,11 +166,9 @@ def test_undecided_events_are_bounded_per_category(make):
 
 
 def run_cli(capsys, monkeypatch, *argv: str) -> str:
-    cli._load_extensions()  # register other modules' providers first, so ours wins
-    provider = lambda ctx: {"license_key": lambda: LICENSE, "identity": lambda: IDENTITY}  # noqa: E731
-    monkeypatch.setattr(cli, "COMPANION_OPTIONS", [*cli.COMPANION_OPTIONS, provider])
     capsys.readouterr()
-    code = cli.main(list(argv))
+    code = cli.main(list(argv), build=functools.partial(
+        build_companion, license_key=lambda: LICENSE, identity=lambda: IDENTITY))
     captured = capsys.readouterr()
     assert code == 0, captured.err
     return captured.out

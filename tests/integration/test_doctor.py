@@ -19,7 +19,6 @@ from cryptography.x509.oid import NameOID
 
 from app.model.consent import NO_POLICY
 from app.receiver import KeyManagerReceiver, Respond
-from app.service.companion import open_companion
 from app.service.doctor import DoctorSetup, run_doctor
 from app.service.doctor_check import Verdict
 from app.service.doctor_net import Probe, probe_backend
@@ -27,6 +26,7 @@ from app.service.network import NetworkState, Reachability
 from app.storage.config import parse_config
 from app.storage.license_store import LicenseStore
 from app.storage.policy import read_policy_file
+from app.wiring import build_companion
 from tests.integration.test_consent_receivers import API_KEY, CONFIG, IDENTITY
 
 pytestmark = pytest.mark.timeout(90)
@@ -69,7 +69,7 @@ def test_healthy_setup_passes_shows_no_secret_and_sends_no_telemetry(tmp_path, k
     store = LicenseStore(f"license-companion:doctor-{uuid.uuid4().hex[:8]}", timeout=5)
     store.set(REAL_KEY)
     home = tmp_path / "state"
-    companion = open_companion(config, home, license_key=lambda: REAL_KEY,
+    companion = build_companion(config, home, license_key=lambda: REAL_KEY,
                                identity=lambda: IDENTITY, environ={})
     companion.grant()
     companion.track("feature.export", kind="number", value=1)
@@ -161,7 +161,7 @@ def test_invalid_config_fails_and_skips_what_needs_it(tmp_path):
 def test_failed_deliveries_show_in_the_outbox_check(tmp_path, km, td):
     config = parse_config(tmp_path / "companion.toml", config_text(km.url, td.url))
     home = tmp_path / "state"
-    companion = open_companion(config, home, license_key=lambda: "k-1", identity=lambda: IDENTITY,
+    companion = build_companion(config, home, license_key=lambda: "k-1", identity=lambda: IDENTITY,
                                environ={})
     companion.grant()
     companion.track("feature.export", kind="number", value=1)

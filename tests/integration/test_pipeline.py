@@ -23,9 +23,10 @@ from app.receiver import (
     TooLarge,
     Unsigned,
 )
-from app.service.companion import Companion, open_companion
+from app.service.companion import Companion
 from app.service.identity import Identity
 from app.storage.config import load_config
+from app.wiring import build_companion
 from tests.configs import CATEGORIES, DIAGNOSTICS, keymanager, telemetrydeck, vendor_config
 
 pytestmark = pytest.mark.timeout(90)
@@ -75,7 +76,7 @@ def make(tmp_path, km, td, signing_key):
                                         timeout=timeout),
             categories=[*CATEGORIES, DIAGNOSTICS],
         ))
-        companion = open_companion(
+        companion = build_companion(
             load_config(path), tmp_path / "home", license_key=lambda: LICENSE,
             identity=lambda: IDENTITY, environ={}, clock=clock or time.time,
         )
@@ -171,7 +172,7 @@ def test_transient_failures_keep_events_and_back_off(make, km, td, behaviour):
     clock.advance(400)
     companion.send_round()
     assert companion.outbox.counts() == {}
-    assert companion.status()["backends"]["keymanager"]["failures"] == 0
+    assert companion.status().backend("keymanager").state.failures == 0
 
 
 @pytest.mark.parametrize("body", [b"{garbage", b"[]", b'{"response": 5}', b""])
@@ -226,7 +227,7 @@ def test_bad_signature_is_not_a_confirmation(make, km, td, behaviour):
     assert report.outcomes[0].signature in (SignatureStatus.INVALID, SignatureStatus.UNSIGNED)
     assert companion.outbox.counts() == {"keymanager": 1}
     status = companion.status()
-    assert any(w.startswith("SECURITY") for w in status["warnings"])
+    assert any(w.startswith("SECURITY") for w in status.warnings)
     assert companion.history()[0].signature in ("invalid", "unsigned")
 
 
@@ -240,7 +241,7 @@ def test_wrong_api_key_blocks_the_backend_until_the_user_retries(make, km, td):
     assert companion.send_round()["keymanager"].stopped.startswith("stopped")
     assert len(km.requests) == 1
     assert companion.outbox.counts() == {"keymanager": 1}
-    assert "KeyManager stopped" in " ".join(companion.status()["warnings"])
+    assert "KeyManager stopped" in " ".join(companion.status().warnings)
 
 
 def test_flagged_831_is_recorded_and_not_resent(make, km, td, tmp_path):
@@ -288,7 +289,7 @@ def test_telemetrydeck_400_is_rejected_for_good_and_recorded(make, km, td):
 
 def test_not_configured_backend_keeps_events(tmp_path):
     config = load_config(None)  # the embedded default: no credentials
-    companion = open_companion(config, tmp_path / "home", identity=lambda: IDENTITY, environ={})
+    companion = build_companion(config, tmp_path / "home", identity=lambda: IDENTITY, environ={})
     try:
         companion.grant()
         companion.track("feature.export", kind="number", value=1)
@@ -296,7 +297,7 @@ def test_not_configured_backend_keeps_events(tmp_path):
         assert all("not configured" in r.stopped for r in reports.values())
         assert companion.outbox.counts() == {"keymanager": 1, "telemetrydeck": 1}
         status = companion.status()
-        assert status["backends"]["keymanager"]["configured"] is False
+        assert status.backend("keymanager").configured is False
     finally:
         companion.close()
 
@@ -316,7 +317,7 @@ def test_two_companions_never_send_the_same_backend_at_once(make, km, td, tmp_pa
     first = make(td_on=False)
     for i in range(5):
         first.track("feature.export", kind="number", value=i)
-    second = open_companion(first.config, first.home, license_key=lambda: LICENSE,
+    second = build_companion(first.config, first.home, license_key=lambda: LICENSE,
                             identity=lambda: IDENTITY, environ={})
     try:
         assert first.state.claim("lease:keymanager", "someone-else", time.time(), 30)
@@ -355,7 +356,7 @@ def test_revoke_during_a_round_stops_the_requests_not_yet_sent(make, km, td):
     companion = make(td_on=False)
     for i in range(10):
         companion.track("feature.export", kind="number", value=i)
-    other = open_companion(companion.config, companion.home, license_key=lambda: LICENSE,
+    other = build_companion(companion.config, companion.home, license_key=lambda: LICENSE,
                            identity=lambda: IDENTITY, environ={})
     km.slow = 0.3
 
@@ -394,13 +395,13 @@ def test_a_rejection_is_not_reported_as_a_success(make, km, td):
     companion.track("feature.export", kind="number", value=1)
     td.script(Respond(403, b"unknown app"))
     companion.send(force=True)
-    backend = companion.status()["backends"]["telemetrydeck"]
-    assert backend["last_success"] is None
-    assert backend["rejected_total"] == 1 and "403" in backend["last_rejection"]
-    assert any("refused events for good" in w for w in companion.status()["warnings"])
+    backend = companion.status().backend("telemetrydeck").state
+    assert backend.last_success is None
+    assert backend.rejected_total == 1 and "403" in (backend.last_rejection or "")
+    assert any("refused events for good" in w for w in companion.status().warnings)
     companion.track("feature.export", kind="number", value=2)
     companion.send(force=True)
-    assert companion.status()["backends"]["telemetrydeck"]["last_rejection"] is None
+    assert companion.status().backend("telemetrydeck").state.last_rejection is None
 
 
 def test_after_a_413_the_batch_does_not_grow_back_at_once(make, km):

@@ -14,10 +14,10 @@ import pytest
 from app.model.consent import Choice, DecidedBy
 from app.receiver import KeyManagerReceiver
 from app.service import consent_view
-from app.service.companion import open_companion
 from app.service.consent import ConsentPolicy, PolicyLockedError, enforce_policy, system_policy
 from app.storage.config import parse_config
 from app.storage.policy import LINUX_POLICY_PATH, read_policy_file
+from app.wiring import build_companion
 from tests.integration.test_consent_receivers import API_KEY, CONFIG, IDENTITY, LICENSE
 
 pytestmark = [
@@ -59,7 +59,7 @@ def km(signing_key):
 def companion(tmp_path, km, td):
     config = parse_config(tmp_path / "companion.toml",
                           CONFIG.format(km=km.url, td=td.url, api_key=API_KEY, version=1))
-    made = open_companion(config, tmp_path / "state", license_key=lambda: LICENSE,
+    made = build_companion(config, tmp_path / "state", license_key=lambda: LICENSE,
                           identity=lambda: IDENTITY, environ={})
     yield made
     made.close()

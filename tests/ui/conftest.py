@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from app.receiver import KeyManagerReceiver
-from app.service.companion import open_companion
 from app.service.identity import Identity
 from app.storage.config import load_config
+from app.wiring import build_companion
 from tests.configs import keymanager, telemetrydeck, write_vendor_config
 
 API_KEY = "2964c3c9-0b5d-4d89-b3ac-4668f30bc492"
@@ -64,7 +64,7 @@ def make_factory(home, tmp_path):
                                           pem, timeout))
 
         def factory():
-            return open_companion(config, home, license_key=lambda: LICENSE,
+            return build_companion(config, home, license_key=lambda: LICENSE,
                                   identity=fixed_identity)
 
         factory.config = config

@@ -7,10 +7,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QCheckBox, QPushButton
 
 from app.model.consent import Choice
-from app.service.companion import open_companion
 from app.storage.config import load_config
 from app.storage.texts import load_texts
 from app.ui.consent_window import ConsentWindow
+from app.wiring import build_companion
 from tests.ui.artifacts import save_screenshot
 from tests.ui.conftest import API_KEY, LICENSE, fixed_identity, write_config
 from tests.ui.controllers import ConsentController
@@ -26,7 +26,7 @@ def make_companion(tmp_path, home, km, td):
         path = write_config(tmp_path / "cfg" / "companion.toml", km.url, td.url)
         if version != 1:
             path.write_text(path.read_text().replace("version = 1", f"version = {version}"))
-        companion = open_companion(load_config(path), home, license_key=lambda: LICENSE,
+        companion = build_companion(load_config(path), home, license_key=lambda: LICENSE,
                                    identity=fixed_identity, environ=environ or {})
         made.append(companion)
         return companion

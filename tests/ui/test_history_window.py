@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
@@ -10,9 +11,9 @@ from PySide6.QtCore import Qt
 from app import cli
 from app.model.wire import Outcome, Verdict
 from app.receiver import KeyManagerReceiver
-from app.service.companion import open_companion
 from app.storage.config import load_config
 from app.storage.texts import load_texts
+from app.wiring import build_companion
 from tests.ui.artifacts import save_screenshot
 from tests.ui.conftest import API_KEY, LICENSE, fixed_identity, write_config
 from tests.ui.controllers import HistoryController
@@ -36,7 +37,7 @@ def config_path(tmp_path, strict_km, td):
 
 @pytest.fixture()
 def companion(config_path, home):
-    companion = open_companion(load_config(config_path), home, license_key=lambda: LICENSE,
+    companion = build_companion(load_config(config_path), home, license_key=lambda: LICENSE,
                                identity=fixed_identity, environ={})
     companion.grant()
     companion.track("feature.export", kind="number", value=3)
@@ -120,13 +121,11 @@ def test_export_writes_exactly_what_history_json_prints(qtbot, shown, config_pat
     qtbot.mouseClick(window.export_button, Qt.MouseButton.LeftButton)
     assert "Saved 4 entries" in window.status_label.text()
 
-    cli._load_extensions()
-    monkeypatch.setattr(cli, "COMPANION_OPTIONS", [
-        *cli.COMPANION_OPTIONS,
-        lambda ctx: {"license_key": lambda: LICENSE, "identity": fixed_identity},
-    ])
     capsys.readouterr()
-    assert cli.main(["--home", str(home), "--config", str(config_path), "history", "--json"]) == 0
+    build = functools.partial(build_companion, license_key=lambda: LICENSE,
+                              identity=fixed_identity)
+    assert cli.main(["--home", str(home), "--config", str(config_path), "history", "--json"],
+                    build=build) == 0
     printed = capsys.readouterr().out
     assert target.read_text(encoding="utf-8") == printed
     data = json.loads(printed)
@@ -142,7 +141,7 @@ def test_export_failure_is_reported_not_raised(qtbot, shown, tmp_path):
 
 def test_empty_history_says_so(qtbot, home, config_path):
     controller = HistoryController(
-        open_companion(load_config(config_path), home, environ={}), texts=load_texts("en"))
+        build_companion(load_config(config_path), home, environ={}), texts=load_texts("en"))
     qtbot.addWidget(controller.window)
     controller.show()
     assert controller.window.empty_label.isVisible()

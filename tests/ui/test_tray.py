@@ -7,11 +7,11 @@ from PySide6.QtWidgets import QPushButton
 
 from app.receiver import License
 from app.service.autostart import Autostart
+from app.service.tray_state import Level, Problem
 from app.ui.icons import Icons
 from app.ui.license_window import LicenseWindow
 from app.ui.tray import Notifier, TrayIcon
 from app.ui.windows import Windows
-from app.worker import Level, Problem
 from tests.ui.artifacts import save_screenshot
 from tests.ui.conftest import LICENSE
 

@@ -107,7 +107,7 @@ def test_login_args_keep_explicit_home_and_config_as_absolute_paths(tmp_path, mo
 def test_tray_command_hands_its_home_and_config_to_start_at_login(tmp_path, monkeypatch):
     """`--home X --config Y tray` must write X and Y into the login entry, not the defaults."""
     import app.ui.app
-    from app.cli import main
+    from app.main import main
     from tests.ui.conftest import write_config
 
     write_config(tmp_path / "cfg" / "companion.toml")

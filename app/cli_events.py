@@ -1,0 +1,152 @@
+"""``track``, ``preview``, ``send``, ``history`` and ``receiver``: an event's way out, on the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from app.cli_context import EXIT_OK, EXIT_REMAINS, Context, out, out_json, when
+from app.model.errors import ValidationError
+from app.service import consent_view
+from app.service import preview as preview_fmt
+
+
+def parse_payload_item(item: str) -> tuple[str, Any]:
+    """``KEY=VALUE``; VALUE becomes true/false, a whole number, a number, or stays text."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        raise ValidationError("payload", f"{item!r} is not KEY=VALUE")
+    if raw in ("true", "false"):
+        return key, raw == "true"
+    try:
+        return key, int(raw)
+    except ValueError:
+        pass
+    try:
+        number = float(raw)
+    except ValueError:
+        return key, raw
+    return key, number if math.isfinite(number) else raw
+
+
+def cmd_track(ctx: Context) -> int:
+    """``track NAME --value N | --xy X Y | --text S``: validate and enqueue one event."""
+    args = ctx.args
+    if args.value is not None:
+        kind, value = "number", args.value
+    elif args.xy is not None:
+        kind, value = "xy", tuple(args.xy)
+    else:
+        kind, value = "text", args.text
+    payload = dict(parse_payload_item(item) for item in args.payload or [])
+    companion = ctx.companion
+    result = companion.track(args.name, kind=kind, value=value, payload=payload,
+                             session_id=args.session)
+    if not result.stored:
+        out(f"discarded {result.event.name}: you declined {result.category!r} "
+            "(nothing was stored)")
+        return EXIT_OK
+    where = ", ".join(result.backends) or "no backend (none is enabled)"
+    out(f"queued {result.event.name} ({result.category}) for {where} [id {result.event.id}]")
+    if result.dropped:
+        out(f"warning: the outbox was full; {result.dropped} oldest event(s) dropped")
+    if result.held_dropped:
+        out(f"note: {result.held_dropped} older event(s) of {result.category!r} dropped: until "
+            "you decide, only the newest are kept (license-companion consent)")
+    reason = companion.why_not_sending()
+    if reason:
+        out(f"not sent yet: {reason}")
+    return EXIT_OK
+
+
+def cmd_preview(ctx: Context) -> int:
+    """``preview``: the exact requests each backend would send now."""
+    previews = ctx.companion.preview(reveal=ctx.args.reveal, limit=ctx.args.limit)
+    if ctx.args.json:
+        out_json(consent_view.preview_data(previews))
+        return EXIT_OK
+    if not previews:
+        out("No backend is enabled in the vendor configuration: nothing would be sent.")
+    for p in previews:
+        state = "will send" if p.will_send else "will NOT send"
+        out(f"=== {p.title}: {state} {len(p.requests)} request(s) now; {p.queued} queued ===")
+        if p.problem:
+            out(f"why not: {p.problem}")
+        for category, count in sorted(p.held_back.items()):
+            out(f"held back: {count} event(s) of {category!r} (not agreed to)")
+        for request in p.requests:
+            out()
+            out(preview_fmt.render(request))
+        if p.held_requests:
+            out()
+            out(f"--- {p.title}: will NOT be sent (not agreed to) ---")
+        for request in p.held_requests:
+            out()
+            out(preview_fmt.render(request))
+        meanings = consent_view.field_meanings([*p.requests, *p.held_requests])
+        if meanings:
+            out()
+            out("What the fields mean:")
+            for name, text in meanings:
+                out(f"  {name}: {text}")
+        out()
+    if not ctx.args.reveal:
+        out("(license_key and api_key are masked; --reveal shows them)")
+    return EXIT_OK
+
+
+def cmd_send(ctx: Context) -> int:
+    """``send``: deliver what is queued and consented now; 1 when events remain."""
+    companion = ctx.companion
+    reports = companion.send(force=True)
+    for name, report in reports.items():
+        line = (f"{name}: {report.requests} request(s), {report.delivered} delivered, "
+                f"{report.flagged} flagged by the server, {report.rejected} rejected")
+        if report.stopped:
+            line += f"; {report.stopped}"
+        out(line)
+    counts = companion.outbox.counts()
+    remaining = sum(counts.values())
+    out(f"{remaining} event(s) remain queued" if remaining else "outbox empty")
+    return EXIT_REMAINS if remaining else EXIT_OK
+
+
+def cmd_history(ctx: Context) -> int:
+    """``history``: what was sent, when, with what outcome."""
+    entries = ctx.companion.history(ctx.args.limit)
+    if ctx.args.json:
+        out(consent_view.history_json(entries))
+        return EXIT_OK
+    limits = ctx.config.limits
+    out(f"(kept for {limits.history_days} days, at most {limits.history_max_rows} entries; "
+        "[history] in the vendor configuration)")
+    if not entries:
+        out("Nothing has been sent yet.")
+    for e in entries:
+        cats = ",".join(e.categories)
+        status = f"HTTP {e.http_status}" if e.http_status else "no answer"
+        sig = consent_view.signature_words(e)
+        sig = f"; signature {sig}" if sig else ""
+        out(f"{when(e.at)}  {e.backend:13} {e.event_count:4} event(s) [{cats}]  "
+            f"{consent_view.outcome_words(e)}  {status}: {e.message}{sig}")
+        if e.errors:
+            out(f"    server errors: {json.dumps(e.errors, ensure_ascii=False)}")
+    return EXIT_OK
+
+
+def cmd_receiver(ctx: Context) -> int:
+    """``receiver KIND``: an offline test receiver, until Ctrl-C."""
+    from app.receiver import run_receiver  # the offline receiver is not needed otherwise
+
+    args = ctx.args
+    try:
+        return run_receiver(
+            args.kind, args.host, args.port,
+            public_key_out=Path(args.public_key_out) if args.public_key_out else None,
+            record=Path(args.record) if args.record else None,
+            quiet=args.quiet,
+        )
+    except KeyboardInterrupt:
+        return EXIT_OK  # Ctrl-C is how a receiver is meant to stop

@@ -1,0 +1,31 @@
+"""The program's entry point (``license-companion``, ``python -m app``, the frozen executable).
+
+The one place that chooses between the tray and the command line: ``tray`` (also when no
+command is given) and ``show`` import the tray's code, and with it Qt, only here and only when
+they run; every other command runs ``app.cli`` without ever importing PySide6.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line's command, or the tray; returns the exit code."""
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if "--self-test" in raw:  # before the commands: it must work even when they cannot
+        from app.selftest import run_self_test
+
+        return run_self_test(raw)
+    from app import cli
+    from app.cli_tray import TRAY_COMMANDS, TrayUi
+
+    args = cli.parse_args(raw)
+    tray_command = TRAY_COMMANDS.get(args.command)
+    if tray_command is None:
+        return cli.run(args, cli.COMMANDS[args.command])
+    from app.ui import app as ui  # Qt: only for the tray and its windows
+
+    tray_ui = TrayUi(run_tray=ui.run_tray, forward=ui.forward)
+    return cli.run(args, lambda ctx: tray_command(ctx, tray_ui))

@@ -1,0 +1,149 @@
+"""Builds the object graph, top to bottom: the one place where the parts meet.
+
+The state database is made first, then the license service on it (the keyring entry, the HTTP
+client), then the ``Companion`` that is handed that service. Nothing is registered at import
+time and no object is handed over half built; the CLI and the tray both call
+``build_companion``. Reading this module tells what runs in a process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from app.logsetup import SECRETS
+from app.model.errors import CompanionError
+from app.service.companion import DB_NAME, Companion
+from app.service.identity import Identity, derive_identity
+from app.service.license import LicenseService, build_license_service
+from app.storage.config import VendorConfig
+from app.storage.db import Database
+from app.storage.license_store import LicenseStore, normalise_key
+from app.storage.state import StateStore
+
+IdentitySource = Callable[[], Identity]
+CompanionBuilder = Callable[[VendorConfig, Path], Companion]
+
+
+class LoggedSecretStore(LicenseStore):
+    """The keyring store, registering every key it sees with the log filter (belt and braces)."""
+
+    def get(self) -> str:
+        """The stored key; masked in any log line from now on."""
+        key = super().get()
+        SECRETS.add(key)
+        return key
+
+    def set(self, raw: str) -> str:
+        """Store the key; masked in any log line from now on."""
+        key = super().set(raw)
+        SECRETS.add(key)
+        return key
+
+
+class GivenKeyStore:
+    """A license key given by the caller instead of the OS keyring, held in memory only.
+
+    Only ever used when a caller passes ``license_key`` to ``build_companion`` (tests,
+    benchmarks); the product itself always uses the keyring and never falls back to this.
+
+    Args:
+        source: returns the key ("" when none).
+    """
+
+    def __init__(self, source: Callable[[], str]) -> None:
+        self._source = source
+        self._replaced: str | None = None
+
+    def get(self) -> str:
+        """The key ("" when none)."""
+        return self._source() if self._replaced is None else self._replaced
+
+    def set(self, raw: str) -> str:
+        """Replace the key for this process; returns it normalised."""
+        self._replaced = normalise_key(raw)
+        return self._replaced
+
+    def clear(self) -> bool:
+        """Forget the key; True when there was one."""
+        had = bool(self.get())
+        self._replaced = ""
+        return had
+
+    def backend_name(self) -> str:
+        """Where the key is: in memory, given by the caller."""
+        return "given by the caller (in memory)"
+
+    def __repr__(self) -> str:
+        return "GivenKeyStore(<hidden>)"
+
+
+def identity_source(product_id: str) -> IdentitySource:
+    """This user's identifiers, derived once per process on first use.
+
+    One source is shared by the companion, the license service and ``id``, so the machine id
+    and the OS account are read once.
+    """
+    memo: list[Identity] = []
+
+    def identity() -> Identity:
+        if not memo:
+            memo.append(derive_identity(product_id))
+        return memo[0]
+
+    return identity
+
+
+def keyring_store(config: VendorConfig, timeout: float = 10.0) -> LoggedSecretStore:
+    """The product's own keyring entry (two vendors' companions never share one)."""
+    return LoggedSecretStore(LicenseStore.service_name(config.product.id, config.product.name),
+                             timeout=timeout)
+
+
+def build_companion(
+    config: VendorConfig,
+    home: Path,
+    *,
+    license_key: Callable[[], str] | None = None,
+    identity: IdentitySource | None = None,
+    environ: Mapping[str, str] | None = None,
+    clock: Callable[[], float] = time.time,
+    session_id: str | None = None,
+    keyring_timeout: float = 10.0,
+) -> Companion:
+    """The companion for one vendor config and state directory, its database open.
+
+    Args:
+        config: the validated vendor configuration.
+        home: the state directory.
+        license_key: read the license key from this instead of the OS keyring (tests and
+            benchmarks only; see ``GivenKeyStore``).
+        identity: this user's identifiers (default: derived from the product id, once).
+        environ: environment (``DO_NOT_TRACK``; default ``os.environ``).
+        clock: seconds since the epoch.
+        session_id: this app session's id (default: a new one).
+        keyring_timeout: seconds a keyring call may take before it counts as unavailable.
+
+    Raises:
+        CompanionError: the state database cannot be opened (the message says why).
+    """
+    identity = identity or identity_source(config.product.id)
+    db = Database(home / DB_NAME)
+    store = GivenKeyStore(license_key) if license_key is not None else keyring_store(
+        config, keyring_timeout)
+    license = build_license_service(config, StateStore(db), identity, clock=clock,
+                                    store=store)  # type: ignore[arg-type]
+    companion = Companion(config, home, db, license=license, identity=identity,
+                          environ=environ, clock=clock, session_id=session_id)
+    try:
+        db.open()  # now, so a damaged or unwritable state directory is reported at start
+    except CompanionError:
+        companion.close()
+        raise
+    return companion
+
+
+def license_of(companion: Companion) -> LicenseService | None:
+    """The tray worker's license service: the companion's own (one database, one cache)."""
+    return companion.license
