@@ -18,7 +18,8 @@ from app.service.consent import ConsentPolicy, PolicyLockedError, enforce_policy
 from app.storage.config import parse_config
 from app.storage.policy import LINUX_POLICY_PATH, read_policy_file
 from app.wiring import build_companion
-from tests.integration.test_consent_receivers import API_KEY, CONFIG, IDENTITY, LICENSE
+from tests.configs import API_KEY, keymanager, telemetrydeck, vendor_config
+from tests.integration.test_consent_receivers import IDENTITY, LICENSE
 
 pytestmark = [
     pytest.mark.timeout(60),
@@ -58,7 +59,8 @@ def km(signing_key):
 @pytest.fixture()
 def companion(tmp_path, km, td):
     config = parse_config(tmp_path / "companion.toml",
-                          CONFIG.format(km=km.url, td=td.url, api_key=API_KEY, version=1))
+                          vendor_config(keymanager=keymanager(km.url), telemetrydeck=telemetrydeck(
+                              td.url, test_mode=True), consent_version=1))
     made = build_companion(config, tmp_path / "state", license_key=lambda: LICENSE,
                           identity=lambda: IDENTITY, environ={})
     yield made
