@@ -13,7 +13,7 @@ from app.receiver import KeyManagerReceiver
 from app.service.companion import Companion, open_companion
 from app.service.identity import Identity
 from app.storage.config import load_config
-from app.storage.holding import UNDECIDED_KEEP
+from app.storage.outbox import UNDECIDED_KEEP
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -40,7 +40,7 @@ def test_schema_version_wal_and_application_id(tmp_path):
 def test_cap_drops_oldest_and_counts(tmp_path):
     outbox = Outbox(Database(tmp_path / "c.db"), cap=10)
     events = [ev(i) for i in range(15)]
-    dropped = sum(outbox.enqueue(e, ["telemetrydeck"], "usage") for e in events)
+    dropped = sum(outbox.enqueue(e, ["telemetrydeck"], "usage").dropped for e in events)
     assert dropped == 5
     assert outbox.counts() == {"telemetrydeck": 10}
     assert outbox.dropped() == {"telemetrydeck": 5}
