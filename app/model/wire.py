@@ -90,7 +90,8 @@ class PreparedRequest:
         """The same request with every field whose value is a secret shown as ``mask_secret``.
 
         Only whole values are replaced (a form field, a JSON string), never a piece of another
-        value, so a short key cannot blot out an event's number; the rest stays byte for byte.
+        value, so a short key cannot blot out part of an event's number or text; the rest stays
+        byte for byte.
 
         Args:
             secrets: the values to hide (``SendContext.secrets``).

@@ -40,7 +40,10 @@ def pretty_body(request: PreparedRequest) -> str:
     ctype = (request.header("content-type") or "").lower()
     text = body_text(request)
     if "json" in ctype:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        try:
+            return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        except ValueError:  # e.g. a damaged stored copy: show it as it is
+            return text
     if "x-www-form-urlencoded" in ctype:
         return "\n".join(f"{k} = {v}" for k, v in parse_qsl(text, keep_blank_values=True))
     return text
