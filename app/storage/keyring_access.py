@@ -151,7 +151,8 @@ class Keyring:
             message = _explain(what, error, secret, self.quick_backend_name())
             del error  # its traceback frames hold the key being stored
             raise KeyringUnavailableError(message)
-        return call.value
+        value: T = call.value
+        return value
 
     def quick_backend_name(self) -> str:
         """The backend's name without touching the OS (keyring caches its choice)."""

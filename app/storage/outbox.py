@@ -129,7 +129,7 @@ class Outbox:
         (count,) = conn.execute(
             "SELECT count(DISTINCT event_id) FROM outbox WHERE category = ?", (category,)
         ).fetchone()
-        excess = count - keep
+        excess = int(count) - keep
         if excess <= 0:
             return 0
         conn.execute(
@@ -223,7 +223,7 @@ class Outbox:
         marks = ",".join("?" * len(seqs))
         sql = f"SELECT count(*) FROM outbox WHERE seq IN ({marks})"  # noqa: S608 - placeholders only
         (count,) = self.db.connection().execute(sql, seqs).fetchone()
-        return count == len(seqs)
+        return bool(count == len(seqs))
 
     def mark_attempt(self, seqs: Iterable[int]) -> None:
         """Count one more delivery attempt for these events."""
