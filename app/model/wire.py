@@ -112,12 +112,13 @@ class PreparedRequest:
         return replace(self, headers=headers, body=body)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form (the history's stored copy, ``history --json``)."""
+        """JSON-safe form (the history's stored copy, ``history --json``; ``preview --json``
+        shows the same keys). Headers as an object, in order: a request never repeats one."""
         return {
             "backend": self.backend,
             "method": self.method,
             "url": self.url,
-            "headers": [[k, v] for k, v in self.headers],
+            "headers": dict(self.headers),
             "body": self.body.decode("utf-8"),
             "event_ids": list(self.event_ids),
         }
@@ -134,7 +135,7 @@ class PreparedRequest:
                 backend=str(data["backend"]),
                 method=str(data["method"]),
                 url=str(data["url"]),
-                headers=tuple((str(k), str(v)) for k, v in data["headers"]),
+                headers=tuple((str(k), str(v)) for k, v in dict(data["headers"]).items()),
                 body=str(data["body"]).encode("utf-8"),
                 event_ids=tuple(str(i) for i in data.get("event_ids", ())),
             )

@@ -50,16 +50,11 @@ def pretty_body(request: PreparedRequest) -> str:
 
 
 def describe(request: PreparedRequest) -> dict[str, Any]:
-    """The request as plain data (``preview --json``, the consent window)."""
-    return {
-        "backend": request.backend,
-        "method": request.method,
-        "url": request.url,
-        "headers": dict(request.headers),
-        "body": body_text(request),
-        "body_pretty": pretty_body(request),
-        "events": len(request.event_ids),
-    }
+    """The request as plain data (``preview --json``, the consent window): the keys the
+    history keeps (``PreparedRequest.to_dict``) but the event ids, plus a readable body."""
+    data = request.to_dict()
+    del data["event_ids"]
+    return {**data, "body_pretty": pretty_body(request), "events": len(request.event_ids)}
 
 
 def render(request: PreparedRequest) -> str:
