@@ -14,12 +14,13 @@ from pathlib import Path
 
 from app.logsetup import SECRETS
 from app.model.errors import CompanionError
+from app.model.license_key import normalise_key
 from app.service.companion import DB_NAME, Companion
 from app.service.identity import Identity, derive_identity
 from app.service.license import LicenseService, build_license_service
 from app.storage.config import VendorConfig
 from app.storage.db import Database
-from app.storage.license_store import LicenseStore, normalise_key
+from app.storage.license_store import LicenseStore
 from app.storage.state import StateStore
 
 IdentitySource = Callable[[], Identity]

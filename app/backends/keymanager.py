@@ -17,6 +17,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -34,6 +35,10 @@ from app.model.wire import (
 )
 
 TELEMETRY_PATH = "/api/v1/send-telemetry-data"
+VERIFY_PATH = "/api/v1/verify"
+ACTIVATE_PATH = "/api/v1/activate"
+DEACTIVATE_PATH = "/api/v1/deactivate"
+LICENSE_PATHS = {"verify": VERIFY_PATH, "activate": ACTIVATE_PATH, "deactivate": DEACTIVATE_PATH}
 USER_AGENT = f"{APP_ID}/{__version__}"
 DATA_TYPES = {"number": "numeric-single-value", "xy": "numeric-xy-axis", "text": "text"}
 AUTH_CODES = {
@@ -190,16 +195,26 @@ def interpret_envelope(
 ) -> Outcome:
     """Shared reading of a KeyManager answer; ``classify(code, message, errors)`` maps its codes.
 
-    The license endpoints (verify/activate/deactivate) reuse it with their own codes.
+    The license endpoints (verify/activate/deactivate) use the same reading with their own
+    codes (``KeyManagerLicense.interpret``).
     """
+    return _read_answer(response, public_key_pem, classify)[0]
+
+
+def _read_answer(
+    response: HttpResponse,
+    public_key_pem: bytes | None,
+    classify: Callable[[int, str, Any], Verdict | None],
+) -> tuple[Outcome, str]:
+    """The outcome, and the server's own message ("" when no usable answer carried one)."""
     status = response.status
     retry_after = retry_after_seconds(response)
     if status == 429 or status == 408 or status >= 500:
         return Outcome(Verdict.RETRY, f"HTTP {status} from KeyManager", status,
-                       retry_after=retry_after)
+                       retry_after=retry_after), ""
     if looks_like_html(response):
         return Outcome(Verdict.RETRY, f"HTTP {status}: an HTML page instead of the API "
-                       "(a proxy or captive portal?)", status)
+                       "(a proxy or captive portal?)", status), ""
     try:
         body = response.json()
     except (ValueError, UnicodeDecodeError):
@@ -207,31 +222,111 @@ def interpret_envelope(
     if not isinstance(body, dict):
         if status in (401, 403):
             return Outcome(Verdict.BLOCKED, f"HTTP {status}: KeyManager refused our credentials",
-                           status)
+                           status), ""
         if status == 404:
             return Outcome(Verdict.BLOCKED, "HTTP 404: no KeyManager API at this URL; check "
-                           "[keymanager] url", status)
+                           "[keymanager] url", status), ""
         return Outcome(Verdict.RETRY, f"HTTP {status}: the answer is not a KeyManager envelope",
-                       status)
+                       status), ""
     inner, signature, problem = read_envelope(body, public_key_pem)
     if inner is None:
-        return Outcome(Verdict.RETRY, f"HTTP {status}: {problem}", status, signature=signature)
+        return Outcome(Verdict.RETRY, f"HTTP {status}: {problem}", status, signature=signature), ""
     code = response_code(inner)
     message = str(inner.get("message") or "")
     errors = inner.get("errors") or None
     if code in AUTH_CODES:
         return Outcome(Verdict.BLOCKED, f"{code} {message or AUTH_CODES[code]}".strip(), status,
-                       code=code, signature=signature)
+                       code=code, signature=signature), message
     verdict = classify(code, message, errors) if code is not None else None
+    details = errors if isinstance(errors, dict) else None
     if verdict is not None:
-        return Outcome(verdict, f"{code} {message}".strip(), status, code=code,
-                       errors=errors if isinstance(errors, dict) else None, signature=signature)
+        return Outcome(verdict, f"{code} {message}".strip(), status, code=code, errors=details,
+                       signature=signature), message
     if status in (400, 422):
         return Outcome(Verdict.REJECTED, f"HTTP {status}: {code} {message}".strip(), status,
-                       code=code, errors=errors if isinstance(errors, dict) else None,
-                       signature=signature)
+                       code=code, errors=details, signature=signature), message
     if status in (401, 403, 404):
         return Outcome(Verdict.BLOCKED, f"HTTP {status}: {code} {message}".strip(), status,
-                       code=code, signature=signature)
+                       code=code, signature=signature), message
     return Outcome(Verdict.RETRY, f"HTTP {status}: unexpected answer {code} {message}".strip(),
-                   status, code=code, signature=signature)
+                   status, code=code, signature=signature), message
+
+
+# action -> (codes meaning "done", codes that are a definitive "no" about this license)
+_LICENSE_NO = frozenset({201, 202, 203, 204, 205, 210, 215})
+LICENSE_CODES: dict[str, tuple[frozenset[int], frozenset[int]]] = {
+    "verify": (frozenset({200}), _LICENSE_NO),
+    "activate": (frozenset({300, 301}), _LICENSE_NO | {302}),
+    "deactivate": (frozenset({400, 401}), _LICENSE_NO),
+}
+
+
+@dataclass(frozen=True)
+class LicenseAnswer:
+    """What KeyManager said about the license.
+
+    Attributes:
+        outcome: ``DELIVERED`` the action was done; ``REJECTED`` a definitive "no" about this
+            license; anything else: no usable answer (``message`` of the outcome says why).
+        message: the server's own message ("" when the answer carried none).
+    """
+
+    outcome: Outcome
+    message: str = ""
+
+
+class KeyManagerLicense:
+    """Builds and reads the license requests: ``POST {url}/api/v1/verify|activate|deactivate``.
+
+    Form fields ``api_key``, ``license_key`` and ``identifier`` (our ``activation_identifier``),
+    ``Accept: application/json``; answers read by the same envelope rules as telemetry (with a
+    public key the signature must verify, and the answer is read from ``response_base64`` only).
+    Codes: verify 200 valid; 201/202/203/204/205/210/215 a "no" shown with the server's message.
+    Activate 300/301 done, 302 the limit is reached. Deactivate 400 (also the string "400") / 401
+    done. 100-103 and 150 mean the vendor's API key is wrong: no answer about the license.
+
+    Args:
+        url: the KeyManager base URL.
+        api_key: the vendor's API key.
+        public_key_pem: when given, every answer must carry a valid signature.
+    """
+
+    name = "keymanager-license"
+
+    def __init__(self, url: str, api_key: str, public_key_pem: bytes | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.api_key = api_key
+        self.public_key_pem = public_key_pem
+
+    def prepare(self, action: str, license_key: str, identifier: str) -> PreparedRequest:
+        """The exact request for ``action`` ("verify", "activate" or "deactivate")."""
+        fields = [("api_key", self.api_key), ("license_key", license_key),
+                  ("identifier", identifier)]
+        return PreparedRequest(
+            backend=self.name,
+            method="POST",
+            url=self.url + LICENSE_PATHS[action],
+            headers=(
+                ("Accept", "application/json"),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("User-Agent", USER_AGENT),
+            ),
+            body=urlencode(fields).encode("ascii"),
+        )
+
+    def interpret(self, action: str, response: HttpResponse) -> LicenseAnswer:
+        """What the answer to ``action`` says, with the server's own message."""
+        done, refused = LICENSE_CODES[action]
+
+        def classify(code: int, message: str, errors: Any) -> Verdict | None:
+            if code in done:
+                return Verdict.DELIVERED
+            if code in refused:
+                return Verdict.REJECTED
+            return None
+
+        outcome, message = _read_answer(response, self.public_key_pem, classify)
+        return LicenseAnswer(outcome, message)
+
+    def __repr__(self) -> str:
+        return f"KeyManagerLicense({self.url!r})"

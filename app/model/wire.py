@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import quote_plus, unquote_plus
 
 MASK = "•"
 
@@ -40,6 +41,12 @@ class SendContext:
     license_key: str = ""
     api_key: str = ""
 
+    @property
+    def secrets(self) -> frozenset[str]:
+        """The values a request must never show in clear outside the wire (the empty ones are
+        no secret)."""
+        return frozenset(s for s in (self.license_key, self.api_key) if s)
+
     def masked(self) -> SendContext:
         """The same context with the secrets replaced by their masked forms."""
         return SendContext(
@@ -59,7 +66,11 @@ class SendContext:
 
 @dataclass(frozen=True)
 class PreparedRequest:
-    """An exact HTTP request: what the sender sends and the preview shows, byte for byte."""
+    """An exact HTTP request: what the sender sends and the preview shows, byte for byte.
+
+    One object seen at three moments: the preview shows it (``masked`` unless the user reveals
+    the secrets), the sender sends it as it is, and the history keeps its ``masked`` form.
+    """
 
     backend: str
     method: str
@@ -75,11 +86,90 @@ class PreparedRequest:
                 return value
         return None
 
+    def masked(self, secrets: Collection[str]) -> PreparedRequest:
+        """The same request with every field whose value is a secret shown as ``mask_secret``.
+
+        Only whole values are replaced (a form field, a JSON string), never a piece of another
+        value, so a short key cannot blot out part of an event's number or text; the rest stays
+        byte for byte.
+
+        Args:
+            secrets: the values to hide (``SendContext.secrets``).
+        """
+        hidden = {s for s in secrets if s}
+        if not hidden:
+            return self
+        ctype = (self.header("content-type") or "").lower()
+        if "x-www-form-urlencoded" in ctype:
+            body = _mask_form(self.body, hidden)
+        elif "json" in ctype:
+            body = _mask_json(self.body, hidden)
+        else:
+            body = self.body
+            for secret in sorted(hidden, key=len, reverse=True):
+                body = body.replace(secret.encode("utf-8"), mask_secret(secret).encode("utf-8"))
+        headers = tuple((k, mask_secret(v) if v in hidden else v) for k, v in self.headers)
+        return replace(self, headers=headers, body=body)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (the history's stored copy, ``history --json``; ``preview --json``
+        shows the same keys). Headers as an object, in order: a request never repeats one."""
+        return {
+            "backend": self.backend,
+            "method": self.method,
+            "url": self.url,
+            "headers": dict(self.headers),
+            "body": self.body.decode("utf-8"),
+            "event_ids": list(self.event_ids),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PreparedRequest:
+        """Rebuild from ``to_dict`` output.
+
+        Raises:
+            ValueError: the data is not a request in that form.
+        """
+        try:
+            return cls(
+                backend=str(data["backend"]),
+                method=str(data["method"]),
+                url=str(data["url"]),
+                headers=tuple((str(k), str(v)) for k, v in dict(data["headers"]).items()),
+                body=str(data["body"]).encode("utf-8"),
+                event_ids=tuple(str(i) for i in data.get("event_ids", ())),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a stored request: {exc}") from None
+
     def __repr__(self) -> str:  # the body may carry secrets
         return (
             f"PreparedRequest({self.backend} {self.method} {self.url}, "
             f"{len(self.event_ids)} events, {len(self.body)} bytes)"
         )
+
+
+def _mask_form(body: bytes, secrets: Collection[str]) -> bytes:
+    """Mask the form fields whose whole value is a secret; other fields keep their bytes."""
+    parts = []
+    for part in body.split(b"&"):
+        key, sep, value = part.partition(b"=")
+        if sep:
+            plain = unquote_plus(value.decode("ascii", "replace"))
+            if plain in secrets:
+                value = quote_plus(mask_secret(plain)).encode("ascii")
+        parts.append(key + sep + value)
+    return b"&".join(parts)
+
+
+def _mask_json(body: bytes, secrets: Collection[str]) -> bytes:
+    """Mask the JSON strings that are exactly a secret, however the encoder escaped them."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        for ascii_only in (False, True):
+            old = json.dumps(secret, ensure_ascii=ascii_only).encode("utf-8")
+            new = json.dumps(mask_secret(secret), ensure_ascii=ascii_only).encode("utf-8")
+            body = body.replace(old, new)
+    return body
 
 
 @dataclass(frozen=True)

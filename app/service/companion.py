@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from app.backends.base import Backend
 from app.backends.keymanager import KeyManagerBackend
@@ -23,6 +22,7 @@ from app.model.consent import Choice
 from app.model.errors import CompanionError
 from app.model.event import Event, make_event
 from app.model.wire import PreparedRequest, SendContext, mask_secret
+from app.service.batches import requests_for
 from app.service.consent import ConsentPolicy
 from app.service.http import HttpClient
 from app.service.identity import Identity, derive_identity
@@ -40,9 +40,8 @@ from app.service.status import (
 )
 from app.storage.config import VendorConfig
 from app.storage.db import Database
-from app.storage.history import History
-from app.storage.holding import DISCARDED, UNDECIDED_KEEP, trim_category
-from app.storage.outbox import Outbox
+from app.storage.history import History, HistoryEntry
+from app.storage.outbox import UNDECIDED_KEEP, Outbox
 from app.storage.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -209,14 +208,13 @@ class Companion:
         names = tuple(self.backends)
         choice = self.consent.effective(category.id)
         if choice is Choice.DENIED:
-            self.state.bump(DISCARDED + category.id)
+            self.outbox.count_discarded(category.id)
             return TrackResult(event, category.id, False, names)
-        dropped = self.outbox.enqueue(event, names, category.id) if names else 0
-        held_dropped = 0
-        if names and choice is Choice.UNDECIDED:
-            # Kept so the user sees real examples before deciding, but bounded per category.
-            held_dropped = trim_category(self.db, category.id, UNDECIDED_KEEP)
-        return TrackResult(event, category.id, True, names, dropped, held_dropped)
+        # Undecided events are kept so the user sees real examples before deciding, but bounded
+        # per category, in the same transaction as the event itself.
+        hold = UNDECIDED_KEEP if choice is Choice.UNDECIDED else None
+        stored = self.outbox.enqueue(event, names, category.id, hold=hold)
+        return TrackResult(event, category.id, True, names, stored.dropped, stored.held_dropped)
 
     # consent ----------------------------------------------------------------------------
 
@@ -295,7 +293,9 @@ class Companion:
     ) -> list[BackendPreview]:
         """The exact requests each backend would send now, built by its own ``prepare``.
 
-        Secrets are masked unless ``reveal``; everything else is byte for byte what is sent.
+        The events are chosen by the sender's own ``next_batches`` (the same rounds, the same
+        batch size, also after a 413), and the secrets are hidden by ``PreparedRequest.masked``,
+        the masking the history keeps: everything else is byte for byte what is sent.
 
         Args:
             reveal: show license_key and api_key in clear.
@@ -314,21 +314,23 @@ class Companion:
             # Show what would be sent without the key; KeyManager will not send until it is read.
             keyring_problem = str(exc)
             ctx = self.send_context(with_license=False)
-        shown = ctx if reveal else ctx.masked()
+
+        def shown(requests: list[PreparedRequest]) -> list[PreparedRequest]:
+            return requests if reveal else [r.masked(ctx.secrets) for r in requests]
+
         previews = []
         for name, (backend, _missing) in self.backends.items():
+            sender = self.senders[name]
             problem = self.backend_problem(name)
             if not problem and keyring_problem and backend.needs_license:
                 problem = keyring_problem
             if not problem and not allowed:
                 problem = self.why_not_sending() or "you have not agreed to sending any data"
-            window = limit * backend.max_batch
-            # The same selection the sender makes (oldest allowed first), and separately the
-            # oldest of what is held back, so neither hides the other.
-            sendable = [q.event for q in self.outbox.peek(name, window, allowed)]
-            others = [q.event for q in self.outbox.peek(name, window, exclude=allowed)]
-            held = self.outbox.counts_by_category(backend=name, exclude=allowed)
-            requests = backend.prepare(sendable, shown)[:limit]
+            # What the next rounds send (oldest allowed first), and separately the oldest of
+            # what is held back, so neither hides the other.
+            sendable = sender.next_batches(allowed, rounds=limit)
+            others = sender.next_batches(None, exclude=allowed, rounds=limit)
+            requests = shown(requests_for(backend, sendable, ctx, limit))
             previews.append(
                 BackendPreview(
                     backend=name,
@@ -337,14 +339,14 @@ class Companion:
                     requests=requests,
                     will_send=not problem and bool(requests),
                     queued=counts.get(name, 0),
-                    held_back=held,
-                    held_requests=backend.prepare(others, shown)[:limit],
+                    held_back=self.outbox.counts_by_category(backend=name, exclude=allowed),
+                    held_requests=shown(requests_for(backend, others, ctx, limit)),
                 )
             )
         return previews
 
-    def history(self, limit: int | None = None) -> list[Any]:
-        """What was sent, newest first."""
+    def history(self, limit: int | None = None) -> list[HistoryEntry]:
+        """What was sent, newest first, each entry with the request as it was sent (masked)."""
         return self.history_store.entries(limit)
 
     def status(self, *, read_keyring: bool = True) -> CompanionStatus:

@@ -16,7 +16,7 @@ from app.service import preview as preview_fmt
 from app.service.consent import STATE_KEY
 from app.service.preview import FIELD_MEANINGS
 from app.storage.history import HistoryEntry
-from app.storage.holding import UNDECIDED_KEEP, category_counters
+from app.storage.outbox import UNDECIDED_KEEP
 
 if TYPE_CHECKING:  # only for type hints: the companion imports the storage this module reads
     from app.service.companion import BackendPreview, Companion
@@ -110,7 +110,7 @@ def consent_data(companion: Companion) -> dict[str, Any]:
     """``consent show --json``: decisions, what is waiting and what was thrown away, per category."""
     policy = companion.consent
     waiting = companion.outbox.counts_by_category()
-    counters = category_counters(companion.db)
+    counters = companion.outbox.category_counters()
     categories = []
     for s in policy.states():
         counts = counters.get(s.category.id, {})

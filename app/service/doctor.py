@@ -35,7 +35,8 @@ from app.service.doctor_net import Probe, default_tls, environment_proxies, prob
 from app.service.network import NetworkState, Reachability, decide_for
 from app.storage.config import VendorConfig
 from app.storage.db import APPLICATION_ID, SCHEMA_VERSION
-from app.storage.license_store import LicenseStore, fix_hint
+from app.storage.keyring_access import fix_hint
+from app.storage.license_store import LicenseStore
 
 DB_NAME = "companion.db"  # the companion's file name in the state directory
 MIN_FREE = 50 * 1024 * 1024  # below this the outbox and the log may fail to grow

@@ -1,15 +1,9 @@
 """Verify, activate and deactivate the user's license with KeyManager, without Qt.
 
-``POST {url}/api/v1/verify|activate|deactivate`` with the form fields ``api_key``,
-``license_key`` and ``identifier`` (our ``activation_identifier``), ``Accept: application/json``.
-Answers are read with the telemetry backend's own envelope rules
-(``app.backends.keymanager.interpret_envelope``): with a public key configured the signature
-must verify and the answer is read from ``response_base64`` only.
-
-Codes (as KeyManager answers them): verify 200 valid; 201/202/203/204/205/210/215
-invalid, shown with the server's message. Activate 300/301 done, 302 limit reached. Deactivate
-400 (also the string "400") / 401 done. 100-103 and 150 mean the vendor's API key is wrong: the
-license is then *unknown*, not invalid.
+The requests are built and their answers read by the KeyManager backend
+(``app.backends.keymanager.KeyManagerLicense``), next to telemetry and by the same envelope
+rules; this service decides what an answer means for the user. A vendor API key KeyManager
+refuses (100-103, 150) leaves the license *unknown*, not invalid.
 
 Why the result is cached in the state database with its time: the tray and ``status`` show the
 last answer without the network, and offline the user sees "unknown" with the age of the last
@@ -26,9 +20,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlencode
 
-from app.backends.keymanager import USER_AGENT, interpret_envelope
+from app.backends.keymanager import KeyManagerLicense
 from app.model.errors import CompanionError
 from app.model.wire import PreparedRequest, SignatureStatus, Verdict, mask_secret
 from app.service.http import HttpClient, TransportError
@@ -39,9 +32,6 @@ from app.storage.state import StateStore
 
 log = logging.getLogger(__name__)
 
-VERIFY_PATH = "/api/v1/verify"
-ACTIVATE_PATH = "/api/v1/activate"
-DEACTIVATE_PATH = "/api/v1/deactivate"
 ANSWER_KEY = "license:answer"  # the last real answer about the license (never the key)
 ATTEMPT_KEY = "license:attempt"  # the last attempt that got no usable answer
 
@@ -64,15 +54,6 @@ class LicenseState(StrEnum):
 # Short names for the members, used throughout this module.
 VALID, INVALID, UNKNOWN, NO_KEY = (LicenseState.VALID, LicenseState.INVALID,
                                    LicenseState.UNKNOWN, LicenseState.NO_KEY)
-
-# action -> (codes meaning "done", codes that are a definitive "no" about this license)
-_LICENSE_NO = {201, 202, 203, 204, 205, 210, 215}
-_CODES: dict[str, tuple[frozenset[int], frozenset[int]]] = {
-    "verify": (frozenset({200}), frozenset(_LICENSE_NO)),
-    "activate": (frozenset({300, 301}), frozenset(_LICENSE_NO | {302})),
-    "deactivate": (frozenset({400, 401}), frozenset(_LICENSE_NO)),
-}
-_PATHS = {"verify": VERIFY_PATH, "activate": ACTIVATE_PATH, "deactivate": DEACTIVATE_PATH}
 
 
 @dataclass(frozen=True)
@@ -255,23 +236,11 @@ class LicenseService:
 
     def request(self, action: str, license_key: str) -> PreparedRequest:
         """The exact request for ``action`` (what is sent; the preview masks the secrets)."""
-        ident = self.identity()
-        fields = [
-            ("api_key", self.config.keymanager.api_key),
-            ("license_key", license_key),
-            ("identifier", ident.activation_identifier),
-        ]
-        return PreparedRequest(
-            backend="keymanager-license",
-            method="POST",
-            url=self.config.keymanager.url.rstrip("/") + _PATHS[action],
-            headers=(
-                ("Accept", "application/json"),
-                ("Content-Type", "application/x-www-form-urlencoded"),
-                ("User-Agent", USER_AGENT),
-            ),
-            body=urlencode(fields).encode("ascii"),
-        )
+        return self._api().prepare(action, license_key, self.identity().activation_identifier)
+
+    def _api(self) -> KeyManagerLicense:
+        km = self.config.keymanager
+        return KeyManagerLicense(km.url, km.api_key, km.public_key_pem)
 
     def _ask(self, action: str) -> LicenseStatus:
         key = self.store.get()  # KeyringUnavailableError propagates: the caller shows it
@@ -288,18 +257,8 @@ class LicenseService:
             response = self.client.send(request)
         except TransportError as exc:
             return self._no_answer(action, str(exc))
-        done, refused = _CODES[action]
-        said: dict[str, Any] = {}
-
-        def classify(code: int, message: str, errors: Any) -> Verdict | None:
-            said["message"] = message
-            if code in done:
-                return Verdict.DELIVERED
-            if code in refused:
-                return Verdict.REJECTED
-            return None
-
-        outcome = interpret_envelope(response, self.config.keymanager.public_key_pem, classify)
+        answer = self._api().interpret(action, response)
+        outcome = answer.outcome
         if outcome.signature is SignatureStatus.INVALID:
             return self._no_answer(action, "SECURITY: the answer's signature does not match the "
                                    "configured public key; it was ignored", outcome.signature)
@@ -316,7 +275,7 @@ class LicenseService:
         status = LicenseStatus(
             state=state,
             code=outcome.code,
-            message=said.get("message", ""),
+            message=answer.message,
             checked_at=self.clock(),
             signature=outcome.signature.value,
             action=action,

@@ -40,23 +40,21 @@ def pretty_body(request: PreparedRequest) -> str:
     ctype = (request.header("content-type") or "").lower()
     text = body_text(request)
     if "json" in ctype:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        try:
+            return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        except ValueError:  # e.g. a damaged stored copy: show it as it is
+            return text
     if "x-www-form-urlencoded" in ctype:
         return "\n".join(f"{k} = {v}" for k, v in parse_qsl(text, keep_blank_values=True))
     return text
 
 
 def describe(request: PreparedRequest) -> dict[str, Any]:
-    """The request as plain data (``preview --json``, the consent window)."""
-    return {
-        "backend": request.backend,
-        "method": request.method,
-        "url": request.url,
-        "headers": dict(request.headers),
-        "body": body_text(request),
-        "body_pretty": pretty_body(request),
-        "events": len(request.event_ids),
-    }
+    """The request as plain data (``preview --json``, the consent window): the keys the
+    history keeps (``PreparedRequest.to_dict``) but the event ids, plus a readable body."""
+    data = request.to_dict()
+    del data["event_ids"]
+    return {**data, "body_pretty": pretty_body(request), "events": len(request.event_ids)}
 
 
 def render(request: PreparedRequest) -> str:

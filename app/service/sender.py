@@ -23,6 +23,7 @@ from app.backends.base import Backend
 from app.model.errors import CompanionError
 from app.model.wire import Outcome, SendContext, SignatureStatus, Verdict
 from app.service.backoff import backoff_delay
+from app.service.batches import Batch, batch_size, next_batches, requests_for
 from app.service.http import HttpClient, TransportError
 from app.storage.history import History
 from app.storage.outbox import Outbox, QueuedEvent
@@ -138,6 +139,29 @@ class Sender:
         """Backoff/block/warning state for ``status``."""
         return self.state.get(self.state_key, {})
 
+    def batch_size(self) -> int:
+        """Events per round now: the backend's ``max_batch``, or fewer after a 413."""
+        return batch_size(self.backend, self.info().get("batch_limit"))
+
+    def next_batches(
+        self,
+        categories: Iterable[str] | None,
+        *,
+        exclude: Iterable[str] | None = None,
+        rounds: int = 1,
+    ) -> list[Batch]:
+        """The events the next ``rounds`` rounds would send, one list per round.
+
+        ``send_round`` sends the first of them; the preview shows them all.
+
+        Args:
+            categories: only these consent categories (None: any; empty: none).
+            exclude: none of these categories.
+            rounds: how many rounds ahead.
+        """
+        return next_batches(self.outbox, self.backend, self.batch_size(), categories,
+                            exclude=exclude, rounds=rounds)
+
     def wait_time(self, force: bool = False) -> tuple[float, str]:
         """Seconds until the next attempt is allowed, and why (0 = now)."""
         info = self.info()
@@ -189,11 +213,10 @@ class Sender:
         return total
 
     def _round(self, categories: list[str], report: RoundReport) -> None:
-        info = self.info()
-        limit = max(1, min(self.backend.max_batch, info.get("batch_limit") or 10**9))
-        queued = self.outbox.peek(self.backend.name, limit, categories)
-        if not queued:
+        batches = self.next_batches(categories)
+        if not batches:
             return
+        queued = batches[0]
         try:
             ctx = self.context()
         except CompanionError as exc:
@@ -204,7 +227,7 @@ class Sender:
         by_id: dict[str, list[QueuedEvent]] = {}
         for item in queued:
             by_id.setdefault(item.event.id, []).append(item)
-        requests = self.backend.prepare([item.event for item in queued], ctx)
+        requests = requests_for(self.backend, [queued], ctx)
         self.outbox.mark_attempt(item.seq for item in queued)
         for request in requests:
             items = [item for event_id in request.event_ids for item in by_id[event_id]]
@@ -232,10 +255,11 @@ class Sender:
                 outcome.verdict is Verdict.SPLIT and len(items) == 1  # cannot get smaller
             )
             # The history entry and the removal from the outbox are one transaction: a crash
-            # leaves either both or neither.
+            # leaves either both or neither. The entry keeps the request as sent, masked.
             with self.outbox.db.write() as conn:
                 self.history.record(self.backend.name, {i.category for i in items},
-                                    request.event_ids, outcome, conn)
+                                    request.event_ids, outcome, conn,
+                                    request=request.masked(ctx.secrets))
                 if settled:
                     self.outbox.ack((item.seq for item in items), conn)
             if settled and outcome.verdict is Verdict.SPLIT:

@@ -56,6 +56,24 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX history_at ON history (at);
     """,
+    # 2: the request as it was sent (secrets masked) kept with its history row; the number of
+    # queued events per backend kept by triggers in the very transaction that changes the queue,
+    # so the cap never has to count the table; event ids in the category index, so the bound on
+    # an undecided category counts its events from the index alone.
+    """
+    ALTER TABLE history ADD COLUMN request TEXT;
+    DROP INDEX outbox_category;
+    CREATE INDEX outbox_category ON outbox (category, event_id);
+    CREATE TABLE outbox_size (backend TEXT PRIMARY KEY, n INTEGER NOT NULL);
+    INSERT INTO outbox_size (backend, n) SELECT backend, count(*) FROM outbox GROUP BY backend;
+    CREATE TRIGGER outbox_size_insert AFTER INSERT ON outbox BEGIN
+        INSERT INTO outbox_size (backend, n) VALUES (NEW.backend, 1)
+        ON CONFLICT (backend) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER outbox_size_delete AFTER DELETE ON outbox BEGIN
+        UPDATE outbox_size SET n = n - 1 WHERE backend = OLD.backend;
+    END;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -226,4 +244,14 @@ def _classify(path: Path, exc: sqlite3.Error) -> Exception:
 
 
 def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """Split a migration into statements; a trigger's body (``BEGIN ... END;``) stays whole."""
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        statements.append(pending.strip())
+    return statements

@@ -1,4 +1,10 @@
-"""What left the machine: one row per request, never its body (bodies carry secrets)."""
+"""What left the machine: one row per request, with the request as it was sent.
+
+The stored request is the sender's own ``PreparedRequest`` with its secrets masked (the license
+key and API key, by the same ``mask_secret`` the preview uses), so a user can see last week what
+actually left the machine without the history becoming a second place that holds the key. It is
+kept in the entry's row, so it lives exactly as long as the entry (``max_days`` / ``max_rows``).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from app.model.wire import Outcome
+from app.model.wire import Outcome, PreparedRequest
 from app.storage.db import Database
 
 DAY = 86_400.0
@@ -30,11 +36,13 @@ class HistoryEntry:
     message: str
     errors: Any
     signature: str
+    request: PreparedRequest | None = None  # as sent, secrets masked; None for older entries
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (``history --json``)."""
         data = asdict(self)
         data["categories"] = list(self.categories)
+        data["request"] = self.request.to_dict() if self.request is not None else None
         data["at_iso"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.at))
         return data
 
@@ -68,6 +76,8 @@ class History:
         event_ids: Iterable[str],
         outcome: Outcome,
         conn: sqlite3.Connection | None = None,
+        *,
+        request: PreparedRequest | None = None,
     ) -> None:
         """Add an entry for one request and prune what is past the bounds.
 
@@ -78,16 +88,21 @@ class History:
             outcome: what the answer meant.
             conn: a connection inside a write transaction to join (the sender settles the
                 outbox rows and the history entry atomically); by default its own transaction.
+            request: the request as it was sent, with its secrets already masked
+                (``PreparedRequest.masked``); it is stored as given.
         """
         if conn is None:
             with self.db.write() as own:
-                self.record(backend, categories, event_ids, outcome, own)
+                self.record(backend, categories, event_ids, outcome, own, request=request)
             return
         ids = list(event_ids)
         now = self.clock()
+        stored = (json.dumps(request.to_dict(), ensure_ascii=False, separators=(",", ":"))
+                  if request is not None else None)
         conn.execute(
             "INSERT INTO history (at, backend, categories, event_count, verdict, http_status, "
-            "code, message, errors, signature, event_ids) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "code, message, errors, signature, event_ids, request) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 now,
                 backend,
@@ -100,6 +115,7 @@ class History:
                 json.dumps(outcome.errors) if outcome.errors else None,
                 outcome.signature.value,
                 json.dumps(ids),
+                stored,
             ),
         )
         conn.execute("DELETE FROM history WHERE at < ?", (now - self.max_days * DAY,))
@@ -109,17 +125,13 @@ class History:
             (self.max_rows,),
         )
 
-    def entries(self, limit: int | None = None, since: float | None = None) -> list[HistoryEntry]:
-        """Newest first."""
+    def entries(self, limit: int | None = None) -> list[HistoryEntry]:
+        """Newest first, at most ``limit`` (None: all that are kept)."""
         sql = (
             "SELECT id, at, backend, categories, event_count, verdict, http_status, code, "
-            "message, errors, signature FROM history"
+            "message, errors, signature, request FROM history ORDER BY id DESC"
         )
         params: list[Any] = []
-        if since is not None:
-            sql += " WHERE at >= ?"
-            params.append(since)
-        sql += " ORDER BY id DESC"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
@@ -137,6 +149,18 @@ class History:
                 message=r[8],
                 errors=json.loads(r[9]) if r[9] else None,
                 signature=r[10],
+                request=_stored_request(r[11]),
             )
             for r in rows
         ]
+
+
+def _stored_request(text: str | None) -> PreparedRequest | None:
+    """The stored request, or None when there is none (older entries) or it does not read back:
+    a damaged copy must not hide the rest of the history."""
+    if not text:
+        return None
+    try:
+        return PreparedRequest.from_dict(json.loads(text))
+    except (ValueError, AttributeError):
+        return None

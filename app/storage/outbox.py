@@ -2,6 +2,17 @@
 
 Events are written before ``enqueue`` returns. A batch being sent stays in the table until the
 answer arrives (``ack``), so a crash at any moment means a resend, never a loss (at-least-once).
+
+Every statement that reads or writes the ``outbox`` table, and its counters, lives here. Two
+bounds keep it finite, both enforced in the transaction that stores the event:
+
+* a cap per backend: beyond ``cap`` events the oldest are dropped and counted
+  (``dropped:<backend>``). The number of queued events per backend is kept by triggers in
+  ``outbox_size`` (see ``app.storage.db``), so checking the cap never counts the table.
+* a hold per undecided category: events of a category the user has not decided about stay on
+  disk so the consent window can show real examples, but beyond ``UNDECIDED_KEEP`` distinct
+  events the oldest are dropped and counted (``held_dropped:<category>``), so ``consent show``
+  can say so.
 """
 
 from __future__ import annotations
@@ -18,6 +29,10 @@ from app.storage.db import Database, bump_counter
 
 log = logging.getLogger(__name__)
 
+HELD_DROPPED = "held_dropped:"
+UNDECIDED_KEEP = 1_000  # events kept per undecided category (the oldest beyond it are dropped)
+DISCARDED = "discarded:"
+
 
 @dataclass(frozen=True)
 class QueuedEvent:
@@ -28,6 +43,19 @@ class QueuedEvent:
     category: str
     event: Event
     attempts: int
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """What storing one event cost the queue.
+
+    Attributes:
+        dropped: old events the per-backend cap pushed out (counted once per backend).
+        held_dropped: old events of the same undecided category dropped by the hold.
+    """
+
+    dropped: int = 0
+    held_dropped: int = 0
 
 
 class Outbox:
@@ -44,32 +72,74 @@ class Outbox:
         self.cap = cap
         self.clock = clock
 
-    def enqueue(self, event: Event, backends: Iterable[str], category: str) -> int:
-        """Store the event once for each backend; returns how many old events the cap dropped."""
+    def enqueue(
+        self, event: Event, backends: Iterable[str], category: str, *, hold: int | None = None
+    ) -> Enqueued:
+        """Store the event once for each backend, in one transaction (one fsync).
+
+        Args:
+            event: the validated event.
+            backends: every backend it goes to.
+            category: its consent category.
+            hold: when the category is undecided, how many distinct events of it to keep; the
+                oldest beyond that are dropped in the same transaction. None: no such bound.
+        """
         names = list(dict.fromkeys(backends))
+        if not names:
+            return Enqueued()
         body = json.dumps(event.to_dict(), separators=(",", ":"), ensure_ascii=False)
-        dropped = 0
         now = self.clock()
         with self.db.write() as conn:
-            for backend in names:
+            conn.executemany(
+                "INSERT INTO outbox (backend, event_id, category, event, enqueued_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(backend, event.id, category, body, now) for backend in names],
+            )
+            dropped = self._enforce_cap(conn, names)
+            held = self._enforce_hold(conn, category, hold) if hold is not None else 0
+        return Enqueued(dropped, held)
+
+    def _enforce_cap(self, conn: sqlite3.Connection, names: list[str]) -> int:
+        """Drop each backend's oldest events beyond the cap; returns how many in all."""
+        marks = ",".join("?" * len(names))
+        sizes = conn.execute(
+            f"SELECT backend, n FROM outbox_size WHERE backend IN ({marks})",  # noqa: S608
+            names,
+        ).fetchall()
+        dropped = 0
+        for backend, size in sizes:
+            excess = size - self.cap
+            if excess > 0:
                 conn.execute(
-                    "INSERT INTO outbox (backend, event_id, category, event, enqueued_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (backend, event.id, category, body, now),
+                    "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE backend = ? "
+                    "ORDER BY seq LIMIT ?)",
+                    (backend, excess),
                 )
-                (count,) = conn.execute(
-                    "SELECT count(*) FROM outbox WHERE backend = ?", (backend,)
-                ).fetchone()
-                excess = count - self.cap
-                if excess > 0:
-                    conn.execute(
-                        "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE backend = ? "
-                        "ORDER BY seq LIMIT ?)",
-                        (backend, excess),
-                    )
-                    bump_counter(conn, f"dropped:{backend}", excess)
-                    dropped += excess
+                bump_counter(conn, f"dropped:{backend}", excess)
+                dropped += excess
         return dropped
+
+    @staticmethod
+    def _enforce_hold(conn: sqlite3.Connection, category: str, keep: int) -> int:
+        """Drop the oldest events of ``category`` beyond ``keep`` distinct events.
+
+        An event queued for two backends counts once and is dropped for both, so the preview
+        never shows an event for one backend that the other has lost.
+        """
+        (count,) = conn.execute(
+            "SELECT count(DISTINCT event_id) FROM outbox WHERE category = ?", (category,)
+        ).fetchone()
+        excess = int(count) - keep
+        if excess <= 0:
+            return 0
+        conn.execute(
+            "DELETE FROM outbox WHERE category = ? AND event_id IN ("
+            "SELECT event_id FROM outbox WHERE category = ? GROUP BY event_id "
+            "ORDER BY min(seq) LIMIT ?)",
+            (category, category, excess),
+        )
+        bump_counter(conn, HELD_DROPPED + category, excess)
+        return excess
 
     def peek(
         self,
@@ -143,9 +213,8 @@ class Outbox:
         if conn is None:
             with self.db.write() as own:
                 return self.ack(seqs=[i for (i,) in ids], conn=own)
-        before = conn.total_changes
-        conn.executemany("DELETE FROM outbox WHERE seq = ?", ids)
-        return conn.total_changes - before
+        # rowcount, not total_changes: the triggers' own updates of outbox_size are no removal
+        return conn.executemany("DELETE FROM outbox WHERE seq = ?", ids).rowcount
 
     def still_queued(self, seqs: list[int]) -> bool:
         """Whether all these rows are still waiting (not revoked or settled meanwhile)."""
@@ -154,7 +223,7 @@ class Outbox:
         marks = ",".join("?" * len(seqs))
         sql = f"SELECT count(*) FROM outbox WHERE seq IN ({marks})"  # noqa: S608 - placeholders only
         (count,) = self.db.connection().execute(sql, seqs).fetchone()
-        return count == len(seqs)
+        return bool(count == len(seqs))
 
     def mark_attempt(self, seqs: Iterable[int]) -> None:
         """Count one more delivery attempt for these events."""
@@ -164,9 +233,9 @@ class Outbox:
             )
 
     def counts(self) -> dict[str, int]:
-        """Queued events per backend."""
+        """Queued events per backend (read from the counter the triggers keep)."""
         rows = self.db.connection().execute(
-            "SELECT backend, count(*) FROM outbox GROUP BY backend"
+            "SELECT backend, n FROM outbox_size WHERE n > 0"
         ).fetchall()
         return dict(rows)
 
@@ -212,3 +281,21 @@ class Outbox:
             "SELECT key, value FROM counters WHERE key LIKE 'dropped:%'"
         ).fetchall()
         return {key.split(":", 1)[1]: value for key, value in rows}
+
+    def count_discarded(self, category: str) -> None:
+        """Count an event that was not stored because its category is declined."""
+        with self.db.write() as conn:
+            bump_counter(conn, DISCARDED + category, 1)
+
+    def category_counters(self) -> dict[str, dict[str, int]]:
+        """Per category: events discarded because declined, and undecided events dropped."""
+        rows = self.db.connection().execute(
+            "SELECT key, value FROM counters WHERE key LIKE 'discarded:%' "
+            "OR key LIKE 'held_dropped:%'"
+        ).fetchall()
+        result: dict[str, dict[str, int]] = {}
+        for key, value in rows:
+            prefix, _, category = key.partition(":")
+            entry = result.setdefault(category, {"declined": 0, "dropped_undecided": 0})
+            entry["declined" if prefix == "discarded" else "dropped_undecided"] += value
+        return result

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.service.preview import render
 from app.storage.history import HistoryEntry
 from app.storage.texts import Texts
 from app.worker import HistoryExport, emit
@@ -238,6 +239,11 @@ class HistoryWindow(QWidget):
             lines.append(json.dumps(entry.errors, indent=2, ensure_ascii=False))
         else:
             lines.append(self.texts("history.no_errors"))
+        lines.append("")
+        if entry.request is not None:  # as it was sent, secrets masked
+            lines += [self.texts("history.request_sent"), render(entry.request)]
+        else:
+            lines.append(self.texts("history.request_not_kept"))
         self.details.setPlainText("\n".join(lines))
 
     def _ask_export_path(self) -> str:

@@ -99,6 +99,13 @@ def test_track_preview_send_history_status(env, receivers):
     assert {(h["backend"], h["verdict"]) for h in history} == {
         ("keymanager", "delivered"), ("telemetrydeck", "delivered")}
     assert {h["signature"] for h in history if h["backend"] == "keymanager"} == {"valid"}
+    # Each entry keeps its request as sent, the keys masked by the preview's own masking.
+    kept = [h["request"] for h in reversed(history)]
+    assert [r["body"].encode() for r in kept if r["backend"] == "telemetrydeck"] == [
+        r.body for r in td.requests]
+    km_kept = [r["body"] for r in kept if r["backend"] == "keymanager"]
+    assert len(km_kept) == 3 and all("AB12%E2%80%A6GH78" in body for body in km_kept)
+    assert LICENSE not in json.dumps(history) and API_KEY not in json.dumps(history)
     status = json.loads(run(env, "status", "--json").stdout)
     assert status["backends"]["keymanager"]["queued"] == 0
     assert status["backends"]["telemetrydeck"]["last_success"] is not None

@@ -14,7 +14,7 @@ from app.receiver import KeyManagerReceiver
 from app.service.companion import Companion
 from app.service.identity import Identity
 from app.storage.config import load_config
-from app.storage.holding import UNDECIDED_KEEP
+from app.storage.outbox import UNDECIDED_KEEP
 from app.wiring import build_companion
 from tests.configs import keymanager, telemetrydeck, vendor_config
 

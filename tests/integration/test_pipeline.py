@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from app.model.consent import Choice
 from app.model.wire import SignatureStatus, Verdict
 from app.receiver import (
     BadSignature,
@@ -437,3 +438,81 @@ def test_preview_shows_allowed_events_behind_many_held_back_ones(make, km, td):
     assert len(preview.requests) == 1
     assert b"numeric_data_single_value=99" in preview.requests[0].body
     assert preview.held_back == {"usage": 30}
+
+
+# --- one request, three moments: preview, send, history ---------------------------------
+
+
+def test_after_a_413_the_preview_is_the_next_request_byte_for_byte(make, td):
+    companion = make(km_on=False, grant=False)
+    for i in range(150):
+        companion.track("feature.export", kind="number", value=i)
+        if i % 3 == 0:
+            companion.track("diag.note", kind="text", value=f"note {i}")
+    companion.grant(["usage"])
+    # The "no" to diagnostics is stored while its events are still on disk (as when another
+    # process tracked them just before the decision reached it): they must never be sent.
+    companion.consent.set(Choice.DENIED, ["diagnostics"])
+    td.script(TooLarge())
+    report = companion.send_round(force=True)["telemetrydeck"]
+    assert report.outcomes[0].verdict is Verdict.SPLIT
+    assert len(json.loads(td.requests[0].body)) == 100
+
+    (preview,) = companion.preview()
+    assert [len(r.event_ids) for r in preview.requests] == [50, 50, 50]
+    assert preview.held_back == {"diagnostics": 50}
+    companion.send_round()
+    assert td.requests[1].body == preview.requests[0].body  # the very next request, exactly
+    companion.send()
+    assert [r.body for r in td.requests[1:]] == [r.body for r in preview.requests]
+    assert {s["type"] for s in td.accepted_events()} == {"feature.export"}
+    assert companion.outbox.counts() == {"telemetrydeck": 50}  # the declined ones, not sent
+
+
+def test_history_keeps_each_request_as_sent_with_the_secrets_masked(make, km, td):
+    from app.service.consent_view import history_data
+
+    companion = make()
+    track_three(companion)
+    shown = {p.backend: p for p in companion.preview()}  # masked, as the user sees it
+    companion.send()
+    entries = companion.history()
+    sent_km = [e.request for e in reversed(entries) if e.backend == "keymanager"]
+    sent_td = [e.request for e in reversed(entries) if e.backend == "telemetrydeck"]
+    assert [r.body for r in sent_td] == [r.body for r in td.requests]  # no secret in them
+    assert sent_km == shown["keymanager"].requests
+    assert [parse_qsl(r.body.decode())[0] for r in sent_km] == [("api_key", "2964…c492")] * 3
+    for request in sent_km:
+        assert LICENSE not in request.body.decode() and API_KEY not in request.body.decode()
+    exported = history_data(entries)
+    assert exported[0]["request"]["body"] == entries[0].request.body.decode()
+    assert exported[0]["request"]["headers"] == dict(entries[0].request.headers)
+    assert "User-Agent" in exported[0]["request"]["headers"]
+    files = [companion.db.path, companion.db.path.with_name(companion.db.path.name + "-wal")]
+    stored = b"".join(path.read_bytes() for path in files if path.exists())
+    assert stored.count(b"2964%E2%80%A6c492") >= 3  # the masked key is there ...
+    assert LICENSE.encode() not in stored and API_KEY.encode() not in stored  # ... never the key
+
+
+def test_history_keeps_requests_only_within_its_bounds(make, km, td):
+    companion = make(km_on=False)
+    companion.history_store.max_rows = 100
+    for i in range(105):
+        companion.track("feature.export", kind="number", value=i)
+        companion.send_round()
+    entries = companion.history()
+    assert len(entries) == 100
+    assert all(e.request is not None and len(e.request.event_ids) == 1 for e in entries)
+    (count,) = companion.db.connection().execute(
+        "SELECT count(*) FROM history WHERE request IS NOT NULL").fetchone()
+    assert count == 100
+
+
+def test_track_of_an_undecided_category_is_one_transaction(make):
+    companion = make(grant=False)
+    statements: list[str] = []
+    companion.db.connection().set_trace_callback(statements.append)
+    result = companion.track("feature.export", kind="number", value=1)
+    companion.db.connection().set_trace_callback(None)
+    assert result.stored
+    assert statements.count("BEGIN IMMEDIATE") == 1 and statements.count("COMMIT") == 1

@@ -103,6 +103,20 @@ def test_details_show_the_server_errors_of_an_831(qtbot, shown):
     assert "No errors reported by the server." in window.details.toPlainText()
 
 
+def test_details_show_the_request_as_it_was_sent_with_the_keys_masked(qtbot, shown, companion):
+    window = shown.window
+    window.backend_filter.setCurrentIndex(window.backend_filter.findData("keymanager"))
+    text = window.details.toPlainText()
+    (sent,) = [e.request for e in companion.history() if e.id == window.visible_entries()[0].id]
+    assert "The request as it was sent" in text
+    assert f"POST {sent.url}" in text and "User-Agent: " in text
+    assert "license_key = " in text and "api_key = " in text
+    assert LICENSE not in text and API_KEY not in text
+    window.backend_filter.setCurrentIndex(0)
+    window.outcome_filter.setCurrentIndex(window.outcome_filter.findData("retry"))
+    assert "The request itself was not kept" in window.details.toPlainText()
+
+
 def test_refresh_asks_the_owner_and_shows_new_entries(qtbot, shown, companion):
     companion.history_store.record("keymanager", ["usage"], ["e2"],
                                    Outcome(Verdict.REJECTED, "HTTP 400", 400))

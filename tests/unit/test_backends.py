@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.backends.keymanager import KeyManagerBackend, format_number
+from app.backends.keymanager import KeyManagerBackend, KeyManagerLicense, format_number
 from app.backends.signature import sign_envelope, verify_envelope
 from app.backends.telemetrydeck import MAX_SIGNALS, TelemetryDeckBackend, client_user
 from app.model.event import TELEMETRYDECK_RESERVED, make_event
@@ -324,3 +324,42 @@ def test_telemetrydeck_response_table(response, verdict):
     assert outcome.verdict is verdict
     if response.status == 429:
         assert outcome.retry_after == 12
+
+
+# --- KeyManager license requests (verify / activate / deactivate) -------------------------
+
+
+@pytest.mark.parametrize(
+    ("action", "code", "verdict"),
+    [("verify", 200, Verdict.DELIVERED), ("verify", 202, Verdict.REJECTED),
+     ("activate", 301, Verdict.DELIVERED), ("activate", 302, Verdict.REJECTED),
+     ("deactivate", "400", Verdict.DELIVERED), ("deactivate", 401, Verdict.DELIVERED),
+     ("verify", 300, Verdict.RETRY)],  # another endpoint's code is no answer about this one
+)
+def test_license_answers_carry_the_servers_own_message(key, pem, action, code, verdict):
+    api = KeyManagerLicense("https://keys.example.com", CTX.api_key, pem)
+    inner = {"code": code, "message": "The selected license key is invalid."}
+    answer = api.interpret(action, HttpResponse(200, envelope(inner, key)))
+    assert answer.outcome.verdict is verdict
+    assert answer.message == "The selected license key is invalid."
+    assert answer.outcome.signature is SignatureStatus.VALID
+
+
+def test_a_license_answer_that_is_not_trusted_has_no_message(key, pem):
+    api = KeyManagerLicense("https://keys.example.com", CTX.api_key, pem)
+    forged = envelope({"code": 200, "message": "License key is valid"}, signature="AAAA")
+    answer = api.interpret("verify", HttpResponse(200, forged))
+    assert answer.outcome.signature is SignatureStatus.INVALID and answer.message == ""
+    refused = api.interpret("verify", HttpResponse(401, envelope({"code": 100,
+                                                                  "message": "bad key"}, key)))
+    assert refused.outcome.verdict is Verdict.BLOCKED and refused.outcome.code == 100
+
+
+def test_license_requests_carry_the_three_fields_in_order():
+    api = KeyManagerLicense("https://keys.example.com/", CTX.api_key)
+    request = api.prepare("verify", CTX.license_key, CTX.activation_identifier)
+    assert request.url == "https://keys.example.com/api/v1/verify"
+    assert request.header("accept") == "application/json"
+    assert parse_qsl(request.body.decode()) == [
+        ("api_key", CTX.api_key), ("license_key", CTX.license_key),
+        ("identifier", CTX.activation_identifier)]

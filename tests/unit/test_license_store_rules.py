@@ -1,4 +1,4 @@
-"""Key normalisation and the keyring boundary's messages, without a keyring."""
+"""Key normalisation (the model's rules) and the keyring boundary's messages, without a keyring."""
 
 from __future__ import annotations
 
@@ -7,12 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.model.errors import KeyringUnavailableError, ValidationError
-from app.storage.license_store import (
-    MAX_KEY_LENGTH,
-    LicenseStore,
-    fix_hint,
-    normalise_key,
-)
+from app.model.license_key import MAX_KEY_LENGTH, normalise_key
+from app.storage.keyring_access import fix_hint
+from app.storage.license_store import LicenseStore
 
 UUID_KEY = "9cc2cc83-4c74-49f9-98f5-f0e1c1eb1541"
 

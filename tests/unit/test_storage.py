@@ -7,10 +7,10 @@ import pytest
 
 from app.model.errors import StorageError
 from app.model.event import make_event
-from app.model.wire import Outcome, SignatureStatus, Verdict
-from app.storage.db import APPLICATION_ID, SCHEMA_VERSION, Database
+from app.model.wire import Outcome, PreparedRequest, SignatureStatus, Verdict
+from app.storage.db import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, Database, _statements
 from app.storage.history import History
-from app.storage.outbox import Outbox
+from app.storage.outbox import HELD_DROPPED, Outbox
 from app.storage.state import StateStore
 
 
@@ -45,7 +45,7 @@ def test_schema_version_wal_and_application_id(tmp_path):
 def test_cap_drops_oldest_and_counts(tmp_path):
     outbox = Outbox(Database(tmp_path / "c.db"), cap=10)
     events = [ev(i) for i in range(15)]
-    dropped = sum(outbox.enqueue(e, ["telemetrydeck"], "usage") for e in events)
+    dropped = sum(outbox.enqueue(e, ["telemetrydeck"], "usage").dropped for e in events)
     assert dropped == 5
     assert outbox.counts() == {"telemetrydeck": 10}
     assert outbox.dropped() == {"telemetrydeck": 5}
@@ -197,3 +197,113 @@ def test_a_failed_write_rolls_back_and_says_so(tmp_path):
         conn.execute("INSERT INTO outbox (backend) VALUES ('x')")  # NOT NULL constraint
     assert outbox.counts() == {}
     assert not db.connection().in_transaction
+
+
+# --- the queue-size counter, the undecided hold, and schema 2 ---------------------------
+
+
+def _true_sizes(db):
+    rows = db.connection().execute("SELECT backend, count(*) FROM outbox GROUP BY backend")
+    return dict(rows.fetchall())
+
+
+def test_the_size_counter_follows_every_way_rows_leave(tmp_path):
+    db = Database(tmp_path / "c.db")
+    outbox = Outbox(db, cap=10)
+    both = ["keymanager", "telemetrydeck"]
+    for i in range(14):  # past the cap: the oldest are dropped
+        outbox.enqueue(ev(i), both, "usage")
+    assert outbox.counts() == _true_sizes(db) == {"keymanager": 10, "telemetrydeck": 10}
+    outbox.ack(q.seq for q in outbox.peek("keymanager", 3))
+    assert outbox.counts() == _true_sizes(db) == {"keymanager": 7, "telemetrydeck": 10}
+    for i in range(5):
+        outbox.enqueue(ev(100 + i, "perf.x"), both, "performance", hold=2)
+    assert outbox.counts() == _true_sizes(db)
+    with db.write() as conn:  # a row that no longer reads back is quarantined on peek
+        conn.execute("UPDATE outbox SET event = '{}' WHERE seq = (SELECT min(seq) FROM outbox "
+                     "WHERE backend = 'telemetrydeck')")
+    outbox.peek("telemetrydeck", 100)
+    assert outbox.counts() == _true_sizes(db)
+    assert outbox.discard(backend="keymanager") > 0
+    assert outbox.counts() == _true_sizes(db) and "keymanager" not in outbox.counts()
+    outbox.discard()
+    assert outbox.counts() == {} == _true_sizes(db)
+
+
+def test_the_cap_holds_at_the_counter_not_at_a_count(tmp_path):
+    outbox = Outbox(Database(tmp_path / "c.db"), cap=10)
+    for i in range(10):
+        assert outbox.enqueue(ev(i), ["telemetrydeck"], "usage").dropped == 0
+    assert outbox.enqueue(ev(10), ["telemetrydeck"], "usage").dropped == 1
+    assert outbox.peek("telemetrydeck", 100)[0].event.value == 1.0
+
+
+def test_the_undecided_hold_drops_in_the_same_write(tmp_path):
+    db = Database(tmp_path / "c.db")
+    outbox = Outbox(db)
+    results = [outbox.enqueue(ev(i), ["keymanager", "telemetrydeck"], "usage", hold=3)
+               for i in range(5)]
+    assert [r.held_dropped for r in results] == [0, 0, 0, 1, 1]
+    assert outbox.counts_by_category() == {"usage": 3}
+    assert [q.event.value for q in outbox.peek("keymanager", 10)] == [2.0, 3.0, 4.0]
+    assert outbox.category_counters() == {"usage": {"declined": 0, "dropped_undecided": 2}}
+    assert db.connection().execute("SELECT value FROM counters WHERE key = ?",
+                                   (HELD_DROPPED + "usage",)).fetchone() == (2,)
+
+
+def test_schema_1_files_are_migrated_with_their_queue_and_history(tmp_path):
+    path = tmp_path / "c.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in _statements(MIGRATIONS[0]):
+        conn.execute(statement)
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute("PRAGMA user_version = 1")
+    body = '{"id":"e1","name":"feature.x","kind":"number","value":1.0,"payload":{},' \
+           '"timestamp":1.0,"session_id":"s"}'
+    for backend in ("keymanager", "keymanager", "telemetrydeck"):
+        conn.execute("INSERT INTO outbox (backend, event_id, category, event, enqueued_at) "
+                     "VALUES (?, 'e1', 'usage', ?, 1.0)", (backend, body))
+    conn.execute("INSERT INTO history (at, backend, categories, event_count, verdict, message, "
+                 "signature, event_ids) VALUES (5.0, 'keymanager', '[\"usage\"]', 1, "
+                 "'delivered', '830', 'valid', '[\"e0\"]')")
+    conn.close()
+    db = Database(path)
+    outbox = Outbox(db, cap=2)
+    assert db.connection().execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert outbox.counts() == {"keymanager": 2, "telemetrydeck": 1}  # counted once, at migration
+    (old,) = History(db).entries()
+    assert old.request is None and old.to_dict()["request"] is None
+    assert outbox.enqueue(ev(9), ["keymanager"], "usage").dropped == 1  # the cap sees old rows
+
+
+def test_history_keeps_the_request_it_is_given(tmp_path):
+    history = History(Database(tmp_path / "c.db"))
+    request = PreparedRequest("telemetrydeck", "POST", "https://nom.example/v2/",
+                              (("Content-Type", "application/json; charset=utf-8"),),
+                              '[{"type":"feature.x","text":"caf\u00e9 ☕"}]'.encode(),
+                              ("e1", "e2"))
+    outcome = Outcome(Verdict.DELIVERED, "HTTP 200", 200)
+    history.record("telemetrydeck", ["usage"], request.event_ids, outcome, request=request)
+    history.record("telemetrydeck", ["usage"], ["e3"], outcome)  # no request: still an entry
+    newer, older = history.entries()
+    assert newer.request is None
+    assert older.request == request
+    assert older.to_dict()["request"]["body"] == request.body.decode()
+
+
+def test_a_damaged_stored_request_does_not_hide_the_entry(tmp_path):
+    db = Database(tmp_path / "c.db")
+    history = History(db)
+    outcome = Outcome(Verdict.DELIVERED, "HTTP 200", 200)
+    for damaged in ("{not json", '{"backend": "x"}', "[1, 2]", '"text"'):
+        history.record("telemetrydeck", ["usage"], ["e1"], outcome)
+        with db.write() as conn:
+            conn.execute("UPDATE history SET request = ? WHERE id = (SELECT max(id) FROM history)",
+                         (damaged,))
+    entries = history.entries()
+    assert len(entries) == 4 and all(e.request is None for e in entries)
+
+
+def test_a_trigger_body_stays_one_statement():
+    (trigger,) = [s for s in _statements(MIGRATIONS[1]) if "outbox_size_insert" in s]
+    assert trigger.startswith("CREATE TRIGGER") and trigger.rstrip().endswith("END;")
