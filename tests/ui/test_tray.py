@@ -331,3 +331,17 @@ def test_single_instance_name_does_not_follow_the_user_variable(tmp_path, monkey
     monkeypatch.setenv("USERNAME", "someone-else")
     assert server_name(tmp_path) == first
     assert "someone-else" not in first
+
+
+def test_license_window_is_not_left_busy_when_the_worker_is_gone(qtbot, km, make_factory,
+                                                                 tray_for):
+    tray = tray_for(make_factory(km_url=km.url))
+    action(tray, "License…").trigger()
+    window = tray.windows.open["license"]
+    qtbot.waitUntil(lambda: window.info is not None and not window.busy_op)
+    assert tray.controller.shutdown(10)
+    window.ask("info")
+    assert window.busy_op == "info"
+    qtbot.waitUntil(lambda: not window.busy_op, timeout=5000)
+    assert "not running" in window.feedback.text()
+    assert not window.progress.isVisible()
