@@ -114,14 +114,14 @@ class TaskRunner(QObject, Generic[S]):
         """
         task = _Task(call, on_done, on_error, op or getattr(call, "__name__", "call"), context,
                      self._courier())
-        with self._lock:
-            state = self._state
-            if state == "held":
+        with self._lock:  # posted under the lock: nothing slips in after close() or before open()
+            if self._state == "held":
                 self._held.append(task)
-        if state == "open":
-            emit(self._post, task)
-        elif state == "closed":
-            emit(task.courier.arrived, task, None, CommandError(task.op, NOT_RUNNING))
+                return
+            if self._state == "open":
+                emit(self._post, task)
+                return
+        emit(task.courier.arrived, task, None, CommandError(task.op, NOT_RUNNING))
 
     def open(self) -> None:
         """Start running calls, the held ones first."""
@@ -140,11 +140,11 @@ class TaskRunner(QObject, Generic[S]):
             emit(task.courier.arrived, task, None, CommandError(task.op, NOT_RUNNING))
 
     def _courier(self) -> _Courier:
-        ident = threading.get_ident()
+        ident, current = threading.get_ident(), QThread.currentThread()
         with self._lock:
             courier = self._couriers.get(ident)
-            if courier is None:  # made here, so it lives on the calling thread
-                courier = self._couriers[ident] = _Courier()
+            if courier is None or courier.thread() != current:  # a thread id can be reused
+                courier = self._couriers[ident] = _Courier()  # made here: lives on this thread
         return courier
 
     @Slot(object)
