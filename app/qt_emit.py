@@ -42,5 +42,6 @@ def emit(signal: SignalInstance, *args: object) -> None:
         if _emit_drops_true:
             for _ in range(8):
                 ctypes.pythonapi.Py_IncRef(ctypes.py_object(True))
-    if signal.emit(*args) is True and _emit_drops_true:
+    # The stubs say emit returns None; the affected build returns True, which is the point.
+    if signal.emit(*args) is True and _emit_drops_true:  # type: ignore[func-returns-value]
         ctypes.pythonapi.Py_IncRef(ctypes.py_object(True))

@@ -57,9 +57,12 @@ class _Courier(QObject):
         owner = task.context if task.context is not None else getattr(callback, "__self__", None)
         if isinstance(owner, QObject) and not shiboken6.isValid(owner):
             log.debug("%s: its receiver was destroyed; answer dropped", task.op)
-        elif callback is not None:
-            callback(result if error is None else error)
-        elif error is not None:
+        elif error is None:
+            if task.on_done is not None:
+                task.on_done(result)
+        elif task.on_error is not None:
+            task.on_error(error)
+        else:
             log.warning("%s failed: %s", error.op, error.message)
 
 

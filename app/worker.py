@@ -291,7 +291,7 @@ class CompanionWorker(_Events):
             return
         forced = self._forced
         self._forced = False
-        if not self._sending and not companion.why_not_sending() and sum(companion.outbox.counts().values()):
+        if not (self._sending or companion.why_not_sending()) and sum(companion.outbox.counts().values()) > 0:
             self._sending = True
             emit(self.sendStarted, forced and first)
             self._publish()
