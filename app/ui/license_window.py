@@ -233,7 +233,8 @@ class LicenseWindow(QWidget):
             self.key_edit.setFocus()  # a new user's next step: paste the key
 
     def show_failure(self, error: CommandError) -> None:
-        """The operation got no answer at all (the worker is not running): end the busy state."""
+        """The operation ended without an answer (the worker is not running, or a defect): say so
+        and end the busy state, so the window is never left waiting."""
         if self.busy_op == "reveal":
             self.reveal_button.setChecked(False)
         self.busy_op = ""
