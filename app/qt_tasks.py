@@ -17,6 +17,10 @@ Guarantees:
       callback is called.
     * Before ``open`` calls are held (and run in order once it is called); after ``close`` they
       are answered with ``on_error`` ("not running") without running.
+
+Another thread with its own resource: make a ``TaskRunner`` a child of the object that owns the
+resource, move that object to a ``QThread``, ``open()`` the runner once the thread runs,
+``close()`` it before stopping the thread, and end with ``join(thread, owner, timeout)``.
 """
 
 from __future__ import annotations
