@@ -1,11 +1,12 @@
-"""The only Qt/thread glue: runs the service layer on one thread and reports back with signals.
+"""The only Qt/thread glue: runs the service layer on one thread and reports back on another.
 
 ``CompanionWorker`` lives on a ``QThread`` and owns everything that may block: the ``Companion``
 (its SQLite connection is per thread, so the companion is *created* on the worker thread), the
 network, the keyring (through the optional license service) and the send timer. The GUI talks
-to it only through ``WorkerController``, which lives on the GUI thread, forwards commands as
-queued signals and re-emits the worker's results on the GUI thread. Results are plain frozen
-dataclasses; no widget, no ``QApplication`` is touched here.
+to it only through ``WorkerController``: events arrive as its signals, and every command is
+``run(call, on_done, on_error)`` (``app.qt_tasks``): ``call(companion)`` runs on the worker
+thread and its answer comes back to a callback on the caller's thread. What the commands do is
+in ``app.service.commands``, their answers in ``app.service.results``.
 
 Quitting: ``WorkerController.shutdown(timeout)`` sets the stop flag and every sender's ``abort``
 (so a round in progress ends after its current request, which has the HTTP client's timeout),
@@ -17,216 +18,53 @@ resent).
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import TypeVar
 
-from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, SignalInstance, Slot
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
-from app.model.errors import CompanionError
-from app.model.wire import mask_secret
-from app.service.companion import BackendPreview, Companion, TrackResult
-from app.service.license import UNKNOWN, VALID, LicenseState, LicenseStatus
+from app.qt_emit import emit
+from app.qt_tasks import TaskRunner, join
+from app.service import commands
+from app.service.companion import Companion
+from app.service.license import LicenseService
+from app.service.results import CommandError, ConsentResult, LicenseInfo, SendSummary, command_error
 from app.service.tray_state import Snapshot
 from app.service.tray_state import snapshot as tray_snapshot
-from app.storage.license_store import normalise_key
 
 log = logging.getLogger(__name__)
 
-
-class _Probe(QObject):
-    signal = Signal()
-
-
-_emit_drops_true: bool | None = None
-
-
-def emit(signal: SignalInstance, *args: object) -> None:
-    """``signal.emit(*args)``, working around a reference-count bug in PySide6 6.12.0.
-
-    On CPython < 3.12 every Python-side ``SignalInstance.emit`` of PySide6 6.12.0 returns
-    ``True`` without taking a reference, so each call lowers ``True``'s refcount by one; after a
-    few thousand emits the interpreter aborts with "Fatal Python error: bool_dealloc". We
-    measure once whether this build has the bug and, if so, give the reference back. Use this
-    helper for every emit in long-running code (the tray runs for days).
-
-    pyproject.toml pins 6.11.3, which does not have the bug, so on our own builds this is a
-    guard that costs one measurement; it matters where a vendor or distribution swaps in 6.12.0.
-    """
-    global _emit_drops_true
-    if _emit_drops_true is None:
-        probe = _Probe()
-        before = sys.getrefcount(True)
-        for _ in range(8):
-            probe.signal.emit()
-        _emit_drops_true = sys.getrefcount(True) < before
-        if _emit_drops_true:
-            for _ in range(8):
-                ctypes.pythonapi.Py_IncRef(ctypes.py_object(True))
-    if signal.emit(*args) is True and _emit_drops_true:
-        ctypes.pythonapi.Py_IncRef(ctypes.py_object(True))
-
 SEND_INTERVAL = 10.0  # seconds between timer rounds
-_STILL_RUNNING: list[tuple[QThread, QObject]] = []  # workers that outlived shutdown()
 KEYRING_PROBE_INTERVAL = 300.0  # seconds between keyring health checks while idle
 
 
-@dataclass(frozen=True)
-class LicenseInfo:
-    """What the license window shows; never the clear key unless ``revealed``.
-
-    Attributes:
-        available: a license service exists in this build/configuration.
-        product: the product name.
-        masked_key: the key masked (``9cc2…1541``), "" when none is stored.
-        revealed_key: the clear key, only in answer to an explicit reveal request.
-        state: the ``LicenseState`` (``NO_KEY`` when no key is stored).
-        message: the server's (or our) words about the state.
-        code: the server's response code, if any.
-        checked_at: when the server last answered (epoch seconds), if ever.
-        user_identifier: the identifier sent for this user.
-        error: why the last operation failed ("" when it did not).
-        notice: what happened to this computer's seat for the previous key when a key was
-            replaced or removed ("" when it held none).
-        seat_kept: the previous key's seat could not be freed (``notice`` says how to).
-        internal_error: the operation failed with a bug of ours (``error`` says so), not the
-            environment: the window stops offering key entry.
-    """
-
-    available: bool
-    product: str = ""
-    masked_key: str = ""
-    revealed_key: str = field(default="", repr=False)
-    state: LicenseState = LicenseState.UNKNOWN
-    message: str = ""
-    code: int | None = None
-    checked_at: float | None = None
-    user_identifier: str = ""
-    error: str = ""
-    notice: str = ""
-    seat_kept: bool = False
-    internal_error: bool = False
-
-
-@dataclass(frozen=True)
-class SendSummary:
-    """What one "send" (a timer round or a forced drain) did, over all backends."""
-
-    forced: bool
-    requests: int = 0
-    delivered: int = 0
-    flagged: int = 0
-    rejected: int = 0
-    stopped: tuple[str, ...] = ()
-    remaining: int = 0
-
-
-@dataclass(frozen=True)
-class PreviewResult:
-    """Answer to ``request_preview``; ``token`` matches the request."""
-
-    token: int
-    reveal: bool
-    granted: tuple[str, ...] | None
-    previews: tuple[BackendPreview, ...]
-
-
-@dataclass(frozen=True)
-class ConsentResult:
-    """Answer to ``grant``/``revoke``: the categories changed and queued events deleted."""
-
-    granted: bool
-    categories: tuple[str, ...]
-    deleted: int = 0
-
-
-@dataclass(frozen=True)
-class ConsentView:
-    """Answer to ``consent_view``: what the consent window needs to draw its switches."""
-
-    states: tuple[Any, ...]  # ConsentPolicy.states(): CategoryState items
-    do_not_track: bool
-    version_changed: bool
-    version: int
-
-
-@dataclass(frozen=True)
-class HistoryExport:
-    """Answer to ``export_history``: the whole history written as ``history --json`` prints it.
-
-    Attributes:
-        path: where it was (or should have been) written.
-        count: entries written.
-        error: why nothing was written ("" when it was).
-    """
-
-    path: str
-    count: int = 0
-    error: str = ""
-
-
-@dataclass(frozen=True)
-class CommandError:
-    """A command failed; ``message`` is for the user (environment problems are not bugs)."""
-
-    op: str
-    message: str
-    bug: bool = False
-
-
-class LicenseServiceLike(Protocol):
-    """The part of ``app.service.license.LicenseService`` the worker uses."""
-
-    def key(self) -> str: ...
-    def set_key(self, raw: str) -> str: ...
-    def clear_key(self) -> bool: ...
-    def verify(self) -> LicenseStatus: ...
-    def activate(self) -> LicenseStatus: ...
-    def deactivate(self) -> LicenseStatus: ...
-    def cached_status(self, *, check_key: bool = True) -> LicenseStatus: ...
-
-
 CompanionFactory = Callable[[], Companion]
-LicenseFactory = Callable[[Companion], LicenseServiceLike | None]
+LicenseFactory = Callable[[Companion], LicenseService | None]
+T = TypeVar("T")
+Callback = Callable[[T], object] | None
 
 
-class _Results(QObject):
-    """The result signals, declared once: the worker emits them on its thread and the
-    controller re-emits the same ones on the GUI thread."""
+class _Events(QObject):
+    """What the worker tells unasked, declared once: the worker emits these on its thread and
+    the controller re-emits them on the GUI thread."""
 
-    ready = Signal(object)
-    fatal = Signal(str)
-    stateChanged = Signal(object)
-    sendStarted = Signal(bool)
-    sendFinished = Signal(object)
-    previewReady = Signal(object)
-    statusReady = Signal(object)
-    historyReady = Signal(object)
-    historyExported = Signal(object)
-    consentChanged = Signal(object)
-    tracked = Signal(object)
-    licenseReady = Signal(object)
-    consentViewReady = Signal(object)
-    failed = Signal(object)
-    stopped = Signal()
+    ready = Signal(object)  # Snapshot: the companion is open
+    fatal = Signal(str)  # the companion could not be opened (config, disk); the worker is idle
+    stateChanged = Signal(object)  # Snapshot
+    sendStarted = Signal(bool)  # True: the user's "Send now"
+    sendFinished = Signal(object)  # SendSummary
+    failed = Signal(object)  # CommandError: a send round, or a command without on_error
+    stopped = Signal()  # the companion is closed; the thread may quit
 
 
-# Their names, for the controller's relay.
-RESULT_SIGNALS = (
-    "ready", "fatal", "stateChanged", "sendStarted", "sendFinished", "previewReady",
-    "statusReady", "historyReady", "historyExported", "consentChanged", "tracked",
-    "licenseReady", "consentViewReady", "failed", "stopped",
-)
+EVENTS = ("ready", "fatal", "stateChanged", "sendStarted", "sendFinished", "failed", "stopped")
 
 
-class CompanionWorker(_Results):
+class CompanionWorker(_Events):
     """Owns the companion on the worker thread; every slot runs there.
 
     Args:
@@ -236,23 +74,6 @@ class CompanionWorker(_Results):
         clock: seconds since the epoch.
         sending: run the timer; False for a window-only process next to a running tray
             ("Send now" still sends).
-
-    Signals:
-        ready(Snapshot): the companion is open; first state.
-        fatal(str): the companion could not be opened (config, disk); the worker is idle.
-        stateChanged(Snapshot): the tray's state changed.
-        sendStarted(bool): a send began (True = the user's "Send now").
-        sendFinished(SendSummary): a send ended.
-        previewReady(PreviewResult): answer to ``preview``.
-        statusReady(CompanionStatus): answer to ``status`` (``Companion.status()``).
-        historyReady(list): answer to ``history`` (``HistoryEntry`` items, newest first).
-        historyExported(HistoryExport): answer to ``export_history``.
-        consentChanged(ConsentResult): a grant or revoke was stored.
-        tracked(TrackResult): an event was accepted.
-        licenseReady(LicenseInfo): answer to any license operation.
-        consentViewReady(ConsentView): answer to ``consent_view``.
-        failed(CommandError): a command failed.
-        stopped(): the worker closed the companion; the thread may quit.
     """
 
     # Posted to ourselves to run later on this thread. Not QTimer.singleShot: a single-shot timer
@@ -260,14 +81,9 @@ class CompanionWorker(_Results):
     _kick = Signal()
     _next_round = Signal()
 
-    def __init__(
-        self,
-        companion_factory: CompanionFactory,
-        license_factory: LicenseFactory | None = None,
-        interval: float = SEND_INTERVAL,
-        clock: Callable[[], float] = time.time,
-        sending: bool = True,
-    ) -> None:
+    def __init__(self, companion_factory: CompanionFactory,
+                 license_factory: LicenseFactory | None = None, interval: float = SEND_INTERVAL,
+                 clock: Callable[[], float] = time.time, sending: bool = True) -> None:
         super().__init__()
         self._send_by_timer = sending
         self._home = QThread.currentThread()
@@ -278,13 +94,15 @@ class CompanionWorker(_Results):
         self._interval_ms = max(50, int(interval * 1000))
         self._clock = clock
         self.companion: Companion | None = None
-        self.license: LicenseServiceLike | None = None
+        self.license: LicenseService | None = None
+        # A child: moves to the worker thread with us, so the calls run there.
+        self.tasks: TaskRunner[Companion] = TaskRunner(lambda: self.companion, self._publish, self)
         self._timer: QTimer | None = None
         self._paused = False
         self._sending = False
         self._draining = False
         self._forced = False
-        self._totals: dict[str, Any] = {}
+        self._summary = SendSummary(False)
         self._stop = threading.Event()  # set from the GUI thread; checked between rounds
         self._last: Snapshot | None = None
         self._keyring_problem = ""
@@ -299,13 +117,10 @@ class CompanionWorker(_Results):
             self.companion = self._factory()
             if self._license_factory is not None:
                 self.license = self._license_factory(self.companion)
-        except CompanionError as exc:
-            log.error("cannot start the worker: %s", exc)
-            emit(self.fatal, str(exc))
-            return
         except Exception as exc:
-            log.exception("cannot start the worker")
-            emit(self.fatal, f"internal error ({type(exc).__name__}); see the log file")
+            error = command_error("start", exc)
+            log.error("cannot start the worker: %s", error.message)
+            emit(self.fatal, error.message)
             return
         self._timer = QTimer(self)
         self._timer.setInterval(self._interval_ms)
@@ -368,6 +183,17 @@ class CompanionWorker(_Results):
             emit(self._kick)
         self._publish()
 
+    def interrupt_sending(self) -> None:
+        """Thread-safe: end the round in progress before its next request (a revoke is coming).
+
+        The revoke itself runs on this thread after the round; without this, a long round would
+        keep sending the category the user just said no to.
+        """
+        companion = self.companion
+        if companion is not None:
+            for sender in companion.senders.values():
+                sender.interrupt.set()
+
     @Slot()
     def _tick(self) -> None:
         if self.companion is None or self._stop.is_set() or self._draining:
@@ -382,8 +208,7 @@ class CompanionWorker(_Results):
     def _begin(self, forced: bool) -> None:
         self._draining = True
         self._forced = forced
-        self._totals = {"requests": 0, "delivered": 0, "flagged": 0, "rejected": 0, "stopped": [],
-                        "forced": forced}
+        self._summary = SendSummary(forced)
         self._round(first=True)
 
     @Slot()
@@ -398,276 +223,37 @@ class CompanionWorker(_Results):
             return
         forced = self._forced
         self._forced = False
-        if not self._sending and self._has_sendable(companion):
+        if not (self._sending or companion.why_not_sending()) and sum(companion.outbox.counts().values()) > 0:
             self._sending = True
             emit(self.sendStarted, forced and first)
             self._publish()
         try:
             reports = companion.send_round(force=forced)
-        except CompanionError as exc:
-            emit(self.failed, CommandError("send", str(exc)))
-            self._finish()
-            return
         except Exception as exc:
-            log.exception("send round failed")
-            emit(self.failed, CommandError("send", f"internal error ({type(exc).__name__})", True))
+            emit(self.failed, command_error("send", exc))
             self._finish()
             return
-        progressed = False
-        for report in reports.values():
-            for key in ("requests", "delivered", "flagged", "rejected"):
-                self._totals[key] += getattr(report, key)
-            if report.stopped:
-                self._totals["stopped"].append(f"{report.backend}: {report.stopped}")
-            progressed = progressed or (report.requests > 0 and not report.stopped)
-        if progressed and not self._stop.is_set() and (not self._paused or self._totals["forced"]):
+        self._summary = self._summary.plus(reports.values())
+        progressed = any(r.requests > 0 and not r.stopped for r in reports.values())
+        if progressed and not self._stop.is_set() and (not self._paused or self._summary.forced):
             self._publish()
             emit(self._next_round)
             return
         self._finish()
 
-    def _has_sendable(self, companion: Companion) -> bool:
-        if companion.why_not_sending():
-            return False
-        return sum(companion.outbox.counts().values()) > 0
-
     def _finish(self) -> None:
-        was_sending = self._sending
-        self._draining = False
-        self._sending = False
-        totals = self._totals
+        was_sending, self._draining, self._sending = self._sending, False, False
         self._publish()  # the new state first, so sendFinished's receivers see it
-        if was_sending or totals.get("requests"):
-            remaining = 0
-            if self.companion is not None:
-                remaining = sum(self.companion.outbox.counts().values())
-            emit(self.sendFinished, SendSummary(
-                forced=bool(totals.get("forced")), requests=totals.get("requests", 0),
-                delivered=totals.get("delivered", 0), flagged=totals.get("flagged", 0),
-                rejected=totals.get("rejected", 0), stopped=tuple(totals.get("stopped", [])),
-                remaining=remaining,
-            ))
+        if was_sending or self._summary.requests:
+            remaining = sum(self.companion.outbox.counts().values()) if self.companion else 0
+            emit(self.sendFinished, dataclasses.replace(self._summary, remaining=remaining))
 
-    # -- commands ---------------------------------------------------------------------------
-
-    @Slot(object)
-    def track(self, request: dict[str, Any]) -> None:
-        """Accept one event (``name``, ``kind``, ``value``, ``payload``)."""
-        self._run("track", lambda c: emit(self.tracked, c.track(
-            request["name"], kind=request["kind"], value=request["value"],
-            payload=request.get("payload"))))
-
-    @Slot(object)
-    def grant(self, categories: list[str] | None) -> None:
-        """Store a grant (None: all categories) and send soon."""
-        def op(c: Companion) -> None:
-            ids = c.grant(categories)
-            emit(self.consentChanged, ConsentResult(True, tuple(ids)))
-            emit(self._kick)
-        self._run("grant", op)
-
-    def interrupt_sending(self) -> None:
-        """Thread-safe: end the round in progress before its next request (a revoke is coming).
-
-        The revoke itself runs on this thread after the round; without this, a long round would
-        keep sending the category the user just said no to.
-        """
-        companion = self.companion
-        if companion is not None:
-            for sender in companion.senders.values():
-                sender.interrupt.set()
-
-    @Slot(object)
-    def revoke(self, categories: list[str] | None) -> None:
-        """Store a denial (None: all) and delete what is queued of those categories."""
-        def op(c: Companion) -> None:
-            try:
-                ids, deleted = c.revoke(categories)
-            finally:
-                for sender in c.senders.values():
-                    sender.interrupt.clear()
-            emit(self.consentChanged, ConsentResult(False, tuple(ids), deleted))
-        self._run("revoke", op)
-
-    @Slot(int, bool, object, int)
-    def preview(self, token: int, reveal: bool, granted: object, limit: int) -> None:
-        """Build the exact requests (``granted``: hypothetical categories or None)."""
-        cats = None if granted is None else tuple(granted)  # type: ignore[arg-type]
-        self._run("preview", lambda c: emit(self.previewReady, PreviewResult(
-            token, reveal, cats, tuple(c.preview(reveal=reveal, limit=limit, granted=cats)))))
-
-    @Slot()
-    def status(self) -> None:
-        """Emit ``statusReady`` with ``Companion.status()``."""
-        self._run("status", lambda c: emit(self.statusReady, c.status()))
-
-    @Slot(object)
-    def history(self, limit: int | None) -> None:
-        """Emit ``historyReady`` with the newest entries."""
-        self._run("history", lambda c: emit(self.historyReady, list(c.history(limit))))
-
-    @Slot(str)
-    def export_history(self, path: str) -> None:
-        """Write every history entry (no limit) to ``path`` as ``history --json`` prints it."""
-        from app.service.consent_view import history_json
-
-        def op(c: Companion) -> None:
-            entries = list(c.history(None))
-            try:
-                Path(path).write_text(history_json(entries) + "\n", encoding="utf-8")
-            except OSError as exc:
-                emit(self.historyExported, HistoryExport(path, 0, str(exc.strerror or exc)))
-                return
-            emit(self.historyExported, HistoryExport(path, len(entries)))
-        self._run("export", op)
-
-    @Slot()
-    def consent_view(self) -> None:
-        """Emit ``consentViewReady`` with the categories and decisions."""
-        from app.service.consent_view import version_changed
-
-        self._run("consent", lambda c: emit(self.consentViewReady, ConsentView(
-            tuple(c.consent.states()), c.consent.do_not_track, version_changed(c),
-            c.config.consent.version)))
-
-    @Slot(str, object)
-    def license_op(self, op: str, arg: object) -> None:
-        """``info``, ``reveal``, ``set`` (arg: the raw key), ``clear``, ``verify``, ``activate``,
-        ``deactivate``; always answered with ``licenseReady``."""
-        companion = self.companion
-        if companion is None:
-            return
-        service = self.license
-        if service is None:
-            emit(self.licenseReady, LicenseInfo(
-                False, companion.config.product.name,
-                user_identifier=self._user_identifier(companion),
-                error="license management is not available in this build"))
-            return
-        revealed, error, notice, seat_kept, bug = "", "", "", False, False
-        try:
-            if op == "set":
-                new_key = normalise_key(str(arg))  # refuse garbage before touching the seat
-                notice, seat_kept = self._free_seat(service, new_key)
-                service.set_key(new_key)
-                try:
-                    # The button says "Save and activate": take the seat, and the user learns
-                    # at once whether the server accepts the key.
-                    service.activate()
-                except CompanionError as exc:
-                    log.info("activate after set: %s", exc)
-            elif op == "clear":
-                notice, seat_kept = self._free_seat(service, None)
-                service.clear_key()
-            elif op in ("verify", "activate", "deactivate"):
-                getattr(service, op)()
-            elif op == "reveal":
-                revealed = service.key() or ""
-        except CompanionError as exc:
-            error = str(exc)
-        except Exception as exc:
-            log.exception("license %s failed", op)
-            error = f"internal error ({type(exc).__name__}); see the log file"
-            bug = True
-        self._probe_keyring()
-        info = self._license_info(companion, revealed, error)
-        emit(self.licenseReady, dataclasses.replace(info, notice=notice, seat_kept=seat_kept,
-                                                    internal_error=bug))
-        self._publish()
-
-    def _free_seat(self, service: LicenseServiceLike, new_key: str | None) -> tuple[str, bool]:
-        """Before the stored key is replaced or removed, free the seat it holds here.
-
-        Without this the old key's seat stays taken on the server with no key left on this
-        computer to free it. Returns ``(notice, seat_kept)`` for the window.
-
-        Raises:
-            KeyringUnavailableError: the stored key cannot be read (nothing was changed).
-        """
-        old = service.key()
-        if not old or old == new_key:
-            return "", False
-        status = service.cached_status(check_key=False)
-        holds_seat = status.state == VALID or (status.state == UNKNOWN
-                                               and status.last_state == VALID)
-        if not holds_seat:
-            return "", False
-        answer = service.deactivate()
-        masked = mask_secret(old)
-        if answer.ok:
-            said = f"{answer.code} {answer.message}".strip()
-            return (f"This computer's seat for the previous key ({masked}) was freed "
-                    f"(the license server answered: {said})."), False
-        why = answer.problem or f"the license server answered {answer.code} {answer.message}"
-        return (f"This computer's seat for the previous key ({masked}) could not be freed "
-                f"({why.strip()}), so it stays taken. To free it later, enter that key again "
-                "and use \"Free this computer's seat\" while online, or release it on your "
-                "account page at the vendor."), True
-
-    # -- helpers ----------------------------------------------------------------------------
-
-    def _run(self, op: str, fn: Callable[[Companion], None]) -> None:
-        companion = self.companion
-        if companion is None:
-            emit(self.failed, CommandError(op, "the companion is not running"))
-            return
-        try:
-            fn(companion)
-        except CompanionError as exc:
-            emit(self.failed, CommandError(op, str(exc)))
-        except Exception as exc:
-            log.exception("%s failed", op)
-            emit(self.failed, CommandError(op, f"internal error ({type(exc).__name__}); "
-                                              "see the log file", True))
-        self._publish()
-
-    def _user_identifier(self, companion: Companion) -> str:
-        try:
-            return companion.identity().user_identifier
-        except CompanionError:
-            return ""
-
-    def _license_info(self, companion: Companion, revealed: str = "", error: str = "") -> LicenseInfo:
-        service = self.license
-        if service is None:
-            return LicenseInfo(False, companion.config.product.name)
-        key = ""
-        status = None
-        try:
-            key = service.key() or ""
-            # The key was just read: a second keyring read (a second timeout when it hangs)
-            # would add nothing.
-            status = service.cached_status(check_key=False)
-        except CompanionError as exc:
-            error = error or str(exc)
-        state = LicenseState.NO_KEY if not key else (status.state if status else
-                                                     LicenseState.UNKNOWN)
-        return LicenseInfo(
-            available=True,
-            product=companion.config.product.name,
-            masked_key=mask_secret(key),
-            revealed_key=revealed,
-            state=state,
-            message=status.message if key and status else "",
-            code=status.code if key and status else None,
-            checked_at=status.checked_at if key and status else None,
-            user_identifier=self._user_identifier(companion),
-            error=error,
-        )
+    # -- tray state -------------------------------------------------------------------------
 
     def _probe_keyring(self) -> None:
         """Whether the keyring still answers (a keyring that is gone needs the user)."""
         self._keyring_checked = self._clock()
-        if self.license is None:
-            return
-        try:
-            self.license.key()
-        except CompanionError as exc:
-            self._keyring_problem = str(exc)
-        except Exception as exc:  # jeepney/D-Bus errors are environment failures too
-            self._keyring_problem = f"the keyring did not answer ({type(exc).__name__})"
-        else:
-            self._keyring_problem = ""
+        self._keyring_problem = commands.keyring_problem(self.license)
 
     def _publish(self) -> None:
         if self.companion is None:
@@ -688,65 +274,32 @@ class CompanionWorker(_Results):
                              paused=self._paused, keyring=self._keyring_problem)
 
 
-class WorkerController(_Results):
-    """The GUI thread's handle on the worker: starts the thread, forwards commands, re-emits.
+class WorkerController(_Events):
+    """The GUI thread's handle on the worker: starts the thread, runs commands, re-emits events.
 
-    Every result signal is re-emitted from this object on the GUI thread, so widgets can connect
-    plain methods and lambdas without caring about threads.
-
-    Args:
-        companion_factory: builds the ``Companion`` (called on the worker thread).
-        license_factory: builds the license service (called on the worker thread), or None.
-        interval: seconds between timer rounds.
-        parent: Qt parent.
-        sending: run the send timer (see ``CompanionWorker``).
-
-    Signals:
-        ready(Snapshot), fatal(str), stateChanged(Snapshot), sendStarted(bool),
-        sendFinished(SendSummary), previewReady(PreviewResult), statusReady(CompanionStatus),
-        historyReady(list), historyExported(HistoryExport), consentChanged(ConsentResult),
-        tracked(TrackResult),
-        licenseReady(LicenseInfo), consentViewReady(ConsentView), failed(CommandError),
-        stopped(): as ``CompanionWorker``.
+    Args: as ``CompanionWorker``, and ``parent``, the Qt parent.
     """
 
-    # commands, queued to the worker thread
-    _start = Signal()
+    _start = Signal()  # these four are queued to the worker thread (the worker lives there)
     _stop = Signal()
     _send_now = Signal()
     _paused = Signal(bool)
-    _track = Signal(object)
-    _grant = Signal(object)
-    _revoke = Signal(object)
-    _preview = Signal(int, bool, object, int)
-    _status = Signal()
-    _history = Signal(object)
-    _export_history = Signal(str)
-    _license = Signal(str, object)
-    _consent_view = Signal()
 
-    def __init__(
-        self,
-        companion_factory: CompanionFactory,
-        license_factory: LicenseFactory | None = None,
-        interval: float = SEND_INTERVAL,
-        parent: QObject | None = None,
-        sending: bool = True,
-    ) -> None:
+    def __init__(self, companion_factory: CompanionFactory,
+                 license_factory: LicenseFactory | None = None, interval: float = SEND_INTERVAL,
+                 parent: QObject | None = None, sending: bool = True) -> None:
         super().__init__(parent)
         self._thread = QThread()
         self._thread.setObjectName("companion-worker")
-        self.worker = CompanionWorker(companion_factory, license_factory, interval,
-                                      sending=sending)
-        self.worker.moveToThread(self._thread)
+        self.worker = w = CompanionWorker(companion_factory, license_factory, interval,
+                                          sending=sending)
+        w.moveToThread(self._thread)
         self.snapshot: Snapshot | None = None
-        self._tokens = 0
         self._running = False
-        for name in RESULT_SIGNALS:
-            getattr(self.worker, name).connect(getattr(self, name))
+        for name in EVENTS:
+            getattr(w, name).connect(getattr(self, name))
         self.ready.connect(self._remember)
         self.stateChanged.connect(self._remember)
-        w = self.worker
         self._start.connect(w.start)
         self._stop.connect(w.stop)
         # The thread quits only once stop() has run (closing the companion on its own thread).
@@ -754,26 +307,16 @@ class WorkerController(_Results):
         w.stopped.connect(self._thread.quit, Qt.ConnectionType.DirectConnection)
         self._send_now.connect(w.send_now)
         self._paused.connect(w.set_paused)
-        self._track.connect(w.track)
-        self._grant.connect(w.grant)
-        self._revoke.connect(w.revoke)
-        self._preview.connect(w.preview)
-        self._status.connect(w.status)
-        self._history.connect(w.history)
-        self._export_history.connect(w.export_history)
-        self._license.connect(w.license_op)
-        self._consent_view.connect(w.consent_view)
 
     def _remember(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
 
-    # -- lifecycle --------------------------------------------------------------------------
-
     def start(self) -> None:
-        """Start the thread; ``ready`` (or ``fatal``) follows."""
+        """Start the thread; ``ready`` (or ``fatal``) follows, then the commands run so far."""
         self._thread.start()
         self._running = True
         emit(self._start)
+        self.worker.tasks.open()
 
     def shutdown(self, timeout: float = 5.0) -> bool:
         """Stop the timer, let an in-flight request end, close, join; True if it did in time.
@@ -781,26 +324,31 @@ class WorkerController(_Results):
         When False, a request was still waiting for its answer: its events are still in the
         outbox (they leave it only after a settled answer), so the caller may exit anyway.
         """
+        self.worker.tasks.close()
         if not self._running:
             return True
         self._running = False
         self.worker.request_stop()
         emit(self._stop)  # runs after the slot in progress; its stopped() quits the thread
-        done = self._thread.wait(int(timeout * 1000))
+        done = join(self._thread, self.worker, timeout)
         if not done:
             log.warning("the worker did not stop within %.1f s (a request is in flight)", timeout)
-            self._thread.quit()  # end the thread as soon as that request returns
-            # Qt aborts the process if a QThread object is destroyed while its thread runs:
-            # keep it (and its worker) alive until the process ends.
-            _STILL_RUNNING.append((self._thread, self.worker))
-        return bool(done)
+        return done
 
-    @property
-    def paused(self) -> bool:
-        """Whether the user paused sending (as last reported)."""
-        return bool(self.snapshot and self.snapshot.paused)
+    # -- commands ---------------------------------------------------------------------------
 
-    # -- commands (return at once; answers arrive as signals) --------------------------------
+    def run(self, call: Callable[[Companion], T], on_done: Callback[T] = None,
+            on_error: Callback[CommandError] = None, *, op: str = "",
+            context: QObject | None = None) -> None:
+        """Run ``call(companion)`` on the worker thread; its answer goes to a callback.
+
+        ``TaskRunner.run`` (see ``app.qt_tasks`` for the guarantees); an error without
+        ``on_error`` is emitted as ``failed``. Commands given before ``start`` run after it.
+        """
+        self.worker.tasks.run(call, on_done, on_error or self._failed, op=op, context=context)
+
+    def _failed(self, error: CommandError) -> None:
+        emit(self.failed, error)
 
     def send_now(self) -> None:
         """Send what is allowed now, past our backoff."""
@@ -810,59 +358,43 @@ class WorkerController(_Results):
         """Pause or resume timer sending."""
         emit(self._paused, paused)
 
-    def track(self, name: str, kind: str, value: object, payload: dict[str, Any] | None = None
-              ) -> None:
-        """Enqueue an event (answer: ``tracked`` or ``failed``)."""
-        emit(self._track, {"name": name, "kind": kind, "value": value, "payload": payload})
+    def grant(self, categories: Iterable[str] | None = None,
+              on_done: Callback[ConsentResult] = None, on_error: Callback[CommandError] = None,
+              *, context: QObject | None = None) -> None:
+        """Grant categories (None: all), then send at once; answer: ``ConsentResult``."""
+        cats = None if categories is None else list(categories)
 
-    def grant(self, categories: list[str] | None = None) -> None:
-        """Grant categories (None: all)."""
-        emit(self._grant, categories)
+        def call(companion: Companion) -> ConsentResult:
+            result = commands.grant(companion, cats)
+            emit(self.worker._kick)  # once this call returns: one who just agreed should not wait
+            return result
 
-    def revoke(self, categories: list[str] | None = None) -> None:
-        """Revoke categories (None: all); a round in progress stops before its next request."""
+        self.run(call, on_done, on_error, op="grant", context=context)
+
+    def revoke(self, categories: Iterable[str] | None = None,
+               on_done: Callback[ConsentResult] = None, on_error: Callback[CommandError] = None,
+               *, context: QObject | None = None) -> None:
+        """Revoke categories (None: all) and delete what is queued of them; a round in
+        progress stops before its next request. Answer: ``ConsentResult``."""
+        cats = None if categories is None else list(categories)
         self.worker.interrupt_sending()
-        emit(self._revoke, categories)
+        self.run(lambda c: commands.revoke(c, cats), on_done, on_error, op="revoke",
+                 context=context)
 
-    def preview(self, reveal: bool = False, granted: Iterable[str] | None = None,
-                limit: int = 20) -> int:
-        """Ask for the exact requests; returns the token the ``PreviewResult`` will carry."""
-        self._tokens += 1
-        emit(self._preview, self._tokens, reveal, None if granted is None else list(granted), limit)
-        return self._tokens
+    def license(self, op: str, arg: object = None, on_done: Callback[LicenseInfo] = None,
+                on_error: Callback[CommandError] = None, *, context: QObject | None = None
+                ) -> None:
+        """``commands.license_command`` with the worker's license service (``set``: ``arg`` is
+        the raw key); answer: ``LicenseInfo``, a failure in its ``error``."""
+        worker = self.worker
 
-    def status(self) -> None:
-        """Ask for ``Companion.status()``."""
-        emit(self._status)
+        def call(companion: Companion) -> LicenseInfo:
+            try:
+                return commands.license_command(companion, worker.license, op, arg)
+            finally:
+                worker._probe_keyring()  # on the worker thread, like every call
 
-    def history(self, limit: int | None = 500) -> None:
-        """Ask for the newest history entries."""
-        emit(self._history, limit)
-
-    def export_history(self, path: str) -> None:
-        """Write the whole history (not just what a window loaded) to ``path``
-        (answer: ``historyExported``)."""
-        emit(self._export_history, path)
-
-    def consent_view(self) -> None:
-        """Ask for the consent categories and decisions (``consentViewReady``)."""
-        emit(self._consent_view)
-
-    def license(self, op: str, arg: str | None = None) -> None:
-        """A license operation: info, reveal, set (arg: raw key), clear, verify, activate,
-        deactivate. Answer: ``licenseReady``."""
-        emit(self._license, op, arg)
+        self.run(call, on_done, on_error, op=f"license {op}", context=context)
 
 
-__all__ = [
-    "CommandError",
-    "CompanionWorker",
-    "ConsentResult",
-    "ConsentView",
-    "HistoryExport",
-    "LicenseInfo",
-    "PreviewResult",
-    "SendSummary",
-    "TrackResult",
-    "WorkerController",
-]
+__all__ = ["CompanionWorker", "WorkerController"]

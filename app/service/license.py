@@ -27,7 +27,7 @@ from app.model.wire import PreparedRequest, SignatureStatus, Verdict, mask_secre
 from app.service.http import HttpClient, TransportError
 from app.service.identity import Identity
 from app.storage.config import VendorConfig
-from app.storage.license_store import LicenseStore
+from app.storage.license_store import LicenseStore, normalise_key
 from app.storage.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,19 @@ class LicenseStatus:
         return f"{text} ({when})"
 
 
+@dataclass(frozen=True)
+class SeatChange:
+    """What replacing or removing the key did to the seat the previous key held here.
+
+    Attributes:
+        notice: one sentence for the user ("" when the previous key held no seat here).
+        seat_kept: the seat could not be freed and stays taken (``notice`` says how to free it).
+    """
+
+    notice: str = ""
+    seat_kept: bool = False
+
+
 def human_age(seconds: float | None) -> str:
     """``42 s``, ``5 min``, ``3 h``, ``2 days``."""
     if seconds is None:
@@ -209,6 +222,69 @@ class LicenseService:
     def _forget(self) -> None:
         self.state.delete(ANSWER_KEY)
         self.state.delete(ATTEMPT_KEY)
+
+    # -- the seat policy ------------------------------------------------------------------
+
+    def replace_key(self, raw: str) -> SeatChange:
+        """Store a new key the way the License window's "Save and activate" promises.
+
+        In order: refuse garbage (before anything changes), free the seat the previous key
+        holds on this computer, store the new key, then take a seat with it. Activating at once
+        tells the user straight away whether the server accepts the key; its answer is cached
+        (``cached_status``), and a keyring failure while activating is logged, not raised,
+        because the key itself was stored.
+
+        Raises:
+            ValidationError: obviously not a key (nothing was changed).
+            KeyringUnavailableError: the keyring cannot be used.
+        """
+        new_key = normalise_key(raw)
+        change = self._free_seat(new_key)
+        self.set_key(new_key)
+        try:
+            self.activate()
+        except CompanionError as exc:
+            log.info("activate after storing a new key: %s", exc)
+        return change
+
+    def remove_key(self) -> SeatChange:
+        """Free this computer's seat for the stored key (if it holds one), then remove the key.
+
+        Raises:
+            KeyringUnavailableError: the keyring cannot be used (nothing was changed).
+        """
+        change = self._free_seat(None)
+        self.clear_key()
+        return change
+
+    def _free_seat(self, new_key: str | None) -> SeatChange:
+        """Before the stored key is replaced or removed, free the seat it holds here.
+
+        Without this the old key's seat stays taken on the server with no key left on this
+        computer to free it. A seat is held when the last real answer said "valid" (also when
+        the latest attempt got no answer); storing the same key again frees nothing.
+
+        Raises:
+            KeyringUnavailableError: the stored key cannot be read (nothing was changed).
+        """
+        old = self.key()
+        if not old or old == new_key:
+            return SeatChange()
+        status = self.cached_status(check_key=False)
+        if not (status.state == VALID or (status.state == UNKNOWN and status.last_state == VALID)):
+            return SeatChange()
+        answer = self.deactivate()
+        masked = mask_secret(old)
+        if answer.ok:
+            said = f"{answer.code} {answer.message}".strip()
+            return SeatChange(f"This computer's seat for the previous key ({masked}) was freed "
+                              f"(the license server answered: {said}).")
+        why = answer.problem or f"the license server answered {answer.code} {answer.message}"
+        return SeatChange(
+            f"This computer's seat for the previous key ({masked}) could not be freed "
+            f"({why.strip()}), so it stays taken. To free it later, enter that key again and "
+            "use \"Free this computer's seat\" while online, or release it on your account "
+            "page at the vendor.", seat_kept=True)
 
     # -- the server -----------------------------------------------------------------------
 

@@ -1,1 +1,2 @@
-"""PySide6 windows and the tray; the only layer (with app/worker.py) that imports Qt."""
+"""PySide6 windows and the tray. Qt is imported only here, in the thread glue (app/worker.py,
+app/qt_tasks.py, app/qt_emit.py) and in app/selftest.py."""

@@ -22,9 +22,10 @@ from PySide6.QtCore import QCoreApplication, QLockFile, QObject, QTimer, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from app import APP_ID, NAME, ORGANIZATION, __version__
+from app.qt_emit import emit
 from app.service.identity import os_user_name
 from app.storage.paths import ensure_dir
-from app.worker import SEND_INTERVAL, WorkerController, emit
+from app.worker import SEND_INTERVAL, WorkerController
 
 log = logging.getLogger(__name__)
 

@@ -30,11 +30,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.model.consent import Choice
+from app.qt_emit import emit
 from app.service import preview as preview_fmt
 from app.service.consent import CategoryState
 from app.service.consent_view import field_meanings
 from app.storage.texts import Texts
-from app.worker import emit
 
 if TYPE_CHECKING:
     from app.service.companion import BackendPreview

@@ -30,10 +30,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.qt_emit import emit
 from app.service.preview import render
+from app.service.results import HistoryExport
 from app.storage.history import HistoryEntry
 from app.storage.texts import Texts
-from app.worker import HistoryExport, emit
 
 COLUMNS = ("time", "backend", "categories", "events", "outcome", "http", "message", "signature")
 OUTCOME_KEYS = ("delivered", "flagged", "rejected", "retry", "blocked", "split")

@@ -1,8 +1,8 @@
 """The License window: the key (masked), its status with the server, and the user's identifier.
 
 Every keyring and network call goes through the worker (``WorkerController.license``); the
-window only disables its buttons and shows a busy bar until ``licenseReady`` answers, so a
-locked keyring or a slow server never freezes it.
+window only disables its buttons and shows a busy bar until ``show_info`` (or ``show_failure``)
+answers, so a locked keyring or a slow server never freezes it.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.qt_emit import emit
 from app.service.license import LicenseState
-from app.worker import LicenseInfo, emit
+from app.service.results import CommandError, LicenseInfo
 
 STATE_WORDS = {
     LicenseState.VALID: ("Valid", "#1b5e20"),
@@ -230,6 +231,17 @@ class LicenseWindow(QWidget):
         self._update_buttons()
         if available_for_entry(info) and not info.masked_key:
             self.key_edit.setFocus()  # a new user's next step: paste the key
+
+    def show_failure(self, error: CommandError) -> None:
+        """The operation ended without an answer (the worker is not running, or a defect): say so
+        and end the busy state, so the window is never left waiting."""
+        if self.busy_op == "reveal":
+            self.reveal_button.setChecked(False)
+        self.busy_op = ""
+        self.progress.hide()
+        self.feedback.setStyleSheet("color: #b71c1c")
+        self.feedback.setText(error.message)
+        self._update_buttons()
 
     def _show_key(self) -> None:
         info = self.info

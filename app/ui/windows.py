@@ -1,8 +1,8 @@
 """Opens the tray's windows on demand and feeds them through the worker, never the service.
 
 Each window is created the first time it is asked for and reused after (raised and activated
-when asked again). Data flows one way: window signal -> ``WorkerController`` command -> worker
-thread -> result signal -> window setter.
+when asked again). Data flows one way: window signal -> ``WorkerController.run`` (the call runs
+on the worker thread) -> callback on the GUI thread -> window setter.
 """
 
 from __future__ import annotations
@@ -14,23 +14,19 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QWidget
 
+from app.service import commands
+from app.service.results import CommandError, ConsentResult, ConsentView
 from app.storage.texts import Texts, load_texts
 from app.ui.about import AboutWindow
 from app.ui.icons import Icons
 from app.ui.license_window import LicenseWindow
-from app.worker import (
-    CommandError,
-    ConsentResult,
-    ConsentView,
-    HistoryExport,
-    LicenseInfo,
-    PreviewResult,
-    WorkerController,
-)
+from app.worker import WorkerController
 
 log = logging.getLogger(__name__)
 
 WINDOWS = ("license", "consent", "history", "about")
+HISTORY_LIMIT = 500  # entries loaded into the History window (the export writes them all)
+PREVIEW_LIMIT = 20  # requests per backend shown in the consent window's preview
 
 
 class Windows(QObject):
@@ -64,12 +60,6 @@ class Windows(QObject):
         self.open: dict[str, QWidget] = {}
         self._preview_token = 0
         self.last_shown = ""
-        controller.licenseReady.connect(self._on_license)
-        controller.previewReady.connect(self._on_preview)
-        controller.consentViewReady.connect(self._on_consent_view)
-        controller.consentChanged.connect(self._on_consent_changed)
-        controller.historyReady.connect(self._on_history)
-        controller.historyExported.connect(self._on_history_exported)
         controller.sendFinished.connect(self._refresh_history)
         controller.failed.connect(self._on_failed)
 
@@ -124,7 +114,13 @@ class Windows(QObject):
 
     def _create_license(self) -> QWidget:
         window = LicenseWindow(self.product)
-        window.requested.connect(self.controller.license)
+
+        def requested(op: str, arg: object) -> None:
+            # Bound methods of the window: a destroyed window gets no answer.
+            self.controller.license(op, arg, on_done=window.show_info,
+                                    on_error=window.show_failure)
+
+        window.requested.connect(requested)
         return window
 
     def _create_consent(self) -> QWidget:
@@ -139,8 +135,10 @@ class Windows(QObject):
         from app.ui.history_window import HistoryWindow
 
         window = HistoryWindow(self.texts, self.product)
-        window.refreshWanted.connect(lambda: self.controller.history())
-        window.exportWanted.connect(self.controller.export_history)
+        window.refreshWanted.connect(self._load_history)
+        window.exportWanted.connect(
+            lambda path: self.controller.run(lambda c: commands.export_history(c, path),
+                                             window.export_done, op="export history"))
         return window
 
     def _refresh(self, name: str) -> None:
@@ -149,19 +147,26 @@ class Windows(QObject):
             assert isinstance(window, LicenseWindow)
             window.ask("info")
         elif name == "consent":
-            self.controller.consent_view()
+            self._load_consent()
         elif name == "history":
-            self.controller.history()
+            self._load_history()
 
     # -- consent ----------------------------------------------------------------------------
 
-    def _on_preview_wanted(self, granted: list, reveal: bool) -> None:
-        self._preview_token = self.controller.preview(reveal=reveal, granted=list(granted))
+    def _load_consent(self) -> None:
+        self.controller.run(commands.consent_view, self._on_consent_view, op="consent view")
 
-    def _on_preview(self, result: PreviewResult) -> None:
+    def _on_preview_wanted(self, granted: list, reveal: bool) -> None:
+        self._preview_token += 1
+        token, cats = self._preview_token, tuple(granted)
+        self.controller.run(
+            lambda c: c.preview(reveal=reveal, limit=PREVIEW_LIMIT, granted=cats),
+            lambda previews: self._on_preview(token, previews), op="preview", context=self)
+
+    def _on_preview(self, token: int, previews: list) -> None:
         window = self.open.get("consent")
-        if window is not None and result.token == self._preview_token:
-            window.set_preview(list(result.previews))  # type: ignore[attr-defined]
+        if window is not None and token == self._preview_token:  # only the latest question
+            window.set_preview(list(previews))  # type: ignore[attr-defined]
 
     def _on_consent_view(self, view: ConsentView) -> None:
         window = self.open.get("consent")
@@ -174,34 +179,27 @@ class Windows(QObject):
         grant = [c for c, v in decision.items() if v == "granted"]
         deny = [c for c, v in decision.items() if v == "denied"]
         if grant:
-            self.controller.grant(grant)
+            self.controller.grant(grant, self._on_consent_changed)
         if deny:
-            self.controller.revoke(deny)
+            self.controller.revoke(deny, self._on_consent_changed)
 
     def _on_consent_changed(self, _result: ConsentResult) -> None:
         if "consent" in self.open:
-            self.controller.consent_view()
+            self._load_consent()
 
     # -- license, history -------------------------------------------------------------------
 
-    def _on_license(self, info: LicenseInfo) -> None:
-        window = self.open.get("license")
-        if isinstance(window, LicenseWindow):
-            window.show_info(info)
+    def _load_history(self) -> None:
+        self.controller.run(lambda c: c.history(HISTORY_LIMIT), self._on_history, op="history")
 
     def _on_history(self, entries: list) -> None:
         window = self.open.get("history")
         if window is not None:
             window.set_entries(entries)  # type: ignore[attr-defined]
 
-    def _on_history_exported(self, result: HistoryExport) -> None:
-        window = self.open.get("history")
-        if window is not None:
-            window.export_done(result)  # type: ignore[attr-defined]
-
     def _refresh_history(self, _summary: object) -> None:
         if self.visible("history") is not None:
-            self.controller.history()
+            self._load_history()
 
     def _on_failed(self, error: CommandError) -> None:
         log.warning("%s failed: %s", error.op, error.message)

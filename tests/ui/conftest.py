@@ -73,6 +73,25 @@ def make_factory(home, tmp_path):
     return build
 
 
+def wait_answer(qtbot, submit, timeout: int = 10_000):
+    """``submit(on_done, on_error)`` gives a worker command; wait for its one answer.
+
+    Returns ``("done", result)`` or ``("error", CommandError)``.
+    """
+    got = []
+    submit(lambda result: got.append(("done", result)), lambda error: got.append(("error", error)))
+    qtbot.waitUntil(lambda: bool(got), timeout=timeout)
+    assert len(got) == 1
+    return got[0]
+
+
+def wait_result(qtbot, submit, timeout: int = 10_000):
+    """``wait_answer`` that must succeed; returns the result."""
+    kind, value = wait_answer(qtbot, submit, timeout)
+    assert kind == "done", value
+    return value
+
+
 @pytest.fixture()
 def controller_for(qtbot):
     """Start a ``WorkerController`` and shut it down after the test."""

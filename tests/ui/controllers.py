@@ -7,17 +7,17 @@ worker thread. They would block a real GUI on disk and keyring, which is why the
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
 from app.model.consent import Choice
-from app.service.consent_view import history_json, version_changed
+from app.qt_emit import emit
+from app.service.commands import export_history
+from app.service.consent_view import version_changed
 from app.storage.texts import Texts, load_texts
 from app.ui.consent_window import ConsentWindow
 from app.ui.history_window import HistoryWindow
-from app.worker import HistoryExport, emit
 
 if TYPE_CHECKING:
     from app.service.companion import Companion
@@ -112,13 +112,7 @@ class HistoryController(QObject):
 
     def export(self, path: str) -> None:
         """Write the whole history to ``path`` as ``history --json`` prints it."""
-        entries = self.companion.history(None)
-        try:
-            Path(path).write_text(history_json(entries) + "\n", encoding="utf-8")
-        except OSError as exc:
-            self.window.export_done(HistoryExport(path, 0, str(exc.strerror or exc)))
-            return
-        self.window.export_done(HistoryExport(path, len(entries)))
+        self.window.export_done(export_history(self.companion, path))
 
     def refresh(self) -> None:
         """Load the history (newest first) into the window."""

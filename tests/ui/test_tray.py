@@ -13,7 +13,7 @@ from app.ui.license_window import LicenseWindow
 from app.ui.tray import Notifier, TrayIcon
 from app.ui.windows import Windows
 from tests.ui.artifacts import save_screenshot
-from tests.ui.conftest import LICENSE
+from tests.ui.conftest import LICENSE, wait_result
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -93,8 +93,7 @@ def test_send_now_from_the_menu_and_the_icon_follows(qtbot, km, make_factory, tr
     tray = tray_for(factory)
     levels = []
     tray.controller.stateChanged.connect(lambda s: levels.append(s.level))
-    with qtbot.waitSignal(tray.controller.consentChanged):
-        tray.controller.grant(None)
+    wait_result(qtbot, lambda done, err: tray.controller.grant(None, done, err))
     with qtbot.waitSignal(tray.controller.sendFinished, timeout=10_000):
         action(tray, "Send now").trigger()
     qtbot.waitUntil(lambda: tray.snapshot.queued == 0)
@@ -313,15 +312,14 @@ def test_history_export_writes_everything_not_just_the_500_loaded(qtbot, km, mak
     qtbot.waitUntil(lambda: len(history.visible_entries()) == 500, timeout=5000)  # the view
     target = tmp_path / "all.json"
     history.ask_export_path = lambda: str(target)
-    with qtbot.waitSignal(tray.controller.historyExported, timeout=10_000):
-        history.export_button.click()
+    history.export_button.click()
+    qtbot.waitUntil(lambda: "Saved 520 entries" in history.status_label.text(), timeout=10_000)
     assert len(json.loads(target.read_text(encoding="utf-8"))) == 520
-    assert "Saved 520 entries" in history.status_label.text()
     assert history.export_button.isEnabled()
 
 
 def test_the_servers_message_is_shown_as_text_not_markup(qtbot):
-    from app.worker import LicenseInfo
+    from app.service.results import LicenseInfo
 
     window = LicenseWindow("Test Product")
     qtbot.addWidget(window)
@@ -340,3 +338,17 @@ def test_single_instance_name_does_not_follow_the_user_variable(tmp_path, monkey
     monkeypatch.setenv("USERNAME", "someone-else")
     assert server_name(tmp_path) == first
     assert "someone-else" not in first
+
+
+def test_license_window_is_not_left_busy_when_the_worker_is_gone(qtbot, km, make_factory,
+                                                                 tray_for):
+    tray = tray_for(make_factory(km_url=km.url))
+    action(tray, "License…").trigger()
+    window = tray.windows.open["license"]
+    qtbot.waitUntil(lambda: window.info is not None and not window.busy_op)
+    assert tray.controller.shutdown(10)
+    window.ask("info")
+    assert window.busy_op == "info"
+    qtbot.waitUntil(lambda: not window.busy_op, timeout=5000)
+    assert "not running" in window.feedback.text()
+    assert not window.progress.isVisible()

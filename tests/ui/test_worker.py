@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
+from app.service.results import SendSummary
 from app.service.tray_state import Level, Snapshot
-from app.worker import SendSummary
+from tests.ui.conftest import wait_answer, wait_result
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -37,19 +38,16 @@ def test_grant_then_timer_sends_everything(qtbot, km, make_factory, controller_f
     assert ctl.snapshot.level is Level.OK
 
 
-def test_history_and_status_come_back_as_signals(qtbot, km, make_factory, controller_for):
+def test_history_and_status_come_back_to_the_callback(qtbot, km, make_factory, controller_for):
     factory = make_factory(km_url=km.url, pem=km.public_key_pem)
     enqueue(factory, 2)
     ctl = controller_for(factory)
     with qtbot.waitSignal(ctl.sendFinished, timeout=10_000):
         ctl.grant(["usage"])
-    with qtbot.waitSignal(ctl.historyReady) as got:
-        ctl.history()
-    entries = got.args[0]
+    entries = wait_result(qtbot, lambda done, err: ctl.run(lambda c: c.history(500), done, err))
     assert [e.verdict for e in entries] == ["delivered", "delivered"]
-    with qtbot.waitSignal(ctl.statusReady) as got:
-        ctl.status()
-    assert got.args[0].backend("keymanager").queued == 0
+    status = wait_result(qtbot, lambda done, err: ctl.run(lambda c: c.status(), done, err))
+    assert status.backend("keymanager").queued == 0
 
 
 def test_preview_with_hypothetical_grants(qtbot, km, make_factory, controller_for):
@@ -57,15 +55,14 @@ def test_preview_with_hypothetical_grants(qtbot, km, make_factory, controller_fo
     enqueue(factory, 1)
     enqueue(factory, 1, "perf.load")
     ctl = controller_for(factory)
-    with qtbot.waitSignal(ctl.previewReady) as got:
-        token = ctl.preview(reveal=False, granted=["perf"])
-    result = got.args[0]
-    assert result.token == token
-    (km_preview,) = result.previews
+
+    def preview(granted):
+        return wait_result(qtbot, lambda done, err: ctl.run(
+            lambda c: c.preview(reveal=False, granted=granted), done, err))
+
+    (km_preview,) = preview(["perf"])
     assert km_preview.requests == [] and km_preview.held_back
-    with qtbot.waitSignal(ctl.previewReady) as got:
-        ctl.preview(reveal=False, granted=["performance"])
-    (km_preview,) = got.args[0].previews
+    (km_preview,) = preview(["performance"])
     assert len(km_preview.requests) == 1
     assert b"9cc2cc83-4c74-49f9-98f5-f0e1c1eb1541" not in km_preview.requests[0].body
     assert km.requests == []  # a preview sends nothing
@@ -76,13 +73,21 @@ def test_revoke_deletes_queue_and_failed_command_is_reported(qtbot, km, make_fac
     factory = make_factory(km_url=km.url, pem=km.public_key_pem)
     enqueue(factory, 3)
     ctl = controller_for(factory)
-    with qtbot.waitSignal(ctl.consentChanged) as got:
-        ctl.revoke(["usage"])
-    assert got.args[0].deleted == 3 and not got.args[0].granted
-    with qtbot.waitSignal(ctl.failed) as got:
-        ctl.track("undeclared.event", "number", 1)
-    assert got.args[0].op == "track" and "matches no consent category" in got.args[0].message
-    assert not got.args[0].bug
+    result = wait_result(qtbot, lambda done, err: ctl.revoke(["usage"], done, err))
+    assert result.deleted == 3 and not result.granted
+
+    def track(name):
+        return lambda c: c.track(name, kind="number", value=1)
+
+    kind, error = wait_answer(qtbot, lambda done, err: ctl.run(track("undeclared.event"), done,
+                                                               err, op="track"))
+    assert kind == "error" and error.op == "track" and not error.bug
+    assert "matches no consent category" in error.message
+    with qtbot.waitSignal(ctl.failed) as got:  # no on_error: the failure is not lost
+        ctl.run(track("undeclared.event"), op="track")
+    assert "matches no consent category" in got.args[0].message
+    tracked = wait_result(qtbot, lambda done, err: ctl.run(track("feature.open"), done, err))
+    assert tracked.category == "usage"
 
 
 def test_pause_stops_the_timer_and_send_now_still_sends(qtbot, km, make_factory, controller_for):
@@ -91,8 +96,7 @@ def test_pause_stops_the_timer_and_send_now_still_sends(qtbot, km, make_factory,
     with qtbot.waitSignal(ctl.stateChanged, check_params_cb=lambda s: s.paused):
         ctl.set_paused(True)
     assert ctl.snapshot.level is Level.PAUSED
-    with qtbot.waitSignal(ctl.consentChanged):
-        ctl.grant(None)
+    wait_result(qtbot, lambda done, err: ctl.grant(None, done, err))
     enqueue(factory, 2)
     qtbot.wait(500)  # several timer periods: paused, nothing leaves
     assert km.requests == []
@@ -127,7 +131,7 @@ def test_many_emits_do_not_exhaust_true(qtbot):
 
     from PySide6.QtCore import QObject, Signal
 
-    from app.worker import emit
+    from app.qt_emit import emit
 
     class Source(QObject):
         changed = Signal(object)
@@ -212,9 +216,7 @@ def test_quit_mid_round_stops_after_one_request_and_closes_on_the_worker_thread(
 def test_revoke_during_a_long_round_stops_it_before_the_next_request(
         qtbot, km, make_factory, controller_for):
     ctl, base = start_slow_round(qtbot, km, make_factory, controller_for)
-    with qtbot.waitSignal(ctl.consentChanged, timeout=3000) as blocker:
-        ctl.revoke(None)
-    result = blocker.args[0]
+    result = wait_result(qtbot, lambda done, err: ctl.revoke(None, done, err), timeout=3000)
     assert result.granted is False and result.deleted >= 15
     assert len(km.accepted_events()) <= 3, "sending went on after the user said no"
     leftover = base()
