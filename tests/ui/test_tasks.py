@@ -146,7 +146,7 @@ def test_a_command_runs_between_two_batches_of_a_drain(qtbot, km, make_factory, 
     with qtbot.waitSignal(ctl.sendStarted, timeout=10_000):
         ctl.grant(None)
     status = wait_result(qtbot, lambda done, err: ctl.run(lambda c: c.status(), done, err))
-    assert status["backends"]["keymanager"]["queued"] == 5
+    assert status.backend("keymanager").queued == 5
     qtbot.waitUntil(lambda: len(km.accepted_events()) == 25, timeout=20_000)
 
 
