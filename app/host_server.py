@@ -356,6 +356,9 @@ class HostServer:
     def _update_interest(self, conn: _Conn) -> None:
         if conn.closed:
             return
+        if conn.closing and not conn.outbuf and not conn.slots:
+            self._close(conn)
+            return
         mask = 0
         if not conn.closing and len(conn.outbuf) < self.limits.max_output \
                 and len(conn.slots) < MAX_IN_FLIGHT:
