@@ -25,8 +25,6 @@ import os
 import queue
 import selectors
 import socket
-import stat
-import struct
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.model.errors import CompanionError
+from app.host_endpoint import HostServerError, answers, prepare_socket_dir, same_user
 from app.service import host_protocol as hp
 from app.service.host_dispatch import (
     Commit,
@@ -51,10 +49,6 @@ log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 256  # unanswered requests per connection before we stop reading it
 MAX_GROUP = 5000  # events per group commit
-
-
-class HostServerError(CompanionError):
-    """The endpoint cannot be opened (another companion owns it, unsafe directory...)."""
 
 
 @dataclass
@@ -87,18 +81,7 @@ class _Conn:
     closing: bool = False  # close once the output is written
     closed: bool = False
     registered: bool = True
-
-
-def prepare_socket_dir(path: Path) -> None:
-    """Create the socket's directory 0700, or refuse one that is not ours alone."""
-    directory = path.parent
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    info = directory.lstat()
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-        raise HostServerError(f"{directory} is not a directory owned by this user; refusing to "
-                              "open the host endpoint there")
-    if info.st_mode & 0o077:
-        os.chmod(directory, 0o700)
+    parsing: bool = False
 
 
 class HostServer:
@@ -144,7 +127,7 @@ class HostServer:
             raise HostServerError("this host endpoint needs Unix domain sockets (Linux, macOS)")
         prepare_socket_dir(self.path)
         if self.path.exists() or self.path.is_symlink():
-            if _answers(self.path):
+            if answers(self.path):
                 raise HostServerError(f"another companion already serves {self.path}")
             self.path.unlink()
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -237,7 +220,7 @@ class HostServer:
             sock, _ = self._listener.accept()
         except (BlockingIOError, InterruptedError):
             return
-        if not _same_user(sock):
+        if not same_user(sock):
             sock.close()
             return
         if len(self._conns) >= self.limits.max_connections:
@@ -265,21 +248,37 @@ class HostServer:
             self._close(conn)
             return
         conn.inbuf += data
-        while not conn.closing:
-            end = conn.inbuf.find(b"\n")
-            if end < 0:
-                break
-            line = bytes(conn.inbuf[:end])
-            del conn.inbuf[:end + 1]
-            self._handle(conn, line)
+        self._parse_lines(conn)
+
+    def _parse_lines(self, conn: _Conn) -> None:
+        """Handle the complete lines read so far, at most ``MAX_IN_FLIGHT`` unanswered."""
+        if conn.parsing or conn.closed:
+            return
+        conn.parsing = True
+        try:
+            while not conn.closing and len(conn.slots) < MAX_IN_FLIGHT:
+                end = conn.inbuf.find(b"\n")
+                if end < 0:
+                    break
+                line = bytes(conn.inbuf[:end])
+                del conn.inbuf[:end + 1]
+                self._handle(conn, line)
+        finally:
+            conn.parsing = False
+        if conn.closed:
+            return
+        complete = b"\n" in conn.inbuf  # lines waiting for our answers, not for the client
         if conn.closing:
             conn.inbuf.clear()
-        elif len(conn.inbuf) > hp.MAX_LINE:
+        elif not complete and len(conn.inbuf) > hp.MAX_LINE:
             self._answer_now(conn, hp.ErrorReply(hp.LINE_TOO_LONG, f"a line longer than "
                                                  f"{hp.MAX_LINE} bytes", close=True).to_dict())
             conn.closing = True
             conn.inbuf.clear()
-        conn.partial_since = (conn.partial_since or time.monotonic()) if conn.inbuf else None
+        if conn.inbuf and not complete:
+            conn.partial_since = conn.partial_since or time.monotonic()
+        else:
+            conn.partial_since = None
         self._update_interest(conn)
 
     def _handle(self, conn: _Conn, line: bytes) -> None:
@@ -331,6 +330,8 @@ class HostServer:
         while conn.slots and conn.slots[0].data is not None:
             conn.outbuf += conn.slots.popleft().data or b""
         self._write(conn)
+        if b"\n" in conn.inbuf and not conn.parsing:
+            self._parse_lines(conn)  # lines held back while MAX_IN_FLIGHT were unanswered
 
     def _write(self, conn: _Conn) -> None:
         if conn.closed:
@@ -461,30 +462,3 @@ class HostServer:
             for (conn, slot, _work), answer in zip(group, answers, strict=True):
                 self._done.put((conn, slot, hp.encode(answer)))
             self._wake()
-
-
-def _answers(path: Path) -> bool:
-    """Whether a live process accepts connections on ``path`` (else the file is stale)."""
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    probe.settimeout(0.5)
-    try:
-        probe.connect(str(path))
-    except OSError:
-        return False
-    finally:
-        probe.close()
-    return True
-
-
-def _same_user(sock: socket.socket) -> bool:
-    """On Linux, the connecting process must run as this user (the 0700 directory is the rule
-    everywhere; this is a second check where the OS offers it)."""
-    option = getattr(socket, "SO_PEERCRED", None)
-    if option is None:
-        return True
-    try:
-        creds = sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
-    except OSError:
-        return False
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    return uid == os.getuid()

@@ -9,6 +9,7 @@ import sqlite3
 import stat
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -291,3 +292,101 @@ def test_ingest_jsonl_from_a_stream(companion, tmp_path):
     path.write_text('{"name":"App.f","value":1}\n', encoding="utf-8")
     assert ingest_jsonl(path, CompanionHost(companion)).accepted == 1
     assert isinstance(ErrorReply("x", "y"), ErrorReply)
+
+
+def test_pipelined_requests_are_answered_in_order(served, companion):
+    server, _ = served
+    with raw(server.path) as sock:
+        lines = [json.dumps({"op": "track", "name": "App.p", "value": i, "id": i}).encode()
+                 + b"\n" for i in range(1000)]
+        lines.insert(500, b'{"op":"consent","id":"c"}\n')
+        sender = threading.Thread(target=sock.sendall, args=(b"".join(lines),))
+        sender.start()
+        buf = b""
+        answers = []
+        while len(answers) < 1001:
+            chunk = sock.recv(65536)
+            assert chunk
+            buf += chunk
+            *done, buf = buf.split(b"\n")
+            answers += [json.loads(d) for d in done]
+        sender.join()
+    assert [a["id"] for a in answers] == [*range(500), "c", *range(500, 1000)]
+    assert all(a["ok"] for a in answers)
+    assert {a["event_id"] for a in answers if "event_id" in a} <= outbox_ids(companion)
+
+
+HOST_SCRIPT = """
+import sys, json
+import app.client as c
+c.configure(socket_path=sys.argv[1], inbox=sys.argv[2], fallback=False)
+ids = [c.track("feature.proc", i, payload={"pid": i})["event_id"] for i in range(100)]
+ids += [r["event_id"] for r in c.track_batch([{"name": "App.p", "value": i}
+                                              for i in range(200)])["results"]]
+print(json.dumps(ids))
+"""
+
+
+def test_several_host_processes(served, companion, tmp_path):
+    import subprocess
+    import sys
+
+    server, _ = served
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    procs = [subprocess.Popen([sys.executable, "-c", HOST_SCRIPT, str(server.path),
+                               str(tmp_path / "in")], stdout=subprocess.PIPE, env=env)
+             for _ in range(4)]
+    acknowledged: set[str] = set()
+    for proc in procs:
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0
+        acknowledged.update(json.loads(out))
+    assert len(acknowledged) == 4 * 300
+    assert acknowledged <= outbox_ids(companion)
+
+
+def test_tracking_never_waits_for_a_stuck_send_round(tmp_path):
+    from app.receiver import Hang, TelemetryDeckReceiver
+
+    with TelemetryDeckReceiver() as rx:
+        rx.script(Hang(20))
+        path = tmp_path / "companion.toml"
+        path.write_text(CONFIG.replace("http://127.0.0.1:9/", rx.url).replace(
+            "[telemetrydeck]", "[telemetrydeck]\ntimeout = 15"))
+        comp = open_companion(load_config(path), tmp_path / "home", identity=lambda: Identity(
+            "u" * 32, "a" * 32, "test", "tester"), environ={})
+        comp.grant()
+        comp.track("App.first", kind="number", value=1)
+        server = HostServer(CompanionHost(comp), tmp_path / "run" / "x" / "host.sock")
+        server.start()
+        try:
+            round_thread = threading.Thread(target=comp.send_round, daemon=True)
+            round_thread.start()
+            time.sleep(0.5)
+            assert round_thread.is_alive()  # the round hangs on the receiver
+            c = Client(socket_path=server.path, inbox=tmp_path / "in", fallback=False)
+            ids = {c.track("App.during", i)["event_id"] for i in range(20)}
+            assert round_thread.is_alive()  # every answer came while the round still hung
+            assert ids <= outbox_ids(comp)
+        finally:
+            server.stop()
+            rx.close()
+            round_thread.join(30)
+            comp.close()
+
+
+def test_host_info_names_address_and_inbox(companion, tmp_path, monkeypatch):
+    from app.host_endpoint import host_info
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "rt"))
+    info = host_info(companion.config, companion.home)
+    assert info["address"] == str(tmp_path / "rt" / "license-companion-host-test" / "host.sock")
+    assert info["running"] is False and info["protocol"] == 1
+    assert info["inbox"] == str(companion.home / "inbox")
+    server = HostServer(CompanionHost(companion), Path(info["address"]))
+    server.start()
+    try:
+        assert host_info(companion.config, companion.home)["running"] is True
+    finally:
+        server.stop()
+    assert not Path(info["address"]).exists()
