@@ -48,7 +48,7 @@ from app.service.host_dispatch import (
 log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 256  # unanswered requests per connection before we stop reading it
-MAX_GROUP = 5000  # events per group commit
+MAX_GROUP = 1000  # events per group commit (a single track never waits behind more)
 
 
 @dataclass

@@ -15,7 +15,6 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
 from app.model.errors import StorageError
@@ -128,7 +127,7 @@ def _lines(stream: IO[bytes]) -> Iterator[bytes]:
                 more = stream.readline(hp.MAX_LINE)
                 if not more or more.endswith(b"\n"):
                     break
-        yield line.rstrip(b"\r\n") if len(line) <= hp.MAX_LINE + 1 else line
+        yield line.rstrip(b"\r\n")  # an over-long line stays over-long: line_too_long
 
 
 def ingest_jsonl(source: str | os.PathLike[str] | IO[bytes] | IO[str],
@@ -177,8 +176,3 @@ def ingest_inbox(inbox: Inbox, host: CompanionHost) -> IngestReport:
         inbox.done(item)
         total.add(report)
     return total
-
-
-def ingest_path(path: Path, host: CompanionHost) -> IngestReport:
-    """``ingest_jsonl`` for a path (typed convenience)."""
-    return ingest_jsonl(path, host)

@@ -174,8 +174,8 @@ def _check_tree(value: Any, depth: int, where: str) -> ErrorReply | None:
 
 
 def decode_object(line: bytes) -> dict[str, Any] | ErrorReply:
-    """The JSON object of one line (newline stripped or not), or why it is not one."""
-    if len(line) > MAX_LINE + 2:
+    """The JSON object of one line (its newline stripped), or why it is not one."""
+    if len(line) > MAX_LINE:
         return ErrorReply(LINE_TOO_LONG, f"the line is {len(line)} bytes; at most {MAX_LINE}",
                           close=True)
     try:

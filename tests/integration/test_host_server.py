@@ -287,7 +287,8 @@ def test_ingest_jsonl_from_a_stream(companion, tmp_path):
         b'{"name":"App.e","xy":[1,2]}'
     report = ingest_jsonl(io.BytesIO(data), CompanionHost(companion))
     assert (report.accepted, report.rejected) == (3, 2)
-    assert [e["line"] for e in report.errors] == [4, 5]
+    assert [(e["line"], e["code"]) for e in report.errors] == [(4, "invalid_field"),
+                                                               (5, "line_too_long")]
     path = tmp_path / "events.jsonl"
     path.write_text('{"name":"App.f","value":1}\n', encoding="utf-8")
     assert ingest_jsonl(path, CompanionHost(companion)).accepted == 1
@@ -390,3 +391,25 @@ def test_host_info_names_address_and_inbox(companion, tmp_path, monkeypatch):
     finally:
         server.stop()
     assert not Path(info["address"]).exists()
+
+
+def test_client_falls_back_and_reconnects_when_the_companion_comes_back(companion, tmp_path):
+    import app.client as client_module
+
+    path = tmp_path / "run" / "y" / "host.sock"
+    server = HostServer(CompanionHost(companion), path)
+    server.start()
+    c = Client(socket_path=path, inbox=tmp_path / "in")
+    assert "event_id" in c.track("App.one", 1)
+    server.stop()
+    assert c.track("App.two", 2)["queued"] == "inbox"  # the broken connection: fallback
+    assert c.track("App.three", 3)["queued"] == "inbox"  # no retry storm: straight to inbox
+    server = HostServer(CompanionHost(companion), path)
+    server.start()
+    try:
+        time.sleep(client_module.RETRY_CONNECT + 0.1)
+        assert "event_id" in c.track("App.four", 4)
+    finally:
+        server.stop()
+    report = ingest_inbox(Inbox(tmp_path / "in"), CompanionHost(companion))
+    assert report.accepted == 2
