@@ -27,6 +27,7 @@ import selectors
 import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,7 @@ from app.service.host_dispatch import (
 log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 256  # unanswered requests per connection before we stop reading it
+_CHORE = object()  # a wake-up for the writer: run the chore now
 MAX_GROUP = 1000  # events per group commit (a single track never waits behind more)
 
 
@@ -60,6 +62,7 @@ class Limits:
     stall_deadline: float = 30.0  # seconds output may wait for a client that does not read
     max_output: int = 1024 * 1024  # bytes queued to one client before we stop reading it
     watch_interval: float = 2.0  # seconds between checks for consent/license changes
+    chore_interval: float = 30.0  # seconds between runs of the writer's chore (the inbox)
 
 
 class _Slot:
@@ -91,12 +94,17 @@ class HostServer:
         host: the tray's side (``app.service.host_companion.CompanionHost``).
         path: the socket file (``app.client.socket_path(product_id)``).
         limits: what one client may cost.
+        chore: run on the writer thread at start and every ``chore_interval`` seconds
+            (ingesting the inbox), so all host writes share one thread.
     """
 
-    def __init__(self, host: HostSide, path: Path, limits: Limits | None = None) -> None:
+    def __init__(self, host: HostSide, path: Path, limits: Limits | None = None,
+                 chore: Callable[[], object] | None = None) -> None:
         self.host = host
         self.path = Path(path)
         self.limits = limits or Limits()
+        self.chore = chore
+        self._chore_due = 0.0
         self.dispatcher = Dispatcher(host)
         self._sel = selectors.DefaultSelector()
         self._listener: socket.socket | None = None
@@ -105,7 +113,7 @@ class HostServer:
         self._wake_w.setblocking(False)
         self._conns: set[_Conn] = set()
         self._done: queue.SimpleQueue[tuple[_Conn, _Slot | None, bytes]] = queue.SimpleQueue()
-        self._commits: queue.Queue[tuple[_Conn, _Slot, Commit] | None] = queue.Queue()
+        self._commits: queue.Queue[Any] = queue.Queue()  # (conn, slot, Commit), _CHORE, None
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="host-query")
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -438,9 +446,31 @@ class HostServer:
 
     # -- the writer thread ----------------------------------------------------------------
 
+    def run_chore_soon(self) -> None:
+        """Run the chore at the writer's next idle moment (e.g. at the tray's send round)."""
+        self._chore_due = 0.0
+        self._commits.put(_CHORE)
+
+    def _run_chore(self) -> None:
+        self._chore_due = time.monotonic() + self.limits.chore_interval
+        if self.chore is not None:
+            try:
+                self.chore()
+            except Exception:
+                log.exception("host endpoint: the writer's chore failed (tried again later)")
+
     def _writer_loop(self) -> None:
         while True:
-            first = self._commits.get()
+            if self.chore is not None and time.monotonic() >= self._chore_due \
+                    and not self._stopping.is_set():
+                self._run_chore()
+            try:
+                wait = None if self.chore is None else max(0.05, self._chore_due - time.monotonic())
+                first = self._commits.get(timeout=wait)
+            except queue.Empty:
+                continue
+            if first is _CHORE:
+                continue
             if first is None:
                 if self._commits.empty():
                     return
@@ -453,8 +483,8 @@ class HostServer:
                     more = self._commits.get_nowait()
                 except queue.Empty:
                     break
-                if more is None:
-                    self._commits.put(None)
+                if more is None or more is _CHORE:
+                    self._commits.put(more)
                     break
                 group.append(more)
                 count += len(more[2].items)

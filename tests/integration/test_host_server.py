@@ -413,3 +413,30 @@ def test_client_falls_back_and_reconnects_when_the_companion_comes_back(companio
         server.stop()
     report = ingest_inbox(Inbox(tmp_path / "in"), CompanionHost(companion))
     assert report.accepted == 2
+
+
+def test_the_door_takes_the_inbox_at_start_and_when_asked(companion, tmp_path):
+    from app.host_door import HostDoor
+
+    inbox = companion.home / "inbox"
+    offline = Client(socket_path=tmp_path / "d" / "host.sock", inbox=inbox)
+    assert offline.track("App.before", 1)["queued"] == "inbox"
+    offline.close()
+    door = HostDoor(companion, path=tmp_path / "d" / "host.sock")
+    door.start()
+    try:
+        deadline = time.monotonic() + 10
+        while door.last_ingest.accepted < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert door.last_ingest.accepted == 1
+        (inbox / "late.jsonl").write_bytes(b'{"name":"App.late","value":2}\nnot json\n')
+        door.ingest_soon()
+        deadline = time.monotonic() + 10
+        while door.rejected_total() < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert door.rejected_total() == 1 and door.last_ingest.accepted == 1
+        live = Client(socket_path=door.address, inbox=inbox)
+        assert "event_id" in live.track("App.live", 3)
+    finally:
+        door.stop()
+    assert len(outbox_ids(companion)) == 3
