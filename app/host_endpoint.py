@@ -10,6 +10,7 @@ import os
 import socket
 import stat
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,18 @@ from app.storage.inbox import inbox_dir
 
 class HostServerError(CompanionError):
     """The endpoint cannot be opened (another companion owns it, unsafe directory...)."""
+
+
+@dataclass
+class Limits:
+    """What one client can cost; the defaults are documented in docs/host-protocol.md."""
+
+    max_connections: int = 64
+    partial_deadline: float = 10.0  # seconds a started line may take to finish
+    stall_deadline: float = 30.0  # seconds output may wait for a client that does not read
+    max_output: int = 1024 * 1024  # bytes queued to one client before we stop reading it
+    watch_interval: float = 2.0  # seconds between checks for consent/license changes
+    chore_interval: float = 30.0  # seconds between runs of the writer's chore (the inbox)
 
 
 def prepare_socket_dir(path: Path) -> None:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.host_endpoint import HostServerError, answers, prepare_socket_dir, same_user
+from app.host_endpoint import HostServerError, Limits, answers, prepare_socket_dir, same_user
 from app.service import host_protocol as hp
 from app.service.host_dispatch import (
     Commit,
@@ -41,6 +41,7 @@ from app.service.host_dispatch import (
     HostSide,
     Query,
     Session,
+    encode_answer,
     push,
     run_commits,
     run_query,
@@ -51,18 +52,6 @@ log = logging.getLogger(__name__)
 MAX_IN_FLIGHT = 256  # unanswered requests per connection before we stop reading it
 _CHORE = object()  # a wake-up for the writer: run the chore now
 MAX_GROUP = 1000  # events per group commit (a single track never waits behind more)
-
-
-@dataclass
-class Limits:
-    """What one client can cost; the defaults are documented in docs/host-protocol.md."""
-
-    max_connections: int = 64
-    partial_deadline: float = 10.0  # seconds a started line may take to finish
-    stall_deadline: float = 30.0  # seconds output may wait for a client that does not read
-    max_output: int = 1024 * 1024  # bytes queued to one client before we stop reading it
-    watch_interval: float = 2.0  # seconds between checks for consent/license changes
-    chore_interval: float = 30.0  # seconds between runs of the writer's chore (the inbox)
 
 
 class _Slot:
@@ -166,7 +155,8 @@ class HostServer:
         self._wake()
         for thread in self._threads:
             thread.join(timeout)
-        self._pool.shutdown(wait=True, cancel_futures=False)
+        # A query stuck on a hung keyring or network ends by its own timeout; do not wait here.
+        self._pool.shutdown(wait=False, cancel_futures=True)
         for conn in list(self._conns):
             self._close(conn)
         if self._listener is not None:
@@ -219,8 +209,11 @@ class HostServer:
                     log.exception("host endpoint: unexpected error (the connection is closed)")
                     if isinstance(key.data, _Conn):
                         self._close(key.data)
-            self._deliver()
-            self._timers()
+            try:
+                self._deliver()
+                self._timers()
+            except Exception:
+                log.exception("host endpoint: unexpected error delivering answers")
 
     def _accept(self) -> None:
         assert self._listener is not None
@@ -303,7 +296,7 @@ class HostServer:
         elif isinstance(work, Query):
             self._pool.submit(self._run_query, conn, slot, work)
         else:
-            slot.data = hp.encode(work)
+            slot.data = encode_answer(work)
             self._flush_slots(conn)
 
     def _answer_now(self, conn: _Conn, answer: dict[str, Any]) -> None:
@@ -313,7 +306,7 @@ class HostServer:
         self._flush_slots(conn)
 
     def _run_query(self, conn: _Conn, slot: _Slot, work: Query) -> None:
-        self._done.put((conn, slot, hp.encode(run_query(work))))
+        self._done.put((conn, slot, encode_answer(run_query(work))))
         self._wake()
 
     def _deliver(self) -> None:
@@ -490,5 +483,6 @@ class HostServer:
                 count += len(more[2].items)
             answers = run_commits(self.host, [work for _conn, _slot, work in group])
             for (conn, slot, _work), answer in zip(group, answers, strict=True):
-                self._done.put((conn, slot, hp.encode(answer)))
+                self._done.put((conn, slot, encode_answer(answer)))
             self._wake()
+

@@ -231,3 +231,14 @@ def limits() -> dict[str, int]:
 def push(kind: str, body: dict[str, Any]) -> dict[str, Any]:
     """A line sent unasked to a watching connection (it has ``push``, never ``ok``)."""
     return {"push": kind, kind: body}
+
+
+def encode_answer(answer: dict[str, Any]) -> bytes:
+    """An answer line; an answer that cannot be encoded (a bug) becomes an ``internal`` error,
+    so its slot is always filled and the connection never waits forever."""
+    try:
+        return hp.encode(answer)
+    except (TypeError, ValueError) as exc:
+        log.error("host: cannot encode an answer: %s", exc)
+        return hp.encode(hp.ErrorReply(hp.INTERNAL, "internal error building the answer",
+                                       request_id=answer.get("id")).to_dict())
