@@ -440,3 +440,35 @@ def test_the_door_takes_the_inbox_at_start_and_when_asked(companion, tmp_path):
     finally:
         door.stop()
     assert len(outbox_ids(companion)) == 3
+
+
+def test_random_bytes_never_break_the_endpoint(served, companion, tmp_path):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    server, _ = served
+
+    @settings(max_examples=60, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.lists(st.binary(max_size=200), min_size=1, max_size=5))
+    def throw(chunks):
+        with raw(server.path) as sock:
+            for chunk in chunks:
+                sock.sendall(chunk)
+            sock.sendall(b"\n")
+            sock.settimeout(3)
+            data = b""
+            try:  # every complete line gets an answer; a closed connection is also fine
+                while data.count(b"\n") < b"".join(chunks).count(b"\n") + 1:
+                    more = sock.recv(65536)
+                    if not more:
+                        break
+                    data += more
+            except TimeoutError:
+                pass
+            for answer in data.splitlines():
+                assert "ok" in json.loads(answer)
+
+    throw()
+    c = Client(socket_path=server.path, inbox=tmp_path / "in", fallback=False)
+    assert c.track("App.after", 1)["event_id"] in outbox_ids(companion)
