@@ -236,8 +236,13 @@ class Client:
             except OSError as exc:
                 self._drop()
                 raise ClientError("connection", f"the connection broke: {exc}") from None
-            data = json.loads(line)
-            return data if "push" in data else None
+            try:
+                data = json.loads(line)
+            except ValueError:
+                self._drop()
+                raise ClientError("connection", "the companion sent a line that is not "
+                                  "JSON") from None
+            return data if isinstance(data, dict) and "push" in data else None
 
     # -- plumbing -------------------------------------------------------------------------
 

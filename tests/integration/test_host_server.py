@@ -472,3 +472,23 @@ def test_random_bytes_never_break_the_endpoint(served, companion, tmp_path):
     throw()
     c = Client(socket_path=server.path, inbox=tmp_path / "in", fallback=False)
     assert c.track("App.after", 1)["event_id"] in outbox_ids(companion)
+
+
+def test_one_client_shared_by_threads(served, companion, tmp_path):
+    server, _ = served
+    shared = Client(socket_path=server.path, inbox=tmp_path / "in", fallback=False)
+    got: list[str] = []
+    lock = threading.Lock()
+
+    def work(n: int) -> None:
+        for i in range(50):
+            answer = shared.track("feature.shared", i, payload={"t": n})
+            with lock:
+                got.append(answer["event_id"])
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(set(got)) == 200 and set(got) <= outbox_ids(companion)
