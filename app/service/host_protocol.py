@@ -51,7 +51,6 @@ KEYRING = "keyring"
 NOT_AVAILABLE = "not_available"
 TOO_MANY_CONNECTIONS = "too_many_connections"
 TIMEOUT = "timeout"
-SHUTTING_DOWN = "shutting_down"
 INTERNAL = "internal"
 
 
