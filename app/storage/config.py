@@ -85,6 +85,13 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True)
+class LicenseConfig:
+    """``[license]``: how long a license last confirmed valid still counts while offline."""
+
+    offline_grace_days: float = 7.0
+
+
+@dataclass(frozen=True)
 class VendorConfig:
     """The whole validated vendor configuration, and the file it came from."""
 
@@ -94,6 +101,7 @@ class VendorConfig:
     telemetrydeck: TelemetryDeckConfig
     consent: ConsentConfig
     limits: LimitsConfig
+    license: LicenseConfig = field(default_factory=LicenseConfig)
 
 
 class _Reader:
@@ -229,6 +237,7 @@ def parse_config(source: Path, text: str) -> VendorConfig:
     td = _table(source, raw, "telemetrydeck")
     outbox = _table(source, raw, "outbox")
     history = _table(source, raw, "history")
+    license_table = _table(source, raw, "license")
 
     product_cfg = ProductConfig(
         name=product.text("name", "this product") or "this product",
@@ -267,6 +276,7 @@ def parse_config(source: Path, text: str) -> VendorConfig:
         telemetrydeck=td_cfg,
         consent=_consent(source, raw),
         limits=limits,
+        license=LicenseConfig(license_table.number("offline_grace_days", 7, 0, 365)),
     )
 
 

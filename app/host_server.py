@@ -1,0 +1,488 @@
+"""The host endpoint: a Unix domain socket served by threads of its own, never the GUI thread.
+
+Why a plain ``selectors`` server and not ``QLocalServer``: every limit a hostile local process
+can push against (connections, partial-line deadline, output bound for clients that never read)
+needs byte-level control, which is simplest and testable without a display here; the protocol
+itself (``app.service.host_protocol``/``host_dispatch``) knows nothing of the transport, so a
+Windows named-pipe transport can reuse it unchanged. AF_UNIX only: Linux and macOS.
+
+Threads: one I/O thread (accept, read, parse, write; never waits on disk or keyring), one
+writer thread that commits the events of everything queued together (group commit) and only
+then fills the answers, and a small pool for queries (license, consent, show, flush). Answers
+leave each connection in request order whatever thread produced them.
+
+Who can connect: the socket lives in a 0700 directory owned by this user (created if needed,
+refused if it belongs to someone else), the socket itself is 0600, and on Linux the peer's uid
+(``SO_PEERCRED``) must be ours.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import queue
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.host_endpoint import HostServerError, Limits, answers, prepare_socket_dir, same_user
+from app.service import host_protocol as hp
+from app.service.host_dispatch import (
+    Commit,
+    Dispatcher,
+    HostSide,
+    Query,
+    Session,
+    encode_answer,
+    push,
+    run_commits,
+    run_query,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_IN_FLIGHT = 256  # unanswered requests per connection before we stop reading it
+_CHORE = object()  # a wake-up for the writer: run the chore now
+MAX_GROUP = 1000  # events per group commit (a single track never waits behind more)
+
+
+class _Slot:
+    __slots__ = ("data",)
+
+    def __init__(self) -> None:
+        self.data: bytes | None = None
+
+
+@dataclass(eq=False)
+class _Conn:
+    sock: socket.socket
+    session: Session = field(default_factory=Session)
+    inbuf: bytearray = field(default_factory=bytearray)
+    outbuf: bytearray = field(default_factory=bytearray)
+    slots: collections.deque[_Slot] = field(default_factory=collections.deque)
+    partial_since: float | None = None
+    stalled_since: float | None = None
+    closing: bool = False  # close once the output is written
+    closed: bool = False
+    registered: bool = True
+    parsing: bool = False
+
+
+class HostServer:
+    """Serves the host protocol on ``path`` until ``stop``.
+
+    Args:
+        host: the tray's side (``app.service.host_companion.CompanionHost``).
+        path: the socket file (``app.client.socket_path(product_id)``).
+        limits: what one client may cost.
+        chore: run on the writer thread at start and every ``chore_interval`` seconds
+            (ingesting the inbox), so all host writes share one thread.
+    """
+
+    def __init__(self, host: HostSide, path: Path, limits: Limits | None = None,
+                 chore: Callable[[], object] | None = None) -> None:
+        self.host = host
+        self.path = Path(path)
+        self.limits = limits or Limits()
+        self.chore = chore
+        self._chore_due = 0.0
+        self.dispatcher = Dispatcher(host)
+        self._sel = selectors.DefaultSelector()
+        self._listener: socket.socket | None = None
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._conns: set[_Conn] = set()
+        self._done: queue.SimpleQueue[tuple[_Conn, _Slot | None, bytes]] = queue.SimpleQueue()
+        self._commits: queue.Queue[Any] = queue.Queue()  # (conn, slot, Commit), _CHORE, None
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="host-query")
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._watch_due = 0.0
+        self._watch_busy = False
+        self._watch_last: dict[str, Any] = {}
+        self.running = False
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the socket and start the threads.
+
+        Raises:
+            HostServerError: another live companion answers on the path, or the directory is
+                unsafe.
+        """
+        if not hasattr(socket, "AF_UNIX"):
+            raise HostServerError("this host endpoint needs Unix domain sockets (Linux, macOS)")
+        prepare_socket_dir(self.path)
+        if self.path.exists() or self.path.is_symlink():
+            if answers(self.path):
+                raise HostServerError(f"another companion already serves {self.path}")
+            self.path.unlink()
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            listener.bind(str(self.path))
+        finally:
+            os.umask(old)
+        os.chmod(self.path, 0o600)
+        listener.listen(64)
+        listener.setblocking(False)
+        self._listener = listener
+        self._sel.register(listener, selectors.EVENT_READ, "accept")
+        self._sel.register(self._wake_r, selectors.EVENT_READ, "wake")
+        self.running = True
+        for target, name in ((self._io_loop, "host-io"), (self._writer_loop, "host-writer")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info("host endpoint listening on %s", self.path)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop accepting, commit what was already read, close everything, remove the socket."""
+        if not self.running:
+            return
+        self._stopping.set()
+        self._commits.put(None)
+        self._wake()
+        for thread in self._threads:
+            thread.join(timeout)
+        # A query stuck on a hung keyring or network ends by its own timeout; do not wait here.
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for conn in list(self._conns):
+            self._close(conn)
+        if self._listener is not None:
+            with contextlib.suppress(OSError):
+                self._sel.unregister(self._listener)
+            self._listener.close()
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        self._sel.close()
+        self._wake_r.close()
+        self._wake_w.close()
+        self.running = False
+
+    def notify(self) -> None:
+        """Check consent and license for ``watch`` pushes now (the tray calls it after a change)."""
+        self._watch_due = 0.0
+        self._wake()
+
+    def connection_count(self) -> int:
+        """Open connections (for status and tests)."""
+        return len(self._conns)
+
+    # -- the I/O thread -------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+
+    def _io_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                events = self._sel.select(timeout=0.25)
+            except OSError:
+                continue
+            for key, mask in events:
+                try:
+                    if key.data == "accept":
+                        self._accept()
+                    elif key.data == "wake":
+                        with contextlib.suppress(OSError):
+                            while self._wake_r.recv(4096):
+                                pass
+                    else:
+                        conn: _Conn = key.data
+                        if mask & selectors.EVENT_READ:
+                            self._read(conn)
+                        if mask & selectors.EVENT_WRITE and not conn.closed:
+                            self._write(conn)
+                except Exception:
+                    log.exception("host endpoint: unexpected error (the connection is closed)")
+                    if isinstance(key.data, _Conn):
+                        self._close(key.data)
+            try:
+                self._deliver()
+                self._timers()
+            except Exception:
+                log.exception("host endpoint: unexpected error delivering answers")
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        try:
+            sock, _ = self._listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        if not same_user(sock):
+            sock.close()
+            return
+        if len(self._conns) >= self.limits.max_connections:
+            with contextlib.suppress(OSError):
+                sock.setblocking(False)
+                sock.send(hp.encode(hp.ErrorReply(
+                    hp.TOO_MANY_CONNECTIONS, f"at most {self.limits.max_connections} host "
+                    "connections; use one persistent connection per process").to_dict()))
+            sock.close()
+            return
+        sock.setblocking(False)
+        conn = _Conn(sock)
+        self._conns.add(conn)
+        self._sel.register(sock, selectors.EVENT_READ, conn)
+
+    def _read(self, conn: _Conn) -> None:
+        try:
+            data = conn.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            # Whole lines already read are still committed; a partial line never is.
+            self._close(conn)
+            return
+        conn.inbuf += data
+        self._parse_lines(conn)
+
+    def _parse_lines(self, conn: _Conn) -> None:
+        """Handle the complete lines read so far, at most ``MAX_IN_FLIGHT`` unanswered."""
+        if conn.parsing or conn.closed:
+            return
+        conn.parsing = True
+        try:
+            while not conn.closing and len(conn.slots) < MAX_IN_FLIGHT:
+                end = conn.inbuf.find(b"\n")
+                if end < 0:
+                    break
+                line = bytes(conn.inbuf[:end])
+                del conn.inbuf[:end + 1]
+                self._handle(conn, line)
+        finally:
+            conn.parsing = False
+        if conn.closed:
+            return
+        complete = b"\n" in conn.inbuf  # lines waiting for our answers, not for the client
+        if conn.closing:
+            conn.inbuf.clear()
+        elif not complete and len(conn.inbuf) > hp.MAX_LINE:
+            self._answer_now(conn, hp.ErrorReply(hp.LINE_TOO_LONG, f"a line longer than "
+                                                 f"{hp.MAX_LINE} bytes", close=True).to_dict())
+            conn.closing = True
+            conn.inbuf.clear()
+        if conn.inbuf and not complete:
+            conn.partial_since = conn.partial_since or time.monotonic()
+        else:
+            conn.partial_since = None
+        self._update_interest(conn)
+
+    def _handle(self, conn: _Conn, line: bytes) -> None:
+        if not line.strip():
+            return
+        request = hp.parse_line(line)
+        work = self.dispatcher.dispatch(request, conn.session)
+        if isinstance(request, hp.ErrorReply) and request.close:
+            conn.closing = True
+        slot = _Slot()
+        conn.slots.append(slot)
+        if isinstance(work, Commit):
+            self._commits.put((conn, slot, work))
+        elif isinstance(work, Query):
+            self._pool.submit(self._run_query, conn, slot, work)
+        else:
+            slot.data = encode_answer(work)
+            self._flush_slots(conn)
+
+    def _answer_now(self, conn: _Conn, answer: dict[str, Any]) -> None:
+        slot = _Slot()
+        slot.data = hp.encode(answer)
+        conn.slots.append(slot)
+        self._flush_slots(conn)
+
+    def _run_query(self, conn: _Conn, slot: _Slot, work: Query) -> None:
+        self._done.put((conn, slot, encode_answer(run_query(work))))
+        self._wake()
+
+    def _deliver(self) -> None:
+        """Answers and pushes finished by other threads, into each connection's output."""
+        while True:
+            try:
+                conn, slot, data = self._done.get_nowait()
+            except queue.Empty:
+                return
+            if conn.closed:
+                continue
+            if slot is None:
+                conn.outbuf += data
+                if len(conn.outbuf) > 2 * self.limits.max_output:
+                    self._close(conn)  # a watcher that never reads: bounded, then closed
+                    continue
+            else:
+                slot.data = data
+            self._flush_slots(conn)
+
+    def _flush_slots(self, conn: _Conn) -> None:
+        while conn.slots and conn.slots[0].data is not None:
+            conn.outbuf += conn.slots.popleft().data or b""
+        self._write(conn)
+        if b"\n" in conn.inbuf and not conn.parsing:
+            self._parse_lines(conn)  # lines held back while MAX_IN_FLIGHT were unanswered
+
+    def _write(self, conn: _Conn) -> None:
+        if conn.closed:
+            return
+        if conn.outbuf:
+            try:
+                sent = conn.sock.send(conn.outbuf)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                self._close(conn)
+                return
+            if sent:
+                del conn.outbuf[:sent]
+                conn.stalled_since = None
+            elif conn.stalled_since is None:
+                conn.stalled_since = time.monotonic()
+        if conn.closing and not conn.outbuf and not conn.slots:
+            self._close(conn)
+            return
+        self._update_interest(conn)
+
+    def _update_interest(self, conn: _Conn) -> None:
+        if conn.closed:
+            return
+        if conn.closing and not conn.outbuf and not conn.slots:
+            self._close(conn)
+            return
+        mask = 0
+        if not conn.closing and len(conn.outbuf) < self.limits.max_output \
+                and len(conn.slots) < MAX_IN_FLIGHT:
+            mask |= selectors.EVENT_READ
+        if conn.outbuf:
+            mask |= selectors.EVENT_WRITE
+            if conn.stalled_since is None:
+                conn.stalled_since = time.monotonic()
+        else:
+            conn.stalled_since = None
+        registered = conn.registered
+        if not mask:
+            if registered:
+                self._sel.unregister(conn.sock)  # paused until its answers are written
+                conn.registered = False
+        elif registered:
+            self._sel.modify(conn.sock, mask, conn)
+        else:
+            self._sel.register(conn.sock, mask, conn)
+            conn.registered = True
+
+    def _close(self, conn: _Conn) -> None:
+        if conn.closed:
+            return
+        conn.closed = True
+        self._conns.discard(conn)
+        if conn.registered:
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self._sel.unregister(conn.sock)
+        conn.registered = False
+        conn.sock.close()
+
+    def _timers(self) -> None:
+        now = time.monotonic()
+        for conn in list(self._conns):
+            if conn.partial_since is not None and now - conn.partial_since > \
+                    self.limits.partial_deadline:
+                conn.inbuf.clear()
+                conn.partial_since = None
+                self._answer_now(conn, hp.ErrorReply(
+                    hp.TIMEOUT, f"a line was not finished within "
+                    f"{self.limits.partial_deadline:g} s; the connection is closed").to_dict())
+                conn.closing = True
+                self._write(conn)
+            elif conn.stalled_since is not None and conn.outbuf and \
+                    now - conn.stalled_since > self.limits.stall_deadline:
+                log.info("host endpoint: closing a client that does not read its answers")
+                self._close(conn)
+        if now >= self._watch_due and not self._watch_busy and any(
+                c.session.watching for c in self._conns):
+            self._watch_due = now + self.limits.watch_interval
+            self._watch_busy = True
+            self._pool.submit(self._watch_check)
+
+    # -- watch ----------------------------------------------------------------------------
+
+    def _watch_check(self) -> None:
+        try:
+            snapshot = getattr(self.host, "watch_snapshot", None)
+            state = snapshot() if snapshot else {"consent": self.host.consent()}
+            for kind, body in state.items():
+                if self._watch_last.get(kind) != body:
+                    first = kind not in self._watch_last
+                    self._watch_last[kind] = body
+                    if first:
+                        continue
+                    data = hp.encode(push(kind, body))
+                    for conn in list(self._conns):
+                        if conn.session.watching:
+                            self._done.put((conn, None, data))
+        except Exception:
+            log.exception("host endpoint: watch check failed")
+        finally:
+            self._watch_busy = False
+            self._wake()
+
+    # -- the writer thread ----------------------------------------------------------------
+
+    def run_chore_soon(self) -> None:
+        """Run the chore at the writer's next idle moment (e.g. at the tray's send round)."""
+        self._chore_due = 0.0
+        self._commits.put(_CHORE)
+
+    def _run_chore(self) -> None:
+        self._chore_due = time.monotonic() + self.limits.chore_interval
+        if self.chore is not None:
+            try:
+                self.chore()
+            except Exception:
+                log.exception("host endpoint: the writer's chore failed (tried again later)")
+
+    def _writer_loop(self) -> None:
+        while True:
+            if self.chore is not None and time.monotonic() >= self._chore_due \
+                    and not self._stopping.is_set():
+                self._run_chore()
+            try:
+                wait = None if self.chore is None else max(0.05, self._chore_due - time.monotonic())
+                first = self._commits.get(timeout=wait)
+            except queue.Empty:
+                continue
+            if first is _CHORE:
+                continue
+            if first is None:
+                if self._commits.empty():
+                    return
+                self._commits.put(None)  # commit what was read before the stop, then end
+                continue
+            group = [first]
+            count = len(first[2].items)
+            while count < MAX_GROUP:
+                try:
+                    more = self._commits.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None or more is _CHORE:
+                    self._commits.put(more)
+                    break
+                group.append(more)
+                count += len(more[2].items)
+            answers = run_commits(self.host, [work for _conn, _slot, work in group])
+            for (conn, slot, _work), answer in zip(group, answers, strict=True):
+                self._done.put((conn, slot, encode_answer(answer)))
+            self._wake()
+

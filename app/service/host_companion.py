@@ -1,0 +1,113 @@
+"""``HostSide`` over a ``Companion``: what the host server asks, answered by the product.
+
+The tray builds one ``CompanionHost`` with two callables of its own, ``show(window)`` and
+``flush()``, which must return at once (post to the GUI thread / the send worker) because they
+are called from the host server's threads. Everything else uses the Companion's public methods:
+``track`` (inside a group transaction), ``consent.states``/``consent.do_not_track``,
+``why_not_sending`` and, for ``license``, the license service's ``cached_status``/``verify``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from app import __version__
+from app.model.errors import ValidationError
+from app.service import host_protocol as hp
+from app.service.companion import Companion
+from app.service.host_dispatch import HostUnavailable, TrackOutcome
+from app.service.host_group import group_transaction
+from app.service.host_license import install_recorder, license_answer
+from app.service.host_protocol import ErrorReply, TrackItem
+
+log = logging.getLogger(__name__)
+
+
+class CompanionHost:
+    """Answers host requests with a ``Companion``.
+
+    Args:
+        companion: the product (its database gets one connection per calling thread).
+        show: opens "license", "consent" or "history" on the GUI thread; None: no windows
+            here (``show`` answers ``not_available``).
+        flush: starts a send round without waiting for it; None: ``flush`` answers
+            ``not_available``.
+        clock: seconds since the epoch (the license grace compares against it).
+    """
+
+    def __init__(
+        self,
+        companion: Companion,
+        *,
+        show: Callable[[str], None] | None = None,
+        flush: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.companion = companion
+        self._show = show
+        self._flush = flush
+        self.clock = clock
+        if companion.license is not None:
+            install_recorder(companion.license)
+
+    @property
+    def grace_days(self) -> float:
+        """``[license] offline_grace_days`` of the vendor configuration."""
+        return self.companion.config.license.offline_grace_days
+
+    def hello(self) -> dict[str, Any]:
+        product = self.companion.config.product
+        return {"product": {"id": product.id, "name": product.name, "version": product.version},
+                "companion": __version__}
+
+    def commit(self, items: Sequence[TrackItem]) -> list[TrackOutcome]:
+        outcomes: list[TrackOutcome] = []
+        with group_transaction(self.companion.db):
+            for item in items:
+                try:
+                    result = self.companion.track(
+                        item.name, kind=item.kind, value=item.value,
+                        payload=item.payload or None, timestamp=item.timestamp,
+                        session_id=item.session,
+                    )
+                except ValidationError as exc:
+                    field = {"session_id": "session"}.get(exc.field, exc.field)
+                    outcomes.append(TrackOutcome(error=ErrorReply(hp.INVALID_FIELD, str(exc),
+                                                                  field)))
+                    continue
+                outcomes.append(TrackOutcome(result.event.id, result.category, result.stored))
+        return outcomes
+
+    def license(self, refresh: bool = False) -> dict[str, Any]:
+        return license_answer(self.companion.license, self.grace_days, self.clock(), refresh)
+
+    def consent(self) -> dict[str, Any]:
+        policy = self.companion.consent
+        categories = {
+            s.category.id: {"choice": s.effective.value, "stored": s.decision.choice.value,
+                            "reason": s.reason, "title": s.category.title,
+                            "events": list(s.category.events)}
+            for s in policy.states()
+        }
+        return {"do_not_track": policy.do_not_track, "categories": categories,
+                "sending": self.companion.why_not_sending() or "allowed",
+                "version": self.companion.config.consent.version}
+
+    def show(self, window: str) -> None:
+        if self._show is None:
+            raise HostUnavailable("no tray is running in this companion, so no window can open")
+        self._show(window)
+
+    def flush(self) -> None:
+        if self._flush is None:
+            raise HostUnavailable("this companion has no send worker to start a round")
+        self._flush()
+
+    def watch_snapshot(self) -> dict[str, Any]:
+        """What a ``watch`` compares: consent and the license answer without its moving age."""
+        lic = self.license()
+        lic["license"].pop("age_seconds", None)
+        return {"consent": self.consent(), "license": lic}

@@ -1,0 +1,168 @@
+"""The inbox: where hosts leave events when no companion answers, until the companion takes them.
+
+Layout, in the state directory (0700)::
+
+    inbox/<pid>-<random>.jsonl            one file per host process, appended to
+    inbox/<name>.<claim>.claimed          taken by the companion, being ingested
+    inbox/rejected/<name>.rejected.jsonl  lines that were not valid events, with the reason
+
+A host appends whole lines (one event object each, as in the protocol's ``track``) with
+``O_APPEND``, holding an exclusive ``flock`` while it writes and fsyncs, and first checks that
+its file name still points at the file it opened (``app.client.append_to_inbox``).
+
+Why rename-to-claim and not "read up to the last newline and remember the offset": the offset
+would have to be committed together with the events or a crash would ingest lines twice or
+never. A claim makes the file the companion's alone: rename it (new host writes create a new
+file), take its lock (waits out a write in progress; a writer that opened it before the rename
+sees the name no longer matches and opens a new file), then read it whole. Its events are
+committed in one transaction and only then is the file deleted; a crash before the delete
+leaves the ``.claimed`` file, which the next round ingests again (at least once, never lost).
+On Windows a file a host has open cannot be renamed, so the claim simply waits for the next
+round.
+
+A last line without its newline is the remains of a host killed mid-write: it was never
+acknowledged and is kept aside as a bad line like any other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+INBOX_DIR = "inbox"
+REJECTED_DIR = "rejected"
+SUFFIX = ".jsonl"
+CLAIMED = ".claimed"
+LOCK_WAIT = 2.0  # seconds to wait for a host's write in progress
+MAX_KEPT_TEXT = 4096  # characters of a bad line kept for the user to see
+
+
+def inbox_dir(state_dir: Path) -> Path:
+    """The inbox of a state directory (not created here)."""
+    return state_dir / INBOX_DIR
+
+
+@dataclass
+class ClaimedFile:
+    """A file taken from the inbox; ``lines`` are its complete lines, ``tail`` any partial one."""
+
+    path: Path
+    lines: list[bytes]
+    tail: bytes
+
+    @property
+    def origin(self) -> str:
+        """The host's file name it came from."""
+        return self.path.name.split(".", 1)[0] + SUFFIX
+
+
+def _lock(fd: int, wait: float) -> bool:
+    try:
+        import fcntl
+    except ImportError:
+        return True
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+
+
+class Inbox:
+    """The companion's side of the inbox.
+
+    Args:
+        path: the inbox directory (``inbox_dir(state_dir)``).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def ensure(self) -> None:
+        """Create the directory (0700) so hosts can write even before the first claim."""
+        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def pending(self) -> list[Path]:
+        """Host files and unfinished claims, oldest first."""
+        if not self.path.is_dir():
+            return []
+        found = [p for p in self.path.iterdir()
+                 if p.is_file() and (p.name.endswith(SUFFIX) or p.name.endswith(CLAIMED))]
+        return sorted(found, key=lambda p: (p.stat().st_mtime, p.name))
+
+    def claim(self) -> Iterator[ClaimedFile]:
+        """Take each pending file, one at a time; call ``done`` after committing its events."""
+        for path in self.pending():
+            claimed = path if path.name.endswith(CLAIMED) else self._rename(path)
+            if claimed is None:
+                continue
+            item = self._read(claimed)
+            if item is not None:
+                yield item
+
+    def _rename(self, path: Path) -> Path | None:
+        target = path.with_name(f"{path.stem}.{uuid.uuid4().hex[:8]}{CLAIMED}")
+        try:
+            os.rename(path, target)
+        except OSError:  # gone, or (Windows) still open by its host: next round
+            return None
+        return target
+
+    def _read(self, path: Path) -> ClaimedFile | None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            if not _lock(fd, LOCK_WAIT):
+                return None  # a host is stuck mid-write; its lines wait for the next round
+            with os.fdopen(os.dup(fd), "rb") as handle:
+                data = handle.read()
+        finally:
+            os.close(fd)
+        head, newline, tail = data.rpartition(b"\n")
+        lines = head.split(b"\n") if newline else []
+        return ClaimedFile(path, lines, tail)
+
+    def reject(self, item: ClaimedFile, number: int, raw: bytes, error: dict[str, str]) -> None:
+        """Keep a bad line aside with the reason (never fails the ingestion)."""
+        folder = self.path / REJECTED_DIR
+        record = {"file": item.origin, "line": number, "error": error,
+                  "text": raw.decode("utf-8", "backslashreplace")[:MAX_KEPT_TEXT],
+                  "at": time.time()}
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            with open(folder / f"{item.origin[:-len(SUFFIX)]}.rejected{SUFFIX}", "a",
+                      encoding="utf-8") as handle:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            log.warning("inbox: cannot keep a bad line aside: %s", exc.strerror)
+
+    def done(self, item: ClaimedFile) -> None:
+        """The file's events are committed: remove it."""
+        with contextlib.suppress(FileNotFoundError):
+            item.path.unlink()
+
+    def rejected_count(self) -> int:
+        """Bad lines kept aside so far (for ``status``)."""
+        folder = self.path / REJECTED_DIR
+        if not folder.is_dir():
+            return 0
+        total = 0
+        for path in folder.glob(f"*{SUFFIX}"):
+            with contextlib.suppress(OSError), open(path, "rb") as handle:
+                total += sum(1 for _ in handle)
+        return total
