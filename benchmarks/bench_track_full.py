@@ -21,9 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.service.companion import Companion, open_companion
+from app.service.companion import Companion
 from app.service.identity import Identity
 from app.storage.config import load_config
+from app.wiring import build_companion
 
 CONFIG = """
 [product]
@@ -48,8 +49,8 @@ IDENTITY = Identity("u" * 32, "a" * 32, "bench", "bench")
 def companion_for(tmp: Path, cap: int, grant: bool) -> Companion:
     path = tmp / "companion.toml"
     path.write_text(CONFIG.format(cap=cap))
-    companion = open_companion(load_config(path), tmp / "home", identity=lambda: IDENTITY,
-                               license_key=lambda: "LICENSE-KEY-1234", environ={})
+    companion = build_companion(load_config(path), tmp / "home", identity=lambda: IDENTITY,
+                                license_key=lambda: "LICENSE-KEY-1234", environ={})
     if grant:
         companion.grant()
     return companion

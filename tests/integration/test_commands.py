@@ -9,9 +9,9 @@ import pytest
 from app.model.errors import ValidationError
 from app.model.wire import Outcome, Verdict
 from app.service import commands
-from app.service.companion import open_companion
 from app.service.consent_view import history_json
 from app.storage.config import load_config
+from app.wiring import build_companion
 from tests.ui.conftest import fixed_identity, write_config
 
 pytestmark = pytest.mark.timeout(60)
@@ -22,7 +22,7 @@ def companion(tmp_path, monkeypatch):
     monkeypatch.delenv("DO_NOT_TRACK", raising=False)
     config = load_config(write_config(tmp_path / "cfg" / "companion.toml",
                                       km_url="http://127.0.0.1:9/"))
-    made = open_companion(config, tmp_path / "home", license_key=lambda: "",
+    made = build_companion(config, tmp_path / "home", license_key=lambda: "",
                           identity=fixed_identity)
     yield made
     made.close()

@@ -15,7 +15,6 @@ import pytest
 
 from app.client import Client, ClientError
 from app.host_server import HostServer, Limits
-from app.service.companion import open_companion
 from app.service.host_companion import CompanionHost
 from app.service.host_group import group_transaction
 from app.service.host_ingest import ingest_inbox, ingest_jsonl
@@ -23,6 +22,7 @@ from app.service.host_protocol import ErrorReply, TrackItem
 from app.service.identity import Identity
 from app.storage.config import load_config
 from app.storage.inbox import Inbox
+from app.wiring import build_companion
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -53,7 +53,7 @@ events = ["diag.*"]
 def companion(tmp_path):
     path = tmp_path / "companion.toml"
     path.write_text(CONFIG)
-    comp = open_companion(load_config(path), tmp_path / "home", identity=lambda: Identity(
+    comp = build_companion(load_config(path), tmp_path / "home", identity=lambda: Identity(
         "u" * 32, "a" * 32, "test", "tester"), environ={})
     comp.grant(["usage"])
     comp.revoke(["diagnostics"])
@@ -354,7 +354,7 @@ def test_tracking_never_waits_for_a_stuck_send_round(tmp_path):
         path = tmp_path / "companion.toml"
         path.write_text(CONFIG.replace("http://127.0.0.1:9/", rx.url).replace(
             "[telemetrydeck]", "[telemetrydeck]\ntimeout = 15"))
-        comp = open_companion(load_config(path), tmp_path / "home", identity=lambda: Identity(
+        comp = build_companion(load_config(path), tmp_path / "home", identity=lambda: Identity(
             "u" * 32, "a" * 32, "test", "tester"), environ={})
         comp.grant()
         comp.track("App.first", kind="number", value=1)
