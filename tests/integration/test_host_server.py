@@ -122,7 +122,7 @@ def test_operations_from_the_python_client(served, companion, tmp_path):
     assert consent["categories"]["diagnostics"]["choice"] == "denied"
     assert consent["do_not_track"] is False
     lic = c.license()
-    assert lic["license"]["state"] == "unknown" and lic["offline"]["counts_as_valid"] is False
+    assert lic["license"]["state"] == "no-key" and lic["offline"]["counts_as_valid"] is False
     assert c.show("consent")["action"] == "show" and c.flush()["started"]
     assert actions == ["show:consent", "flush"]
     ids = {tracked["event_id"], *(r["event_id"] for r in batch["results"] if r["ok"])}
