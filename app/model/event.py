@@ -129,8 +129,12 @@ def _check_text(
     bad = _bad_char(text, _name_char if strict else _text_char)
     if bad is not None:
         index, ch = bad
-        rule = ("only printable characters are allowed" if strict
-                else "tab and newline are the only control characters allowed")
+        if is_surrogate(ch):
+            rule = "pass valid UTF-8 text"
+        elif strict:
+            rule = "only printable characters are allowed"
+        else:
+            rule = "tab and newline are the only control characters allowed"
         raise ValidationError(fieldname, f"contains {_describe(ch)} at position {index}; {rule}")
     return text
 
