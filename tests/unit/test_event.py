@@ -8,7 +8,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.model.errors import ValidationError
-from app.model.text import BIDI_CONTROLS, is_unsafe
 from app.model.event import (
     MAX_NAME,
     MAX_TEXT,
@@ -16,6 +15,7 @@ from app.model.event import (
     Event,
     make_event,
 )
+from app.model.text import BIDI_CONTROLS, is_unsafe
 
 names = st.text(
     alphabet=st.characters(
