@@ -38,6 +38,7 @@ class Exchange:
         self._finished = False
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
+        self._to_close: list[socket.socket] = []
 
     def remaining(self) -> float:
         """Seconds left (negative once expired)."""
@@ -52,6 +53,18 @@ class Exchange:
                 _shutdown(sock)
             else:
                 self._sockets.append(sock)
+
+    def release(self, sock: socket.socket) -> bool:
+        """Close ``sock`` when the exchange ends if it is watched; False if it is not.
+
+        A connection closed in the middle of an exchange (HTTP/1.0: right after the headers)
+        is still read through; its socket must stay under the deadline until the end.
+        """
+        with self._lock:
+            if self._finished or not any(s is sock for s in self._sockets):
+                return False
+            self._to_close.append(sock)
+            return True
 
     def expire(self) -> None:
         """The deadline has passed: cut every watched socket (called by the watchdog)."""
@@ -79,6 +92,9 @@ class Exchange:
         with self._lock:
             self._finished = True
             self._sockets.clear()
+            to_close, self._to_close = self._to_close, []
+        for sock in to_close:
+            sock.close()
         _current.exchange = self._outer
 
 
@@ -87,6 +103,13 @@ def watch(sock: socket.socket) -> None:
     exchange: Exchange | None = getattr(_current, "exchange", None)
     if exchange is not None:
         exchange.watch(sock)
+
+
+def release(sock: socket.socket) -> None:
+    """Close ``sock`` now, or when the exchange watching it on this thread ends."""
+    exchange: Exchange | None = getattr(_current, "exchange", None)
+    if exchange is None or not exchange.release(sock):
+        sock.close()
 
 
 def _shutdown(sock: socket.socket) -> None:

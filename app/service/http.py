@@ -22,6 +22,7 @@ import sys
 from typing import Any
 from urllib.parse import urlsplit
 
+import certifi
 import requests
 import requests.adapters
 import urllib3
@@ -29,8 +30,13 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from app.model.wire import HttpResponse, PreparedRequest
-from app.service.deadline import Exchange, Watchdog, watch
+from app.service.deadline import Exchange, Watchdog, release, watch
 from app.storage.config import is_loopback
+
+try:  # imported here, not where used, so the frozen build finds it
+    import truststore
+except ImportError:  # an unusual platform or a build without it: certifi's bundle instead
+    truststore = None
 
 MAX_BODY = 1 << 20  # a telemetry answer is small; never read an endless body into memory
 
@@ -72,14 +78,8 @@ def tls_context() -> tuple[ssl.SSLContext, str]:
     Read when a client is made, so ``SSL_CERT_FILE``/``SSL_CERT_DIR`` set for this process are
     honoured, as OpenSSL's default verify paths read them.
     """
-    try:
-        import truststore
-    except ImportError:  # an unusual platform or a build without it
-        truststore = None
     if truststore is not None and _system_store_found():
         return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT), OS_TRUST
-    import certifi
-
     return ssl.create_default_context(cafile=certifi.where()), CERTIFI_TRUST
 
 
@@ -121,7 +121,7 @@ class _Watched:
     def _drop_dup(self) -> None:
         dup, self._deadline_dup = self._deadline_dup, None
         if dup is not None:
-            dup.close()
+            release(dup)
 
 
 class _HTTPConnection(_Watched, HTTPConnection):
@@ -207,6 +207,17 @@ class HttpClient:
             raise TransportError(f"refusing to send over {parts.scheme}:// to {host}")
         proxies = proxies_for(request.url)
         exchange = Exchange(self.deadline, self._watchdog)
+        try:
+            return self._send(request, proxies, exchange)
+        finally:
+            if exchange.expired:
+                # The cut connection may sit in the pool half-closed; start afresh next time.
+                self.session.close()
+
+    def _send(self, request: PreparedRequest, proxies: dict[str, str],
+              exchange: Exchange) -> HttpResponse:
+        parts = urlsplit(request.url)
+        host = parts.hostname or ""
         try:
             with exchange:
                 result = self._exchange(request, proxies, exchange)
