@@ -33,8 +33,11 @@ class Trickler:
         started: set when a request has arrived.
     """
 
-    def __init__(self, head: bytes, body: bytes = b"", trickle_head: bool = False):
+    def __init__(self, head: bytes, body: bytes = b"", trickle_head: bool = False,
+                 keep_alive: bool = False):
         self.head, self.body, self.trickle_head = head, body, trickle_head
+        self.keep_alive = keep_alive
+        self.connections = 0
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -58,6 +61,12 @@ class Trickler:
             threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
 
     def _answer(self, conn: socket.socket) -> None:
+        self.connections += 1
+        if self.keep_alive:  # answer every request on this connection at once
+            with conn:
+                while read_request(conn):
+                    conn.sendall(self.head)
+            return
         with conn:
             conn.recv(65536)
             self.started.set()
@@ -84,6 +93,25 @@ class Trickler:
     def close(self) -> None:
         self._stop.set()
         self.sock.close()
+
+
+def read_request(conn: socket.socket) -> bool:
+    """Read one whole request (headers and a Content-Length body); False at the end."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return False
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return False
+        body += chunk
+    return True
 
 
 def request(url: str) -> PreparedRequest:
@@ -129,7 +157,7 @@ def test_a_trickling_server_cannot_hold_a_request_past_its_deadline(kwargs):
 
 
 def test_a_prompt_answer_is_unaffected_and_the_connection_is_reused():
-    server = Trickler(HEAD[:-len("200\r\n\r\n")] + b"2\r\n\r\nok", b"")
+    server = Trickler(HEAD[:-len("200\r\n\r\n")] + b"2\r\n\r\nok", keep_alive=True)
     client = HttpClient(timeout=2)
     try:
         for _ in range(3):
@@ -137,6 +165,7 @@ def test_a_prompt_answer_is_unaffected_and_the_connection_is_reused():
             assert (response.status, response.body) == (200, b"ok")
         time.sleep(2.5)  # past the deadline of the last exchange: nothing cuts the pooled one
         assert client.send(request(server.url)).body == b"ok"
+        assert server.connections == 1
     finally:
         client.close()
         server.close()
