@@ -8,8 +8,13 @@
   CA installed on the machine works without configuration; certifi's bundle is used only where
   no system store can be found. Verification is never switched off.
 - Plain http is refused unless the host is loopback (the vendor's offline receiver, tests).
-- Proxies come from the environment and the OS settings, chosen per request URL; ``NO_PROXY``
-  is honoured and loopback never goes through a proxy.
+- Proxies come from the environment and the OS settings (what ``urllib.request.getproxies``
+  reads: the registry on Windows, the system configuration on macOS), chosen per request URL;
+  ``NO_PROXY`` is honoured and loopback never goes through a proxy. PAC scripts (proxy
+  auto-config) are not evaluated: where a network uses one, set ``HTTPS_PROXY`` to the proxy
+  it names.
+- Not covered by the deadline: the name lookup (``getaddrinfo`` cannot be interrupted); the
+  resolver's own timeouts bound it.
 
 Errors come back as ``TransportError`` with a message free of secrets.
 """

@@ -299,8 +299,6 @@ def _read_public_key(reader: _Reader, path_text: str) -> tuple[bytes | None, str
         path = reader.source.parent / path
     try:
         pem = read_regular_file(path, MAX_PEM_BYTES)
-    except FileNotFoundError:
-        raise reader.error("public_key", f"{path}: file not found") from None
     except OSError as exc:
         raise reader.error("public_key", f"cannot read {path}: {exc.strerror}") from None
     except ValueError as exc:
