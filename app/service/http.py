@@ -232,6 +232,8 @@ class HttpClient:
             raise TransportError(f"TLS check of {host} failed (verified against {self.trust})")\
                 from None
         except requests.exceptions.ProxyError:
+            if exchange.expired:
+                raise self._late(host) from None
             raise TransportError(f"the proxy for {host} refused or failed the connection")\
                 from None
         except requests.exceptions.Timeout:

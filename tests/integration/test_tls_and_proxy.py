@@ -281,3 +281,35 @@ def test_loopback_never_goes_through_a_proxy(monkeypatch, td, proxy):
     monkeypatch.delenv("no_proxy", raising=False)
     assert http.proxies_for(td.url) == {}
     assert http.proxies_for("https://nom.telemetrydeck.com/v2/")["https"] == proxy.url
+
+
+def test_a_proxy_trickling_its_connect_answer_is_cut_at_the_deadline(monkeypatch, pki):
+    """The tunnel set-up is part of the exchange: a slow proxy cannot hold it either."""
+    trust_only(monkeypatch, pki, "company-ca.pem")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    answer = b"HTTP/1.1 200 Connection established\r\nX-Pad: " + b"x" * 200 + b"\r\n\r\n"
+    hung_up = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(4096)
+            try:
+                for index in range(len(answer)):
+                    conn.sendall(answer[index:index + 1])
+                    threading.Event().wait(0.2)  # each byte well within any read timeout
+            except OSError:
+                hung_up.set()
+
+    threading.Thread(target=trickle, daemon=True).start()
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    client = HttpClient(timeout=1.5)
+    try:
+        with pytest.raises(TransportError, match="within 1.5 s"):
+            client.send(request_to(f"https://{PROXIED_NAME}:9/v2/"))
+        assert hung_up.wait(5)
+    finally:
+        client.close()
+        listener.close()
