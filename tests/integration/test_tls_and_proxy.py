@@ -307,7 +307,7 @@ def test_a_proxy_trickling_its_connect_answer_is_cut_at_the_deadline(monkeypatch
     monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{listener.getsockname()[1]}")
     client = HttpClient(timeout=1.5)
     try:
-        with pytest.raises(TransportError, match="within 1.5 s"):
+        with pytest.raises(TransportError, match=r"within 1\.5 s"):
             client.send(request_to(f"https://{PROXIED_NAME}:9/v2/"))
         assert hung_up.wait(5)
     finally:
