@@ -4,6 +4,12 @@ An event maps onto KeyManager as one telemetry record (``data_group`` = name, ``
 the kind of value) and onto TelemetryDeck as one signal (``type`` = name, numbers as
 ``payload.floatValue``). Validation happens here, before anything is stored, so every error names
 the field and nothing half-valid reaches the outbox.
+
+Characters, field by field: names, payload keys and ids are identifiers people read in a
+terminal or a window, so only printable characters; free text (a text value, a payload text)
+may hold any script, tabs and newlines, but no other control character (C0, DEL, C1) and no bidi
+embedding/override/isolate, which would reorder what is shown. A lone surrogate (what undecodable
+bytes in argv become) is never text. Each refusal names the field and the character's code point.
 """
 
 from __future__ import annotations

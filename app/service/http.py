@@ -41,7 +41,7 @@ from app.storage.config import is_loopback
 try:  # imported here, not where used, so the frozen build finds it
     import truststore
 except ImportError:  # an unusual platform or a build without it: certifi's bundle instead
-    truststore = None
+    truststore = None  # type: ignore[assignment]
 
 MAX_BODY = 1 << 20  # a telemetry answer is small; never read an endless body into memory
 
