@@ -212,6 +212,8 @@ def check_url(reader: _Reader, key: str, url: str) -> str:
         raise reader.error(key, f"port 0 is not a port to connect to: {url!r}")
     if parts.username is not None or parts.password is not None:
         raise reader.error(key, "must not carry a user name or password; use api_key")
+    if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
+        raise reader.error(key, f"must not have a query (?...) or fragment (#...): {url!r}")
     if any(ch.isspace() or not ch.isprintable() for ch in url):
         raise reader.error(key, f"must not contain spaces or control characters: {url!r}")
     if not _valid_host(host):

@@ -93,6 +93,8 @@ VALID = {
     ("https://nom telemetrydeck.com/v2/", "spaces or control"),
     ("https://nom.telemetrydeck.com/v2/\x1b", "spaces or control"),
     ("https://-bad-.example.com/", "not a valid host"),
+    ("https://nom.telemetrydeck.com/v2/?app=1", "query"),
+    ("https://nom.telemetrydeck.com/v2/#top", "fragment"),
     ("https://a..b.example.com/", "not a valid host"),
     ("http://example.com/v2/", "plain http is allowed only"),
     ("http://10.0.0.1/v2/", "plain http is allowed only"),
