@@ -74,3 +74,26 @@ def test_track_exits_0_and_queues_or_exits_2_and_queues_nothing(home, name, valu
         assert after == before
         assert "error" in err and "internal error" not in err
         assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(("args", "field"), [
+    ([b"track", b"\xff", b"--value", b"1"], "name"),
+    ([b"track", b"feature.\xff", b"--value", b"1"], "name"),
+    ([b"track", b"feature.x\x1b[2J", b"--value", b"1"], "name"),
+    ([b"track", b"feature.\xe2\x80\xae", b"--value", b"1"], "name"),  # U+202E
+    ([b"track", b"feature.x", b"--text", b"\xfe"], "value"),
+    ([b"track", b"feature.x", b"--text", b"a\x07b"], "value"),
+    ([b"track", b"feature.x", b"--value", b"1", b"--payload", b"App.k\xff=1"], "payload.App.k"),
+    ([b"track", b"feature.x", b"--value", b"1", b"--payload", b"App.k=\xff"], "payload.App.k"),
+    ([b"track", b"feature.x", b"--value", b"1", b"--session", b"\xff"], "session_id"),
+])
+def test_undecodable_or_control_bytes_are_exit_2_naming_the_field(home, args, field):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LICENSE_COMPANION_HOME": str(home)}
+    before = queued(home)
+    proc = subprocess.run([os.fsencode(sys.executable), b"-m", b"app", *args], env=env, cwd=ROOT,
+                          capture_output=True, timeout=60)
+    err = proc.stderr.decode("utf-8", "replace")
+    assert proc.returncode == 2, err
+    assert f"error: {field}" in err
+    assert "\x1b" not in err and "\x07" not in err and "\u202e" not in err
+    assert queued(home) == before
