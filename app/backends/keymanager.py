@@ -25,6 +25,7 @@ from app import APP_ID, __version__
 from app.backends.base import looks_like_html, retry_after_seconds
 from app.backends.signature import verify_envelope
 from app.model.event import Event
+from app.model.text import printable
 from app.model.wire import (
     HttpResponse,
     Outcome,
@@ -232,7 +233,7 @@ def _read_answer(
     if inner is None:
         return Outcome(Verdict.RETRY, f"HTTP {status}: {problem}", status, signature=signature), ""
     code = response_code(inner)
-    message = str(inner.get("message") or "")
+    message = printable(str(inner.get("message") or ""))  # the server's words, shown as text
     errors = inner.get("errors") or None
     if code in AUTH_CODES:
         return Outcome(Verdict.BLOCKED, f"{code} {message or AUTH_CODES[code]}".strip(), status,

@@ -24,6 +24,7 @@ from typing import Any
 from app import APP_ID, __version__
 from app.backends.base import looks_like_html, retry_after_seconds
 from app.model.event import Event
+from app.model.text import printable
 from app.model.wire import HttpResponse, Outcome, PreparedRequest, SendContext, Verdict
 
 MAX_SIGNALS = 100
@@ -134,4 +135,4 @@ def _short_body(response: HttpResponse) -> str:
     if looks_like_html(response):
         return "an HTML page"
     text = response.body[:200].decode("utf-8", "replace").strip()
-    return " ".join(text.split())
+    return printable(" ".join(text.split()))  # the server's words, shown as text

@@ -4,6 +4,12 @@ An event maps onto KeyManager as one telemetry record (``data_group`` = name, ``
 the kind of value) and onto TelemetryDeck as one signal (``type`` = name, numbers as
 ``payload.floatValue``). Validation happens here, before anything is stored, so every error names
 the field and nothing half-valid reaches the outbox.
+
+Characters, field by field: names, payload keys and ids are identifiers people read in a
+terminal or a window, so only printable characters; free text (a text value, a payload text)
+may hold any script, tabs and newlines, but no other control character (C0, DEL, C1) and no bidi
+embedding/override/isolate, which would reorder what is shown. A lone surrogate (what undecodable
+bytes in argv become) is never text. Each refusal names the field and the character's code point.
 """
 
 from __future__ import annotations
@@ -11,11 +17,12 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from app.model.errors import ValidationError
+from app.model.text import BIDI_CONTROLS, is_c0, is_c1, is_surrogate, printable
 
 Kind = Literal["number", "xy", "text"]
 Primitive = str | int | float | bool
@@ -85,15 +92,56 @@ class Event:
         )
 
 
-def _check_text(fieldname: str, text: object, limit: int, *, allow_empty: bool = False) -> str:
+def _describe(ch: str) -> str:
+    code = f"U+{ord(ch):04X}"
+    if is_surrogate(ch):
+        return f"{code} (invalid UTF-8 or a lone surrogate)"
+    if ch in BIDI_CONTROLS:
+        return f"{code} (a bidi override, which reorders the text on screen)"
+    if is_c0(ch) or is_c1(ch):
+        return f"{code} (a control character)"
+    return f"{code} (not a printable character)"
+
+
+def _bad_char(text: str, allowed: Callable[[str], bool]) -> tuple[int, str] | None:
+    for index, ch in enumerate(text):
+        if not allowed(ch):
+            return index, ch
+    return None
+
+
+def _text_char(ch: str) -> bool:
+    """Free text: any character but controls (tab and newline excepted) and bidi overrides."""
+    if ch in "\t\n":
+        return True
+    return not (is_c0(ch) or is_c1(ch) or is_surrogate(ch) or ch in BIDI_CONTROLS)
+
+
+def _name_char(ch: str) -> bool:
+    """Names, keys and ids: printable characters only (the space included, no other blank)."""
+    return ch.isprintable()
+
+
+def _check_text(
+    fieldname: str, text: object, limit: int, *, allow_empty: bool = False, strict: bool = False
+) -> str:
+    """A text within ``limit``; ``strict`` for names and ids (printable only), else free text."""
     if not isinstance(text, str):
         raise ValidationError(fieldname, f"must be text, got {type(text).__name__}")
     if not allow_empty and not text.strip():
         raise ValidationError(fieldname, "must not be empty")
     if len(text) > limit:
         raise ValidationError(fieldname, f"is {len(text)} characters long; the limit is {limit}")
-    if "\x00" in text:
-        raise ValidationError(fieldname, "must not contain NUL characters")
+    bad = _bad_char(text, _name_char if strict else _text_char)
+    if bad is not None:
+        index, ch = bad
+        if is_surrogate(ch):
+            rule = "pass valid UTF-8 text"
+        elif strict:
+            rule = "only printable characters are allowed"
+        else:
+            rule = "tab and newline are the only control characters allowed"
+        raise ValidationError(fieldname, f"contains {_describe(ch)} at position {index}; {rule}")
     return text
 
 
@@ -110,11 +158,9 @@ def _check_number(fieldname: str, number: object) -> float:
 
 
 def _check_name(name: object) -> str:
-    text = _check_text("name", name, MAX_NAME)
+    text = _check_text("name", name, MAX_NAME, strict=True)
     if text != text.strip():
         raise ValidationError("name", "must not start or end with white space")
-    if any(ord(ch) < 32 for ch in text):
-        raise ValidationError("name", "must not contain control characters")
     return text
 
 
@@ -127,8 +173,8 @@ def _check_payload(payload: object) -> dict[str, Primitive]:
     for key, item in payload.items():
         if not isinstance(key, str):
             raise ValidationError("payload", f"key {key!r} must be text")
-        where = f"payload.{key}"
-        _check_text(where, key, MAX_PAYLOAD_KEY)
+        where = f"payload.{printable(key)}"
+        _check_text(where, key, MAX_PAYLOAD_KEY, strict=True)
         if key in TELEMETRYDECK_RESERVED or key.startswith(TELEMETRYDECK_NAMESPACE):
             raise ValidationError(
                 where, "is reserved by TelemetryDeck (count, type, appID, clientUser, __time, "
@@ -186,6 +232,7 @@ def make_event(
         value=clean_value,
         payload=clean_payload,
         timestamp=ts,
-        session_id=_check_text("session_id", session_id, 64) if session_id else str(uuid.uuid4()),
-        id=_check_text("id", event_id, 64) if event_id else uuid.uuid4().hex,
+        session_id=(_check_text("session_id", session_id, 64, strict=True) if session_id
+                    else str(uuid.uuid4())),
+        id=_check_text("id", event_id, 64, strict=True) if event_id else uuid.uuid4().hex,
     )

@@ -27,6 +27,7 @@ from app.service.consent import ConsentPolicy
 from app.service.http import HttpClient
 from app.service.identity import Identity, derive_identity
 from app.service.license import NO_KEY, LicenseService, LicenseStatus
+from app.service.parallel import run_each
 from app.service.sender import RoundReport, Sender
 from app.service.status import (
     BackendState,
@@ -258,6 +259,7 @@ class Companion:
         """
         granted = self.consent.granted()
         reports: dict[str, RoundReport] = {}
+        jobs: dict[str, Callable[[], RoundReport]] = {}
         for name, sender in self.senders.items():
             if backends is not None and name not in backends:
                 continue
@@ -266,8 +268,10 @@ class Companion:
             if problem:
                 report.stopped = problem
             else:
-                report = sender.drain(granted, force=force)
+                jobs[name] = functools.partial(sender.drain, granted, force=force)
             reports[name] = report
+        # Side by side: a stalled backend never delays another.
+        reports.update(run_each(jobs, on_thread_exit=self.db.close))
         return reports
 
     def send_round(self, force: bool = False) -> dict[str, RoundReport]:
@@ -280,11 +284,11 @@ class Companion:
         if self.why_not_sending():
             return {}
         granted = self.consent.granted()
-        return {
-            name: sender.send_round(granted, force=force)
+        return run_each({
+            name: functools.partial(sender.send_round, granted, force=force)
             for name, sender in self.senders.items()
             if not self.backend_problem(name)
-        }
+        }, on_thread_exit=self.db.close)
 
     # what the user can see --------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from app.backends.base import Backend
 from app.model.errors import CompanionError
+from app.model.text import printable
 from app.model.wire import Outcome, SendContext, SignatureStatus, Verdict
 from app.service.backoff import backoff_delay
 from app.service.batches import Batch, batch_size, next_batches, requests_for
@@ -328,7 +329,7 @@ class Sender:
         changes: dict[str, Any] = {
             "failures": failures,
             "last_failure": now,
-            "last_error": outcome.message,
+            "last_error": printable(outcome.message),
         }
         if outcome.verdict is Verdict.BLOCKED:
             changes["blocked"] = outcome.message

@@ -5,8 +5,10 @@ Every problem is reported as one ``ConfigError`` naming the file, the key and wh
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +26,21 @@ from app.storage.paths import CONFIG_ENV
 from app.storage.resources import resource
 
 TELEMETRYDECK_DEFAULT_URL = "https://nom.telemetrydeck.com/v2/"
+
+MAX_CONFIG_BYTES = 1 << 20  # a vendor config is a few kilobytes; refuse /dev/zero, not wait on it
+MAX_PEM_BYTES = 64 << 10  # an RSA public key in PEM is under 1 KiB even at 8192 bits
+
+# Every table and key the configuration may hold. A key not listed is an error (a typo would
+# otherwise silently leave a setting at its default); add new settings here.
+KNOWN_KEYS: dict[str, frozenset[str]] = {
+    "product": frozenset({"name", "id", "version"}),
+    "keymanager": frozenset({"enabled", "url", "api_key", "public_key", "timeout"}),
+    "telemetrydeck": frozenset({"enabled", "url", "app_id", "salt", "test_mode", "timeout"}),
+    "consent": frozenset({"version", "category"}),
+    "consent.category": frozenset({"id", "title", "description", "events"}),
+    "outbox": frozenset({"cap"}),
+    "history": frozenset({"days", "max_rows"}),
+}
 
 
 @dataclass(frozen=True)
@@ -150,16 +167,128 @@ def _table(source: Path, raw: Mapping[str, Any], name: str) -> _Reader:
     return _Reader(source, name, data)
 
 
+def _did_you_mean(word: str, known: frozenset[str] | set[str]) -> str:
+    close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
+    return f"; did you mean `{close[0]}`?" if close else f"; known: {', '.join(sorted(known))}"
+
+
+def check_known_keys(source: Path, raw: Mapping[str, Any]) -> None:
+    """Refuse any table or key not in ``KNOWN_KEYS``, naming it and the closest known one."""
+    tables = {name for name in KNOWN_KEYS if "." not in name}
+    for name, data in raw.items():
+        if name not in tables:
+            raise ConfigError(str(source), f"[{name}]",
+                              "is not a known table" + _did_you_mean(name, tables))
+        if not isinstance(data, dict):
+            continue  # "must be a table" is reported where the table is read
+        _check_table_keys(source, name, data)
+    entries = raw.get("consent", {}).get("category", []) if isinstance(raw.get("consent"), dict) \
+        else []
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        if isinstance(entry, dict):
+            _check_table_keys(source, "consent.category", entry, f"consent.category[{index}]")
+
+
+def _check_table_keys(source: Path, table: str, data: Mapping[str, Any], shown: str = "") -> None:
+    known = KNOWN_KEYS[table]
+    for key in data:
+        if key not in known:
+            raise ConfigError(str(source), f"[{shown or table}] {key}",
+                              "is not a known setting" + _did_you_mean(key, known))
+
+
 def check_url(reader: _Reader, key: str, url: str) -> str:
-    """Accept https anywhere and plain http only for loopback addresses."""
+    """Accept a complete https URL anywhere and plain http only for loopback addresses.
+
+    Everything a request would trip over later is refused now, at load: a port out of range,
+    a missing or malformed host, credentials, spaces. Otherwise the mistake shows up only as a
+    retry that never succeeds.
+    """
     if not url:
         return ""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise reader.error(key, f"must be an http(s) URL, got {url!r}")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError when out of 0..65535 or not a number
+    except ValueError as exc:
+        raise reader.error(key, f"is not a valid URL ({exc}): {url!r}") from None
+    if parts.scheme not in ("http", "https"):
+        raise reader.error(key, f"must start with https:// (or http:// for loopback), got {url!r}")
+    host = parts.hostname or ""
+    if not host:
+        raise reader.error(key, f"has no host name: {url!r}")
+    if port == 0:
+        raise reader.error(key, f"port 0 is not a port to connect to: {url!r}")
+    if parts.username is not None or parts.password is not None:
+        raise reader.error(key, "must not carry a user name or password; use api_key")
+    if parts.query or parts.fragment or url.rstrip().endswith(("?", "#")):
+        raise reader.error(key, f"must not have a query (?...) or fragment (#...): {url!r}")
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise reader.error(key, f"must not contain spaces or control characters: {url!r}")
+    if not _valid_host(host):
+        raise reader.error(key, f"host {host!r} is not a valid host name or IP address")
+    if parts.scheme == "http" and not is_loopback(host):
         raise reader.error(key, "plain http is allowed only for 127.0.0.1/localhost; use https")
     return url
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    labels = ascii_host.rstrip(".").split(".")
+    return len(ascii_host) <= 253 and all(
+        0 < len(label) <= 63 and label[0] != "-" and label[-1] != "-"
+        and all(c.isalnum() or c in "-_" for c in label)
+        for label in labels
+    )
+
+
+def read_regular_file(path: Path, limit: int) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes.
+
+    A FIFO would block the open or the read forever and a device such as /dev/zero never ends,
+    so the file is opened without blocking and checked on the open descriptor before a byte is
+    read (no window between the check and the read).
+
+    Raises:
+        OSError: the file cannot be opened or read (``strerror`` says why).
+        ValueError: not a regular file, or larger than ``limit``; the message says which.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) \
+        | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"is {_file_kind(info.st_mode)}, not a regular file")
+        if info.st_size > limit:
+            raise ValueError(f"is {info.st_size} bytes; the limit is {limit}")
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as handle:  # buffered: read() loops until n bytes or EOF
+        data = handle.read(limit + 1)
+        if len(data) > limit:
+            raise ValueError(f"is larger than the limit of {limit} bytes")
+        return data
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a plain file"
 
 
 def is_loopback(host: str) -> bool:
@@ -179,9 +308,11 @@ def _read_public_key(reader: _Reader, path_text: str) -> tuple[bytes | None, str
     if not path.is_absolute():
         path = reader.source.parent / path
     try:
-        pem = path.read_bytes()
+        pem = read_regular_file(path, MAX_PEM_BYTES)
     except OSError as exc:
         raise reader.error("public_key", f"cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise reader.error("public_key", f"{path} {exc}") from None
     try:
         key = serialization.load_pem_public_key(pem)
     except (ValueError, TypeError, UnsupportedAlgorithm):
@@ -231,6 +362,7 @@ def parse_config(source: Path, text: str) -> VendorConfig:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(source), None, f"is not valid TOML: {exc}") from None
+    check_known_keys(source, raw)
 
     product = _table(source, raw, "product")
     km = _table(source, raw, "keymanager")
@@ -294,7 +426,7 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> VendorConfig:
     """Read and validate the vendor configuration; raises ``ConfigError`` with one clear line."""
     path = config_path(explicit)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular_file(path, MAX_CONFIG_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(str(path), None, "file not found") from None
     except IsADirectoryError:
@@ -303,4 +435,6 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> VendorConfig:
         raise ConfigError(str(path), None, "is not UTF-8 text") from None
     except OSError as exc:
         raise ConfigError(str(path), None, f"cannot be read: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigError(str(path), None, str(exc)) from None
     return parse_config(path.resolve(), text)
