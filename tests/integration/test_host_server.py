@@ -54,7 +54,7 @@ def companion(tmp_path):
     path = tmp_path / "companion.toml"
     path.write_text(CONFIG)
     comp = build_companion(load_config(path), tmp_path / "home", identity=lambda: Identity(
-        "u" * 32, "a" * 32, "test", "tester"), environ={})
+        "u" * 32, "a" * 32, "test", "tester"), environ={}, license_key=lambda: "")
     comp.grant(["usage"])
     comp.revoke(["diagnostics"])
     yield comp
