@@ -23,7 +23,7 @@ from app import APP_ID, NAME, __version__
 from app.cli_context import EXIT_BUG, EXIT_OK, EXIT_REMAINS, EXIT_USAGE, Context
 from app.cli_events import cmd_history, cmd_preview, cmd_receiver, cmd_send, cmd_track
 from app.cli_license import cmd_id, cmd_license
-from app.cli_status import cmd_consent, cmd_status
+from app.cli_status import cmd_consent, cmd_host_info, cmd_status
 from app.cli_tray import TRAY_COMMANDS, WINDOWS
 from app.logsetup import setup_logging
 from app.model.errors import CompanionError
@@ -47,6 +47,7 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
     "receiver": cmd_receiver,
     "license": cmd_license,
     "id": cmd_id,
+    "host-info": cmd_host_info,
 }
 
 
@@ -80,15 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="check Qt, keyring, config and state dir; print JSON; exit 0/1")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("track", help="enqueue one event")
-    p.add_argument("name", help="event name, e.g. feature.export")
-    group = p.add_mutually_exclusive_group(required=True)
+    p = sub.add_parser("track", help="enqueue one event (or, with --jsonl, many)")
+    p.add_argument("name", nargs="?", help="event name, e.g. feature.export")
+    group = p.add_mutually_exclusive_group()
     group.add_argument("--value", type=float, metavar="N", help="a number")
     group.add_argument("--xy", type=float, nargs=2, metavar=("X", "Y"), help="a pair of numbers")
     group.add_argument("--text", metavar="S", help="a text")
     p.add_argument("--payload", action="append", metavar="KEY=VALUE",
                    help="extra dimension (TelemetryDeck only); repeatable")
     p.add_argument("--session", metavar="ID", help="session id (default: a new one)")
+    p.add_argument("--jsonl", metavar="FILE", help="events as JSON lines (host protocol "
+                   "'track' objects) from FILE or - (stdin), in one process")
+    p.add_argument("--json", action="store_true", help="with --jsonl: print the report as JSON")
 
     p = sub.add_parser("preview", help="the exact requests that would be sent now")
     p.add_argument("--json", action="store_true")
@@ -135,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
         s = actions.add_parser(name, help=text)
         s.add_argument("--json", action="store_true")
     p = sub.add_parser("id", help="the identifiers sent for you, and where they come from")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("host-info", help="where your application reaches the companion "
+                       "(socket, protocol, inbox)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("tray", help="the tray icon (the default when no command is given)")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
-from app.cli_context import EXIT_OK, EXIT_REMAINS, Context, out, out_json, when
+from app.cli_context import EXIT_OK, EXIT_REMAINS, EXIT_USAGE, Context, out, out_json, when
 from app.model.errors import ValidationError
 from app.service import consent_view
 from app.service import preview as preview_fmt
@@ -31,9 +32,58 @@ def parse_payload_item(item: str) -> tuple[str, Any]:
     return key, number if math.isfinite(number) else raw
 
 
+def nudge_tray(ctx: Context) -> None:
+    """Tell a running tray that events are waiting (best effort, at most ~50 ms, silent)."""
+    from app.client import nudge
+    from app.host_endpoint import endpoint_path
+
+    nudge(socket_path=endpoint_path(ctx.config))
+
+
+def cmd_track_jsonl(ctx: Context) -> int:
+    """``track --jsonl FILE|-``: every line one event (the host protocol's ``track`` object).
+
+    Good lines are committed even when others are refused; exit 2 when any line was refused
+    (each named with its line number and field on stderr), else 0.
+    """
+    from app.service.host_companion import CompanionHost
+    from app.service.host_ingest import ingest_jsonl
+
+    args = ctx.args
+    if args.name or args.value is not None or args.xy is not None or args.text is not None \
+            or args.payload or args.session:
+        raise ValidationError("jsonl", "give either --jsonl FILE or NAME with --value/--xy/"
+                              "--text, not both (each line carries its own fields)")
+    try:
+        report = ingest_jsonl(args.jsonl, CompanionHost(ctx.companion))
+    except OSError as exc:
+        raise ValidationError("jsonl", f"cannot read {args.jsonl}: "
+                              f"{exc.strerror or exc}") from None
+    if report.stored:
+        nudge_tray(ctx)
+    if args.json:
+        out_json(report.to_dict())
+    else:
+        out(f"{report.accepted} event(s) taken ({report.stored} queued, "
+            f"{report.accepted - report.stored} discarded by consent), {report.rejected} "
+            "line(s) refused")
+        for error in report.errors:
+            print(f"line {error.get('line')}: {error.get('message')}", file=sys.stderr)
+        if report.rejected > len(report.errors):
+            print(f"... and {report.rejected - len(report.errors)} more", file=sys.stderr)
+    return EXIT_USAGE if report.rejected else EXIT_OK
+
+
 def cmd_track(ctx: Context) -> int:
     """``track NAME --value N | --xy X Y | --text S``: validate and enqueue one event."""
     args = ctx.args
+    if getattr(args, "jsonl", None):
+        return cmd_track_jsonl(ctx)
+    if not args.name:
+        raise ValidationError("name", "the event name is missing (track NAME --value N, or "
+                              "track --jsonl FILE)")
+    if args.value is None and args.xy is None and args.text is None:
+        raise ValidationError("value", "one of --value N, --xy X Y or --text S is needed")
     if args.value is not None:
         kind, value = "number", args.value
     elif args.xy is not None:
@@ -48,6 +98,7 @@ def cmd_track(ctx: Context) -> int:
         out(f"discarded {result.event.name}: you declined {result.category!r} "
             "(nothing was stored)")
         return EXIT_OK
+    nudge_tray(ctx)
     where = ", ".join(result.backends) or "no backend (none is enabled)"
     out(f"queued {result.event.name} ({result.category}) for {where} [id {result.event.id}]")
     if result.dropped:

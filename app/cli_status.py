@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from app import NAME, __version__
 from app.cli_context import EXIT_OK, Context, out, out_json, when
+from app.cli_events import nudge_tray
 from app.service import consent_view
+from app.storage.inbox import Inbox, inbox_dir
 
 
 def cmd_status(ctx: Context) -> int:
     """``status``: backends, queue, consent, license and warnings (``--json``: see
     ``CompanionStatus.to_json`` for the keys)."""
     status = ctx.companion.status()
+    rejected = Inbox(inbox_dir(ctx.home)).rejected_count()
     if ctx.args.json:
-        out_json(status.to_json())
+        out_json({**status.to_json(), "inbox_rejected": rejected})
         return EXIT_OK
     out(f"{NAME} {__version__} for {status.product}")
     out(f"config:    {status.config}")
@@ -34,8 +37,29 @@ def cmd_status(ctx: Context) -> int:
     if status.license is not None:
         for key, value in status.license.to_json().items():
             out(f"{key}: {value}")
+    if rejected:
+        out(f"inbox:     {rejected} bad line(s) from applications kept aside in "
+            f"{inbox_dir(ctx.home) / 'rejected'}")
     for warning in status.warnings:
         out(f"WARNING: {warning}")
+    return EXIT_OK
+
+
+def cmd_host_info(ctx: Context) -> int:
+    """``host-info [--json]``: where a host (the vendor's application) reaches the companion:
+    the socket, the protocol version, whether a companion answers there, and the inbox."""
+    from app.host_endpoint import host_info
+
+    info = host_info(ctx.config, ctx.home)
+    if ctx.args.json:
+        out_json(info)
+        return EXIT_OK
+    out(f"address:   {info['address']} ({info['transport']})")
+    if info.get("problem"):
+        out(f"note:      {info['problem']}")
+    out(f"protocol:  {info['protocol']}")
+    out(f"running:   {'yes' if info['running'] else 'no (events go to the inbox)'}")
+    out(f"inbox:     {info['inbox']}")
     return EXIT_OK
 
 
@@ -46,12 +70,14 @@ def cmd_consent(ctx: Context) -> int:
     cats = ctx.args.categories or None
     if action == "grant":
         ids = companion.grant(cats)
+        nudge_tray(ctx)  # a running tray tells watching applications
         out(f"granted: {', '.join(ids)}")
         if companion.consent.do_not_track:
             out("note: DO_NOT_TRACK is set, so nothing is sent while it is")
         return EXIT_OK
     if action == "revoke":
         ids, deleted = companion.revoke(cats)
+        nudge_tray(ctx)
         out(f"revoked: {', '.join(ids)}; {deleted} queued event(s) deleted")
         return EXIT_OK
     data = consent_view.consent_data(companion)

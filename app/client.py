@@ -18,6 +18,13 @@ the events to the companion's inbox (``<state dir>/inbox``, the state dir being
 ``LICENSE_COMPANION_HOME`` or the platform's user data directory ``license-companion``); the
 companion ingests it when it starts and on every round. The answer then says
 ``"queued": "inbox"``. The protocol is described in docs/host-protocol.md.
+
+Windows: the endpoint is a Unix domain socket, not served on Windows; there every call that
+needs the companion raises ``ClientError`` with code ``transport_unavailable`` and events go
+straight to the inbox.
+
+``nudge()`` tells a running companion, best effort and within 50 ms, that this process stored
+something for it (``license-companion track`` uses it); it never raises.
 """
 
 from __future__ import annotations
@@ -43,12 +50,24 @@ PRODUCT_ENV = "LICENSE_COMPANION_PRODUCT"
 INBOX_DIR = "inbox"
 INBOX_SUFFIX = ".jsonl"
 RETRY_CONNECT = 1.0  # seconds between connection attempts while the companion is away
+NUDGE_TIMEOUT = 0.05  # seconds a nudge may spend connecting
+FALLBACK_CODES = ("not_running", "connection", "transport_unavailable")
+
+
+def transport_problem() -> str:
+    """Why this computer cannot reach a companion's endpoint at all ("" when it can)."""
+    if sys.platform == "win32" or not hasattr(socket, "AF_UNIX"):
+        return ("the host endpoint is a Unix domain socket, which this companion serves on "
+                "Linux and macOS only; on Windows no transport is available yet (events go to "
+                "the inbox)")
+    return ""
 
 
 class ClientError(Exception):
     """The request could not be served. ``code`` is the protocol's error code, or
-    ``not_running`` (no companion and no fallback for this call), or ``connection`` (the
-    connection broke while waiting for the answer); ``field`` names the offending field."""
+    ``not_running`` (no companion and no fallback for this call), ``connection`` (the
+    connection broke while waiting for the answer), or ``transport_unavailable`` (no endpoint
+    can exist on this system: Windows); ``field`` names the offending field."""
 
     def __init__(self, code: str, message: str, field: str = "") -> None:
         super().__init__(f"{code}: {message}")
@@ -219,6 +238,10 @@ class Client:
         """Ask for a send round now (returns at once)."""
         return self.request({"op": "flush"})
 
+    def wake(self) -> dict[str, Any]:
+        """Tell the companion this process stored events elsewhere (CLI, inbox): look soon."""
+        return self.request({"op": "wake"})
+
     def watch(self, on: bool = True) -> dict[str, Any]:
         """Ask for push lines on consent/license changes; read them with ``next_push``."""
         return self.request({"op": "watch", "on": on})
@@ -259,7 +282,7 @@ class Client:
         try:
             return self.request(message)
         except ClientError as exc:
-            if exc.code not in ("not_running", "connection") or not self.fallback:
+            if exc.code not in FALLBACK_CODES or not self.fallback:
                 raise
         lines = [json.dumps(e, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
                  for e in events]
@@ -288,8 +311,9 @@ class Client:
             return self._sock
         if time.monotonic() < self._next_try:
             raise ClientError("not_running", f"no companion answers at {self.socket_path}")
-        if not hasattr(socket, "AF_UNIX"):
-            raise ClientError("not_running", "this client speaks Unix domain sockets only")
+        problem = transport_problem()
+        if problem:
+            raise ClientError("transport_unavailable", problem)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.connect_timeout)
         try:
@@ -329,6 +353,35 @@ class Client:
         """Close the connection (the next call opens a new one)."""
         with self._lock:
             self._drop()
+
+
+def nudge(product: str | None = None, *, socket_path: str | os.PathLike[str] | None = None,
+          timeout: float = NUDGE_TIMEOUT) -> bool:
+    """Best effort, never raises, never waits for an answer: send ``wake`` to a running
+    companion. True when the line was handed to one.
+
+    Args:
+        product: the product id (default: ``LICENSE_COMPANION_PRODUCT``).
+        socket_path: override the socket.
+        timeout: seconds connecting and writing may take.
+    """
+    if transport_problem():
+        return False
+    try:
+        path = Path(socket_path) if socket_path else default_socket_path(
+            product or os.environ.get(PRODUCT_ENV, ""))
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    except (OSError, ValueError):
+        return False
+    try:
+        sock.settimeout(timeout)
+        sock.connect(str(path))
+        sock.sendall(b'{"op":"wake"}\n')
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.close()
 
 
 _default: Client | None = None
@@ -387,3 +440,8 @@ def show(window: str) -> dict[str, Any]:
 def flush() -> dict[str, Any]:
     """``Client.flush`` on the default client."""
     return default_client().flush()
+
+
+def wake() -> dict[str, Any]:
+    """``Client.wake`` on the default client."""
+    return default_client().wake()

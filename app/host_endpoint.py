@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.client import socket_path
+from app.client import socket_path, transport_problem
 from app.model.errors import CompanionError
 from app.service.host_protocol import PROTOCOL
 from app.storage.config import VendorConfig
@@ -33,8 +33,11 @@ class Limits:
     partial_deadline: float = 10.0  # seconds a started line may take to finish
     stall_deadline: float = 30.0  # seconds output may wait for a client that does not read
     max_output: int = 1024 * 1024  # bytes queued to one client before we stop reading it
-    watch_interval: float = 2.0  # seconds between checks for consent/license changes
-    chore_interval: float = 30.0  # seconds between runs of the writer's chore (the inbox)
+    # Checks for consent/license changes run when the tray says something changed (notify),
+    # on a host's "wake", when a host starts watching, and when any host request arrives, at
+    # most once per this many seconds (a change made in another process, e.g. by the CLI).
+    # Nothing polls: an idle endpoint wakes up for nothing.
+    watch_interval: float = 1.0
 
 
 def prepare_socket_dir(path: Path) -> None:
@@ -82,7 +85,17 @@ def endpoint_path(config: VendorConfig) -> Path:
 
 
 def host_info(config: VendorConfig, home: Path) -> dict[str, Any]:
-    """What ``license-companion host-info --json`` prints: address, protocol, running, inbox."""
+    """What ``license-companion host-info --json`` prints: address, protocol, running, inbox.
+
+    ``transport`` is ``unix``, or ``unavailable`` where no endpoint can be served (Windows),
+    with ``problem`` saying so; ``running`` is whether a live companion answers there.
+    """
     path = endpoint_path(config)
-    return {"address": str(path), "transport": "unix", "protocol": PROTOCOL,
-            "running": path.exists() and answers(path), "inbox": str(inbox_dir(home))}
+    problem = transport_problem()
+    info: dict[str, Any] = {"address": str(path), "transport": "unavailable" if problem else
+                            "unix", "protocol": PROTOCOL, "running": not problem and
+                            path.exists() and answers(path), "inbox": str(inbox_dir(home)),
+                            "product": config.product.id or config.product.name}
+    if problem:
+        info["problem"] = problem
+    return info

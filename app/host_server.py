@@ -11,6 +11,13 @@ writer thread that commits the events of everything queued together (group commi
 then fills the answers, and a small pool for queries (license, consent, show, flush). Answers
 leave each connection in request order whatever thread produced them.
 
+Idle cost: none, no thread polls. The I/O thread sleeps in ``select`` without a timeout unless
+a deadline is pending (a partial line, a client not reading, a watched license grace ending);
+the writer (``app.host_writer``) sleeps on its queue. The chore (the inbox) runs at start, when
+asked (the tray's round), when a host connects and on ``flush``/``wake``. Watchers are checked
+on ``notify``, ``wake``, and at requests (at most once per ``watch_interval``: how a change
+made by another process is noticed).
+
 Who can connect: the socket lives in a 0700 directory owned by this user (created if needed,
 refused if it belongs to someone else), the socket itself is 0600, and on Linux the peer's uid
 (``SO_PEERCRED``) must be ours.
@@ -27,13 +34,15 @@ import selectors
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.client import transport_problem
 from app.host_endpoint import HostServerError, Limits, answers, prepare_socket_dir, same_user
+from app.host_writer import HostWriter
 from app.service import host_protocol as hp
 from app.service.host_dispatch import (
     Commit,
@@ -43,15 +52,13 @@ from app.service.host_dispatch import (
     Session,
     encode_answer,
     push,
-    run_commits,
     run_query,
 )
+from app.service.host_license import grace_left
 
 log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 256  # unanswered requests per connection before we stop reading it
-_CHORE = object()  # a wake-up for the writer: run the chore now
-MAX_GROUP = 1000  # events per group commit (a single track never waits behind more)
 
 
 class _Slot:
@@ -83,8 +90,8 @@ class HostServer:
         host: the tray's side (``app.service.host_companion.CompanionHost``).
         path: the socket file (``app.client.socket_path(product_id)``).
         limits: what one client may cost.
-        chore: run on the writer thread at start and every ``chore_interval`` seconds
-            (ingesting the inbox), so all host writes share one thread.
+        chore: run on the writer thread at start and whenever asked (ingesting the inbox),
+            so all host writes share one thread.
     """
 
     def __init__(self, host: HostSide, path: Path, limits: Limits | None = None,
@@ -93,7 +100,6 @@ class HostServer:
         self.path = Path(path)
         self.limits = limits or Limits()
         self.chore = chore
-        self._chore_due = 0.0
         self.dispatcher = Dispatcher(host)
         self._sel = selectors.DefaultSelector()
         self._listener: socket.socket | None = None
@@ -102,11 +108,13 @@ class HostServer:
         self._wake_w.setblocking(False)
         self._conns: set[_Conn] = set()
         self._done: queue.SimpleQueue[tuple[_Conn, _Slot | None, bytes]] = queue.SimpleQueue()
-        self._commits: queue.Queue[Any] = queue.Queue()  # (conn, slot, Commit), _CHORE, None
+        self._writer = HostWriter(host, self._delivered, chore)
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="host-query")
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._watch_due = 0.0
+        self._watch_checked = -1e9  # monotonic time of the last check started
+        self._watch_again = False  # a check was asked for while one ran
+        self._watch_at: float | None = None  # monotonic: a license grace ends, check then
         self._watch_busy = False
         self._watch_last: dict[str, Any] = {}
         self.running = False
@@ -120,8 +128,9 @@ class HostServer:
             HostServerError: another live companion answers on the path, or the directory is
                 unsafe.
         """
-        if not hasattr(socket, "AF_UNIX"):
-            raise HostServerError("this host endpoint needs Unix domain sockets (Linux, macOS)")
+        problem = transport_problem()
+        if problem:
+            raise HostServerError(problem)
         prepare_socket_dir(self.path)
         if self.path.exists() or self.path.is_symlink():
             if answers(self.path):
@@ -140,10 +149,10 @@ class HostServer:
         self._sel.register(listener, selectors.EVENT_READ, "accept")
         self._sel.register(self._wake_r, selectors.EVENT_READ, "wake")
         self.running = True
-        for target, name in ((self._io_loop, "host-io"), (self._writer_loop, "host-writer")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._writer.start()  # the chore (the inbox) first
+        thread = threading.Thread(target=self._io_loop, name="host-io", daemon=True)
+        thread.start()
+        self._threads.append(thread)
         log.info("host endpoint listening on %s", self.path)
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -151,10 +160,10 @@ class HostServer:
         if not self.running:
             return
         self._stopping.set()
-        self._commits.put(None)
         self._wake()
         for thread in self._threads:
             thread.join(timeout)
+        self._writer.stop(timeout)  # after the I/O thread: every line it read is committed
         # A query stuck on a hung keyring or network ends by its own timeout; do not wait here.
         self._pool.shutdown(wait=False, cancel_futures=True)
         for conn in list(self._conns):
@@ -171,8 +180,12 @@ class HostServer:
         self.running = False
 
     def notify(self) -> None:
-        """Check consent and license for ``watch`` pushes now (the tray calls it after a change)."""
-        self._watch_due = 0.0
+        """Check consent and license for ``watch`` pushes now (the tray calls it after a change).
+
+        Thread-safe: the check itself runs on the I/O thread's next turn, then in the pool.
+        """
+        self._watch_checked = -1e9
+        self._watch_again = True
         self._wake()
 
     def connection_count(self) -> int:
@@ -188,7 +201,7 @@ class HostServer:
     def _io_loop(self) -> None:
         while not self._stopping.is_set():
             try:
-                events = self._sel.select(timeout=0.25)
+                events = self._sel.select(timeout=self._next_deadline())
             except OSError:
                 continue
             for key, mask in events:
@@ -236,6 +249,7 @@ class HostServer:
         conn = _Conn(sock)
         self._conns.add(conn)
         self._sel.register(sock, selectors.EVENT_READ, conn)
+        self.run_chore_soon()  # a host that connects may have left events in the inbox
 
     def _read(self, conn: _Conn) -> None:
         try:
@@ -287,12 +301,19 @@ class HostServer:
             return
         request = hp.parse_line(line)
         work = self.dispatcher.dispatch(request, conn.session)
+        op = getattr(request, "op", "")
+        if op in ("flush", "wake"):
+            self.run_chore_soon()
+        if op in ("wake", "watch"):
+            self._watch_again = True  # "wake": something changed; "watch": the baseline
+        elif self._watch_checked + self.limits.watch_interval <= time.monotonic():
+            self._watch_again = True  # a change made elsewhere is noticed at a request
         if isinstance(request, hp.ErrorReply) and request.close:
             conn.closing = True
         slot = _Slot()
         conn.slots.append(slot)
         if isinstance(work, Commit):
-            self._commits.put((conn, slot, work))
+            self._writer.submit((conn, slot), work)
         elif isinstance(work, Query):
             self._pool.submit(self._run_query, conn, slot, work)
         else:
@@ -409,11 +430,31 @@ class HostServer:
                     now - conn.stalled_since > self.limits.stall_deadline:
                 log.info("host endpoint: closing a client that does not read its answers")
                 self._close(conn)
-        if now >= self._watch_due and not self._watch_busy and any(
-                c.session.watching for c in self._conns):
-            self._watch_due = now + self.limits.watch_interval
-            self._watch_busy = True
-            self._pool.submit(self._watch_check)
+        if self._watch_at is not None and now >= self._watch_at:
+            self._watch_at = None
+            self._watch_again = True
+        if self._watch_again and not self._watch_busy:
+            self._watch_again = False
+            if any(c.session.watching for c in self._conns):
+                self._watch_checked = now
+                self._watch_busy = True
+                self._pool.submit(self._watch_check)
+
+    def _next_deadline(self) -> float | None:
+        """Seconds until the I/O thread must look again by itself; None: only when woken."""
+        due: list[float] = []
+        for conn in self._conns:
+            if conn.partial_since is not None:
+                due.append(conn.partial_since + self.limits.partial_deadline)
+            if conn.stalled_since is not None and conn.outbuf:
+                due.append(conn.stalled_since + self.limits.stall_deadline)
+        if self._watch_at is not None:
+            due.append(self._watch_at)
+        if self._watch_again and not self._watch_busy:
+            return 0.0
+        if not due:
+            return None
+        return max(0.0, min(due) - time.monotonic()) + 0.01
 
     # -- watch ----------------------------------------------------------------------------
 
@@ -421,6 +462,8 @@ class HostServer:
         try:
             snapshot = getattr(self.host, "watch_snapshot", None)
             state = snapshot() if snapshot else {"consent": self.host.consent()}
+            left = grace_left(state.get("license"), time.time())
+            self._watch_at = None if left is None else time.monotonic() + left + 1.0
             for kind, body in state.items():
                 if self._watch_last.get(kind) != body:
                     first = kind not in self._watch_last
@@ -441,48 +484,10 @@ class HostServer:
 
     def run_chore_soon(self) -> None:
         """Run the chore at the writer's next idle moment (e.g. at the tray's send round)."""
-        self._chore_due = 0.0
-        self._commits.put(_CHORE)
+        self._writer.run_chore_soon()
 
-    def _run_chore(self) -> None:
-        self._chore_due = time.monotonic() + self.limits.chore_interval
-        if self.chore is not None:
-            try:
-                self.chore()
-            except Exception:
-                log.exception("host endpoint: the writer's chore failed (tried again later)")
-
-    def _writer_loop(self) -> None:
-        while True:
-            if self.chore is not None and time.monotonic() >= self._chore_due \
-                    and not self._stopping.is_set():
-                self._run_chore()
-            try:
-                wait = None if self.chore is None else max(0.05, self._chore_due - time.monotonic())
-                first = self._commits.get(timeout=wait)
-            except queue.Empty:
-                continue
-            if first is _CHORE:
-                continue
-            if first is None:
-                if self._commits.empty():
-                    return
-                self._commits.put(None)  # commit what was read before the stop, then end
-                continue
-            group = [first]
-            count = len(first[2].items)
-            while count < MAX_GROUP:
-                try:
-                    more = self._commits.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None or more is _CHORE:
-                    self._commits.put(more)
-                    break
-                group.append(more)
-                count += len(more[2].items)
-            answers = run_commits(self.host, [work for _conn, _slot, work in group])
-            for (conn, slot, _work), answer in zip(group, answers, strict=True):
-                self._done.put((conn, slot, encode_answer(answer)))
-            self._wake()
-
+    def _delivered(self, answers: Sequence[tuple[Any, bytes]]) -> None:
+        """The writer's answers after a group commit, to the I/O thread."""
+        for (conn, slot), data in answers:
+            self._done.put((conn, slot, data))
+        self._wake()

@@ -280,6 +280,7 @@ class WorkerController(_Events):
     Args: as ``CompanionWorker``, and ``parent``, the Qt parent.
     """
 
+    commandRan = Signal(str)  # a command's call ended on the worker (op name): state may differ
     _start = Signal()  # these four are queued to the worker thread (the worker lives there)
     _stop = Signal()
     _send_now = Signal()
@@ -345,7 +346,14 @@ class WorkerController(_Events):
         ``TaskRunner.run`` (see ``app.qt_tasks`` for the guarantees); an error without
         ``on_error`` is emitted as ``failed``. Commands given before ``start`` run after it.
         """
-        self.worker.tasks.run(call, on_done, on_error or self._failed, op=op, context=context)
+        def call_then_tell(companion: Companion) -> T:
+            try:
+                return call(companion)
+            finally:
+                emit(self.commandRan, op or getattr(call, "__name__", "call"))
+
+        self.worker.tasks.run(call_then_tell, on_done, on_error or self._failed,
+                              op=op or getattr(call, "__name__", "call"), context=context)
 
     def _failed(self, error: CommandError) -> None:
         emit(self.failed, error)
@@ -353,6 +361,11 @@ class WorkerController(_Events):
     def send_now(self) -> None:
         """Send what is allowed now, past our backoff."""
         emit(self._send_now)
+
+    def round_soon(self) -> None:
+        """Thread-safe: an ordinary round soon (backoff and pause respected), e.g. because
+        another process stored events."""
+        emit(self.worker._kick)
 
     def set_paused(self, paused: bool) -> None:
         """Pause or resume timer sending."""

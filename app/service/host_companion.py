@@ -35,6 +35,8 @@ class CompanionHost:
             here (``show`` answers ``not_available``).
         flush: starts a send round without waiting for it; None: ``flush`` answers
             ``not_available``.
+        wake: asks for an ordinary send round soon (backoff respected) because another
+            process stored events; returns at once. None: ``wake`` only takes the inbox.
         clock: seconds since the epoch (the license grace compares against it).
     """
 
@@ -44,11 +46,13 @@ class CompanionHost:
         *,
         show: Callable[[str], None] | None = None,
         flush: Callable[[], None] | None = None,
+        wake: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.companion = companion
         self._show = show
         self._flush = flush
+        self._wake = wake
         self.clock = clock
         if companion.license is not None:
             install_recorder(companion.license)
@@ -105,6 +109,11 @@ class CompanionHost:
         if self._flush is None:
             raise HostUnavailable("this companion has no send worker to start a round")
         self._flush()
+
+    def wake(self) -> None:
+        """Another process of this user stored something: an ordinary round soon."""
+        if self._wake is not None:
+            self._wake()
 
     def watch_snapshot(self) -> dict[str, Any]:
         """What a ``watch`` compares: consent and the license answer without its moving age."""

@@ -76,6 +76,9 @@ class HostSide(Protocol):
         """Ask for a send round now; returns at once (never waits for the round)."""
         ...
 
+    # Optional: ``wake()``, called for the ``wake`` op (another process of this user stored
+    # something: look soon, without skipping any backoff); returns at once.
+
 
 @dataclass
 class Session:
@@ -169,6 +172,15 @@ class Dispatcher:
                 return {"ok": True, "action": "flush", "started": True}
 
             return self._query(flush, rid)
+        if op == "wake":
+
+            def wake() -> dict[str, Any]:
+                nudge = getattr(self.host, "wake", None)
+                if nudge is not None:
+                    nudge()
+                return {"ok": True, "action": "wake"}
+
+            return self._query(wake, rid)
         return ErrorReply(hp.UNKNOWN_OP, f"unknown op {op!r}", "op", rid).to_dict()
 
     @staticmethod

@@ -199,3 +199,17 @@ def offline_grace_service_less(grace_days: float) -> dict[str, Any]:
     return {"grace_days": grace_days, "counts_as_valid": False, "until": None, "signed": False,
             "fresh": False, "clock_set_back": False,
             "reason": "this companion has no license service"}
+
+
+def grace_left(answer: Any, now: float) -> float | None:
+    """Seconds until a ``license`` answer's offline grace ends (a watcher is told then), or
+    None when it does not count offline or ends beyond any sensible wait."""
+    try:
+        offline = answer["offline"]
+        until = offline["until"] if offline["counts_as_valid"] else None
+    except (KeyError, TypeError):
+        return None
+    if isinstance(until, bool) or not isinstance(until, int | float):
+        return None
+    left = float(until) - now
+    return left if 0 < left < 400 * 86400 else None

@@ -30,7 +30,7 @@ MAX_DEPTH = 8  # nesting of objects/arrays; a valid request needs 4
 MAX_INT_DIGITS = 20  # longer integer literals are refused before Python converts them
 MAX_ID = 64  # length of a request "id" echoed back
 
-OPS = ("hello", "track", "track_batch", "license", "consent", "watch", "show", "flush")
+OPS = ("hello", "track", "track_batch", "license", "consent", "watch", "show", "flush", "wake")
 WINDOWS = ("license", "consent", "history")
 VALUE_FIELDS = ("value", "xy", "text")
 EVENT_FIELDS = frozenset({"op", "id", "name", *VALUE_FIELDS, "payload", "timestamp", "session"})

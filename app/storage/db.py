@@ -2,8 +2,9 @@
 
 Several writers are expected (the tray's worker, the CLI, later the local socket that takes the
 vendor app's events), possibly in several processes. WAL mode with a busy timeout lets them
-share the file; every write is one short ``BEGIN IMMEDIATE`` transaction; ``synchronous=FULL``
-so an event acknowledged by ``track`` survives a power cut, not just a crash.
+share the file; every write is one short ``BEGIN IMMEDIATE`` transaction (a nested write is a
+savepoint in it); ``synchronous=FULL`` so an event acknowledged by ``track`` survives a power
+cut, not just a crash.
 """
 
 from __future__ import annotations
@@ -114,15 +115,27 @@ class Database:
     def write(self) -> Iterator[sqlite3.Connection]:
         """One short write transaction (``BEGIN IMMEDIATE``), committed or rolled back.
 
+        Nested on the same thread (a ``write()`` inside a ``write()``), the inner block is a
+        savepoint: it succeeds or fails alone (a failure rolls back only its own changes and
+        re-raises), and nothing is on disk before the outermost block commits. That is how the
+        host writer commits a whole group of events with one fsync while each event keeps its
+        own all-or-nothing rule.
+
         Raises:
             StorageError: the file is busy beyond the timeout, read-only, or the disk is full;
-                the transaction was rolled back and nothing of it is stored.
+                the transaction (or, nested, the savepoint) was rolled back and nothing of it
+                is stored.
         """
         conn = self.connection()
+        depth = getattr(self._local, "depth", 0)
+        if depth:
+            yield from self._savepoint(conn, depth)
+            return
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise StorageError(f"cannot write the state database {self.path}: {exc}") from None
+        self._local.depth = 1
         try:
             yield conn
             conn.execute("COMMIT")
@@ -132,6 +145,26 @@ class Database:
             if isinstance(exc, sqlite3.Error):
                 raise StorageError(f"cannot write the state database {self.path}: {exc}") from None
             raise
+        finally:
+            self._local.depth = 0
+
+    def _savepoint(self, conn: sqlite3.Connection, depth: int) -> Iterator[sqlite3.Connection]:
+        """A nested ``write()``: a savepoint inside the outer transaction."""
+        name = f"nested_{depth}"
+        conn.execute(f"SAVEPOINT {name}")
+        self._local.depth = depth + 1
+        try:
+            yield conn
+            conn.execute(f"RELEASE {name}")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
+            if isinstance(exc, sqlite3.Error):
+                raise StorageError(f"cannot write the state database {self.path}: {exc}") from None
+            raise
+        finally:
+            self._local.depth = depth
 
     def close(self) -> None:
         """Close this thread's connection (other threads close theirs when they end)."""

@@ -253,6 +253,7 @@ def _run(instance: SingleInstance, state_dir: Path, companion_factory: Callable[
 
     controller.fatal.connect(on_fatal)
     controller.ready.connect(on_ready)
+    door = None if windows_only else _host_door(controller, windows, out)
 
     if not windows_only:
         if QSystemTrayIcon.isSystemTrayAvailable():
@@ -289,6 +290,7 @@ def _run(instance: SingleInstance, state_dir: Path, companion_factory: Callable[
         if tray is not None:
             tray.hide()
         windows.close_all()
+        _close_host_door(door)  # before the worker closes the companion it uses
         clean = controller.shutdown(SHUTDOWN_TIMEOUT)
         if not clean:
             # A request is still waiting for its answer: its events stay in the outbox (they
@@ -299,3 +301,24 @@ def _run(instance: SingleInstance, state_dir: Path, companion_factory: Callable[
             os._exit(exit_code[0])
         del controller
     return exit_code[0]
+
+
+# -- the host door (the vendor's application talks to the companion) -------------------------
+
+
+def _host_door(controller: WorkerController, windows: Any, out: Callable[[str], None]) -> Any:
+    """The endpoint hosts talk to, opened once the worker is ready (a windows-only process
+    next to a running tray has none: that tray serves it)."""
+    from app.host_tray import TrayDoor
+
+    return TrayDoor(controller, windows.show, out)
+
+
+def _close_host_door(door: Any) -> None:
+    """Stop the endpoint: what hosts already handed over is committed first."""
+    if door is None:
+        return
+    try:
+        door.stop()
+    except Exception:
+        log.exception("closing the host endpoint")
