@@ -25,7 +25,6 @@ refused if it belongs to someone else), the socket itself is 0600, and on Linux 
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import logging
 import os
@@ -36,11 +35,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from app.client import transport_problem
+from app.host_conn import Conn, Slot
 from app.host_endpoint import HostServerError, Limits, answers, prepare_socket_dir, same_user
 from app.host_writer import HostWriter
 from app.service import host_protocol as hp
@@ -49,7 +48,6 @@ from app.service.host_dispatch import (
     Dispatcher,
     HostSide,
     Query,
-    Session,
     encode_answer,
     push,
     run_query,
@@ -59,28 +57,6 @@ from app.service.host_license import grace_left
 log = logging.getLogger(__name__)
 
 MAX_IN_FLIGHT = 256  # unanswered requests per connection before we stop reading it
-
-
-class _Slot:
-    __slots__ = ("data",)
-
-    def __init__(self) -> None:
-        self.data: bytes | None = None
-
-
-@dataclass(eq=False)
-class _Conn:
-    sock: socket.socket
-    session: Session = field(default_factory=Session)
-    inbuf: bytearray = field(default_factory=bytearray)
-    outbuf: bytearray = field(default_factory=bytearray)
-    slots: collections.deque[_Slot] = field(default_factory=collections.deque)
-    partial_since: float | None = None
-    stalled_since: float | None = None
-    closing: bool = False  # close once the output is written
-    closed: bool = False
-    registered: bool = True
-    parsing: bool = False
 
 
 class HostServer:
@@ -106,8 +82,8 @@ class HostServer:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        self._conns: set[_Conn] = set()
-        self._done: queue.SimpleQueue[tuple[_Conn, _Slot | None, bytes]] = queue.SimpleQueue()
+        self._conns: set[Conn] = set()
+        self._done: queue.SimpleQueue[tuple[Conn, Slot | None, bytes]] = queue.SimpleQueue()
         self._writer = HostWriter(host, self._delivered, chore)
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="host-query")
         self._stopping = threading.Event()
@@ -213,14 +189,14 @@ class HostServer:
                             while self._wake_r.recv(4096):
                                 pass
                     else:
-                        conn: _Conn = key.data
+                        conn: Conn = key.data
                         if mask & selectors.EVENT_READ:
                             self._read(conn)
                         if mask & selectors.EVENT_WRITE and not conn.closed:
                             self._write(conn)
                 except Exception:
                     log.exception("host endpoint: unexpected error (the connection is closed)")
-                    if isinstance(key.data, _Conn):
+                    if isinstance(key.data, Conn):
                         self._close(key.data)
             try:
                 self._deliver()
@@ -246,12 +222,12 @@ class HostServer:
             sock.close()
             return
         sock.setblocking(False)
-        conn = _Conn(sock)
+        conn = Conn(sock)
         self._conns.add(conn)
         self._sel.register(sock, selectors.EVENT_READ, conn)
         self.run_chore_soon()  # a host that connects may have left events in the inbox
 
-    def _read(self, conn: _Conn) -> None:
+    def _read(self, conn: Conn) -> None:
         try:
             data = conn.sock.recv(65536)
         except (BlockingIOError, InterruptedError):
@@ -259,13 +235,17 @@ class HostServer:
         except OSError:
             data = b""
         if not data:
-            # Whole lines already read are still committed; a partial line never is.
-            self._close(conn)
+            # The client is done sending (half-close, as ``socat``/``nc`` do): whole lines are
+            # still committed and answered, then the connection closes; a partial line never
+            # is. A client that closed entirely makes the answers fail to write: closed then.
+            conn.eof = True
+            del conn.inbuf[conn.inbuf.rfind(b"\n") + 1:]
+            self._parse_lines(conn)
             return
         conn.inbuf += data
         self._parse_lines(conn)
 
-    def _parse_lines(self, conn: _Conn) -> None:
+    def _parse_lines(self, conn: Conn) -> None:
         """Handle the complete lines read so far, at most ``MAX_IN_FLIGHT`` unanswered."""
         if conn.parsing or conn.closed:
             return
@@ -296,7 +276,7 @@ class HostServer:
             conn.partial_since = None
         self._update_interest(conn)
 
-    def _handle(self, conn: _Conn, line: bytes) -> None:
+    def _handle(self, conn: Conn, line: bytes) -> None:
         if not line.strip():
             return
         request = hp.parse_line(line)
@@ -310,7 +290,7 @@ class HostServer:
             self._watch_again = True  # a change made elsewhere is noticed at a request
         if isinstance(request, hp.ErrorReply) and request.close:
             conn.closing = True
-        slot = _Slot()
+        slot = Slot()
         conn.slots.append(slot)
         if isinstance(work, Commit):
             self._writer.submit((conn, slot), work)
@@ -320,13 +300,13 @@ class HostServer:
             slot.data = encode_answer(work)
             self._flush_slots(conn)
 
-    def _answer_now(self, conn: _Conn, answer: dict[str, Any]) -> None:
-        slot = _Slot()
+    def _answer_now(self, conn: Conn, answer: dict[str, Any]) -> None:
+        slot = Slot()
         slot.data = hp.encode(answer)
         conn.slots.append(slot)
         self._flush_slots(conn)
 
-    def _run_query(self, conn: _Conn, slot: _Slot, work: Query) -> None:
+    def _run_query(self, conn: Conn, slot: Slot, work: Query) -> None:
         self._done.put((conn, slot, encode_answer(run_query(work))))
         self._wake()
 
@@ -348,14 +328,14 @@ class HostServer:
                 slot.data = data
             self._flush_slots(conn)
 
-    def _flush_slots(self, conn: _Conn) -> None:
+    def _flush_slots(self, conn: Conn) -> None:
         while conn.slots and conn.slots[0].data is not None:
             conn.outbuf += conn.slots.popleft().data or b""
         self._write(conn)
         if b"\n" in conn.inbuf and not conn.parsing:
             self._parse_lines(conn)  # lines held back while MAX_IN_FLIGHT were unanswered
 
-    def _write(self, conn: _Conn) -> None:
+    def _write(self, conn: Conn) -> None:
         if conn.closed:
             return
         if conn.outbuf:
@@ -371,19 +351,19 @@ class HostServer:
                 conn.stalled_since = None
             elif conn.stalled_since is None:
                 conn.stalled_since = time.monotonic()
-        if conn.closing and not conn.outbuf and not conn.slots:
+        if conn.finished():
             self._close(conn)
             return
         self._update_interest(conn)
 
-    def _update_interest(self, conn: _Conn) -> None:
+    def _update_interest(self, conn: Conn) -> None:
         if conn.closed:
             return
-        if conn.closing and not conn.outbuf and not conn.slots:
+        if conn.finished():
             self._close(conn)
             return
         mask = 0
-        if not conn.closing and len(conn.outbuf) < self.limits.max_output \
+        if not conn.closing and not conn.eof and len(conn.outbuf) < self.limits.max_output \
                 and len(conn.slots) < MAX_IN_FLIGHT:
             mask |= selectors.EVENT_READ
         if conn.outbuf:
@@ -403,7 +383,7 @@ class HostServer:
             self._sel.register(conn.sock, mask, conn)
             conn.registered = True
 
-    def _close(self, conn: _Conn) -> None:
+    def _close(self, conn: Conn) -> None:
         if conn.closed:
             return
         conn.closed = True
