@@ -94,6 +94,7 @@ class HostServer:
         self._watch_busy = False
         self._watch_last: dict[str, Any] = {}
         self.running = False
+        self.turns = 0  # times the I/O thread woke up (idle: none; tests and benchmarks)
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -176,6 +177,7 @@ class HostServer:
 
     def _io_loop(self) -> None:
         while not self._stopping.is_set():
+            self.turns += 1
             try:
                 events = self._sel.select(timeout=self._next_deadline())
             except OSError:

@@ -46,6 +46,7 @@ class HostWriter:
         self._queue: queue.Queue[Any] = queue.Queue()  # (token, Commit), _CHORE, _STOP
         self._chore_pending = threading.Event()
         self._stopping = threading.Event()
+        self.chores = 0  # times the chore ran (tests: nothing runs it while idle)
         self.thread = threading.Thread(target=self._loop, name="host-writer", daemon=True)
 
     def start(self) -> None:
@@ -74,6 +75,7 @@ class HostWriter:
         self._chore_pending.clear()
         if self.chore is None or self._stopping.is_set():
             return
+        self.chores += 1
         try:
             self.chore()
         except Exception:

@@ -13,17 +13,20 @@ installed) has no ``org.kde.StatusNotifierWatcher``, so Qt uses XEmbed and traye
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from app.client import Client
 from app.receiver import KeyManagerReceiver, License, TelemetryDeckReceiver, generate_private_key
 from tests.procs import terminate
 from tests.ui.conftest import API_KEY, LICENSE, write_config
@@ -169,8 +172,10 @@ def test_tray_icon_menu_and_windows_under_x11(desktop, bus_address, tmp_path):
                                             serialization.PublicFormat.SubjectPublicKeyInfo)
         config = write_config(tmp_path / "cfg" / "companion.toml", km.url, td.url, pem)
         env = dict(desktop.env)
+        sockdir = Path(tempfile.mkdtemp(prefix="lcx-", dir="/tmp"))  # short AF_UNIX path
         env.update(LICENSE_COMPANION_HOME=str(tmp_path / "home"),
                    LICENSE_COMPANION_CONFIG=str(config),
+                   LICENSE_COMPANION_HOST_SOCKET=str(sockdir / "host.sock"),
                    XDG_CONFIG_HOME=str(tmp_path / "xdg"), PYTHONPATH=str(REPO))
         env.pop("DO_NOT_TRACK", None)
         if bus_address:
@@ -227,6 +232,12 @@ def test_tray_icon_menu_and_windows_under_x11(desktop, bus_address, tmp_path):
             for value in range(5):
                 run_cli("track", "feature.export", "--value", str(value))
             wait_for(lambda: len(td.accepted_events()) >= 5, 30, "events to reach TelemetryDeck")
+            # The vendor's application: the tray's endpoint answers, and its event is sent.
+            info = json.loads(run_cli("host-info", "--json").stdout)
+            assert info["running"] is True and info["address"] == str(sockdir / "host.sock")
+            host = Client(socket_path=sockdir / "host.sock", inbox=tmp_path / "home" / "inbox")
+            assert host.track("feature.export", value=42)["event_id"]
+            wait_for(lambda: len(td.accepted_events()) >= 6, 30, "the host's event")
             if bus_address:
                 wait_for(lambda: len(km.accepted_events()) >= 5, 30, "events to reach KeyManager")
             run_cli("show", "history")
@@ -257,6 +268,7 @@ def test_tray_icon_menu_and_windows_under_x11(desktop, bus_address, tmp_path):
             assert tray.poll() is None
         finally:
             terminate(tray)
+            shutil.rmtree(sockdir, ignore_errors=True)
         out, err = tray.communicate()
         assert tray.returncode == 0, err
         assert "no system tray" not in out
