@@ -126,6 +126,7 @@ def test_python_and_shell_hosts_talk_to_the_real_tray(keyring_env, tray, td):
 
     # Several Python host processes at once, and a shell host through socat.
     hosts = [tray.host(base, 40) for base in (0, 1000, 2000)]
+    assert shutil.which("socat"), "socat is missing (scripts/install-system-deps.sh installs it)"
     shell = tray.home.parent / "host.sh"
     shell.write_text(SHELL_HOST)
     shell.chmod(0o755)
