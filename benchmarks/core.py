@@ -74,8 +74,9 @@ def fmt(value: float) -> str:
     """Three significant figures, no exponent for the sizes we print."""
     if value == 0 or not math.isfinite(value):
         return f"{value:g}"
-    digits = max(0, 2 - int(math.floor(math.log10(abs(value)))))
-    return f"{value:.{digits}f}"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    return f"{value:#.3g}".rstrip(".")
 
 
 @dataclass

@@ -29,3 +29,22 @@ def write_config(folder: Path, km_url: str = "", td_url: str = "", pem: bytes | 
     path = folder / "companion.toml"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def prepare_home(tmp: Path, python: str, env_base: dict[str, str]) -> dict[str, str]:
+    """A config (backends enabled, nothing listening) and a state dir where consent is granted.
+
+    Returns the environment that points ``python -m app`` at both. Consent is granted through
+    the CLI so no window opens at start and ``track`` stores events as a consenting user's.
+    """
+    import subprocess
+
+    config = write_config(tmp / "cfg", CLOSED_PORT, CLOSED_PORT + "/v2/")
+    env = {**env_base, "LICENSE_COMPANION_HOME": str(tmp / "home"),
+           "LICENSE_COMPANION_CONFIG": str(config), "XDG_CONFIG_HOME": str(tmp / "xdg"),
+           "DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp}/no-session-bus"}
+    done = subprocess.run([python, "-m", "app", "consent", "grant"], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"`python -m app consent grant` failed: {done.stderr.strip()[-300:]}")
+    return env
