@@ -52,15 +52,15 @@ def run(s: Settings) -> list[Row]:
         return rows
     from benchmarks.bench_tray import TrayRunner
     from benchmarks.desktop import Desktop, missing_tools
-    from benchmarks.vendor import prepare_home
+    from benchmarks.session import user_session
 
     if missing_tools():
         rows.append(failed(START, "not available", f"needs {', '.join(missing_tools())}"))
         return rows
     with tempfile.TemporaryDirectory(prefix="lc-bench-frozen-") as tmp_text:
         tmp = Path(tmp_text)
-        env = prepare_home(tmp, sys.executable, clean_env())
-        with Desktop(tmp / "desktop.log") as desktop:
+        with user_session(tmp, sys.executable, clean_env()) as (env, session), \
+                Desktop(tmp / "desktop.log") as desktop:
             env = desktop.env(env)
             ours = TrayRunner(desktop, [str(exe), "tray"], env, tmp / "frozen.log")
             base = TrayRunner(desktop, [s.python, "-m", "benchmarks.smallest_tray"], env,
@@ -69,6 +69,6 @@ def run(s: Settings) -> list[Row]:
             base.start_to_icon()
             a, b = alternate(s.runs, ours.start_to_icon, base.start_to_icon)
     rows.append(Row(START, Stat(a, "s"), Stat(b, "s"), "smallest PySide6 tray (not frozen)",
-                    "≤ 1.3× the smallest tray", note=f"{exe} tray; idle RSS "
+                    "≤ 1.3× the smallest tray", note=f"{exe} tray; {session}; idle RSS "
                     f"{sorted(ours.rss)[len(ours.rss) // 2]:.1f} MiB"))
     return rows

@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 from benchmarks.core import Row, Settings, Stat, clean_env, failed
-from benchmarks.vendor import EVENT, prepare_home
+from benchmarks.session import user_session
+from benchmarks.vendor import EVENT
 
 HOSTS = 8
 FIGURE = f"host `track` p50/p99 with {HOSTS} host processes"
@@ -98,26 +99,26 @@ def run(s: Settings) -> list[Row]:
                                                 "endpoint in the tray)", GOAL)]
     with tempfile.TemporaryDirectory(prefix="lc-bench-host-") as tmp_text:
         tmp = Path(tmp_text)
-        env = prepare_home(tmp, s.python, clean_env(QT_QPA_PLATFORM="offscreen"))
-        bare_db = tmp / "bare.db"
-        conn = sqlite3.connect(bare_db, isolation_level=None)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("CREATE TABLE q (id INTEGER PRIMARY KEY, body TEXT)")
-        conn.close()
-        bare = _hosts(s.python, ["sqlite", str(s.host_events), str(bare_db)], env)
-        with open(tmp / "tray.log", "wb") as log:
-            tray = subprocess.Popen([s.python, "-m", "app", "tray"], env=env, stdout=log,
-                                    stderr=log)
-        try:
-            _wait_running(s.python, env, tray)
-            ours = _hosts(s.python, ["client", str(s.host_events)], env)
-        finally:
-            tray.terminate()
+        with user_session(tmp, s.python, clean_env(QT_QPA_PLATFORM="offscreen")) as (env, _):
+            bare_db = tmp / "bare.db"
+            conn = sqlite3.connect(bare_db, isolation_level=None)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("CREATE TABLE q (id INTEGER PRIMARY KEY, body TEXT)")
+            conn.close()
+            bare = _hosts(s.python, ["sqlite", str(s.host_events), str(bare_db)], env)
+            with open(tmp / "tray.log", "wb") as log:
+                tray = subprocess.Popen([s.python, "-m", "app", "tray"], env=env, stdout=log,
+                                        stderr=log)
             try:
-                tray.wait(15)
-            except subprocess.TimeoutExpired:
-                tray.kill()
-                tray.wait()
+                _wait_running(s.python, env, tray)
+                ours = _hosts(s.python, ["client", str(s.host_events)], env)
+            finally:
+                tray.terminate()
+                try:
+                    tray.wait(15)
+                except subprocess.TimeoutExpired:
+                    tray.kill()
+                    tray.wait()
     note = (f"{HOSTS} hosts × {s.host_events} events, one call at a time each; bare: SQLite WAL "
             "+ synchronous=FULL, one shared file; ours: the tray's own durability")
     rows = []

@@ -3,9 +3,8 @@
 Ours is ``python -m app tray`` with a vendor config whose two backends are enabled (nothing
 listens at their URLs) but have nothing to send (consent granted beforehand, queue empty, so no
 window opens at start); the baseline is benchmarks/smallest_tray.py. Runs alternate A/B in the
-same Xvfb + openbox + trayer session. Neither side gets a session bus (an address that does not
-exist, so nothing is auto-launched): Qt then docks through XEmbed in trayer, and the keyring is
-unreachable for both alike.
+same Xvfb + openbox + trayer session, both in the same user session (benchmarks/session.py: a
+private bus and keyring holding the license key).
 
 Start → icon is the time from ``Popen`` to the moment xdotool sees the process's icon window
 docked in trayer's strip (polled every 20 ms, which costs both sides the same). RSS is VmRSS
@@ -23,7 +22,7 @@ from pathlib import Path
 from benchmarks.core import Row, Settings, Stat, alternate, clean_env, failed
 from benchmarks.desktop import Desktop, missing_tools, wait_for
 from benchmarks.procstat import TICK, Snapshot, rss_kib
-from benchmarks.vendor import prepare_home
+from benchmarks.session import user_session
 
 SETTLE = 3.0  # seconds after the icon docked before RSS is read
 GOALS = {"start": "≤ 1.3×", "rss": "≤ 1.4×",
@@ -104,8 +103,8 @@ def run(s: Settings) -> list[Row]:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="lc-bench-tray-") as tmp_text:
         tmp = Path(tmp_text)
-        env = prepare_home(tmp, s.python, clean_env())
-        with Desktop(tmp / "desktop.log") as desktop:
+        with user_session(tmp, s.python, clean_env()) as (env, session), \
+                Desktop(tmp / "desktop.log") as desktop:
             env = desktop.env(env)
             ours = TrayRunner(desktop, [s.python, "-m", "app", "tray"], env, tmp / "ours.log")
             base = TrayRunner(desktop, [s.python, "-m", "benchmarks.smallest_tray"], env,
@@ -116,7 +115,7 @@ def run(s: Settings) -> list[Row]:
             base.rss.clear()
             a, b = alternate(s.runs, ours.start_to_icon, base.start_to_icon)
             setup = ("python -m app tray (consent granted, queue empty, backends idle) vs "
-                     "benchmarks/smallest_tray.py; Xvfb+openbox+trayer, XEmbed, no session bus")
+                     "benchmarks/smallest_tray.py; Xvfb+openbox+trayer, XEmbed; " + session)
             rows.append(Row(names[0], Stat(a, "s"), Stat(b, "s"), "smallest PySide6 tray",
                             goals[0], note=setup))
             rows.append(Row(names[1], Stat(ours.rss, "MiB"), Stat(base.rss, "MiB"),
