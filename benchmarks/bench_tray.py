@@ -130,12 +130,18 @@ def run(s: Settings) -> list[Row]:
                       Stat([(ba.cpu - bb.cpu) / s.idle_window * 100], "%"),
                       "smallest PySide6 tray (reference)", goals[2],
                       note=f"utime+stime from /proc, resolution 1/{TICK} s; one window, both side by side")
-            wake = Row(names[3], Stat([(oa.voluntary - ob.voluntary) * per_min], "/min"),
-                       Stat([(ba.voluntary - bb.voluntary) * per_min], "/min"),
+            o_vol, o_invol = oa.since(ob)
+            b_vol, b_invol = ba.since(bb)
+            o_new, o_gone = oa.churn(ob)
+            b_new, b_gone = ba.churn(bb)
+            wake = Row(names[3], Stat([o_vol * per_min], "/min"), Stat([b_vol * per_min], "/min"),
                        "smallest PySide6 tray (reference)", goals[3],
-                       note=(f"voluntary context switches of all threads (ours {oa.threads} "
-                             f"threads, smallest {ba.threads}); involuntary: ours "
-                             f"{(oa.involuntary - ob.involuntary) * per_min:.0f}/min, smallest "
-                             f"{(ba.involuntary - bb.involuntary) * per_min:.0f}/min"))
+                       note=(f"voluntary context switches of every thread from /proc "
+                             f"(threads: ours {len(oa.threads)}, {o_new} started / {o_gone} "
+                             f"ended in the window; smallest {len(ba.threads)}, {b_new} / "
+                             f"{b_gone}); involuntary: ours {o_invol * per_min:.0f}/min, "
+                             f"smallest {b_invol * per_min:.0f}/min; ours' busiest threads: "
+                             + ", ".join(f"{name} {n * per_min:.0f}/min"
+                                         for name, n in oa.busiest(ob))))
             rows += [cpu, wake]
     return rows
