@@ -10,6 +10,8 @@ The naive client is what one writes first: a SQLite queue (WAL, synchronous=FULL
 holding the very requests ours would send, one event per request, each posted with a fresh
 ``requests.post`` (a new connection every time) and deleted once answered 200. It is timed on a
 smaller queue and scaled per event where a full run would take minutes (said in the row).
+The bare loop posts the very requests ours would send back to back on one kept-alive
+``requests.Session``: the floor as measured, with the receiver's own time per request in it.
 
 CPU time per delivered event is this process's CPU clock over the drain divided by the events;
 the receiver's work is in the other process and not counted.
@@ -25,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.core import Row, Settings, Stat, alternate, cpu_clock, failed
+from benchmarks.core import Row, Settings, Stat, cpu_clock, failed, rotate
 from benchmarks.receivers import Receiver
 from benchmarks.vendor import EVENT, LICENSE_KEY, write_config
 
@@ -70,6 +72,7 @@ class _Delivery:
         self.config = write_config(tmp / f"cfg-{n}", km, td, rx.pem or None)
         self.template = tmp / f"template-{n}"
         prepared = _template(self.config, self.template, n)
+        self.prepared = prepared
         self.naive_requests = _one_event_each(prepared)[:naive_n]
         self.runs = 0
         self.cpu: dict[str, list[float]] = {"ours": [], "naive": []}
@@ -102,6 +105,23 @@ class _Delivery:
             raise RuntimeError(f"the naive client delivered {got} of {len(self.naive_requests)}")
         self.cpu["naive"].append(cpu / len(self.naive_requests))
         return wall * self.n / len(self.naive_requests)  # scaled to the same queue
+
+
+    def bare(self) -> float:
+        """Our prepared requests posted back to back on one kept-alive session: the floor as
+        measured, i.e. the latency plus the receiver's own time per request."""
+        import requests
+
+        self.rx.clear()
+        with requests.Session() as session, cpu_clock() as clock:
+            for request in self.prepared:
+                answer = session.post(request.url, data=request.body,
+                                      headers=dict(request.headers), timeout=10)
+                if answer.status_code != 200:
+                    raise RuntimeError(f"the bare loop got HTTP {answer.status_code}")
+        if self.rx.count() != self.n:
+            raise RuntimeError(f"the bare loop delivered {self.rx.count()} of {self.n}")
+        return clock[0]
 
 
 def _one_event_each(prepared: list[Any]) -> list[tuple[str, bytes, dict[str, str]]]:
@@ -150,7 +170,7 @@ def _deliver_rows(backend: str, title: str, s: Settings, n: int, runs: int, rx: 
                   tmp: Path) -> tuple[list[Row], _Delivery]:
     naive_n = min(n, s.naive_td_events if backend == "telemetrydeck" else n)
     delivery = _Delivery(backend, rx, tmp, n, naive_n)
-    ours, naive = alternate(runs, delivery.ours, delivery.naive)
+    ours, naive, bare = rotate(runs, delivery.ours, delivery.naive, delivery.bare)
     if backend == "telemetrydeck":
         floor = math.ceil(n / TD_BATCH) * s.latency
         floor_name = f"floor ⌈N/{TD_BATCH}⌉×{s.latency * 1000:g} ms"
@@ -165,6 +185,9 @@ def _deliver_rows(backend: str, title: str, s: Settings, n: int, runs: int, rx: 
     rows = [
         Row(f"{title}: deliver {n:,} queued events", Stat(ours, "s"), Stat([floor], "s"),
             floor_name, goal, note=common),
+        Row(f"{title}: deliver {n:,} — vs bare kept-alive loop", Stat(ours, "s"),
+            Stat(bare, "s"), "our prepared requests posted back to back on one requests.Session",
+            "(reference)", note=common + "; the floor as measured, receiver time included"),
         Row(f"{title}: deliver {n:,} — vs naive client", Stat(ours, "s"), Stat(naive, "s"),
             "naive: 1 event/request, new connection each", "(reference)", note=common + scaled),
     ]

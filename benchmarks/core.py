@@ -133,6 +133,16 @@ def alternate(runs: int, a: Callable[[], float], b: Callable[[], float]) -> tupl
     return xs, ys
 
 
+def rotate(runs: int, *fns: Callable[[], float]) -> list[list[float]]:
+    """Like ``alternate`` for any number of sides: each run starts one later (A B C, B C A, ...)."""
+    out: list[list[float]] = [[] for _ in fns]
+    for i in range(runs):
+        for k in range(len(fns)):
+            j = (i + k) % len(fns)
+            out[j].append(fns[j]())
+    return out
+
+
 @contextmanager
 def cpu_clock() -> Iterator[list[float]]:
     """Wall and CPU seconds of this process for the block: ``[wall, cpu]`` once it ends."""
