@@ -26,10 +26,17 @@ from typing import Any
 from benchmarks.core import clean_env
 
 
-def _keep_alive_server() -> type:
-    from app import receiver
+def _serve_keep_alive(receiver_class: type) -> None:
+    """Make ``receiver_class.start`` serve HTTP/1.1 with TCP_NODELAY, in this process only.
 
-    class KeepAliveHandler(receiver._Handler):
+    ``start`` builds its server from the module-level ``_Server`` of the module it is defined
+    in (whatever that module is called), so a subclass of that server with a keep-alive handler
+    is put in its place.
+    """
+    module = sys.modules[receiver_class.start.__module__]
+    base_server, base_handler = module._Server, module._Handler
+
+    class KeepAliveHandler(base_handler):  # type: ignore[misc, valid-type]
         protocol_version = "HTTP/1.1"
 
         def setup(self) -> None:
@@ -38,25 +45,26 @@ def _keep_alive_server() -> type:
             super().setup()
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    class KeepAliveServer(receiver._Server):
+    class KeepAliveServer(base_server):  # type: ignore[misc, valid-type]
         def __init__(self, address: tuple[str, int], owner: Any) -> None:
             self.owner = owner
             ThreadingHTTPServer.__init__(self, address, KeepAliveHandler)
 
-    return KeepAliveServer
+    module._Server = KeepAliveServer
 
 
 def serve(kind: str, latency: float) -> None:
     """Start one receiver and answer the parent's commands until stdin closes."""
-    from app import receiver
+    from app.receiver import KeyManagerReceiver, TelemetryDeckReceiver
 
-    receiver._Server = _keep_alive_server()  # this process only: start() looks the name up
     rx: Any
     if kind == "keymanager":
-        rx = receiver.KeyManagerReceiver()
+        _serve_keep_alive(KeyManagerReceiver)
+        rx = KeyManagerReceiver()
         pem = rx.public_key_pem.decode()
     else:
-        rx = receiver.TelemetryDeckReceiver()
+        _serve_keep_alive(TelemetryDeckReceiver)
+        rx = TelemetryDeckReceiver()
         pem = ""
     rx.slow = latency
     rx.start()
