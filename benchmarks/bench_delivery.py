@@ -29,25 +29,14 @@ from typing import Any
 
 from benchmarks.core import Row, Settings, Stat, cpu_clock, failed, rotate
 from benchmarks.receivers import Receiver
-from benchmarks.vendor import EVENT, LICENSE_KEY, write_config
+from benchmarks.vendor import EVENT, open_service, write_config
 
 TD_BATCH = 100
 DURABILITY = "SQLite WAL + synchronous=FULL"
 
 
-def _identity() -> Any:
-    from app.service.identity import Identity
-
-    return Identity("bench-user-identifier-000000001", "bench-activation-0000000001",
-                    "bench", "bench")
-
-
 def _open(config_path: Path, home: Path) -> Any:
-    from app.service.companion import open_companion
-    from app.storage.config import load_config
-
-    return open_companion(load_config(config_path), home, identity=_identity,
-                          license_key=lambda: LICENSE_KEY, environ={})
+    return open_service(config_path, home)
 
 
 def _template(config_path: Path, home: Path, n: int) -> list[Any]:

@@ -28,6 +28,8 @@ from benchmarks.vendor import EVENT
 HOSTS = 8
 FIGURE = f"host `track` p50/p99 with {HOSTS} host processes"
 GOAL = "p99 ≤ 5 ms"
+PRODUCT = "1"  # [product] id in benchmarks/vendor.py's config: the socket is derived from it
+WAIT = 20.0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -37,13 +39,17 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def _host_client(n: int) -> list[float]:
-    import app.client as client
+    """One host: ``track`` one event at a time, each timed; no inbox fallback (a miss fails)."""
+    from app.client import Client
 
+    client = Client(PRODUCT, fallback=False)
     out = []
     for i in range(n):
         started = time.perf_counter()
-        client.track(EVENT, value=i)
+        answer = client.track(EVENT, value=i)
         out.append((time.perf_counter() - started) * 1000)
+        if answer.get("queued") == "inbox":
+            raise RuntimeError("an event went to the inbox: the tray did not answer")
     return out
 
 
@@ -75,17 +81,20 @@ def _hosts(python: str, args: list[str], env: dict[str, str]) -> list[float]:
     return latencies
 
 
-def _wait_running(python: str, env: dict[str, str], tray: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
+def _wait_serving(python: str, env: dict[str, str], tray: subprocess.Popen) -> bool:
+    """Whether the tray answers ``hello`` on the host socket within ``WAIT`` seconds."""
+    probe = ("import sys\nfrom app.client import Client\n"
+             f"Client({PRODUCT!r}, fallback=False).hello()\n")
+    deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
         if tray.poll() is not None:
             raise RuntimeError(f"the tray exited ({tray.returncode})")
-        done = subprocess.run([python, "-m", "app", "host-info", "--json"], env=env,
-                              capture_output=True, text=True, timeout=30, check=False)
-        if done.returncode == 0 and json.loads(done.stdout or "{}").get("running"):
-            return
-        time.sleep(0.2)
-    raise RuntimeError("`host-info --json` never said running")
+        done = subprocess.run([python, "-c", probe], env=env, capture_output=True, text=True,
+                              timeout=30, check=False)
+        if done.returncode == 0:
+            return True
+        time.sleep(0.5)
+    return False
 
 
 def run(s: Settings) -> list[Row]:
@@ -110,7 +119,9 @@ def run(s: Settings) -> list[Row]:
                 tray = subprocess.Popen([s.python, "-m", "app", "tray"], env=env, stdout=log,
                                         stderr=log)
             try:
-                _wait_running(s.python, env, tray)
+                if not _wait_serving(s.python, env, tray):
+                    return [failed(FIGURE, "not available", "app.client exists, but the tray "
+                                   f"does not answer on the host socket within {WAIT:g} s", GOAL)]
                 ours = _hosts(s.python, ["client", str(s.host_events)], env)
             finally:
                 tray.terminate()

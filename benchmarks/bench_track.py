@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.core import Row, Settings, Stat, alternate
-from benchmarks.vendor import CLOSED_PORT, EVENT, LICENSE_KEY, write_config
+from benchmarks.vendor import CLOSED_PORT, EVENT, open_service, write_config
 
 SYNCHRONOUS = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
 
@@ -35,18 +35,11 @@ def _bare(path: Path) -> sqlite3.Connection:
 
 def run(s: Settings) -> list[Row]:
     """Events per second, ours and bare, in alternating runs of ``track_events`` each."""
-    from app.service.companion import open_companion
-    from app.service.identity import Identity
-    from app.storage.config import load_config
-
     n = s.track_events
     with tempfile.TemporaryDirectory(prefix="lc-bench-track-") as tmp_text:
         tmp = Path(tmp_text)
-        config = load_config(write_config(tmp / "cfg", CLOSED_PORT, CLOSED_PORT + "/v2/"))
-        identity = Identity("bench-user-identifier-000000001", "bench-activation-0000000001",
-                            "bench", "bench")
-        companion: Any = open_companion(config, tmp / "home", identity=lambda: identity,
-                                        license_key=lambda: LICENSE_KEY, environ={})
+        config = write_config(tmp / "cfg", CLOSED_PORT, CLOSED_PORT + "/v2/")
+        companion: Any = open_service(config, tmp / "home")
         companion.grant()
         conn = _bare(tmp / "bare.db")
         body = json.dumps({"name": EVENT, "kind": "number", "value": 1.0, "timestamp": time.time()})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 API_KEY = "bench-api-key-0123456789"
 LICENSE_KEY = "BENCH-LICENSE-KEY-0001"
@@ -48,3 +49,29 @@ def prepare_home(tmp: Path, python: str, env_base: dict[str, str]) -> dict[str, 
     if done.returncode != 0:
         raise RuntimeError(f"`python -m app consent grant` failed: {done.stderr.strip()[-300:]}")
     return env
+
+
+def open_service(config_path: Path, home: Path, **kwargs: Any) -> Any:
+    """The companion service object, built as the product builds it, its database open.
+
+    ``app.wiring.build_companion`` where the app has it, else ``open_companion``; with a fixed
+    identity and license key so no keyring is needed in process.
+    """
+    from app.storage.config import load_config
+
+    try:
+        from app.wiring import build_companion as build
+    except ImportError:
+        from app.service.companion import open_companion as build
+    kwargs.setdefault("identity", identity)
+    kwargs.setdefault("license_key", lambda: LICENSE_KEY)
+    kwargs.setdefault("environ", {})
+    return build(load_config(config_path), home, **kwargs)
+
+
+def identity() -> Any:
+    """A fixed user identity (deriving the real one reads the machine id)."""
+    from app.service.identity import Identity
+
+    return Identity("bench-user-identifier-000000001", "bench-activation-0000000001",
+                    "bench", "bench")
