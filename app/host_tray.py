@@ -11,8 +11,9 @@ Which companion: the worker's own, taken when the worker says ``ready`` (it is b
 worker thread; its database hands every thread a connection of its own, see
 ``app.host_door``). The door starts then, after the GUI is up, and stops before the worker
 closes the companion. It is told (``notify``) after every worker command (consent, license)
-and every state change, so watching hosts get their push at once; it takes the inbox at every
-state change the worker publishes (a send round) besides its own triggers.
+and every state change, so watching hosts get their push at once; it takes the inbox at the
+end of every send round and every state change the worker publishes, besides its own triggers
+(start, a host connecting, ``flush``, ``wake``).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class TrayDoor(QObject):
         self.showRequested.connect(self._on_show)
         controller.ready.connect(self._on_ready)
         controller.stateChanged.connect(self._on_state)
+        controller.sendFinished.connect(self._on_state)
         controller.commandRan.connect(self._on_command)
 
     def _on_ready(self, _snapshot: object) -> None:
