@@ -9,6 +9,7 @@ by Python, and a shell script speaking the protocol through ``socat``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -199,3 +200,44 @@ def test_kill_9_while_hosts_send_then_everything_acknowledged_is_delivered(tray,
     tray.start()
     wait_for(lambda: set(acked) <= delivered_values(td), 60, "every acknowledged event")
     assert not list(tray.inbox.glob("*.jsonl")) and not list(tray.inbox.glob("*.claimed"))
+
+
+def test_hostile_clients_do_not_hurt_the_real_tray(tray, td):
+    import socket
+
+    proc = tray.start()
+
+    def raw(data: bytes, *, half_close: bool = True) -> bytes:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(str(tray.sock))
+        sock.settimeout(15)
+        got = b""
+        try:
+            with contextlib.suppress(OSError):  # the tray may close first (a too long line)
+                sock.sendall(data)
+                if half_close:
+                    sock.shutdown(socket.SHUT_WR)
+            with contextlib.suppress(OSError):
+                while chunk := sock.recv(65536):
+                    got += chunk
+            return got
+        finally:
+            sock.close()
+
+    codes = []
+    for data in (b"\xff\xfe\n", b"{nope\n", b"[" * 5000 + b"\n", b'{"op":"track","name":'
+                 b'"feature.x","value":1' + b"0" * 400 + b"}\n", b'{"op":"fly"}\n',
+                 b'{"op":"hello","protocol":99}\n', b"x" * (1024 * 1024 + 10) + b"\n"):
+        answer = json.loads(raw(data).splitlines()[0])
+        codes.append(answer["error"]["code"])
+    assert codes == ["bad_utf8", "bad_json", "too_deep", "bad_number", "unknown_op",
+                     "unsupported_protocol", "line_too_long"]
+    # A batch cut off mid-line: the whole lines before it count, the partial one never does.
+    cut = raw(b'{"op":"track","name":"feature.export","value":5001}\n'
+              b'{"op":"track_batch","events":[{"name":"feature.export","value":5002}')
+    assert json.loads(cut.splitlines()[0])["stored"] and len(cut.splitlines()) == 1
+    client = Client(socket_path=tray.sock, inbox=tray.inbox)
+    assert client.track("feature.export", value=5003)["event_id"]
+    assert proc.poll() is None
+    wait_for(lambda: {5001, 5003} <= delivered_values(td), 30, "the acknowledged events")
+    assert 5002 not in delivered_values(td)
