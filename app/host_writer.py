@@ -46,7 +46,7 @@ class HostWriter:
         self._queue: queue.Queue[Any] = queue.Queue()  # (token, Commit), _CHORE, _STOP
         self._chore_pending = threading.Event()
         self._stopping = threading.Event()
-        self.chores = 0  # times the chore ran (tests: nothing runs it while idle)
+        self.chores = 0  # chore runs finished (tests: nothing runs it while idle)
         self.thread = threading.Thread(target=self._loop, name="host-writer", daemon=True)
 
     def start(self) -> None:
@@ -75,11 +75,12 @@ class HostWriter:
         self._chore_pending.clear()
         if self.chore is None or self._stopping.is_set():
             return
-        self.chores += 1
         try:
             self.chore()
         except Exception:
             log.exception("host endpoint: the writer's chore failed (tried again when asked)")
+        finally:
+            self.chores += 1
 
     def _loop(self) -> None:
         while True:
