@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("doctor", help="check everything sending needs; each problem with its fix")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--min-free", type=int, default=None, metavar="BYTES",
+                   help=argparse.SUPPRESS)  # tests: the free space below which the disk is "full"
 
     p = sub.add_parser("tray", help="the tray icon (the default when no command is given)")
     p.add_argument("--send-interval", type=float, default=None, metavar="SECONDS",

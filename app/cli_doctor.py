@@ -12,7 +12,7 @@ import logging
 
 from app.cli_context import Context, out
 from app.service.consent import system_policy
-from app.service.doctor import DoctorSetup, run_doctor, stored_allow_metered
+from app.service.doctor import MIN_FREE, DoctorSetup, run_doctor, stored_allow_metered
 from app.service.http import proxies_for, tls_context
 from app.service.network import UNKNOWN_NETWORK, NetworkState
 from app.storage.config import load_config
@@ -49,6 +49,7 @@ def cmd_doctor(ctx: Context) -> int:
         allow_metered=stored_allow_metered(ctx.home),
         tls=tls_context,
         proxies_for=proxies_for,
+        min_free=MIN_FREE if args.min_free is None else args.min_free,
     ))
     out(report.to_json() if args.json else report.to_text())
     return report.exit_code
