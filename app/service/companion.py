@@ -18,12 +18,11 @@ from pathlib import Path
 from app.backends.base import Backend
 from app.backends.keymanager import KeyManagerBackend
 from app.backends.telemetrydeck import TelemetryDeckBackend
-from app.model.consent import Choice
+from app.model.consent import NO_POLICY, AdminPolicy, Choice
 from app.model.errors import CompanionError
 from app.model.event import Event, make_event
 from app.model.wire import PreparedRequest, SendContext, mask_secret
 from app.service.batches import requests_for
-from app.model.consent import NO_POLICY, AdminPolicy
 from app.service.consent import ConsentPolicy, enforce_policy
 from app.service.http import HttpClient
 from app.service.identity import Identity, derive_identity
@@ -283,12 +282,15 @@ class Companion:
         reports.update(run_each(jobs, on_thread_exit=self.db.close))
         return reports
 
-    def send_round(self, force: bool = False) -> dict[str, RoundReport]:
+    def send_round(self, force: bool = False, backends: Iterable[str] | None = None
+                   ) -> dict[str, RoundReport]:
         """One batch per backend if its backoff allows (the tray's timer calls this).
 
         Args:
             force: the user's "Send now": past our backoff and a configuration stop, never
                 past a server's Retry-After.
+            backends: only these (default: all); the tray leaves out those the network state
+                says not to try, so their backoff does not grow.
         """
         self.enforce_policy()
         if self.why_not_sending():
@@ -297,7 +299,7 @@ class Companion:
         return run_each({
             name: functools.partial(sender.send_round, granted, force=force)
             for name, sender in self.senders.items()
-            if not self.backend_problem(name)
+            if not self.backend_problem(name) and (backends is None or name in backends)
         }, on_thread_exit=self.db.close)
 
     # what the user can see --------------------------------------------------------------
