@@ -258,6 +258,11 @@ class CompanionWorker(_Events):
 
     # -- network awareness ------------------------------------------------------------------
 
+    @property
+    def network(self) -> NetworkState:
+        """The OS's network state as last reported (an immutable reading)."""
+        return self._network
+
     def _network_gate(self, companion: Companion) -> tuple[str, ...] | None:
         """The backends this round may try (None: all, the OS tells nothing)."""
         if not self._network.backend:
