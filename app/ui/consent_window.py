@@ -104,7 +104,7 @@ class _CategoryRow(QWidget):
         # Locked by the administrator: the user cannot allow it here (withdrawing a grant
         # still works, so a granted switch under a lock stays usable to switch it off).
         self.policy_locked = state.locked
-        self.locked = state.locked and not (state.effective is Choice.GRANTED)
+        self.locked = state.locked and state.effective is not Choice.GRANTED
         if state.decided_by is DecidedBy.POLICY:
             self.switch.setChecked(False)
         if self.locked:
