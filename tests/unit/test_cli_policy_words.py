@@ -65,15 +65,15 @@ def test_a_granted_category_denied_later_is_enforced_and_named(run):
 
 
 def test_do_not_track_is_named_as_the_rule(run):
-    code, out, _ = run(AdminPolicy(), "preview", environ={"DO_NOT_TRACK": "1"})
+    _code, out, _ = run(AdminPolicy(), "preview", environ={"DO_NOT_TRACK": "1"})
     assert "usage: denied, decided by DO_NOT_TRACK" in out
-    code, out, _ = run(AdminPolicy(), "status", environ={"DO_NOT_TRACK": "1"})
+    _code, out, _ = run(AdminPolicy(), "status", environ={"DO_NOT_TRACK": "1"})
     assert "usage=denied (DO_NOT_TRACK)" in out
 
 
 def test_policy_beats_do_not_track(run):
     off = parse_policy_text("[telemetry]\nenabled = false\n", SOURCE)
-    code, out, _ = run(off, "consent", "show", "--json", environ={"DO_NOT_TRACK": "1"})
+    _code, out, _ = run(off, "consent", "show", "--json", environ={"DO_NOT_TRACK": "1"})
     assert {c["decided_by"] for c in json.loads(out)["categories"]} == {"policy"}
 
 
