@@ -81,7 +81,7 @@ def test_an_invalid_policy_file_is_a_status_warning(run, tmp_path):
     bad = tmp_path / "policy.toml"
     bad.write_text("[telemetry]\nlocked = 1\n")
     bad.chmod(0o644)
-    code, out, _ = run(read_policy_file(bad), "status", "--json")
+    _code, out, _ = run(read_policy_file(bad), "status", "--json")
     data = json.loads(out)
     assert any(str(bad) in w and "locked" in w for w in data["warnings"])
     assert data["sending"].startswith("telemetry is off")
