@@ -11,11 +11,7 @@ from __future__ import annotations
 import logging
 
 from app.cli_context import Context, out
-from app.service.consent import system_policy
-from app.service.doctor import MIN_FREE, DoctorSetup, run_doctor, stored_allow_metered
-from app.service.http import proxies_for, tls_context
 from app.service.network import UNKNOWN_NETWORK, NetworkState
-from app.storage.config import load_config
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +36,12 @@ def network_state() -> NetworkState:
 
 def cmd_doctor(ctx: Context) -> int:
     """``doctor``: every check; exit 0 when all pass, 1 when something needs attention."""
+    # Imported here: only this command needs the checks (every other command starts faster).
+    from app.service.consent import system_policy
+    from app.service.doctor import MIN_FREE, DoctorSetup, run_doctor, stored_allow_metered
+    from app.service.http import proxies_for, tls_context
+    from app.storage.config import load_config
+
     args = ctx.args
     report = run_doctor(DoctorSetup(
         config=lambda: load_config(args.config),
