@@ -105,6 +105,7 @@ class BackendStatus:
         url: where it sends.
         queued: events waiting for it.
         dropped: events the outbox cap pushed out.
+        unreadable: queued events that no longer read back, kept aside unsent.
         state: its send bookkeeping.
         next_attempt_in: seconds until the next attempt is allowed (None: now, or never).
         waiting_because: why it waits ("" when it does not).
@@ -118,6 +119,7 @@ class BackendStatus:
     url: str = ""
     queued: int = 0
     dropped: int = 0
+    unreadable: int = 0
     state: BackendState = field(default_factory=BackendState)
     next_attempt_in: float | None = None
     waiting_because: str = ""
@@ -140,6 +142,7 @@ class BackendStatus:
             "url": self.url,
             "queued": self.queued,
             "dropped": self.dropped,
+            "unreadable": self.unreadable,
             "blocked": s.blocked,
             "next_attempt_in": self.next_attempt_in,
             "waiting_because": self.waiting_because,

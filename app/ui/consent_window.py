@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.model.consent import Choice
+from app.model.text import printable
 from app.qt_emit import emit
 from app.service import preview as preview_fmt
 from app.service.consent import CategoryState
@@ -80,16 +81,16 @@ class _CategoryRow(QWidget):
         layout.setContentsMargins(0, 4, 0, 8)
         layout.setSpacing(2)
         label = texts("consent.switch_label", index=index,
-                      title=_escape_mnemonic(state.category.title))
+                      title=_escape_mnemonic(printable(state.category.title)))
         self.switch = QCheckBox(label)
         self.switch.setObjectName(f"switch-{state.category.id}")
         self.switch.setChecked(state.decision.choice is Choice.GRANTED)
-        self.switch.setAccessibleDescription(state.category.description)
+        self.switch.setAccessibleDescription(printable(state.category.description))
         bold = self.switch.font()
         bold.setBold(True)
         self.switch.setFont(bold)
         layout.addWidget(self.switch)
-        description = QLabel(state.category.description)
+        description = QLabel(printable(state.category.description))
         description.setWordWrap(True)
         description.setIndent(22)
         layout.addWidget(description)
@@ -99,7 +100,7 @@ class _CategoryRow(QWidget):
             Choice.UNDECIDED: texts("consent.state_undecided"),
         }[state.decision.choice]
         if state.reason and state.effective is not state.decision.choice:
-            words = texts("consent.state_overridden", choice=words, reason=state.reason)
+            words = texts("consent.state_overridden", choice=words, reason=printable(state.reason))
         self.state_label = QLabel(f"<i>{words}</i>")
         self.state_label.setIndent(22)
         self.state_label.setStyleSheet(MUTED_STYLE)
@@ -117,9 +118,10 @@ class _BackendPane(QWidget):
 
         lines = [texts("consent.queued", count=preview.queued)]
         if preview.problem:
-            lines.append(texts("consent.problem", problem=preview.problem))
+            lines.append(texts("consent.problem", problem=printable(preview.problem)))
         for category, count in sorted(preview.held_back.items()):
-            lines.append(texts("consent.held_because", count=count, category=category))
+            lines.append(texts("consent.held_because", count=count,
+                               category=printable(category)))
         self.status = QLabel("\n".join(lines))
         self.status.setObjectName("status")
         self.status.setWordWrap(True)
@@ -180,7 +182,7 @@ class _BackendPane(QWidget):
         view.setAccessibleName(title)
         heading.setBuddy(view)
         text = "\n\n".join(preview_fmt.render(r) for r in requests)  # type: ignore[arg-type]
-        view.setPlainText(text or texts("consent.no_requests"))
+        view.setPlainText(printable(text, keep_newlines=True) or texts("consent.no_requests"))
         box.addWidget(heading)
         box.addWidget(view, 1)
         return view, holder

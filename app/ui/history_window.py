@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.model.text import printable
 from app.qt_emit import emit
 from app.service.preview import render
 from app.service.results import HistoryExport
@@ -184,7 +185,8 @@ class HistoryWindow(QWidget):
         self.export_button.setEnabled(True)
         if result.error:
             self.status_label.setText(
-                self.texts("history.export_failed", path=result.path, error=result.error))
+                self.texts("history.export_failed", path=printable(result.path),
+                           error=printable(result.error)))
         else:
             self.status_label.setText(
                 self.texts("history.exported", count=result.count, path=result.path))
@@ -201,12 +203,12 @@ class HistoryWindow(QWidget):
         signature = self.texts(f"history.signature_{SIGNATURE_KEYS.get(entry.signature, 'na')}")
         return [
             _when(entry.at),
-            entry.backend,
-            ", ".join(entry.categories),
+            printable(entry.backend),
+            printable(", ".join(entry.categories)),
             str(entry.event_count),
             outcome,
             http,
-            entry.message,
+            printable(entry.message),
             signature,
         ]
 
@@ -245,7 +247,7 @@ class HistoryWindow(QWidget):
             lines += [self.texts("history.request_sent"), render(entry.request)]
         else:
             lines.append(self.texts("history.request_not_kept"))
-        self.details.setPlainText("\n".join(lines))
+        self.details.setPlainText(printable("\n".join(lines), keep_newlines=True))
 
     def _ask_export_path(self) -> str:
         path, _filter = QFileDialog.getSaveFileName(

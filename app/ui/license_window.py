@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.model.text import printable
 from app.qt_emit import emit
 from app.service.license import LicenseState
 from app.service.results import CommandError, LicenseInfo
@@ -215,15 +216,15 @@ class LicenseWindow(QWidget):
                 detail += f" ({age_words(info.checked_at, now)})"
             # Rich text for the coloured word; the server's message is escaped, never markup.
             self.status_label.setText(
-                f'<b style="color:{colour}">{html.escape(words)}</b>{html.escape(detail)}')
+                f'<b style="color:{colour}">{html.escape(words)}</b>{html.escape(printable(detail))}')
         self.identifier_label.setText(info.user_identifier or "—")
         if info.error:
             self.feedback.setStyleSheet("color: #b71c1c")
-            self.feedback.setText(" ".join(filter(None, (info.notice, info.error))))
+            self.feedback.setText(printable(" ".join(filter(None, (info.notice, info.error)))))
         elif op in DONE_WORDS:
             # The previous key's seat: freed (said), or still taken (a warning, with how to).
             self.feedback.setStyleSheet("color: #8a5a00" if info.seat_kept else "color: #1b5e20")
-            self.feedback.setText(" ".join(filter(None, (DONE_WORDS[op], info.notice))))
+            self.feedback.setText(printable(" ".join(filter(None, (DONE_WORDS[op], info.notice)))))
             if op == "set":
                 self.key_edit.clear()
         else:
@@ -240,7 +241,7 @@ class LicenseWindow(QWidget):
         self.busy_op = ""
         self.progress.hide()
         self.feedback.setStyleSheet("color: #b71c1c")
-        self.feedback.setText(error.message)
+        self.feedback.setText(printable(error.message))
         self._update_buttons()
 
     def _show_key(self) -> None:

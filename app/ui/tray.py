@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from app import NAME
+from app.model.text import printable
 from app.service.autostart import Autostart, AutostartError
 from app.service.tray_state import Level, Problem, Snapshot
 from app.ui.icons import Icons
@@ -123,11 +124,11 @@ class TrayIcon(QObject):
     def tooltip(snapshot: Snapshot) -> str:
         """The tooltip: the summary, then the details, in words."""
         lines = [f"{NAME}: {snapshot.summary}", *snapshot.details[:4]]
-        return "\n".join(lines)
+        return "\n".join(printable(line) for line in lines)
 
     def _notify(self, title: str, message: str) -> None:
         if QSystemTrayIcon.supportsMessages():
-            self.tray.showMessage(f"{NAME}: {title}", message,
+            self.tray.showMessage(f"{NAME}: {printable(title)}", printable(message),
                                   QSystemTrayIcon.MessageIcon.Warning, 15_000)
 
     # -- menu -----------------------------------------------------------------------------------
@@ -138,7 +139,7 @@ class TrayIcon(QObject):
         menu.clear()
         snap = self.snapshot
         if snap is not None:
-            header = menu.addAction(snap.summary)
+            header = menu.addAction(printable(snap.summary))
             header.setEnabled(False)
             menu.addSeparator()
         menu.addAction("License…", lambda: self.windows.show("license"))
@@ -160,7 +161,7 @@ class TrayIcon(QObject):
             login.setChecked(self.autostart.is_enabled())
         except AutostartError as exc:
             login.setEnabled(False)
-            login.setToolTip(str(exc))
+            login.setToolTip(printable(exc))
         login.toggled.connect(self._set_autostart)
         menu.addSeparator()
         menu.addAction("About", lambda: self.windows.show("about"))
