@@ -300,7 +300,8 @@ class CompanionStatus:
         ``product``, ``config``, ``state_dir``, ``consent_version``, ``do_not_track``,
         ``consent`` ({category: {``choice``, ``stored``, ``reason``}}), ``sending``,
         ``backends`` ({name: {``enabled``, ``configured``, ``problem``, and for an enabled
-        backend ``url``, ``queued``, ``dropped``, ``blocked``, ``next_attempt_in``,
+        backend ``url``, ``queued``, ``dropped``, ``unreadable`` (events kept aside unsent
+        because they no longer read back), ``blocked``, ``next_attempt_in``,
         ``waiting_because``, ``failures``, ``last_success``, ``last_failure``, ``last_error``,
         ``signature_warning``, ``last_rejection``, ``rejected_total``}}), ``warnings`` (list of
         text), then ``license_keyring``, ``license_key`` and ``license_status`` (text) when the
