@@ -6,9 +6,10 @@ them as JSON). The test suite runs a small version and asserts the bound.
 
 What it does: queues ``--events`` events for a local TelemetryDeck receiver that answers after
 ``--latency`` seconds (it stores a request before waiting, as a real server would), then
-``--iterations`` times starts ``python -m app send`` and SIGKILLs it after a random delay
-between 0 and ``--window`` seconds (a delay long enough for the process to start and send, so
-kills land before, during and after the request). A last ``send`` runs to its end. Then every
+``--iterations`` times queues ``--add`` more events, starts ``python -m app send`` and SIGKILLs
+it after a random delay between ``--earliest`` and ``--window`` seconds (long enough for the
+process to start and send, so kills land before, during and after the request). A last
+``send`` runs to its end. Then every
 event's copies at the receiver are counted. At-least-once delivery means copies ≥ 1 for every
 event; what this measures is how many more.
 
@@ -70,8 +71,9 @@ def child_env(home: Path, config: Path, repo: Path) -> dict[str, str]:
     return env
 
 
-def run_kill_loop(work: Path, *, events: int = 20, iterations: int = 20, latency: float = 0.3,
-                  window: float = 1.5, seed: int = 1, repo: Path = ROOT) -> dict[str, Any]:
+def run_kill_loop(work: Path, *, events: int = 20, iterations: int = 20, latency: float = 1.0,
+                  window: float = 2.5, earliest: float = 0.5, add: int = 2, seed: int = 1,
+                  repo: Path = ROOT) -> dict[str, Any]:
     """Queue, kill ``send`` ``iterations`` times, finish, count copies; returns the figures."""
     rng = random.Random(seed)
     with TelemetryDeckReceiver() as receiver:
@@ -87,15 +89,25 @@ def run_kill_loop(work: Path, *, events: int = 20, iterations: int = 20, latency
                 companion.track(f"feature.e{i:04d}", kind="number", value=i)
         finally:
             companion.close()
+        total = events
         env = child_env(home, config, repo)
         command = [sys.executable, "-m", "app", "send"]
         kills = 0
         started = time.monotonic()
         for _ in range(iterations):
+            if add:
+                more = build_companion(load_config(config), home, identity=lambda: IDENTITY,
+                                       environ={})
+                try:
+                    for i in range(total, total + add):
+                        more.track(f"feature.e{i:04d}", kind="number", value=i)
+                finally:
+                    more.close()
+                total += add
             proc = subprocess.Popen(command, env=env, cwd=work, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
             try:
-                proc.wait(rng.uniform(0.0, window))
+                proc.wait(rng.uniform(earliest, window))
             except subprocess.TimeoutExpired:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
@@ -104,13 +116,13 @@ def run_kill_loop(work: Path, *, events: int = 20, iterations: int = 20, latency
                                timeout=120)
         elapsed = time.monotonic() - started
         copies = collections.Counter(s.get("type") for s in receiver.accepted_events())
-    per_event = [copies.get(f"feature.e{i:04d}", 0) for i in range(events)]
+    per_event = [copies.get(f"feature.e{i:04d}", 0) for i in range(total)]
     return {
-        "events": events,
+        "events": total,
         "iterations": iterations,
         "killed": kills,
         "latency_s": latency,
-        "window_s": window,
+        "kill_after_s": [earliest, window],
         "seed": seed,
         "final_send_exit": final.returncode,
         "missing": sum(1 for c in per_event if c == 0),
@@ -125,15 +137,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20)
     parser.add_argument("--iterations", type=int, default=40)
-    parser.add_argument("--latency", type=float, default=0.3)
-    parser.add_argument("--window", type=float, default=1.5)
+    parser.add_argument("--latency", type=float, default=1.0)
+    parser.add_argument("--earliest", type=float, default=0.5)
+    parser.add_argument("--window", type=float, default=2.5)
+    parser.add_argument("--add", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repo", type=Path, default=ROOT)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         result = run_kill_loop(Path(tmp), events=args.events, iterations=args.iterations,
-                               latency=args.latency, window=args.window, seed=args.seed,
+                               latency=args.latency, window=args.window,
+                               earliest=args.earliest, add=args.add, seed=args.seed,
                                repo=args.repo.resolve())
     if args.json:
         print(json.dumps(result, indent=2))
