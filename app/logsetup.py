@@ -64,6 +64,10 @@ class PrivateFileHandler(logging.handlers.RotatingFileHandler):
         os.chmod(self.baseFilename, FILE_MODE)
         return stream
 
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        """A log line that cannot be written (a full disk) is dropped quietly: the same
+        message reaches stderr when it matters, and a traceback there would bury it."""
+
 
 def setup_logging(state_dir: Path | None, level: str = "INFO", stderr_level: str = "WARNING") -> None:
     """Configure the root logger once per process."""
