@@ -64,7 +64,7 @@ class PrivateFileHandler(logging.handlers.RotatingFileHandler):
         os.chmod(self.baseFilename, FILE_MODE)
         return stream
 
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+    def handleError(self, record: logging.LogRecord) -> None:
         """A log line that cannot be written (a full disk) is dropped quietly: the same
         message reaches stderr when it matters, and a traceback there would bury it."""
 

@@ -227,6 +227,6 @@ def test_the_inbox_is_private(tmp_path):
 
 def test_invalid_utf8_on_license_sets_stdin_is_named_as_such(setup):
     _, _, env = setup
-    code, out, err = run(env, "license", "set", stdin=b"AB12-\xff\xfe-CD34\n")
+    code, _, err = run(env, "license", "set", stdin=b"AB12-\xff\xfe-CD34\n")
     assert code == 2
     assert "not UTF-8" in err and "keyring" not in err.lower()
