@@ -230,3 +230,21 @@ def test_invalid_utf8_on_license_sets_stdin_is_named_as_such(setup):
     code, _, err = run(env, "license", "set", stdin=b"AB12-\xff\xfe-CD34\n")
     assert code == 2
     assert "not UTF-8" in err and "keyring" not in err.lower()
+
+
+def test_text_from_the_vendor_config_and_stored_history_is_shown_spelled_out(tmp_path, setup):
+    config, home, env = setup
+    text = config.read_text().replace('title = "Feature usage"',
+                                      'title = "Usage \\u001b]0;PWNED\\u0007\\u001b[2J"')
+    assert text != config.read_text()
+    config.write_text(text)
+    queue(config, home, 1)
+    # a message an older version stored as the server sent it
+    damage(home, "INSERT INTO history (at, backend, categories, event_count, verdict, "
+           "message, signature, event_ids) VALUES (1, 'telemetrydeck', '[\"usage\"]', 1, "
+           "'retry', 'HTTP 500: ' || char(27) || ']0;PWNED' || char(7) || char(27) || '[2J', "
+           "'n/a', '[]')")
+    for args in (["consent"], ["history"]):
+        _, out, err = run(env, *args)
+        assert "\x1b" not in out + err and "\x07" not in out + err, (args, out)
+        assert ESCAPED in out, (args, out)
