@@ -128,7 +128,8 @@ def environment_problem(path: Path, exc: BaseException) -> str | None:
     ):
         return (f"the disk holding {where} is full, so nothing can be queued or sent. "
                 "Free some space on it, then try again; queued events are kept")
-    if code == sqlite3.SQLITE_CANTOPEN and not os.access(where, os.W_OK | os.X_OK):
+    denied = isinstance(exc, PermissionError)
+    if denied or (code == sqlite3.SQLITE_CANTOPEN and not os.access(where, os.W_OK | os.X_OK)):
         return (f"this account may not write to {where}. Give it write access "
                 "(or start with --home on a folder it owns); queued events are kept")
     return None

@@ -77,3 +77,20 @@ def test_a_read_only_disk_is_named_and_status_still_answers(on_tmpfs, tmpfs):
     code, out, err = run(env, "status")
     assert code == 0, out + err
     assert "queued 3" in out and "read-only" in out
+
+
+def test_a_state_dir_this_account_may_not_write_is_named(setup, tmp_path):  # noqa: F811
+    _, _, env = setup
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    try:
+        subprocess.run(["chattr", "+i", str(locked)], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"chattr +i is not available here: {exc}")
+    try:
+        env = {**env, "LICENSE_COMPANION_HOME": str(locked / "home")}
+        code, _, err = run(env, "track", "feature.y", "--value", "1")
+        assert code != 0
+        assert "may not write to" in err, err
+    finally:
+        subprocess.run(["chattr", "-i", str(locked)], capture_output=True)
