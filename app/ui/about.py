@@ -6,10 +6,11 @@ import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
 from app import NAME, __version__
+from app.i18n import _
 
 
 class AboutWindow(QWidget):
@@ -26,21 +27,38 @@ class AboutWindow(QWidget):
                  ) -> None:
         super().__init__(None, Qt.WindowType.Window)
         self.setObjectName("about-window")
-        self.setWindowTitle(f"About {NAME}")
+        self.setWindowTitle(_("About {name}").format(name=NAME))
         if icon is not None:
             self.setWindowIcon(icon)
         layout = QVBoxLayout(self)
+        keeps = _("Keeps your license key for {product} in your system's keyring and sends only "
+                  "the usage data you agreed to.")
+        state = _("State and logs: {path}")
+        vendor = _("Vendor configuration: {path}")
         text = QLabel(
             f"<h2>{html.escape(NAME)} {html.escape(__version__)}</h2>"
-            f"<p>Keeps your license key for <b>{html.escape(product)}</b> in your system's "
-            "keyring and sends only the usage data you agreed to.</p>"
-            f"<p>State and logs: <code>{html.escape(str(state_dir))}</code><br>"
-            f"Vendor configuration: <code>{html.escape(str(config))}</code></p>"
+            f"<p>{html.escape(keeps).replace('{product}', '<b>{product}</b>')}</p>"
+            f"<p>{html.escape(state)}<br>{html.escape(vendor)}</p>"
         )
+        text.setText(text.text().replace("{product}", html.escape(product), 1)
+                     .replace("{path}", f"<code>{html.escape(str(state_dir))}</code>", 1)
+                     .replace("{path}", f"<code>{html.escape(str(config))}</code>", 1))
+        text.setObjectName("about-text")
+        text.setAccessibleName(self.windowTitle())
+        text.setAccessibleDescription(
+            " ".join((keeps.format(product=product), state.format(path=state_dir),
+                      vendor.format(path=config))))
         text.setWordWrap(True)
         text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(text)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.close)
+        close = buttons.button(QDialogButtonBox.StandardButton.Close)
+        close.setText(_("&Close"))
+        close.setAccessibleName(_("Close"))
+        close.setAccessibleDescription(_("Close this window"))
+        close.setDefault(True)
+        self._keys = [QShortcut(QKeySequence(key), self, self.close)
+                      for key in (Qt.Key.Key_Escape, Qt.Key.Key_Return, Qt.Key.Key_Enter)]
         layout.addWidget(buttons)
         self.resize(520, 240)

@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from app import NAME
+from app.i18n import N_, _
 from app.service.autostart import Autostart, AutostartError
 from app.service.tray_state import Level, Problem, Snapshot
 from app.ui.icons import Icons
@@ -22,8 +23,8 @@ from app.worker import WorkerController
 
 NOTIFY_EVERY = 6 * 3600.0  # the same problem again after this long
 NOTIFY_GAP = 60.0  # any two notifications at least this far apart
-MENU_ITEMS = ("License…", "What is sent…", "History…", "Send now", "Pause sending", "Resume",
-              "Start at login", "About", "Quit")
+MENU_ITEMS = (N_("License…"), N_("What is sent…"), N_("History…"), N_("Send now"),
+              N_("Pause sending"), N_("Resume"), N_("Start at login"), N_("About"), N_("Quit"))
 
 
 class Notifier:
@@ -89,7 +90,7 @@ class TrayIcon(QObject):
         self.autostart = autostart
         self.snapshot: Snapshot | None = None
         self.tray = QSystemTrayIcon(icons.for_level(Level.OK))
-        self.tray.setToolTip(f"{NAME}: starting…")
+        self.tray.setToolTip(_("{name}: starting…").format(name=NAME))
         self.menu = QMenu()
         self.menu.setObjectName("tray-menu")
         self.menu.aboutToShow.connect(self.rebuild_menu)
@@ -122,12 +123,13 @@ class TrayIcon(QObject):
     @staticmethod
     def tooltip(snapshot: Snapshot) -> str:
         """The tooltip: the summary, then the details, in words."""
-        lines = [f"{NAME}: {snapshot.summary}", *snapshot.details[:4]]
+        lines = [_("{name}: {summary}").format(name=NAME, summary=snapshot.summary),
+                 *snapshot.details[:4]]
         return "\n".join(lines)
 
     def _notify(self, title: str, message: str) -> None:
         if QSystemTrayIcon.supportsMessages():
-            self.tray.showMessage(f"{NAME}: {title}", message,
+            self.tray.showMessage(_("{name}: {summary}").format(name=NAME, summary=title), message,
                                   QSystemTrayIcon.MessageIcon.Warning, 15_000)
 
     # -- menu -----------------------------------------------------------------------------------
@@ -141,20 +143,20 @@ class TrayIcon(QObject):
             header = menu.addAction(snap.summary)
             header.setEnabled(False)
             menu.addSeparator()
-        menu.addAction("License…", lambda: self.windows.show("license"))
-        consent = menu.addAction("What is sent…", lambda: self.windows.show("consent"))
+        menu.addAction(_("License…"), lambda: self.windows.show("license"))
+        consent = menu.addAction(_("What is sent…"), lambda: self.windows.show("consent"))
         if snap is not None and snap.consent_needed:
-            consent.setText("What is sent… (please decide)")
-        menu.addAction("History…", lambda: self.windows.show("history"))
+            consent.setText(_("What is sent… (please decide)"))
+        menu.addAction(_("History…"), lambda: self.windows.show("history"))
         menu.addSeparator()
-        send = menu.addAction("Send now", self.controller.send_now)
+        send = menu.addAction(_("Send now"), self.controller.send_now)
         send.setEnabled(snap is not None and not snap.sending)
         paused = snap is not None and snap.paused
         if paused:
-            menu.addAction("Resume", lambda: self.controller.set_paused(False))
+            menu.addAction(_("Resume"), lambda: self.controller.set_paused(False))
         else:
-            menu.addAction("Pause sending", lambda: self.controller.set_paused(True))
-        login = menu.addAction("Start at login")
+            menu.addAction(_("Pause sending"), lambda: self.controller.set_paused(True))
+        login = menu.addAction(_("Start at login"))
         login.setCheckable(True)
         try:
             login.setChecked(self.autostart.is_enabled())
@@ -163,8 +165,8 @@ class TrayIcon(QObject):
             login.setToolTip(str(exc))
         login.toggled.connect(self._set_autostart)
         menu.addSeparator()
-        menu.addAction("About", lambda: self.windows.show("about"))
-        menu.addAction("Quit", self.quitRequested.emit)
+        menu.addAction(_("About"), lambda: self.windows.show("about"))
+        menu.addAction(_("Quit"), self.quitRequested.emit)
 
     def _set_autostart(self, enabled: bool) -> None:
         try:
@@ -175,7 +177,7 @@ class TrayIcon(QObject):
             self.last_error = ""
         except AutostartError as exc:
             self.last_error = str(exc)
-            self._notify("Start at login", str(exc))
+            self._notify(_("Start at login"), str(exc))
 
     def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason in (QSystemTrayIcon.ActivationReason.Trigger,
