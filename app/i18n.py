@@ -142,7 +142,7 @@ def npgettext(context: str, singular: str, plural: str, n: int) -> str:
         singular if n == 1 else plural)
 
 
-def N_(message: str) -> str:  # noqa: N802 - the name extraction tools look for
+def N_(message: str) -> str:
     """Mark a text for translation where it is defined; translate it with ``_`` where shown."""
     return message
 

@@ -171,7 +171,8 @@ def backend_problems(name: str, title: str, problem: str, state: BackendState
     """
     found: list[Problem] = []
     if problem:
-        found.append(Problem(f"config:{name}", _("{title} not configured").format(title=title), problem, notify=False))
+        found.append(Problem(f"config:{name}", _("{title} not configured").format(title=title),
+                             problem, notify=False))
     if state.blocked:
         warning = f"{title} stopped: {state.blocked}"
         if problem:  # not configured any more: the old stop is only a warning

@@ -112,13 +112,15 @@ def snapshot(status: CompanionStatus, *, sending: bool = False, paused: bool = F
             summary = ngettext("{title} (+{count} more)", "{title} (+{count} more)", more).format(
                 title=summary, count=more)
     elif sending:
-        summary = ngettext("Sending ({count} queued)", "Sending ({count} queued)", queued).format(count=queued)
+        summary = ngettext("Sending ({count} queued)", "Sending ({count} queued)",
+                           queued).format(count=queued)
     elif paused:
         summary = _("Sending paused")
     elif allowed != "allowed":
         summary = _("Not sending: {reason}").format(reason=reason_words(allowed))
     elif queued:
-        summary = ngettext("All good, {count} queued", "All good, {count} queued", queued).format(count=queued)
+        summary = ngettext("All good, {count} queued", "All good, {count} queued",
+                           queued).format(count=queued)
     else:
         summary = _("All good")
     details = [ngettext("{count} event queued", "{count} events queued", queued)

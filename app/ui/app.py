@@ -133,6 +133,19 @@ def _ensure_display() -> bool:
     return os.environ.get("QT_QPA_PLATFORM") != "offscreen"
 
 
+def _setup_language() -> None:
+    """The tray's texts, numbers and dates in the user's language (``app.i18n``)."""
+    from PySide6.QtCore import QLocale
+
+    from app import i18n
+
+    language = i18n.setup(system=QLocale.system().name())
+    # Numbers and dates follow the chosen language; with the system's, its own formats.
+    chosen = i18n.choose_language(system=QLocale.system().name())
+    QLocale.setDefault(QLocale(chosen) if language != i18n.ENGLISH else QLocale.system())
+    log.info("language: %s (catalog %s)", chosen, language)
+
+
 def forward(state_dir: Path, message: str) -> tuple[bool, int | None]:
     """If a tray runs for this state directory, hand it ``message``.
 
@@ -219,6 +232,7 @@ def _run(instance: SingleInstance, state_dir: Path, companion_factory: Callable[
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationVersion(__version__)
     app.setQuitOnLastWindowClosed(windows_only)
+    _setup_language()
     icons = Icons()
     app.setWindowIcon(icons.app())
 

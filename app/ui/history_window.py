@@ -158,7 +158,7 @@ class HistoryWindow(QWidget):
         outer.addWidget(self.empty_label)
         self.status_label = QLabel()
         self.status_label.setObjectName("status")
-        self.status_label.setAccessibleName(texts("history.window_title", product=product or _("this product")))
+        self.status_label.setAccessibleName(texts("history.details_heading"))
         self._escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.close)
         outer.addWidget(self.status_label)
         # Connected last: filling the combo boxes above must not filter a table not yet built.
