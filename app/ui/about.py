@@ -6,7 +6,7 @@ import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QIcon, QKeySequence, QShortcut
+from PySide6.QtGui import QIcon, QKeyEvent
 from PySide6.QtWidgets import QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
 from app import NAME, __version__
@@ -58,7 +58,12 @@ class AboutWindow(QWidget):
         close.setAccessibleName(_("Close"))
         close.setAccessibleDescription(_("Close this window"))
         close.setDefault(True)
-        self._keys = [QShortcut(QKeySequence(key), self, self.close)
-                      for key in (Qt.Key.Key_Escape, Qt.Key.Key_Return, Qt.Key.Key_Enter)]
         layout.addWidget(buttons)
         self.resize(520, 240)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Escape and Enter close the window (Close is its only, default, action)."""
+        if event.key() in (Qt.Key.Key_Escape, Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.close()
+        else:
+            super().keyPressEvent(event)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QFontDatabase, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QFontDatabase, QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QFrame,
@@ -297,9 +297,6 @@ class ConsentWindow(QWidget):
         self.allow_selected.setAccessibleDescription(texts("consent.allow_selected_tooltip"))
         self.allow_all.setAccessibleDescription(texts("consent.allow_all_tooltip"))
         self.deny_all.setAccessibleDescription(texts("consent.deny_all_tooltip"))
-        self._escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.close)
-        self._enter = [QShortcut(QKeySequence(key), self, self._on_enter)
-                       for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter)]
         for name, button in (("allow-selected", self.allow_selected),
                              ("allow-all", self.allow_all), ("deny-all", self.deny_all),
                              ("close", self.close_button)):
@@ -411,6 +408,15 @@ class ConsentWindow(QWidget):
 
     def _schedule_preview(self) -> None:
         self._debounce.start()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Escape closes; Enter presses the focused button, or else Allow selected."""
+        if event.key() == Qt.Key.Key_Escape:
+            self.close()
+        elif event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self._on_enter()
+        else:
+            super().keyPressEvent(event)
 
     def _on_enter(self) -> None:
         """Enter presses the focused button, or else the default one (Allow selected)."""

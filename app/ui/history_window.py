@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QDateTime, QLocale, Qt, Signal
-from PySide6.QtGui import QBrush, QFontDatabase, QKeySequence, QShortcut
+from PySide6.QtGui import QBrush, QFontDatabase, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -129,6 +129,7 @@ class HistoryWindow(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().setVisible(False)
         header = self.table.horizontalHeader()
+        header.setAccessibleName(texts("history.table_name"))
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(COLUMNS.index("message"), QHeaderView.ResizeMode.Stretch)
         self.table.currentCellChanged.connect(lambda row, *_: self._show_details(row))
@@ -159,7 +160,6 @@ class HistoryWindow(QWidget):
         self.status_label = QLabel()
         self.status_label.setObjectName("status")
         self.status_label.setAccessibleName(texts("history.details_heading"))
-        self._escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.close)
         outer.addWidget(self.status_label)
         # Connected last: filling the combo boxes above must not filter a table not yet built.
         self.backend_filter.currentIndexChanged.connect(self._apply_filter)
@@ -266,6 +266,13 @@ class HistoryWindow(QWidget):
         else:
             lines.append(self.texts("history.request_not_kept"))
         self.details.setPlainText("\n".join(lines))
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Escape closes the window (keys a child did not use end up here)."""
+        if event.key() == Qt.Key.Key_Escape:
+            self.close()
+        else:
+            super().keyPressEvent(event)
 
     def _ask_export_path(self) -> str:
         path, _filter = QFileDialog.getSaveFileName(

@@ -11,7 +11,7 @@ import html
 import time
 
 from PySide6.QtCore import QLocale, Qt, Signal
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
@@ -197,7 +197,6 @@ class LicenseWindow(QWidget):
         self.save_button.setAccessibleDescription(self.save_button.toolTip())
         self.setTabOrder(self.key_edit, self.save_button)
         self.setTabOrder(self.save_button, self.verify_button)
-        self._escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.close)
         self.resize(620, 300)
         self._update_buttons()
 
@@ -304,6 +303,13 @@ class LicenseWindow(QWidget):
         self.reveal_button.setEnabled(available and has_key and not busy)
         self.save_button.setText(_("Re&place and activate") if has_key else _("&Save and activate"))
         self.save_button.setAccessibleName(_plain(self.save_button.text()))
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Escape closes the window (keys a child did not use end up here)."""
+        if event.key() == Qt.Key.Key_Escape:
+            self.close()
+        else:
+            super().keyPressEvent(event)
 
     @staticmethod
     def _row(form: QFormLayout, label: str, field: object, buddy: QWidget) -> None:
