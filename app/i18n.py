@@ -19,6 +19,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from app.model.errors import ConfigError
 from app.storage.resources import resources_dir
 
 DOMAIN = "license-companion"
@@ -88,7 +89,10 @@ def candidates(language: str) -> list[str]:
 
 def catalog_for(language: str, folder: Path | None = None) -> tuple[str, gettext.NullTranslations]:
     """The catalog for ``language`` and the language it is for; English when none is shipped."""
-    folder = folder or locale_dir()
+    try:
+        folder = folder or locale_dir()
+    except ConfigError:  # an incomplete installation: English, and the config error elsewhere
+        return ENGLISH, gettext.NullTranslations()
     for name in candidates(language):
         if name == ENGLISH:
             break

@@ -133,17 +133,23 @@ def _ensure_display() -> bool:
     return os.environ.get("QT_QPA_PLATFORM") != "offscreen"
 
 
-def _setup_language() -> None:
-    """The tray's texts, numbers and dates in the user's language (``app.i18n``)."""
+def setup_language() -> str:
+    """The tray's texts, numbers and dates in the user's language (``app.i18n``); returns it.
+
+    Numbers and dates follow the chosen language, with the desktop's own formats when that is
+    the desktop's language (a German desktop in Austria keeps its Austrian formats).
+    """
     from PySide6.QtCore import QLocale
 
     from app import i18n
 
-    language = i18n.setup(system=QLocale.system().name())
-    # Numbers and dates follow the chosen language; with the system's, its own formats.
-    chosen = i18n.choose_language(system=QLocale.system().name())
-    QLocale.setDefault(QLocale(chosen) if language != i18n.ENGLISH else QLocale.system())
+    system = QLocale.system()
+    chosen = i18n.choose_language(system=system.name())
+    language = i18n.setup(chosen)
+    same = chosen.split("_")[0] == system.name().split("_")[0] and system.name() != "C"
+    QLocale.setDefault(system if same else QLocale(chosen))
     log.info("language: %s (catalog %s)", chosen, language)
+    return language
 
 
 def forward(state_dir: Path, message: str) -> tuple[bool, int | None]:
@@ -232,7 +238,7 @@ def _run(instance: SingleInstance, state_dir: Path, companion_factory: Callable[
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationVersion(__version__)
     app.setQuitOnLastWindowClosed(windows_only)
-    _setup_language()
+    setup_language()
     icons = Icons()
     app.setWindowIcon(icons.app())
 

@@ -70,6 +70,7 @@ def test_the_check_fails_on_an_unnamed_button(windows):
     from PySide6.QtWidgets import QPushButton
 
     extra = QPushButton("", windows["about"])
+    extra.show()
     assert unnamed(windows["about"]) != []
     extra.deleteLater()
 
@@ -87,7 +88,7 @@ def test_buttons_have_descriptions_and_mnemonics(windows):
 
 
 def test_escape_closes_every_window(qtbot, windows):
-    for key, window in windows.items():
+    for window in windows.values():
         window.show()
         window.activateWindow()
         qtbot.waitExposed(window)

@@ -130,3 +130,32 @@ def test_vendor_texts_per_language(tmp_path):
     assert i18n.vendor_text(title) == "Funktionsnutzung-DE"
     i18n.setup("ja")
     assert i18n.vendor_text(title) == title  # no Japanese: the vendor's default
+
+
+def _with_category_lines(tmp_path, old: str, new: str):
+    from tests.configs import write_vendor_config
+
+    path = write_vendor_config(tmp_path / "companion.toml")
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+def test_vendor_texts_as_a_table_and_typos_named(tmp_path):
+    from app.model.errors import ConfigError
+    from app.storage.config import load_config
+    from tests.configs import write_vendor_config
+
+    text = write_vendor_config(tmp_path / "probe.toml").read_text(encoding="utf-8")
+    line = next(x for x in text.splitlines() if x.startswith("title = "))
+    title = line.split("=", 1)[1].strip().strip('"')
+    table = f'title = {{ default = "{title}", fr = "Utilisation-FR" }}'
+    config = load_config(_with_category_lines(tmp_path / "a", line, table))
+    assert config.consent.categories[0].title == title
+    i18n.setup("fr")
+    assert i18n.vendor_text(title) == "Utilisation-FR"
+    with pytest.raises(ConfigError, match=r"titel\.de.*did you mean"):
+        load_config(_with_category_lines(tmp_path / "b", line, line + '\n"titel.de" = "x"'))
+    with pytest.raises(ConfigError, match=r"title\.de.*must be a text"):
+        load_config(_with_category_lines(tmp_path / "c", line, line + '\n"title.de" = 3'))
