@@ -76,7 +76,7 @@ class _CategoryRow(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 8)
         layout.setSpacing(2)
-        title = vendor_text(state.category.title)
+        self.title = title = vendor_text(state.category.title)
         about = vendor_text(state.category.description)
         label = texts("consent.switch_label", index=index, title=_escape_mnemonic(title))
         self.switch = QCheckBox(label)
@@ -116,8 +116,10 @@ class _CategoryRow(QWidget):
 class _BackendPane(QWidget):
     """One backend's preview: status, "will be sent", "will not be sent", what the fields mean."""
 
-    def __init__(self, preview: BackendPreview, texts: Texts) -> None:
+    def __init__(self, preview: BackendPreview, texts: Texts,
+                 titles: dict[str, str] | None = None) -> None:
         super().__init__()
+        titles = titles or {}
         self.backend = preview.backend
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -126,7 +128,8 @@ class _BackendPane(QWidget):
         if preview.problem:
             lines.append(texts("consent.problem", problem=reason_words(preview.problem)))
         for category, count in sorted(preview.held_back.items()):
-            lines.append(texts("consent.held_because", count=count, category=category))
+            lines.append(texts("consent.held_because", count=count,
+                               category=titles.get(category, category)))
         self.status = QLabel("\n".join(lines))
         self.status.setObjectName("status")
         self.status.setWordWrap(True)
@@ -358,7 +361,7 @@ class ConsentWindow(QWidget):
             pane.deleteLater()
         self._panes = []
         for preview in previews:
-            pane = _BackendPane(preview, self.texts)
+            pane = _BackendPane(preview, self.texts, self._titles())
             self._panes.append(pane)
             label = self.texts("consent.tab_label", title=vendor_text(preview.title),
                                send=len(preview.requests), held=len(preview.held_requests))
@@ -366,6 +369,10 @@ class ConsentWindow(QWidget):
         if 0 <= current < self.tabs.count():
             self.tabs.setCurrentIndex(current)
         self._fix_tab_order()
+
+    def _titles(self) -> dict[str, str]:
+        """Category id -> its title as shown (the preview names held-back categories)."""
+        return {row.category_id: row.title for row in self._rows}
 
     # what the user chose --------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 from app import NAME
 from app.i18n import N_, _
 from app.service.autostart import Autostart, AutostartError
-from app.service.tray_state import Level, Problem, Snapshot
+from app.service.tray_state import Level, Problem, Snapshot, reason_words
 from app.ui.icons import Icons
 from app.ui.windows import Windows
 from app.worker import WorkerController
@@ -129,7 +129,8 @@ class TrayIcon(QObject):
 
     def _notify(self, title: str, message: str) -> None:
         if QSystemTrayIcon.supportsMessages():
-            self.tray.showMessage(_("{name}: {summary}").format(name=NAME, summary=title), message,
+            self.tray.showMessage(_("{name}: {summary}").format(name=NAME, summary=title),
+                                  reason_words(message),
                                   QSystemTrayIcon.MessageIcon.Warning, 15_000)
 
     # -- menu -----------------------------------------------------------------------------------

@@ -102,6 +102,7 @@ def test_screenshots_without_clipped_text(dressed, lang, dark):
     windows = dressed(lang, dark)
     look = "dark" if dark else "light"
     names = ("consent", "license", "history", "about") if lang == "en" else ("consent", "license")
+    windows["consent"].dnt_banner.show()  # to see the banner's colours in each look
     for name in names:
         window = windows[name]
         path = save_screenshot(window, f"look-{name}-{lang}-{look}")
