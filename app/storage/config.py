@@ -41,6 +41,7 @@ KNOWN_KEYS: dict[str, frozenset[str]] = {
     "consent.category": frozenset({"id", "title", "description", "events"}),
     "outbox": frozenset({"cap"}),
     "history": frozenset({"days", "max_rows"}),
+    "license": frozenset({"offline_grace_days"}),
 }
 # Per-language vendor texts: ``"title.de" = "..."`` next to ``title``, or ``title.de`` when
 # ``title`` is a table (``title.default``/``title.en`` is then the default text).
