@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ class Texts:
     def __init__(self, table: Mapping[str, Any], language: str = FALLBACK) -> None:
         self.table = table
         self.language = language
+        # How whole numbers are written (the windows set the locale's: 1.234 in German).
+        self.number: Callable[[int], str] = str
 
     def english(self, key: str) -> Message | None:
         """The English text (or singular/plural pair) for ``key``."""
@@ -66,6 +68,8 @@ class Texts:
                                   count if isinstance(count, int) else 0)
         else:
             text = i18n.pgettext(key, source)
+        values = {k: self.number(v) if isinstance(v, int) and not isinstance(v, bool) else v
+                  for k, v in values.items()}
         try:
             return text.format(**values) if values else text
         except (KeyError, IndexError, ValueError):

@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QLocale, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QFontDatabase, QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -224,6 +224,7 @@ class ConsentWindow(QWidget):
     def __init__(self, texts: Texts, product: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.texts = texts
+        texts.number = lambda n: QLocale().toString(n)
         self.product = product or _("this product")
         self.setObjectName("consent-window")
         self.setWindowTitle(texts("consent.window_title", product=self.product))

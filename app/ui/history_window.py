@@ -70,6 +70,7 @@ class HistoryWindow(QWidget):
     def __init__(self, texts: Texts, product: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.texts = texts
+        texts.number = lambda n: QLocale().toString(n)
         self.setObjectName("history-window")
         self.setWindowTitle(texts("history.window_title", product=product or _("this product")))
         self.resize(1100, 640)
@@ -222,7 +223,7 @@ class HistoryWindow(QWidget):
             _when(entry.at),
             entry.backend,
             ", ".join(entry.categories),
-            str(entry.event_count),
+            QLocale().toString(entry.event_count),
             outcome,
             http,
             entry.message,
@@ -239,8 +240,8 @@ class HistoryWindow(QWidget):
             )
             self.table.setRowHidden(row, hide)
             shown += not hide
-        self.count_label.setText(self.texts("history.shown", shown=QLocale().toString(shown),
-                                            total=QLocale().toString(len(self._entries))))
+        self.count_label.setText(self.texts("history.shown", shown=shown,
+                                            total=len(self._entries)))
         first = next((r for r in range(len(self._entries)) if not self.table.isRowHidden(r)), -1)
         if first >= 0 and (self.table.currentRow() < 0 or self.table.isRowHidden(
                 self.table.currentRow())):

@@ -159,3 +159,18 @@ def test_vendor_texts_as_a_table_and_typos_named(tmp_path):
         load_config(_with_category_lines(tmp_path / "b", line, line + '\n"titel.de" = "x"'))
     with pytest.raises(ConfigError, match=r"title\.de.*must be a text"):
         load_config(_with_category_lines(tmp_path / "c", line, line + '\n"title.de" = 3'))
+
+
+def test_numbers_in_the_windows_follow_the_locale(qapp):
+    from PySide6.QtCore import QLocale
+
+    from app.ui.history_window import HistoryWindow
+
+    i18n.setup("de")
+    QLocale.setDefault(QLocale("de_DE"))
+    try:
+        texts = load_texts()
+        HistoryWindow(texts, "P").deleteLater()  # the window sets the locale's number format
+        assert texts("consent.queued", count=1234) == "1.234 Ereignisse warten auf diesem Computer"
+    finally:
+        QLocale.setDefault(QLocale("en_US"))
