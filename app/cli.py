@@ -21,6 +21,7 @@ from typing import NoReturn
 
 from app import APP_ID, NAME, __version__
 from app.cli_context import EXIT_BUG, EXIT_OK, EXIT_REMAINS, EXIT_USAGE, Context
+from app.cli_doctor import cmd_doctor
 from app.cli_events import cmd_history, cmd_preview, cmd_receiver, cmd_send, cmd_track
 from app.cli_license import cmd_id, cmd_license
 from app.cli_status import cmd_consent, cmd_status
@@ -47,6 +48,7 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
     "receiver": cmd_receiver,
     "license": cmd_license,
     "id": cmd_id,
+    "doctor": cmd_doctor,
 }
 
 
@@ -105,8 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("consent", help="show or change what you agree to send")
-    p.add_argument("action", choices=["show", "grant", "revoke"], nargs="?", default="show")
-    p.add_argument("categories", nargs="*", metavar="CATEGORY", help="default: all")
+    p.add_argument("action", choices=["show", "grant", "revoke", "metered"], nargs="?",
+                   default="show", help="metered on|off: send on metered connections")
+    p.add_argument("categories", nargs="*", metavar="CATEGORY",
+                   help="default: all (for metered: on or off)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("receiver", help="run an offline test receiver for one backend")
@@ -136,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--json", action="store_true")
     p = sub.add_parser("id", help="the identifiers sent for you, and where they come from")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("doctor", help="check everything sending needs; each problem with its fix")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--min-free", type=int, default=None, metavar="BYTES",
+                   help=argparse.SUPPRESS)  # tests: the free space below which the disk is "full"
 
     p = sub.add_parser("tray", help="the tray icon (the default when no command is given)")
     p.add_argument("--send-interval", type=float, default=None, metavar="SECONDS",
@@ -164,10 +172,12 @@ def run(args: argparse.Namespace, command: Callable[[Context], int],
         build: builds the companion (default: ``app.wiring.build_companion``).
     """
     ctx = Context(args, build)
-    if args.command != "receiver":
-        setup_logging(ctx.home, args.log_level)
-    else:
+    if args.command == "receiver":
         setup_logging(None, args.log_level, stderr_level="INFO")
+    elif args.command == "doctor":
+        setup_logging(None, args.log_level)  # doctor writes nothing, not even a log file
+    else:
+        setup_logging(ctx.home, args.log_level)
     try:
         return command(ctx)
     except CompanionError as exc:

@@ -13,9 +13,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from app.logsetup import SECRETS
+from app.model.consent import AdminPolicy
 from app.model.errors import CompanionError
 from app.model.license_key import normalise_key
 from app.service.companion import DB_NAME, Companion
+from app.service.consent import system_policy
 from app.service.identity import Identity, derive_identity
 from app.service.license import LicenseService, build_license_service
 from app.storage.config import VendorConfig
@@ -112,6 +114,7 @@ def build_companion(
     clock: Callable[[], float] = time.time,
     session_id: str | None = None,
     keyring_timeout: float = 10.0,
+    admin: AdminPolicy | None = None,
 ) -> Companion:
     """The companion for one vendor config and state directory, its database open.
 
@@ -125,6 +128,8 @@ def build_companion(
         clock: seconds since the epoch.
         session_id: this app session's id (default: a new one).
         keyring_timeout: seconds a keyring call may take before it counts as unavailable.
+        admin: the administrator's policy (default: read from this OS's fixed place, never
+            from the environment; tests pass their own).
 
     Raises:
         CompanionError: the state database cannot be opened (the message says why).
@@ -136,9 +141,11 @@ def build_companion(
     license = build_license_service(config, StateStore(db), identity, clock=clock,
                                     store=store)  # type: ignore[arg-type]
     companion = Companion(config, home, db, license=license, identity=identity,
-                          environ=environ, clock=clock, session_id=session_id)
+                          environ=environ, clock=clock, session_id=session_id,
+                          admin=system_policy() if admin is None else admin)
     try:
         db.open()  # now, so a damaged or unwritable state directory is reported at start
+        companion.enforce_policy()  # what the policy forbids leaves the queue at once
     except CompanionError:
         companion.close()
         raise

@@ -32,6 +32,8 @@ from app.qt_tasks import TaskRunner, join
 from app.service import commands
 from app.service.companion import Companion
 from app.service.license import LicenseService
+from app.service.network import UNKNOWN_NETWORK, NetworkState, try_at_once
+from app.service.network_gate import gate
 from app.service.results import CommandError, ConsentResult, LicenseInfo, SendSummary, command_error
 from app.service.tray_state import Snapshot
 from app.service.tray_state import snapshot as tray_snapshot
@@ -107,6 +109,8 @@ class CompanionWorker(_Events):
         self._last: Snapshot | None = None
         self._keyring_problem = ""
         self._keyring_checked = 0.0
+        self._network: NetworkState = UNKNOWN_NETWORK  # what the OS says (app.netinfo)
+        self.network_wait = ""  # why the last round tried nothing because of the network
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -223,12 +227,16 @@ class CompanionWorker(_Events):
             return
         forced = self._forced
         self._forced = False
+        allowed = self._network_gate(companion)
+        if allowed is not None and not allowed:
+            self._finish()  # nothing tried: no failure, so no backoff grows
+            return
         if not (self._sending or companion.why_not_sending()) and sum(companion.outbox.counts().values()) > 0:
             self._sending = True
             emit(self.sendStarted, forced and first)
             self._publish()
         try:
-            reports = companion.send_round(force=forced)
+            reports = companion.send_round(force=forced, backends=allowed)
         except Exception as exc:
             emit(self.failed, command_error("send", exc))
             self._finish()
@@ -247,6 +255,35 @@ class CompanionWorker(_Events):
         if was_sending or self._summary.requests:
             remaining = sum(self.companion.outbox.counts().values()) if self.companion else 0
             emit(self.sendFinished, dataclasses.replace(self._summary, remaining=remaining))
+
+    # -- network awareness ------------------------------------------------------------------
+
+    @property
+    def network(self) -> NetworkState:
+        """The OS's network state as last reported (an immutable reading)."""
+        return self._network
+
+    def _network_gate(self, companion: Companion) -> tuple[str, ...] | None:
+        """The backends this round may try (None: all, the OS tells nothing)."""
+        if not self._network.backend:
+            self.network_wait = ""
+            return None  # no network information here: behave as without it
+        answer = gate(companion, self._network)
+        self.network_wait = answer.reason
+        return answer.backends
+
+    @Slot(object)
+    def network_changed(self, state: NetworkState) -> None:
+        """The OS's network state changed; when the network is back, try at once.
+
+        "At once" is past our own backoff (a forced round), never past a server's Retry-After.
+        """
+        before, self._network = self._network, state
+        if self.companion is None or self._stop.is_set():
+            return
+        if try_at_once(before.reachability, state.reachability) and not self._paused:
+            log.info("the network is back (%s): sending now", state.describe())
+            self.send_now()
 
     # -- tray state -------------------------------------------------------------------------
 
@@ -270,8 +307,12 @@ class CompanionWorker(_Events):
     def _snapshot(self) -> Snapshot:
         companion = self.companion
         assert companion is not None
-        return tray_snapshot(companion.status(read_keyring=False), sending=self._sending,
+        snap = tray_snapshot(companion.status(read_keyring=False), sending=self._sending,
                              paused=self._paused, keyring=self._keyring_problem)
+        if self.network_wait:
+            snap = dataclasses.replace(snap, details=(*snap.details,
+                                                      f"Waiting: {self.network_wait}"))
+        return snap
 
 
 class WorkerController(_Events):
@@ -284,6 +325,7 @@ class WorkerController(_Events):
     _stop = Signal()
     _send_now = Signal()
     _paused = Signal(bool)
+    _network = Signal(object)
 
     def __init__(self, companion_factory: CompanionFactory,
                  license_factory: LicenseFactory | None = None, interval: float = SEND_INTERVAL,
@@ -307,6 +349,7 @@ class WorkerController(_Events):
         w.stopped.connect(self._thread.quit, Qt.ConnectionType.DirectConnection)
         self._send_now.connect(w.send_now)
         self._paused.connect(w.set_paused)
+        self._network.connect(w.network_changed)
 
     def _remember(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
@@ -357,6 +400,15 @@ class WorkerController(_Events):
     def set_paused(self, paused: bool) -> None:
         """Pause or resume timer sending."""
         emit(self._paused, paused)
+
+    def network_changed(self, state: object) -> None:
+        """Hand the worker a new ``NetworkState`` (connect ``NetworkWatcher.changed`` here)."""
+        emit(self._network, state)
+
+    def watch_network(self, watcher: QObject) -> None:
+        """Follow a ``NetworkWatcher`` (``app.netinfo``): its state now, then every change."""
+        watcher.changed.connect(self.network_changed)  # type: ignore[attr-defined]
+        self.network_changed(watcher.state())  # type: ignore[attr-defined]
 
     def grant(self, categories: Iterable[str] | None = None,
               on_done: Callback[ConsentResult] = None, on_error: Callback[CommandError] = None,

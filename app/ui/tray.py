@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from app import NAME
 from app.i18n import N_, _
+from app.service import settings
 from app.service.autostart import Autostart, AutostartError
 from app.service.tray_state import Level, Problem, Snapshot, reason_words
 from app.ui.icons import Icons
@@ -23,8 +24,13 @@ from app.worker import WorkerController
 
 NOTIFY_EVERY = 6 * 3600.0  # the same problem again after this long
 NOTIFY_GAP = 60.0  # any two notifications at least this far apart
+METERED_ITEM = N_("Send on metered connections")
+METERED_TIP = N_("Off: nothing is sent while the system says the connection is metered "
+                 "(e.g. a phone's hotspot)")
+NOT_SENDING = N_("Not sending: {reason}")
 MENU_ITEMS = (N_("License…"), N_("What is sent…"), N_("History…"), N_("Send now"),
-              N_("Pause sending"), N_("Resume"), N_("Start at login"), N_("About"), N_("Quit"))
+              N_("Pause sending"), N_("Resume"), METERED_ITEM, N_("Start at login"), N_("About"),
+              N_("Quit"))
 
 
 class Notifier:
@@ -98,8 +104,10 @@ class TrayIcon(QObject):
         self.tray.activated.connect(self._on_activated)
         self.notifier = Notifier(self._notify)
         self.last_error = ""
+        self.send_on_metered: bool | None = None  # the user's setting, once the worker read it
         controller.ready.connect(self.update_state)
         controller.stateChanged.connect(self.update_state)
+        self._read_metered()  # runs once the worker is up
         self.rebuild_menu()
 
     def show(self) -> None:
@@ -122,9 +130,17 @@ class TrayIcon(QObject):
 
     @staticmethod
     def tooltip(snapshot: Snapshot) -> str:
-        """The tooltip: the summary, then the details, in words."""
-        lines = [_("{name}: {summary}").format(name=NAME, summary=snapshot.summary),
-                 *snapshot.details[:4]]
+        """The tooltip: the summary, then the details, in words.
+
+        When nothing is sent because of a rule (the administrator's policy, DO_NOT_TRACK), the
+        rule's own words are in it even while a problem takes the summary line.
+        """
+        lines = [_("{name}: {summary}").format(name=NAME, summary=snapshot.summary)]
+        allowed = snapshot.sending_allowed
+        reason = reason_words(allowed)
+        if allowed != "allowed" and reason not in snapshot.summary:
+            lines.append(_(NOT_SENDING).format(reason=reason))
+        lines += snapshot.details[:4]
         return "\n".join(lines)
 
     def _notify(self, title: str, message: str) -> None:
@@ -157,6 +173,13 @@ class TrayIcon(QObject):
             menu.addAction(_("Resume"), lambda: self.controller.set_paused(False))
         else:
             menu.addAction(_("Pause sending"), lambda: self.controller.set_paused(True))
+        metered = menu.addAction(_(METERED_ITEM))
+        metered.setObjectName("send-on-metered")
+        metered.setCheckable(True)
+        metered.setToolTip(_(METERED_TIP))
+        metered.setChecked(bool(self.send_on_metered))
+        metered.setEnabled(self.send_on_metered is not None)
+        metered.toggled.connect(self.set_send_on_metered)
         login = menu.addAction(_("Start at login"))
         login.setCheckable(True)
         try:
@@ -168,6 +191,18 @@ class TrayIcon(QObject):
         menu.addSeparator()
         menu.addAction(_("About"), lambda: self.windows.show("about"))
         menu.addAction(_("Quit"), self.quitRequested.emit)
+
+    def _read_metered(self) -> None:
+        self.controller.run(lambda c: settings.send_on_metered(c.state), self._got_metered,
+                            op="read metered setting", context=self)
+
+    def _got_metered(self, allowed: bool) -> None:
+        self.send_on_metered = allowed
+
+    def set_send_on_metered(self, allowed: bool) -> None:
+        """The menu's "Send on metered connections": stored by the worker, in the state DB."""
+        self.controller.run(lambda c: settings.set_send_on_metered(c.state, allowed),
+                            self._got_metered, op="set metered setting", context=self)
 
     def _set_autostart(self, enabled: bool) -> None:
         try:

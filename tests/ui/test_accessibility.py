@@ -27,7 +27,8 @@ pytestmark = pytest.mark.timeout(90)
 INTERACTIVE = (QAbstractButton, QComboBox, QLineEdit, QPlainTextEdit, QAbstractItemView,
                QTabWidget, QProgressBar)
 STATE_LABELS = {"state", "status", "key", "identifier", "feedback", "description", "count",
-                "about-text", "empty", "meanings", "dnt-banner", "version-banner", "product"}
+                "about-text", "empty", "meanings", "dnt-banner", "version-banner", "policy-banner", "product",
+                "copied"}
 
 
 @pytest.fixture(params=["en", "de"])
@@ -56,7 +57,9 @@ def unnamed(window: QWidget) -> list[str]:
                 continue  # Qt's own tab scroll and corner buttons
             missing.append(f"{type(widget).__name__} {widget.objectName()!r} "
                            f"{getattr(widget, 'text', lambda: '')()!r}")
-        if isinstance(widget, QLabel) and widget.objectName() in STATE_LABELS and not name:
+        label_name = widget.objectName().split("-")[0] if widget.objectName().startswith(
+            "state-") else widget.objectName()
+        if isinstance(widget, QLabel) and label_name in STATE_LABELS and not name:
             missing.append(f"QLabel {widget.objectName()!r} {widget.text()[:40]!r}")
     return missing
 
