@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.i18n import _
 from app.service.license import LicenseState, LicenseStatus
 
 DISABLED = "disabled in the vendor configuration"
@@ -173,20 +174,23 @@ def backend_problems(name: str, title: str, problem: str, state: BackendState
     """
     found: list[Problem] = []
     if problem:
-        found.append(Problem(f"config:{name}", f"{title} not configured", problem, notify=False))
+        found.append(Problem(f"config:{name}", _("{title} not configured").format(title=title),
+                             problem, notify=False))
     if state.blocked:
         warning = f"{title} stopped: {state.blocked}"
         if problem:  # not configured any more: the old stop is only a warning
-            found.append(Problem(warning_key(warning), "Warning", warning, warning=warning))
+            found.append(Problem(warning_key(warning), _("Warning"), warning, warning=warning))
         else:
-            found.append(Problem(f"blocked:{name}", f"{title} refused our credentials",
+            found.append(Problem(f"blocked:{name}",
+                                 _("{title} refused our credentials").format(title=title),
                                  state.blocked, warning=warning))
     if state.last_rejection:
         warning = (f"{title} refused events for good ({state.rejected_total} so far): "
                    f"{state.last_rejection}")
-        found.append(Problem(warning_key(warning), "Warning", warning, warning=warning))
+        found.append(Problem(warning_key(warning), _("Warning"), warning, warning=warning))
     if state.signature_warning:
-        found.append(Problem(f"signature:{name}", f"{title}: signature check failed",
+        found.append(Problem(f"signature:{name}",
+                             _("{title}: signature check failed").format(title=title),
                              state.signature_warning,
                              warning=f"SECURITY: {title}: {state.signature_warning}"))
     return tuple(found)
@@ -194,14 +198,14 @@ def backend_problems(name: str, title: str, problem: str, state: BackendState
 
 def notice_problem(notice: str) -> Problem:
     """A notice of the state database (e.g. a damaged file was moved aside)."""
-    return Problem(warning_key(notice), "Warning", notice, warning=notice)
+    return Problem(warning_key(notice), _("Warning"), notice, warning=notice)
 
 
 def license_problems(status: LicenseStatus) -> tuple[Problem, ...]:
     """The license needs the user: the server refused the key."""
     if status.state == LicenseState.INVALID:
-        return (Problem("license", "License invalid",
-                        status.message or "the server refused the key"),)
+        return (Problem("license", _("License invalid"),
+                        status.message or _("the server refused the key")),)
     return ()
 
 
