@@ -6,6 +6,7 @@ from app import NAME, __version__
 from app.cli_context import EXIT_OK, Context, out, out_json, when
 from app.cli_events import nudge_tray
 from app.model.errors import ValidationError
+from app.model.text import printable
 from app.service import consent_view, settings
 from app.storage.inbox import Inbox, inbox_dir
 
@@ -31,21 +32,23 @@ def cmd_status(ctx: Context) -> int:
         if not b.enabled:
             out(f"{b.name}: disabled")
             continue
-        out(f"{b.name}: {'configured' if b.configured else b.problem}")
-        out(f"  queued {b.queued}, dropped {b.dropped}, last success "
+        out(f"{b.name}: {'configured' if b.configured else printable(b.problem)}")
+        unreadable = (f" ({b.unreadable} unreadable, kept aside unsent)" if b.unreadable
+                      else "")
+        out(f"  queued {b.queued}, dropped {b.dropped}{unreadable}, last success "
             f"{when(b.state.last_success)}, last failure {when(b.state.last_failure)}")
         if b.state.last_error:
-            out(f"  last error: {b.state.last_error}")
+            out(f"  last error: {printable(b.state.last_error)}")
         if b.waiting_because:
-            out(f"  {b.waiting_because}")
+            out(f"  {printable(b.waiting_because)}")
     if status.license is not None:
         for key, value in status.license.to_json().items():
-            out(f"{key}: {value}")
+            out(f"{key}: {printable(value)}")
     if rejected:
         out(f"inbox:     {rejected} bad line(s) from applications kept aside in "
             f"{inbox_dir(ctx.home) / 'rejected'}")
     for warning in status.warnings:
-        out(f"WARNING: {warning}")
+        out(f"WARNING: {printable(warning)}")
     return EXIT_OK
 
 
@@ -102,10 +105,11 @@ def cmd_consent(ctx: Context) -> int:
     out(f"consent version {data['version']}; {companion.consent.admin.describe()}")
     out("which rule decides: policy › DO_NOT_TRACK › your choice")
     for c in data["categories"]:
-        out(f"{c['id']:14} {c['choice']:9} {c['title']}: {c['description']}")
+        out(f"{c['id']:14} {c['choice']:9} {printable(c['title'])}: "
+            f"{printable(c['description'])}")
         rule = f"decided by {consent_view.rule_words(c['decided_by'])}"
         if c["reason"]:
-            rule += f": {c['reason']}"
+            rule += f": {printable(c['reason'])}"
         if c["locked"]:
             rule += "; set by your administrator, you cannot allow it here"
         out(f"{'':14} {rule}")

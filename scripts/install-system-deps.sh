@@ -27,11 +27,12 @@ runtime=(
 )
 # Only for tests and builds: python3-venv because Debian's python3 cannot make a venv without it,
 # ca-certificates because pip needs HTTPS on a bare image; Xvfb + openbox + trayer + xdotool +
-# x11-apps + imagemagick for the real-tray tests; nsis/lintian/fakeroot for the installers;
+# x11-apps + imagemagick for the real-tray tests; fonts-noto-cjk for the Japanese and Chinese
+# screenshots (without it their text is drawn as boxes); nsis/lintian/fakeroot for the installers;
 # socat for the test host that speaks the host protocol without Python.
 dev=(
     python3 python3-venv ca-certificates
-    libsecret-tools xvfb openbox trayer xdotool x11-apps imagemagick
+    libsecret-tools xvfb openbox trayer xdotool x11-apps imagemagick fonts-noto-cjk
     nsis lintian fakeroot patchelf socat
 )
 
