@@ -69,7 +69,8 @@ def cmd_track_jsonl(ctx: Context) -> int:
             f"{report.accepted - report.stored} discarded by consent), {report.rejected} "
             "line(s) refused")
         for error in report.errors:
-            print(f"line {error.get('line')}: {error.get('message')}", file=sys.stderr)
+            print(f"line {error.get('line')}: {printable(str(error.get('message')))}",
+                  file=sys.stderr)
         if report.rejected > len(report.errors):
             print(f"... and {report.rejected - len(report.errors)} more", file=sys.stderr)
     return EXIT_USAGE if report.rejected else EXIT_OK

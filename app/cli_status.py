@@ -61,12 +61,12 @@ def cmd_host_info(ctx: Context) -> int:
     if ctx.args.json:
         out_json(info)
         return EXIT_OK
-    out(f"address:   {info['address']} ({info['transport']})")
+    out(f"address:   {printable(info['address'])} ({info['transport']})")
     if info.get("problem"):
         out(f"note:      {info['problem']}")
     out(f"protocol:  {info['protocol']}")
     out(f"running:   {'yes' if info['running'] else 'no (events go to the inbox)'}")
-    out(f"inbox:     {info['inbox']}")
+    out(f"inbox:     {printable(info['inbox'])}")
     return EXIT_OK
 
 
