@@ -9,8 +9,6 @@ from typing import Any
 
 from app.cli_context import EXIT_OK, EXIT_REMAINS, Context, out, out_json, when
 from app.model.errors import ValidationError
-from app.service import consent_view
-from app.service import preview as preview_fmt
 
 
 def parse_payload_item(item: str) -> tuple[str, Any]:
@@ -63,6 +61,9 @@ def cmd_track(ctx: Context) -> int:
 
 def cmd_preview(ctx: Context) -> int:
     """``preview``: the exact requests each backend would send now."""
+    from app.service import consent_view
+    from app.service import preview as preview_fmt
+
     previews = ctx.companion.preview(reveal=ctx.args.reveal, limit=ctx.args.limit)
     if ctx.args.json:
         out_json(consent_view.preview_data(previews))
@@ -115,6 +116,8 @@ def cmd_send(ctx: Context) -> int:
 
 def cmd_history(ctx: Context) -> int:
     """``history``: what was sent, when, with what outcome."""
+    from app.service import consent_view
+
     entries = ctx.companion.history(ctx.args.limit)
     if ctx.args.json:
         out(consent_view.history_json(entries))
