@@ -2,11 +2,20 @@
 
 ``CompanionWorker`` lives on a ``QThread`` and owns everything that may block: the ``Companion``
 (its SQLite connection is per thread, so the companion is *created* on the worker thread), the
-network, the keyring (through the optional license service) and the send timer. The GUI talks
+network, the keyring (through the optional license service) and sending. The GUI talks
 to it only through ``WorkerController``: events arrive as its signals, and every command is
 ``run(call, on_done, on_error)`` (``app.qt_tasks``): ``call(companion)`` runs on the worker
 thread and its answer comes back to a callback on the caller's thread. What the commands do is
 in ``app.service.commands``, their answers in ``app.service.results``.
+
+Sending is event-driven, so an idle tray costs nothing: no timer runs while the outbox is empty
+or nothing in it is due. A round starts when something may be sent: at start, on ``wake()`` (an
+event enqueued through the tray's host door), on "Send now", on a consent grant, on resume, when
+another process writes the state database (a ``track`` on the command line: the database's
+files are watched, no polling), and when the one single-shot timer armed for the next due time
+fires (a backoff or a server's Retry-After ending). Only when events are due but could not be
+sent for no timed reason (another process holds the send lease) is the timer armed for
+``interval`` seconds.
 
 Quitting: ``WorkerController.shutdown(timeout)`` sets the stop flag and every sender's ``abort``
 (so a round in progress ends after its current request, which has the HTTP client's timeout),
@@ -25,7 +34,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QFileSystemWatcher, QObject, Qt, QThread, QTimer, Signal, Slot
 
 from app.qt_emit import emit
 from app.qt_tasks import TaskRunner, join
@@ -38,8 +47,9 @@ from app.service.tray_state import snapshot as tray_snapshot
 
 log = logging.getLogger(__name__)
 
-SEND_INTERVAL = 10.0  # seconds between timer rounds
-KEYRING_PROBE_INTERVAL = 300.0  # seconds between keyring health checks while idle
+SEND_INTERVAL = 10.0  # seconds before retrying events that are due but were not sent
+KEYRING_PROBE_INTERVAL = 300.0  # at most this often, the keyring is probed when a round starts
+MIN_WAIT_MS = 50  # the due timer never fires sooner than this after a round
 
 
 CompanionFactory = Callable[[], Companion]
@@ -70,9 +80,9 @@ class CompanionWorker(_Events):
     Args:
         companion_factory: builds the ``Companion``; called on the worker thread.
         license_factory: builds the license service for a companion (None: no license UI).
-        interval: seconds between timer rounds.
+        interval: seconds before retrying events that are due but could not be sent.
         clock: seconds since the epoch.
-        sending: run the timer; False for a window-only process next to a running tray
+        sending: send on its own; False for a window-only process next to a running tray
             ("Send now" still sends).
     """
 
@@ -97,7 +107,9 @@ class CompanionWorker(_Events):
         self.license: LicenseService | None = None
         # A child: moves to the worker thread with us, so the calls run there.
         self.tasks: TaskRunner[Companion] = TaskRunner(lambda: self.companion, self._publish, self)
-        self._timer: QTimer | None = None
+        self._timer: QTimer | None = None  # single shot, armed for the next due time only
+        self._watcher: QFileSystemWatcher | None = None
+        self._woken = False  # a wake arrived during a drain: look again once it ends
         self._paused = False
         self._sending = False
         self._draining = False
@@ -123,13 +135,13 @@ class CompanionWorker(_Events):
             emit(self.fatal, error.message)
             return
         self._timer = QTimer(self)
-        self._timer.setInterval(self._interval_ms)
+        self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._tick)
         self._probe_keyring()
         emit(self.ready, self._snapshot())
         if self._send_by_timer:
-            self._timer.start()
-            emit(self._kick)  # a user who just agreed should not wait 10 s
+            self._watch_database()
+            emit(self._kick)  # what was queued before the tray started goes now
 
     def request_stop(self) -> None:
         """Thread-safe: ask a drain in progress to stop after the current request.
@@ -152,6 +164,13 @@ class CompanionWorker(_Events):
             self._timer.stop()
             self._timer.setParent(None)
             self._timer = None
+        if self._watcher is not None:
+            watcher, self._watcher = self._watcher, None
+            watcher.blockSignals(True)
+            if watcher.files():
+                watcher.removePaths(watcher.files())
+            watcher.setParent(None)
+            del watcher  # destroyed here, on its own thread
         if self.companion is not None:
             try:
                 self.companion.close()
@@ -166,6 +185,92 @@ class CompanionWorker(_Events):
     # -- sending ----------------------------------------------------------------------------
 
     @Slot()
+    def wake(self) -> None:
+        """Something was enqueued: send it now unless paused, backing off or already sending."""
+        if self._draining:
+            self._woken = True
+            return
+        self._tick()
+
+    def _watch_database(self) -> None:
+        """Wake when another process writes the state database (no polling: inotify & co.)."""
+        companion = self.companion
+        if companion is None:
+            return
+        self._watcher = QFileSystemWatcher(self)
+        self._watcher.fileChanged.connect(self._database_changed)
+        self._watch_files()
+
+    def _watch_files(self) -> None:
+        watcher, companion = self._watcher, self.companion
+        if watcher is None or companion is None:
+            return
+        path = companion.db.path
+        wanted = [str(p) for p in (path, path.with_name(path.name + "-wal")) if p.exists()]
+        missing = [p for p in wanted if p not in watcher.files()]
+        if missing:
+            watcher.addPaths(missing)
+
+    @Slot(str)
+    def _database_changed(self, _path: str) -> None:
+        self._watch_files()  # a file replaced (a WAL reset) drops out of the watch
+        if self._draining or self._paused or self._stop.is_set():
+            return  # our own writes while sending; the drain looks again when it ends
+        self._schedule()
+
+    def _next_wait(self) -> float | None:
+        """Seconds until a round is worth starting; None: nothing to send, nothing due.
+
+        Reads only (the counters and each backend's send state), so the database watcher
+        calling it after our own writes cannot start a loop.
+        """
+        companion = self.companion
+        if companion is None or self._paused or self._stop.is_set():
+            return None
+        if companion.why_not_sending():
+            return None  # a grant, DO_NOT_TRACK going away at restart or a new config wakes it
+        counts = companion.outbox.counts()
+        if not counts:
+            return None
+        allowed = companion.consent.granted()
+        waits: list[float] = []
+        for name in companion.backend_names:
+            if not counts.get(name) or companion.backend_problem(name):
+                continue
+            held = companion.outbox.counts_by_category(backend=name, exclude=allowed)
+            if counts[name] <= sum(held.values()):
+                continue  # only events the user has not agreed to: a grant wakes us
+            wait, _why = companion.senders[name].wait_time()
+            if wait != float("inf"):  # blocked: waits for the user or a new config
+                waits.append(wait)
+        return min(waits) if waits else None
+
+    def _schedule(self, after_round: bool = False) -> None:
+        """Start a round now, or arm the single-shot timer for the next due time, or nothing.
+
+        Args:
+            after_round: a drain just ended: events due now were not sent for no timed reason
+                (e.g. another process holds the lease), so retry after ``interval``.
+        """
+        timer = self._timer
+        if timer is None or not self._send_by_timer:
+            return
+        try:
+            wait = self._next_wait()
+        except Exception:
+            log.exception("computing the next send time")
+            wait = self._interval_ms / 1000
+        if wait is None:
+            timer.stop()
+            return
+        if wait <= 0 and not after_round:
+            timer.stop()
+            emit(self._kick)
+            return
+        delay_ms = self._interval_ms if wait <= 0 else int(wait * 1000) + 1
+        timer.start(max(MIN_WAIT_MS, min(delay_ms, 24 * 3600 * 1000)))
+
+    @Slot()
     def send_now(self) -> None:
         """The user's "Send now": skip our backoff once and drain what is allowed."""
         if self.companion is None or self._stop.is_set():
@@ -177,8 +282,10 @@ class CompanionWorker(_Events):
 
     @Slot(bool)
     def set_paused(self, paused: bool) -> None:
-        """Pause or resume the timer's sending ("Send now" still sends while paused)."""
+        """Pause or resume sending on its own ("Send now" still sends while paused)."""
         self._paused = paused
+        if paused and self._timer is not None:
+            self._timer.stop()
         if not paused:
             emit(self._kick)
         self._publish()
@@ -247,6 +354,11 @@ class CompanionWorker(_Events):
         if was_sending or self._summary.requests:
             remaining = sum(self.companion.outbox.counts().values()) if self.companion else 0
             emit(self.sendFinished, dataclasses.replace(self._summary, remaining=remaining))
+        woken, self._woken = self._woken, False
+        if woken:
+            emit(self._kick)
+        elif not self._stop.is_set():
+            self._schedule(after_round=True)
 
     # -- tray state -------------------------------------------------------------------------
 
@@ -284,6 +396,7 @@ class WorkerController(_Events):
     _stop = Signal()
     _send_now = Signal()
     _paused = Signal(bool)
+    _wake = Signal()
 
     def __init__(self, companion_factory: CompanionFactory,
                  license_factory: LicenseFactory | None = None, interval: float = SEND_INTERVAL,
@@ -307,6 +420,7 @@ class WorkerController(_Events):
         w.stopped.connect(self._thread.quit, Qt.ConnectionType.DirectConnection)
         self._send_now.connect(w.send_now)
         self._paused.connect(w.set_paused)
+        self._wake.connect(w.wake)
 
     def _remember(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
@@ -355,8 +469,16 @@ class WorkerController(_Events):
         emit(self._send_now)
 
     def set_paused(self, paused: bool) -> None:
-        """Pause or resume timer sending."""
+        """Pause or resume sending on its own."""
         emit(self._paused, paused)
+
+    def wake(self) -> None:
+        """Thread-safe: an event was enqueued; the worker sends it if nothing holds it back.
+
+        Call it after an enqueue that did not go through ``run`` on this controller (the
+        tray's host door). Cheap when there is nothing to do: no timer is kept for it.
+        """
+        emit(self._wake)
 
     def grant(self, categories: Iterable[str] | None = None,
               on_done: Callback[ConsentResult] = None, on_error: Callback[CommandError] = None,

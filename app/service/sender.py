@@ -187,6 +187,8 @@ class Sender:
         if wait > 0:
             report.stopped = why
             return report
+        if not self.outbox.counts().get(self.backend.name):
+            return report  # nothing queued: no lease to take, no write for an idle wake-up
         with self._lock:
             now = self.clock()
             if not self.state.claim(f"lease:{self.backend.name}", self.owner, now,
