@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -110,6 +111,7 @@ class CompanionWorker(_Events):
         self._timer: QTimer | None = None  # single shot, armed for the next due time only
         self._watcher: QFileSystemWatcher | None = None
         self._woken = False  # a wake arrived during a drain: look again once it ends
+        self._stamps: dict[str, tuple[int, int] | None] = {}  # watched file -> (size, mtime)
         self._paused = False
         self._sending = False
         self._draining = False
@@ -212,8 +214,18 @@ class CompanionWorker(_Events):
             watcher.addPaths(missing)
 
     @Slot(str)
-    def _database_changed(self, _path: str) -> None:
+    def _database_changed(self, path: str) -> None:
         self._watch_files()  # a file replaced (a WAL reset) drops out of the watch
+        # SQLite touches the files without changing them (a reader's no-op truncate of an
+        # empty WAL fires the watch too): only a new size or time is a write.
+        try:
+            info = os.stat(path)
+            stamp = (info.st_size, info.st_mtime_ns)
+        except OSError:
+            stamp = None
+        if self._stamps.get(path) == stamp:
+            return
+        self._stamps[path] = stamp
         if self._draining or self._paused or self._stop.is_set():
             return  # our own writes while sending; the drain looks again when it ends
         self._schedule()
@@ -309,6 +321,14 @@ class CompanionWorker(_Events):
             self._probe_keyring()
         if self._paused:
             self._publish()
+            return
+        try:
+            wait = self._next_wait()
+        except Exception:
+            log.exception("computing the next send time")
+            wait = 0.0  # let the round itself report what is wrong
+        if wait is None or wait > 0:
+            self._schedule()  # nothing to send, or not yet: arm the timer (or nothing)
             return
         self._begin(forced=False)
 
