@@ -36,6 +36,7 @@ KNOWN_KEYS: dict[str, frozenset[str]] = {
     "consent.category": frozenset({"id", "title", "description", "events"}),
     "outbox": frozenset({"cap"}),
     "history": frozenset({"days", "max_rows"}),
+    "license": frozenset({"offline_grace_days"}),
 }
 
 

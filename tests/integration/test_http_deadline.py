@@ -14,9 +14,9 @@ import time
 import pytest
 
 from app.model.wire import PreparedRequest
-from app.service.companion import Companion
 from app.service.http import HttpClient, TransportError
 from app.storage.config import parse_config
+from app.wiring import build_companion
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -195,8 +195,8 @@ def test_a_stalled_keymanager_does_not_delay_telemetrydeck(tmp_path, td):
                   b"Content-Length: 200\r\n\r\n", FULL_BODY)
     delivered_while_stalled: list[bool] = []
 
-    companion = Companion(config_for(km.url, td.url, tmp_path), tmp_path / "home",
-                          license_key=lambda: "AB12-CD34-EF56-GH78", environ={})
+    companion = build_companion(config_for(km.url, td.url, tmp_path), tmp_path / "home",
+                                license_key=lambda: "AB12-CD34-EF56-GH78", environ={})
     try:
         companion.grant()
         companion.track("feature.open", kind="number", value=1)

@@ -14,8 +14,8 @@ import pytest
 
 from app.backends.keymanager import KeyManagerBackend
 from app.model.wire import HttpResponse
-from app.service.companion import Companion
 from app.storage.config import parse_config
+from app.wiring import build_companion
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -65,12 +65,12 @@ timeout = 3
 id = "usage"
 events = ["feature.*"]
 """)
-    companion = Companion(config, tmp_path / "home", environ={})
+    companion = build_companion(config, tmp_path / "home", environ={}, license_key=lambda: "")
     try:
         companion.grant()
         companion.track("feature.open", kind="number", value=1)
         report = companion.send()["telemetrydeck"]
-        last_error = companion.status()["backends"]["telemetrydeck"]["last_error"]
+        last_error = companion.status().backend("telemetrydeck").state.last_error
     finally:
         companion.close()
         server.close()

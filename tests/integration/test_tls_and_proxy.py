@@ -29,6 +29,7 @@ from app.service import http
 from app.service.companion import Companion
 from app.service.http import HttpClient, TransportError
 from app.storage.config import parse_config
+from app.wiring import build_companion
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -126,7 +127,7 @@ timeout = 5
 id = "usage"
 events = ["feature.*"]
 """)
-    companion = Companion(config, tmp_path / "home", environ={})
+    companion = build_companion(config, tmp_path / "home", environ={}, license_key=lambda: "")
     companion.grant()
     companion.track("feature.open", kind="number", value=1)
     return companion

@@ -1,0 +1,63 @@
+"""``track`` through the CLI as a cold process, against ``python -c "import sqlite3, json"``.
+
+Both are started the same way (``Popen`` of this interpreter) and reaped with ``os.wait4`` for
+their peak RSS. Ours is ``python -m app track feature.bench --value N`` into a state dir where
+consent is granted and both backends are enabled, so each call stores the event for both.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.core import Row, Settings, Stat, alternate, clean_env
+from benchmarks.vendor import EVENT, prepare_home
+
+BASELINE = 'python -c "import sqlite3, json"'
+
+
+class Cold:
+    """Runs one command to its end, recording wall time and peak RSS."""
+
+    def __init__(self, cmd: list[str], env: dict[str, str]) -> None:
+        self.cmd, self.env = cmd, env
+        self.rss: list[float] = []
+
+    def __call__(self) -> float:
+        started = time.perf_counter()
+        proc = subprocess.Popen(self.cmd, env=self.env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        if proc.stderr:
+            proc.stderr.close()
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(self.cmd[1:4])} exited {proc.returncode}: {err[-300:]}")
+        self.rss.append(usage.ru_maxrss / 1024)  # KiB on Linux
+        return elapsed
+
+
+def run(s: Settings) -> list[Row]:
+    """Wall time and peak RSS per call, alternating ours and the baseline."""
+    with tempfile.TemporaryDirectory(prefix="lc-bench-cli-") as tmp:
+        env = prepare_home(Path(tmp), s.python, clean_env())
+        ours = Cold([s.python, "-m", "app", "track", EVENT, "--value", "1"], env)
+        base = Cold([s.python, "-c", "import sqlite3, json"], env)
+        ours(), base()  # warm the page cache and the bytecode caches
+        ours.rss.clear()
+        base.rss.clear()
+        runs = s.runs * 3
+        a, b = alternate(runs, ours, base)
+    note = ("each call stores one event for 2 backends (SQLite WAL + synchronous=FULL) and exits; "
+            "peak RSS from wait4")
+    return [
+        Row("`track` via CLI, cold process: time", Stat(a, "s"), Stat(b, "s"), BASELINE,
+            "≤ 2.5×", note=note),
+        Row("`track` via CLI, cold process: peak RSS", Stat(ours.rss, "MiB"),
+            Stat(base.rss, "MiB"), BASELINE, "(reference)", note=note),
+    ]

@@ -1,0 +1,147 @@
+"""Host ``track`` latency with 8 host processes at once, against a bare SQLite commit.
+
+Ours: the tray runs (offscreen), and 8 processes each call ``app.client.track`` one event at a
+time, timing every call. Baseline: 8 processes each doing a bare SQLite insert + commit (WAL,
+synchronous=FULL) into one shared file, timed the same way. Until ``app.client`` exists the
+figure is a "not available" row.
+
+Each host is ``python -m benchmarks.bench_host client|sqlite N [path]`` and prints its
+latencies (ms) as one JSON list.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.core import Row, Settings, Stat, clean_env, failed
+from benchmarks.session import user_session
+from benchmarks.vendor import EVENT
+
+HOSTS = 8
+FIGURE = f"host `track` p50/p99 with {HOSTS} host processes"
+GOAL = "p99 ≤ 5 ms"
+PRODUCT = "1"  # [product] id in benchmarks/vendor.py's config: the socket is derived from it
+WAIT = 20.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) by the nearest-rank method."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def _host_client(n: int) -> list[float]:
+    """One host: ``track`` one event at a time, each timed; no inbox fallback (a miss fails)."""
+    from app.client import Client
+
+    client = Client(PRODUCT, fallback=False)
+    out = []
+    for i in range(n):
+        started = time.perf_counter()
+        answer = client.track(EVENT, value=i)
+        out.append((time.perf_counter() - started) * 1000)
+        if answer.get("queued") == "inbox":
+            raise RuntimeError("an event went to the inbox: the tray did not answer")
+    return out
+
+
+def _host_sqlite(n: int, path: str) -> list[float]:
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    body = json.dumps({"name": EVENT, "value": 1})
+    out = []
+    for _ in range(n):
+        started = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO q (body) VALUES (?)", (body,))
+        conn.execute("COMMIT")
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def _hosts(python: str, args: list[str], env: dict[str, str]) -> list[float]:
+    procs = [subprocess.Popen([python, "-m", "benchmarks.bench_host", *args], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(HOSTS)]
+    latencies: list[float] = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=600)
+        if proc.returncode != 0:
+            raise RuntimeError(f"a host exited {proc.returncode}: {err.strip()[-300:]}")
+        latencies += json.loads(out)
+    return latencies
+
+
+def _wait_serving(python: str, env: dict[str, str], tray: subprocess.Popen) -> bool:
+    """Whether the tray answers ``hello`` on the host socket within ``WAIT`` seconds."""
+    probe = ("import sys\nfrom app.client import Client\n"
+             f"Client({PRODUCT!r}, fallback=False).hello()\n")
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if tray.poll() is not None:
+            raise RuntimeError(f"the tray exited ({tray.returncode})")
+        done = subprocess.run([python, "-c", probe], env=env, capture_output=True, text=True,
+                              timeout=30, check=False)
+        if done.returncode == 0:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def run(s: Settings) -> list[Row]:
+    """p50 and p99 of ours and of the bare commit, or a "not available" row."""
+    try:
+        available = importlib.util.find_spec("app.client") is not None
+    except (ImportError, ValueError):
+        available = False
+    if not available:
+        return [failed(FIGURE, "not available", "app.client does not exist yet (no host "
+                                                "endpoint in the tray)", GOAL)]
+    with tempfile.TemporaryDirectory(prefix="lc-bench-host-") as tmp_text:
+        tmp = Path(tmp_text)
+        with user_session(tmp, s.python, clean_env(QT_QPA_PLATFORM="offscreen")) as (env, _):
+            bare_db = tmp / "bare.db"
+            conn = sqlite3.connect(bare_db, isolation_level=None)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("CREATE TABLE q (id INTEGER PRIMARY KEY, body TEXT)")
+            conn.close()
+            bare = _hosts(s.python, ["sqlite", str(s.host_events), str(bare_db)], env)
+            with open(tmp / "tray.log", "wb") as log:
+                tray = subprocess.Popen([s.python, "-m", "app", "tray"], env=env, stdout=log,
+                                        stderr=log)
+            try:
+                if not _wait_serving(s.python, env, tray):
+                    return [failed(FIGURE, "not available", "app.client exists, but the tray "
+                                   f"does not answer on the host socket within {WAIT:g} s", GOAL)]
+                ours = _hosts(s.python, ["client", str(s.host_events)], env)
+            finally:
+                tray.terminate()
+                try:
+                    tray.wait(15)
+                except subprocess.TimeoutExpired:
+                    tray.kill()
+                    tray.wait()
+    note = (f"{HOSTS} hosts × {s.host_events} events, one call at a time each; bare: SQLite WAL "
+            "+ synchronous=FULL, one shared file; ours: the tray's own durability")
+    rows = []
+    for label, q in (("p50", 0.50), ("p99", 0.99)):
+        rows.append(Row(f"host `track` {label}, {HOSTS} host processes",
+                        Stat([percentile(ours, q)], "ms"), Stat([percentile(bare, q)], "ms"),
+                        "bare SQLite commit", GOAL if label == "p99" else "(reference)",
+                        note=note + f"; mean ours {statistics.fmean(ours):.2f} ms"))
+    return rows
+
+
+if __name__ == "__main__":
+    mode, count = sys.argv[1], int(sys.argv[2])
+    result = _host_client(count) if mode == "client" else _host_sqlite(count, sys.argv[3])
+    print(json.dumps(result))
