@@ -21,6 +21,7 @@ from app.logsetup import SECRETS
 from app.model.errors import CompanionError
 from app.model.license_key import normalise_key
 from app.service.companion import DB_NAME, Companion
+from app.service.lazy_http import LazyHttpClient
 from app.storage.config import VendorConfig
 from app.storage.db import Database
 from app.storage.license_store import LicenseStore
@@ -142,13 +143,15 @@ def build_companion(
     db = Database(home / DB_NAME)
 
     def license() -> LicenseService:
-        """The license service on the companion's database: built when first needed."""
-        from app.service.license import build_license_service
+        """The license service on the companion's database: built when first needed, with
+        an HTTP client made on its first request (checking the license is rare)."""
+        from app.service.license import LicenseService
 
         store = GivenKeyStore(license_key) if license_key is not None else keyring_store(
             config, keyring_timeout)
-        return build_license_service(config, StateStore(db), id_source, clock=clock,
-                                     store=store)  # type: ignore[arg-type]
+        client = LazyHttpClient(config.keymanager.timeout)
+        return LicenseService(config, store, StateStore(db), id_source,  # type: ignore[arg-type]
+                              client, clock)  # type: ignore[arg-type]
 
     companion = Companion(config, home, db, license_factory=license, identity=id_source,
                           environ=environ, clock=clock, session_id=session_id)

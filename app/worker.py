@@ -29,20 +29,21 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from PySide6.QtCore import QFileSystemWatcher, QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
+from app.db_watch import DatabaseWatch
 from app.qt_emit import emit
 from app.qt_tasks import TaskRunner, join
 from app.service import commands
 from app.service.companion import Companion
 from app.service.license import LicenseService
 from app.service.results import CommandError, ConsentResult, LicenseInfo, SendSummary, command_error
+from app.service.schedule import next_wait
 from app.service.tray_state import Snapshot
 from app.service.tray_state import snapshot as tray_snapshot
 
@@ -109,9 +110,8 @@ class CompanionWorker(_Events):
         # A child: moves to the worker thread with us, so the calls run there.
         self.tasks: TaskRunner[Companion] = TaskRunner(lambda: self.companion, self._publish, self)
         self._timer: QTimer | None = None  # single shot, armed for the next due time only
-        self._watcher: QFileSystemWatcher | None = None
+        self._watcher: DatabaseWatch | None = None
         self._woken = False  # a wake arrived during a drain: look again once it ends
-        self._stamps: dict[str, tuple[int, int] | None] = {}  # watched file -> (size, mtime)
         self._paused = False
         self._sending = False
         self._draining = False
@@ -168,11 +168,7 @@ class CompanionWorker(_Events):
             self._timer = None
         if self._watcher is not None:
             watcher, self._watcher = self._watcher, None
-            watcher.blockSignals(True)
-            if watcher.files():
-                watcher.removePaths(watcher.files())
-            watcher.setParent(None)
-            del watcher  # destroyed here, on its own thread
+            watcher.close()  # destroyed here, on its own thread
         if self.companion is not None:
             try:
                 self.companion.close()
@@ -195,67 +191,22 @@ class CompanionWorker(_Events):
         self._tick()
 
     def _watch_database(self) -> None:
-        """Wake when another process writes the state database (no polling: inotify & co.)."""
-        companion = self.companion
-        if companion is None:
-            return
-        self._watcher = QFileSystemWatcher(self)
-        self._watcher.fileChanged.connect(self._database_changed)
-        self._watch_files()
+        """Wake when another process writes the state database (no polling)."""
+        if self.companion is not None:
+            self._watcher = DatabaseWatch(self.companion.db.path, self)
+            self._watcher.changed.connect(self._database_changed)
 
-    def _watch_files(self) -> None:
-        watcher, companion = self._watcher, self.companion
-        if watcher is None or companion is None:
-            return
-        path = companion.db.path
-        wanted = [str(p) for p in (path, path.with_name(path.name + "-wal")) if p.exists()]
-        missing = [p for p in wanted if p not in watcher.files()]
-        if missing:
-            watcher.addPaths(missing)
-
-    @Slot(str)
-    def _database_changed(self, path: str) -> None:
-        self._watch_files()  # a file replaced (a WAL reset) drops out of the watch
-        # SQLite touches the files without changing them (a reader's no-op truncate of an
-        # empty WAL fires the watch too): only a new size or time is a write.
-        try:
-            info = os.stat(path)
-            stamp = (info.st_size, info.st_mtime_ns)
-        except OSError:
-            stamp = None
-        if self._stamps.get(path) == stamp:
-            return
-        self._stamps[path] = stamp
+    @Slot()
+    def _database_changed(self) -> None:
         if self._draining or self._paused or self._stop.is_set():
             return  # our own writes while sending; the drain looks again when it ends
         self._schedule()
 
     def _next_wait(self) -> float | None:
-        """Seconds until a round is worth starting; None: nothing to send, nothing due.
-
-        Reads only (the counters and each backend's send state), so the database watcher
-        calling it after our own writes cannot start a loop.
-        """
-        companion = self.companion
-        if companion is None or self._paused or self._stop.is_set():
+        """Seconds until a round is worth starting; None: nothing to send, nothing due."""
+        if self.companion is None or self._paused or self._stop.is_set():
             return None
-        if companion.why_not_sending():
-            return None  # a grant, DO_NOT_TRACK going away at restart or a new config wakes it
-        counts = companion.outbox.counts()
-        if not counts:
-            return None
-        allowed = companion.consent.granted()
-        waits: list[float] = []
-        for name in companion.backend_names:
-            if not counts.get(name) or companion.backend_problem(name):
-                continue
-            held = companion.outbox.counts_by_category(backend=name, exclude=allowed)
-            if counts[name] <= sum(held.values()):
-                continue  # only events the user has not agreed to: a grant wakes us
-            wait, _why = companion.senders[name].wait_time()
-            if wait != float("inf"):  # blocked: waits for the user or a new config
-                waits.append(wait)
-        return min(waits) if waits else None
+        return next_wait(self.companion)
 
     def _schedule(self, after_round: bool = False) -> None:
         """Start a round now, or arm the single-shot timer for the next due time, or nothing.

@@ -26,6 +26,7 @@ from app.model.errors import CompanionError
 from app.model.event import Event, make_event
 from app.model.wire import PreparedRequest, SendContext, mask_secret
 from app.service.consent import ConsentPolicy
+from app.service.lazy_http import LazyHttpClient
 from app.service.parallel import run_each
 from app.storage.config import VendorConfig
 from app.storage.db import Database
@@ -181,14 +182,14 @@ class Companion:
     @functools.cached_property
     def senders(self) -> dict[str, Sender]:
         """One sender per enabled backend, each with its own kept-alive HTTP client."""
-        from app.service.http import HttpClient
         from app.service.sender import Sender
 
         senders: dict[str, Sender] = {}
         for name, (backend, _missing) in self.backends.items():
             timeout = getattr(self.config, name).timeout
             senders[name] = Sender(
-                backend, self.outbox, self.state, self.history_store, HttpClient(timeout),
+                backend, self.outbox, self.state, self.history_store,
+                LazyHttpClient(timeout),  # type: ignore[arg-type]
                 functools.partial(self.send_context, with_license=backend.needs_license),
                 clock=self.clock,
             )

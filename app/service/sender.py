@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.backends.base import Backend
 from app.model.errors import CompanionError
@@ -25,10 +25,12 @@ from app.model.text import printable
 from app.model.wire import Outcome, SendContext, SignatureStatus, Verdict
 from app.service.backoff import backoff_delay
 from app.service.batches import Batch, batch_size, next_batches, requests_for
-from app.service.http import HttpClient, TransportError
 from app.storage.history import History
 from app.storage.outbox import Outbox, QueuedEvent
 from app.storage.state import StateStore
+
+if TYPE_CHECKING:  # the HTTP stack is imported on the first request (``LazyHttpClient``)
+    from app.service.http import HttpClient
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +221,7 @@ class Sender:
         batches = self.next_batches(categories)
         if not batches:
             return
+        from app.service.http import TransportError  # only once there is something to send
         queued = batches[0]
         try:
             ctx = self.context()

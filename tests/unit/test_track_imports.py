@@ -88,3 +88,21 @@ def test_the_linux_state_dir_is_platformdirs_own(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_DATA_HOME")
     assert state_dir() == Path(platformdirs.user_data_dir(APP_ID, appauthor=False,
                                                           roaming=False))
+
+
+def test_the_lazy_http_client_has_the_real_clients_timeout_and_makes_it_once():
+    from app.service.http import HttpClient
+    from app.service.lazy_http import LazyHttpClient
+
+    for seconds in (0.5, 10.0, 15.0, 60.0):
+        lazy = LazyHttpClient(seconds)
+        assert lazy._client is None
+        real = HttpClient(seconds)
+        try:
+            assert lazy.timeout == real.timeout
+            assert lazy.trust == real.trust  # forwarded: the real client is made now
+            assert isinstance(lazy._client, HttpClient)
+            assert lazy.client is lazy.client
+        finally:
+            real.close()
+            lazy.close()
