@@ -50,7 +50,7 @@ from app.service.tray_state import snapshot as tray_snapshot
 log = logging.getLogger(__name__)
 
 SEND_INTERVAL = 10.0  # seconds before retrying events that are due but were not sent
-KEYRING_PROBE_INTERVAL = 300.0  # at most this often, the keyring is probed when a round starts
+KEYRING_PROBE_INTERVAL = 300.0  # at most this often, the keyring is probed when a round begins
 MIN_WAIT_MS = 50  # the due timer never fires sooner than this after a round
 
 
@@ -139,7 +139,6 @@ class CompanionWorker(_Events):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._tick)
-        self._probe_keyring()
         emit(self.ready, self._snapshot())
         if self._send_by_timer:
             self._watch_database()
@@ -268,8 +267,6 @@ class CompanionWorker(_Events):
     def _tick(self) -> None:
         if self.companion is None or self._stop.is_set() or self._draining:
             return
-        if self._clock() - self._keyring_checked > KEYRING_PROBE_INTERVAL:
-            self._probe_keyring()
         if self._paused:
             self._publish()
             return
@@ -284,6 +281,10 @@ class CompanionWorker(_Events):
         self._begin(forced=False)
 
     def _begin(self, forced: bool) -> None:
+        # The keyring is asked when a round may need the key, not at rest: importing it and
+        # its D-Bus client is a large part of an idle tray's memory.
+        if self._clock() - self._keyring_checked > KEYRING_PROBE_INTERVAL:
+            self._probe_keyring()
         self._draining = True
         self._forced = forced
         self._summary = SendSummary(forced)
