@@ -64,6 +64,7 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
     "receiver": _command("app.cli_events", "cmd_receiver"),
     "license": _command("app.cli_license", "cmd_license"),
     "id": _command("app.cli_license", "cmd_id"),
+    "doctor": _command("app.cli_doctor", "cmd_doctor"),
 }
 
 
@@ -122,8 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("consent", help="show or change what you agree to send")
-    p.add_argument("action", choices=["show", "grant", "revoke"], nargs="?", default="show")
-    p.add_argument("categories", nargs="*", metavar="CATEGORY", help="default: all")
+    p.add_argument("action", choices=["show", "grant", "revoke", "metered"], nargs="?",
+                   default="show", help="metered on|off: send on metered connections")
+    p.add_argument("categories", nargs="*", metavar="CATEGORY",
+                   help="default: all (for metered: on or off)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("receiver", help="run an offline test receiver for one backend")
@@ -153,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--json", action="store_true")
     p = sub.add_parser("id", help="the identifiers sent for you, and where they come from")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("doctor", help="check everything sending needs; each problem with its fix")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--min-free", type=int, default=None, metavar="BYTES",
+                   help=argparse.SUPPRESS)  # tests: the free space below which the disk is "full"
 
     p = sub.add_parser("tray", help="the tray icon (the default when no command is given)")
     p.add_argument("--send-interval", type=float, default=None, metavar="SECONDS",
@@ -181,10 +188,12 @@ def run(args: argparse.Namespace, command: Callable[[Context], int],
         build: builds the companion (default: ``app.wiring.build_companion``).
     """
     ctx = Context(args, build)
-    if args.command != "receiver":
-        setup_logging(ctx.home, args.log_level)
-    else:
+    if args.command == "receiver":
         setup_logging(None, args.log_level, stderr_level="INFO")
+    elif args.command == "doctor":
+        setup_logging(None, args.log_level)  # doctor writes nothing, not even a log file
+    else:
+        setup_logging(ctx.home, args.log_level)
     try:
         return command(ctx)
     except CompanionError as exc:

@@ -43,8 +43,11 @@ def cmd_track(ctx: Context) -> int:
     result = companion.track(args.name, kind=kind, value=value, payload=payload,
                              session_id=args.session)
     if not result.stored:
-        out(f"discarded {result.event.name}: you declined {result.category!r} "
-            "(nothing was stored)")
+        blocked = companion.consent.blocked_reason()
+        rule = companion.consent.effective_decision(result.category)
+        why = (blocked or (rule.reason if rule.decided_by.value == "policy" else "")
+               or f"you declined {result.category!r}")
+        out(f"discarded {result.event.name}: {why} (nothing was stored)")
         return EXIT_OK
     where = ", ".join(result.backends) or "no backend (none is enabled)"
     out(f"queued {result.event.name} ({result.category}) for {where} [id {result.event.id}]")
@@ -64,10 +67,15 @@ def cmd_preview(ctx: Context) -> int:
     from app.service import consent_view
     from app.service import preview as preview_fmt
 
-    previews = ctx.companion.preview(reveal=ctx.args.reveal, limit=ctx.args.limit)
+    companion = ctx.companion
+    previews = companion.preview(reveal=ctx.args.reveal, limit=ctx.args.limit)
     if ctx.args.json:
         out_json(consent_view.preview_data(previews))
         return EXIT_OK
+    out("Which rule decided (policy › DO_NOT_TRACK › your choice):")
+    for line in consent_view.decided_lines(companion.consent):
+        out(f"  {line}")
+    out()
     if not previews:
         out("No backend is enabled in the vendor configuration: nothing would be sent.")
     for p in previews:
@@ -76,7 +84,8 @@ def cmd_preview(ctx: Context) -> int:
         if p.problem:
             out(f"why not: {p.problem}")
         for category, count in sorted(p.held_back.items()):
-            out(f"held back: {count} event(s) of {category!r} (not agreed to)")
+            out(f"held back: {count} event(s) of {category!r} "
+                f"({consent_view.held_reason(companion.consent, category)})")
         for request in p.requests:
             out()
             out(preview_fmt.render(request))

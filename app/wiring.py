@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.logsetup import SECRETS
+from app.model.consent import AdminPolicy
 from app.model.errors import CompanionError
 from app.model.license_key import normalise_key
 from app.service.companion import DB_NAME, Companion
+from app.service.consent import system_policy
 from app.service.lazy_http import LazyHttpClient
 from app.storage.config import VendorConfig
 from app.storage.db import Database
@@ -122,6 +124,7 @@ def build_companion(
     clock: Callable[[], float] = time.time,
     session_id: str | None = None,
     keyring_timeout: float = 10.0,
+    admin: AdminPolicy | None = None,
 ) -> Companion:
     """The companion for one vendor config and state directory, its database open.
 
@@ -135,6 +138,8 @@ def build_companion(
         clock: seconds since the epoch.
         session_id: this app session's id (default: a new one).
         keyring_timeout: seconds a keyring call may take before it counts as unavailable.
+        admin: the administrator's policy (default: read from this OS's fixed place, never
+            from the environment; tests pass their own).
 
     Raises:
         CompanionError: the state database cannot be opened (the message says why).
@@ -154,9 +159,11 @@ def build_companion(
                               client, clock)  # type: ignore[arg-type]
 
     companion = Companion(config, home, db, license_factory=license, identity=id_source,
-                          environ=environ, clock=clock, session_id=session_id)
+                          environ=environ, clock=clock, session_id=session_id,
+                          admin=system_policy() if admin is None else admin)
     try:
         db.open()  # now, so a damaged or unwritable state directory is reported at start
+        companion.enforce_policy()  # what the policy forbids leaves the queue at once
     except CompanionError:
         companion.close()
         raise

@@ -31,17 +31,19 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TypeVar
 
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
 from app.db_watch import DatabaseWatch
 from app.qt_emit import emit
-from app.qt_tasks import TaskRunner, join
+from app.qt_tasks import TaskRunner
 from app.service import commands
 from app.service.companion import Companion
 from app.service.license import LicenseService
+from app.service.network import UNKNOWN_NETWORK, NetworkState, try_at_once
+from app.service.network_gate import gate
 from app.service.results import CommandError, ConsentResult, LicenseInfo, SendSummary, command_error
 from app.service.schedule import next_wait
 from app.service.tray_state import Snapshot
@@ -121,6 +123,8 @@ class CompanionWorker(_Events):
         self._last: Snapshot | None = None
         self._keyring_problem = ""
         self._keyring_checked = 0.0
+        self._network: NetworkState = UNKNOWN_NETWORK  # what the OS says (app.netinfo)
+        self.network_wait = ""  # why the last round tried nothing because of the network
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -302,12 +306,16 @@ class CompanionWorker(_Events):
             return
         forced = self._forced
         self._forced = False
+        allowed = self._network_gate(companion)
+        if allowed is not None and not allowed:
+            self._finish(held_by_network=True)  # nothing tried: no failure, no backoff grows
+            return
         if not (self._sending or companion.why_not_sending()) and sum(companion.outbox.counts().values()) > 0:
             self._sending = True
             emit(self.sendStarted, forced and first)
             self._publish()
         try:
-            reports = companion.send_round(force=forced)
+            reports = companion.send_round(force=forced, backends=allowed)
         except Exception as exc:
             emit(self.failed, command_error("send", exc))
             self._finish()
@@ -320,7 +328,7 @@ class CompanionWorker(_Events):
             return
         self._finish()
 
-    def _finish(self) -> None:
+    def _finish(self, held_by_network: bool = False) -> None:
         was_sending, self._draining, self._sending = self._sending, False, False
         self._publish()  # the new state first, so sendFinished's receivers see it
         if was_sending or self._summary.requests:
@@ -329,8 +337,39 @@ class CompanionWorker(_Events):
         woken, self._woken = self._woken, False
         if woken:
             emit(self._kick)
-        elif not self._stop.is_set():
+        elif not self._stop.is_set() and not held_by_network:  # a network change wakes us
             self._schedule(after_round=True)
+
+    # -- network awareness ------------------------------------------------------------------
+
+    @property
+    def network(self) -> NetworkState:
+        """The OS's network state as last reported (an immutable reading)."""
+        return self._network
+
+    def _network_gate(self, companion: Companion) -> tuple[str, ...] | None:
+        """The backends this round may try (None: all, the OS tells nothing)."""
+        if not self._network.backend:
+            self.network_wait = ""
+            return None  # no network information here: behave as without it
+        answer = gate(companion, self._network)
+        self.network_wait = answer.reason
+        return answer.backends
+
+    @Slot(object)
+    def network_changed(self, state: NetworkState) -> None:
+        """The OS's network state changed; when the network is back, try at once.
+
+        "At once" is past our own backoff (a forced round), never past a server's Retry-After.
+        """
+        before, self._network = self._network, state
+        if self.companion is None or self._stop.is_set():
+            return
+        if try_at_once(before.reachability, state.reachability) and not self._paused:
+            log.info("the network is back (%s): sending now", state.describe())
+            self.send_now()
+        elif not self._draining:
+            self._schedule()  # e.g. no longer metered: what the gate held may be due now
 
     # -- tray state -------------------------------------------------------------------------
 
@@ -354,141 +393,16 @@ class CompanionWorker(_Events):
     def _snapshot(self) -> Snapshot:
         companion = self.companion
         assert companion is not None
-        return tray_snapshot(companion.status(read_keyring=False), sending=self._sending,
+        snap = tray_snapshot(companion.status(read_keyring=False), sending=self._sending,
                              paused=self._paused, keyring=self._keyring_problem)
+        if self.network_wait:
+            snap = dataclasses.replace(snap, details=(*snap.details,
+                                                      f"Waiting: {self.network_wait}"))
+        return snap
 
 
-class WorkerController(_Events):
-    """The GUI thread's handle on the worker: starts the thread, runs commands, re-emits events.
+# The GUI thread's handle lives in its own module (size); importable from here as before.
+from app.worker_controller import WorkerController  # noqa: E402
 
-    Args: as ``CompanionWorker``, and ``parent``, the Qt parent.
-    """
-
-    _start = Signal()  # these four are queued to the worker thread (the worker lives there)
-    _stop = Signal()
-    _send_now = Signal()
-    _paused = Signal(bool)
-    _wake = Signal()
-
-    def __init__(self, companion_factory: CompanionFactory,
-                 license_factory: LicenseFactory | None = None, interval: float = SEND_INTERVAL,
-                 parent: QObject | None = None, sending: bool = True) -> None:
-        super().__init__(parent)
-        self._thread = QThread()
-        self._thread.setObjectName("companion-worker")
-        self.worker = w = CompanionWorker(companion_factory, license_factory, interval,
-                                          sending=sending)
-        w.moveToThread(self._thread)
-        self.snapshot: Snapshot | None = None
-        self._running = False
-        for name in EVENTS:
-            getattr(w, name).connect(getattr(self, name))
-        self.ready.connect(self._remember)
-        self.stateChanged.connect(self._remember)
-        self._start.connect(w.start)
-        self._stop.connect(w.stop)
-        # The thread quits only once stop() has run (closing the companion on its own thread).
-        # Direct: stopped is emitted on the worker thread while the GUI thread waits in wait().
-        w.stopped.connect(self._thread.quit, Qt.ConnectionType.DirectConnection)
-        self._send_now.connect(w.send_now)
-        self._paused.connect(w.set_paused)
-        self._wake.connect(w.wake)
-
-    def _remember(self, snapshot: Snapshot) -> None:
-        self.snapshot = snapshot
-
-    def start(self) -> None:
-        """Start the thread; ``ready`` (or ``fatal``) follows, then the commands run so far."""
-        self._thread.start()
-        self._running = True
-        emit(self._start)
-        self.worker.tasks.open()
-
-    def shutdown(self, timeout: float = 5.0) -> bool:
-        """Stop the timer, let an in-flight request end, close, join; True if it did in time.
-
-        When False, a request was still waiting for its answer: its events are still in the
-        outbox (they leave it only after a settled answer), so the caller may exit anyway.
-        """
-        self.worker.tasks.close()
-        if not self._running:
-            return True
-        self._running = False
-        self.worker.request_stop()
-        emit(self._stop)  # runs after the slot in progress; its stopped() quits the thread
-        done = join(self._thread, self.worker, timeout)
-        if not done:
-            log.warning("the worker did not stop within %.1f s (a request is in flight)", timeout)
-        return done
-
-    # -- commands ---------------------------------------------------------------------------
-
-    def run(self, call: Callable[[Companion], T], on_done: Callback[T] = None,
-            on_error: Callback[CommandError] = None, *, op: str = "",
-            context: QObject | None = None) -> None:
-        """Run ``call(companion)`` on the worker thread; its answer goes to a callback.
-
-        ``TaskRunner.run`` (see ``app.qt_tasks`` for the guarantees); an error without
-        ``on_error`` is emitted as ``failed``. Commands given before ``start`` run after it.
-        """
-        self.worker.tasks.run(call, on_done, on_error or self._failed, op=op, context=context)
-
-    def _failed(self, error: CommandError) -> None:
-        emit(self.failed, error)
-
-    def send_now(self) -> None:
-        """Send what is allowed now, past our backoff."""
-        emit(self._send_now)
-
-    def set_paused(self, paused: bool) -> None:
-        """Pause or resume sending on its own."""
-        emit(self._paused, paused)
-
-    def wake(self) -> None:
-        """Thread-safe: an event was enqueued; the worker sends it if nothing holds it back.
-
-        Call it after an enqueue that did not go through ``run`` on this controller (the
-        tray's host door). Cheap when there is nothing to do: no timer is kept for it.
-        """
-        emit(self._wake)
-
-    def grant(self, categories: Iterable[str] | None = None,
-              on_done: Callback[ConsentResult] = None, on_error: Callback[CommandError] = None,
-              *, context: QObject | None = None) -> None:
-        """Grant categories (None: all), then send at once; answer: ``ConsentResult``."""
-        cats = None if categories is None else list(categories)
-
-        def call(companion: Companion) -> ConsentResult:
-            result = commands.grant(companion, cats)
-            emit(self.worker._kick)  # once this call returns: one who just agreed should not wait
-            return result
-
-        self.run(call, on_done, on_error, op="grant", context=context)
-
-    def revoke(self, categories: Iterable[str] | None = None,
-               on_done: Callback[ConsentResult] = None, on_error: Callback[CommandError] = None,
-               *, context: QObject | None = None) -> None:
-        """Revoke categories (None: all) and delete what is queued of them; a round in
-        progress stops before its next request. Answer: ``ConsentResult``."""
-        cats = None if categories is None else list(categories)
-        self.worker.interrupt_sending()
-        self.run(lambda c: commands.revoke(c, cats), on_done, on_error, op="revoke",
-                 context=context)
-
-    def license(self, op: str, arg: object = None, on_done: Callback[LicenseInfo] = None,
-                on_error: Callback[CommandError] = None, *, context: QObject | None = None
-                ) -> None:
-        """``commands.license_command`` with the worker's license service (``set``: ``arg`` is
-        the raw key); answer: ``LicenseInfo``, a failure in its ``error``."""
-        worker = self.worker
-
-        def call(companion: Companion) -> LicenseInfo:
-            try:
-                return commands.license_command(companion, worker.license, op, arg)
-            finally:
-                worker._probe_keyring()  # on the worker thread, like every call
-
-        self.run(call, on_done, on_error, op=f"license {op}", context=context)
-
-
-__all__ = ["CompanionWorker", "WorkerController"]
+# CommandError, ConsentResult, LicenseInfo: the answers callers get, importable from here.
+__all__ = ["CommandError", "CompanionWorker", "ConsentResult", "LicenseInfo", "WorkerController"]

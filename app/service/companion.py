@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.model.consent import Choice
+from app.model.consent import NO_POLICY, AdminPolicy, Choice
 from app.model.errors import CompanionError
 from app.model.event import Event, make_event
 from app.model.wire import PreparedRequest, SendContext, mask_secret
-from app.service.consent import ConsentPolicy
+from app.service.consent import ConsentPolicy, enforce_policy
 from app.service.lazy_http import LazyHttpClient
 from app.service.parallel import run_each
 from app.storage.config import VendorConfig
@@ -133,6 +133,7 @@ class Companion:
         environ: environment (``DO_NOT_TRACK``).
         clock: seconds since the epoch.
         session_id: this app session's id (a new UUID by default).
+        admin: the administrator's policy in force (``app.wiring`` reads the system's).
     """
 
     def __init__(
@@ -147,6 +148,7 @@ class Companion:
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
         session_id: str | None = None,
+        admin: AdminPolicy = NO_POLICY,
     ) -> None:
         self.config = config
         self.home = home
@@ -159,7 +161,7 @@ class Companion:
         self.history_store = History(
             self.db, config.limits.history_days, config.limits.history_max_rows, clock
         )
-        self.consent = ConsentPolicy(config.consent, self.state, self.environ, clock)
+        self.consent = ConsentPolicy(config.consent, self.state, self.environ, clock, admin=admin)
         self._identity_source = identity or _derive(config.product.id)
         self._identity: Identity | None = None
         self._license = license
@@ -271,6 +273,10 @@ class Companion:
 
     # sending ----------------------------------------------------------------------------
 
+    def enforce_policy(self) -> int:
+        """Delete what is queued that the administrator's policy forbids; how many were."""
+        return enforce_policy(self.consent, self.outbox)
+
     def backend_problem(self, name: str) -> str:
         """Why a backend cannot send at all ("" when it can)."""
         missing = getattr(self.config, name).missing()
@@ -280,8 +286,9 @@ class Companion:
 
     def why_not_sending(self) -> str:
         """Why nothing will be sent now, in words ("" when something may be sent)."""
-        if self.consent.do_not_track:
-            return "DO_NOT_TRACK is set: nothing is sent"
+        blocked = self.consent.blocked_reason()  # policy, then DO_NOT_TRACK
+        if blocked:
+            return blocked
         if not self.consent.granted():
             return "you have not agreed to sending any data (license-companion consent grant)"
         if not self.backend_names:
@@ -300,6 +307,7 @@ class Companion:
         """
         from app.service.sender import RoundReport
 
+        self.enforce_policy()
         granted = self.consent.granted()
         reports: dict[str, RoundReport] = {}
         jobs: dict[str, Callable[[], RoundReport]] = {}
@@ -317,20 +325,24 @@ class Companion:
         reports.update(run_each(jobs, on_thread_exit=self.db.close))
         return reports
 
-    def send_round(self, force: bool = False) -> dict[str, RoundReport]:
+    def send_round(self, force: bool = False, backends: Iterable[str] | None = None
+                   ) -> dict[str, RoundReport]:
         """One batch per backend if its backoff allows (the tray's timer calls this).
 
         Args:
             force: the user's "Send now": past our backoff and a configuration stop, never
                 past a server's Retry-After.
+            backends: only these (default: all); the tray leaves out those the network state
+                says not to try, so their backoff does not grow.
         """
+        self.enforce_policy()
         if self.why_not_sending():
             return {}
         granted = self.consent.granted()
         return run_each({
             name: functools.partial(sender.send_round, granted, force=force)
             for name, sender in self.senders.items()
-            if not self.backend_problem(name)
+            if not self.backend_problem(name) and (backends is None or name in backends)
         }, on_thread_exit=self.db.close)
 
     # what the user can see --------------------------------------------------------------
@@ -352,9 +364,8 @@ class Companion:
         """
         from app.service.batches import requests_for
 
-        allowed = set(self.consent.granted() if granted is None else granted)
-        if self.consent.do_not_track:
-            allowed = set()
+        allowed = set(self.consent.granted() if granted is None
+                      else self.consent.allowed(granted))
         counts = self.outbox.counts()
         keyring_problem = ""
         try:
@@ -442,14 +453,17 @@ class Companion:
             consent_version=self.config.consent.version,
             do_not_track=self.consent.do_not_track,
             consent=tuple(CategoryStatus(s.category.id, s.effective.value,
-                                         s.decision.choice.value, s.reason)
+                                         s.decision.choice.value, s.reason,
+                                         s.decided_by.value, s.locked)
                           for s in self.consent.states()),
             sending=self.why_not_sending() or "allowed",
             backends=tuple(backends),
             license=license,
-            consent_needed=not self.consent.ever_decided() and not self.consent.do_not_track,
+            consent_needed=not self.consent.ever_decided() and not self.consent.blocked_reason(),
             problems=problems,
-            warnings=warnings,
+            warnings=(self.consent.admin.error, *warnings) if self.consent.admin.error
+            else warnings,
+            policy=self.consent.admin.to_dict(),
         )
 
     def _license_summary(self, read_keyring: bool) -> LicenseSummary:

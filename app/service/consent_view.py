@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 
 from app.model.wire import PreparedRequest
 from app.service import preview as preview_fmt
-from app.service.consent import STATE_KEY
+from app.service.consent import STATE_KEY, ConsentPolicy
 from app.service.preview import FIELD_MEANINGS
 from app.storage.history import HistoryEntry
 from app.storage.outbox import UNDECIDED_KEEP
@@ -45,6 +45,41 @@ SIGNATURE_WORDS = {
     "not-checked": "not checked (no public key configured)",
     "n/a": "",
 }
+
+
+# Which rule decided a category, in words (policy › DO_NOT_TRACK › the user).
+RULE_WORDS = {
+    "policy": "the administrator's policy",
+    "do_not_track": "DO_NOT_TRACK",
+    "user": "your choice",
+    "undecided": "nobody yet",
+}
+
+
+def rule_words(decided_by: str) -> str:
+    """Which rule decided, in words (``policy`` -> "the administrator's policy")."""
+    return RULE_WORDS.get(decided_by, decided_by)
+
+
+def held_reason(policy: ConsentPolicy, category_id: str) -> str:
+    """Why a category's events are not sent, naming the rule that decided."""
+    now = policy.effective_decision(category_id)
+    if now.reason:
+        return now.reason
+    return "not decided yet" if now.decided_by.value == "undecided" else "not agreed to"
+
+
+def decided_lines(policy: ConsentPolicy) -> list[str]:
+    """One line per category: its effective choice and which rule decided it."""
+    lines = []
+    for s in policy.states():
+        line = f"{s.category.id}: {s.effective.value}, decided by {rule_words(s.decided_by.value)}"
+        if s.reason:
+            line += f" ({s.reason})"
+        elif s.locked:
+            line += " (locked by your administrator)"
+        lines.append(line)
+    return lines
 
 
 def meaning(name: str) -> str | None:
@@ -107,7 +142,12 @@ def version_changed(companion: Companion) -> bool:
 
 
 def consent_data(companion: Companion) -> dict[str, Any]:
-    """``consent show --json``: decisions, what is waiting and what was thrown away, per category."""
+    """``consent show --json``: decisions, what is waiting and what was thrown away, per category.
+
+    Each category says which rule decided (``decided_by``: ``policy`` › ``do_not_track`` ›
+    ``user``, or ``undecided``) and whether the administrator locked it; ``policy`` is the
+    administrator's policy in force, ``blocked`` why nothing at all is sent ("" otherwise).
+    """
     policy = companion.consent
     waiting = companion.outbox.counts_by_category()
     counters = companion.outbox.category_counters()
@@ -124,6 +164,8 @@ def consent_data(companion: Companion) -> dict[str, Any]:
             "version": s.decision.version,
             "decided_at": s.decision.decided_at,
             "reason": s.reason,
+            "decided_by": s.decided_by.value,
+            "locked": s.locked,
             "waiting": waiting.get(s.category.id, 0),
             "discarded_declined": counts.get("declined", 0),
             "dropped_undecided": counts.get("dropped_undecided", 0),
@@ -135,6 +177,8 @@ def consent_data(companion: Companion) -> dict[str, Any]:
         "version_changed": version_changed(companion),
         "undecided_keep": UNDECIDED_KEEP,
         "categories": categories,
+        "policy": policy.admin.to_dict(),
+        "blocked": policy.blocked_reason(),
     }
 
 

@@ -256,6 +256,24 @@ def check_outbox(db_path: Path, backends: list[str], clock: Callable[[], float])
     return checks
 
 
+def stored_allow_metered(home: Path) -> bool:
+    """The user's "Send on metered connections", read without writing (False when unknown)."""
+    from app.service.settings import METERED_KEY
+
+    db_path = home / DB_NAME
+    if not db_path.is_file():
+        return False
+    try:
+        conn = _read_only(db_path)
+        try:
+            row = conn.execute("SELECT value FROM state WHERE key = ?", (METERED_KEY,)).fetchone()
+        finally:
+            conn.close()
+        return row is not None and json.loads(row[0]) is True
+    except (sqlite3.Error, ValueError):
+        return False
+
+
 def _age(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s"

@@ -34,17 +34,12 @@ FIREWALL_FIX = ("check the URL in the vendor configuration, that the server is u
 def default_tls() -> tuple[ssl.SSLContext, str]:
     """The trust store requests are verified against, and its name for the report.
 
-    The OS store through ``truststore`` when it is installed (a company CA then works),
-    otherwise certifi's bundle, which is what ``requests`` uses by default.
+    The very context the senders use (``app.service.http.tls_context``): the OS store through
+    ``truststore`` (a company CA then works), certifi's bundle only where no system store exists.
     """
-    try:
-        import truststore
-    except ImportError:
-        import certifi
+    from app.service.http import tls_context
 
-        path = certifi.where()
-        return ssl.create_default_context(cafile=path), f"certifi's CA bundle ({path})"
-    return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT), "the system trust store (truststore)"
+    return tls_context()
 
 
 def environment_proxies(url: str) -> dict[str, str]:

@@ -232,12 +232,23 @@ class LicenseSummary:
 
 @dataclass(frozen=True)
 class CategoryStatus:
-    """One consent category: the effective choice, the stored one, and why they differ."""
+    """One consent category: the effective choice, the stored one, and why they differ.
+
+    ``decided_by`` names the rule that decided (``policy`` › ``do_not_track`` › ``user``, or
+    ``undecided``); ``locked``: the administrator's policy does not let the user grant it.
+    """
 
     id: str
     choice: str
     stored: str
     reason: str = ""
+    decided_by: str = "user"
+    locked: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The category's object in ``status --json``."""
+        return {"choice": self.choice, "stored": self.stored, "reason": self.reason,
+                "decided_by": self.decided_by, "locked": self.locked}
 
 
 @dataclass(frozen=True)
@@ -258,6 +269,7 @@ class CompanionStatus:
         problems: what needs the user's attention, each built once (not in the JSON; its
             ``warning`` lines are).
         warnings: the lines ``status`` prints as WARNING, in order.
+        policy: the administrator's policy in force (``AdminPolicy.to_dict``).
     """
 
     product: str
@@ -272,6 +284,7 @@ class CompanionStatus:
     consent_needed: bool = False
     problems: tuple[Problem, ...] = ()
     warnings: tuple[str, ...] = ()
+    policy: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def queued(self) -> int:
@@ -295,7 +308,9 @@ class CompanionStatus:
         """``status --json``: exactly these keys, in this order.
 
         ``product``, ``config``, ``state_dir``, ``consent_version``, ``do_not_track``,
-        ``consent`` ({category: {``choice``, ``stored``, ``reason``}}), ``sending``,
+        ``consent`` ({category: {``choice``, ``stored``, ``reason``, ``decided_by``,
+        ``locked``}}), ``policy`` (the administrator's: ``source``, ``enabled``, ``deny``,
+        ``locked``, ``error``), ``sending``,
         ``backends`` ({name: {``enabled``, ``configured``, ``problem``, and for an enabled
         backend ``url``, ``queued``, ``dropped``, ``blocked``, ``next_attempt_in``,
         ``waiting_because``, ``failures``, ``last_success``, ``last_failure``, ``last_error``,
@@ -309,8 +324,8 @@ class CompanionStatus:
             "state_dir": self.state_dir,
             "consent_version": self.consent_version,
             "do_not_track": self.do_not_track,
-            "consent": {c.id: {"choice": c.choice, "stored": c.stored, "reason": c.reason}
-                        for c in self.consent},
+            "consent": {c.id: c.to_json() for c in self.consent},
+            "policy": dict(self.policy),
             "sending": self.sending,
             "backends": {b.name: b.to_json() for b in self.backends},
             "warnings": list(self.warnings),

@@ -1,15 +1,30 @@
-"""The About box: name, version, where the state and the vendor configuration are."""
+"""The About box: name, version, where things are, and ``doctor``'s report with "Copy report".
+
+The window only shows a report it is given: whoever owns it (``app.ui.windows``) answers
+``reportWanted`` by running the checks on the worker thread (``WorkerController.run``), never
+on the GUI thread, since they wait for the network and the keyring.
+"""
 
 from __future__ import annotations
 
 import html
 from pathlib import Path
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QDialogButtonBox, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontDatabase, QGuiApplication, QIcon
+from PySide6.QtWidgets import (
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app import NAME, __version__
+from app.qt_emit import emit
+from app.storage.texts import Texts, load_texts
 
 
 class AboutWindow(QWidget):
@@ -20,11 +35,18 @@ class AboutWindow(QWidget):
         state_dir: the state directory (queue, history, logs).
         config: the vendor configuration file in use.
         icon: the application icon.
+        texts: the user-visible texts (default: the system language's).
+
+    Signals:
+        reportWanted(): the window wants a fresh report; answer with ``set_report``.
     """
 
-    def __init__(self, product: str, state_dir: Path, config: Path, icon: QIcon | None = None
-                 ) -> None:
+    reportWanted = Signal()
+
+    def __init__(self, product: str, state_dir: Path, config: Path, icon: QIcon | None = None,
+                 texts: Texts | None = None) -> None:
         super().__init__(None, Qt.WindowType.Window)
+        self.texts = texts or load_texts()
         self.setObjectName("about-window")
         self.setWindowTitle(f"About {NAME}")
         if icon is not None:
@@ -40,7 +62,58 @@ class AboutWindow(QWidget):
         text.setWordWrap(True)
         text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(text)
+        heading = QLabel(self.texts("about.report_heading"))
+        layout.addWidget(heading)
+        self.report = QPlainTextEdit()
+        self.report.setObjectName("doctor-report")
+        self.report.setReadOnly(True)
+        self.report.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.report.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.report.setAccessibleName(heading.text())
+        heading.setBuddy(self.report)
+        layout.addWidget(self.report, 1)
+        row = QHBoxLayout()
+        self.copy_button = QPushButton(self.texts("about.copy_report"))
+        self.copy_button.setObjectName("copy-report")
+        self.copy_button.setEnabled(False)
+        self.copy_button.clicked.connect(self.copy_report)
+        self.rerun_button = QPushButton(self.texts("about.rerun"))
+        self.rerun_button.setObjectName("rerun-report")
+        self.rerun_button.clicked.connect(self.ask_report)
+        self.copied = QLabel()
+        row.addWidget(self.copy_button)
+        row.addWidget(self.rerun_button)
+        row.addWidget(self.copied, 1)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.close)
-        layout.addWidget(buttons)
-        self.resize(520, 240)
+        row.addWidget(buttons)
+        layout.addLayout(row)
+        self.report_text = ""
+        self.resize(820, 620)
+
+    def ask_report(self) -> None:
+        """Show "Checking…" and ask the owner for a report."""
+        self.report.setPlainText(self.texts("about.report_running"))
+        self.copy_button.setEnabled(False)
+        self.rerun_button.setEnabled(False)
+        self.copied.clear()
+        emit(self.reportWanted)
+
+    def set_report(self, text: str) -> None:
+        """Show the report (``DoctorReport.to_text``); "Copy report" copies exactly this."""
+        self.report_text = text
+        self.report.setPlainText(text)
+        self.copy_button.setEnabled(True)
+        self.rerun_button.setEnabled(True)
+
+    def set_report_failed(self, error: str) -> None:
+        """The checks could not run at all (the worker is gone, say)."""
+        self.report_text = ""
+        self.report.setPlainText(self.texts("about.report_failed", error=error))
+        self.rerun_button.setEnabled(True)
+
+    def copy_report(self) -> None:
+        """Put the report on the clipboard, for the user to paste to support."""
+        if self.report_text:
+            QGuiApplication.clipboard().setText(self.report_text)
+            self.copied.setText(self.texts("about.copied"))

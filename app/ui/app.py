@@ -269,6 +269,11 @@ def _run(instance: SingleInstance, state_dir: Path, companion_factory: Callable[
 
     controller = WorkerController(companion_factory, license_factory, interval,
                                   sending=not windows_only)
+    if not windows_only:
+        from app.netinfo import NetworkWatcher
+
+        network = NetworkWatcher(app)  # no backend on this system: "unknown", as before
+        controller.watch_network(network)
     windows = Windows(controller, product, state_dir, config_path, icons)
     tray: TrayIcon | None = None
     exit_code = [EXIT_OK]

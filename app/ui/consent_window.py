@@ -8,6 +8,7 @@ so what is shown is what would be sent. Closing the window decides nothing.
 
 from __future__ import annotations
 
+import html
 import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -29,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.model.consent import Choice
+from app.model.consent import Choice, DecidedBy
 from app.qt_emit import emit
 from app.service import preview as preview_fmt
 from app.service.consent import CategoryState
@@ -100,7 +101,19 @@ class _CategoryRow(QWidget):
         }[state.decision.choice]
         if state.reason and state.effective is not state.decision.choice:
             words = texts("consent.state_overridden", choice=words, reason=state.reason)
-        self.state_label = QLabel(f"<i>{words}</i>")
+        # Locked by the administrator: the user cannot allow it here (withdrawing a grant
+        # still works, so a granted switch under a lock stays usable to switch it off).
+        self.policy_locked = state.locked
+        self.locked = state.locked and state.effective is not Choice.GRANTED
+        if state.decided_by is DecidedBy.POLICY:
+            self.switch.setChecked(False)
+        if self.locked:
+            self.switch.setEnabled(False)
+            self.switch.setToolTip(texts("policy.locked_tooltip"))
+            words = (texts("policy.locked_reason", reason=state.reason) if state.reason
+                     else texts("policy.locked_label"))
+        self.state_label = QLabel(f"<i>{html.escape(words)}</i>")
+        self.state_label.setObjectName(f"state-{state.category.id}")
         self.state_label.setIndent(22)
         self.state_label.setStyleSheet(MUTED_STYLE)
         layout.addWidget(self.state_label)
@@ -229,6 +242,12 @@ class ConsentWindow(QWidget):
         self.dnt_banner.setStyleSheet(BANNER_STYLE)
         self.dnt_banner.hide()
         outer.addWidget(self.dnt_banner)
+        self.policy_banner = QLabel()
+        self.policy_banner.setObjectName("policy-banner")
+        self.policy_banner.setWordWrap(True)
+        self.policy_banner.setStyleSheet(BANNER_STYLE)
+        self.policy_banner.hide()
+        outer.addWidget(self.policy_banner)
         self.version_banner = QLabel()
         self.version_banner.setObjectName("version-banner")
         self.version_banner.setWordWrap(True)
@@ -318,6 +337,14 @@ class ConsentWindow(QWidget):
             self._categories_layout.insertWidget(index - 1, row)
             self._rows.append(row)
         self.dnt_banner.setVisible(do_not_track)
+        by_policy = [st for st in states if st.decided_by is DecidedBy.POLICY or st.locked]
+        reason = next((st.reason for st in by_policy if st.reason), "")
+        self.policy_banner.setText(self.texts("policy.banner", policy=reason)
+                                   if reason else self.texts("policy.locked_label"))
+        self.policy_banner.setVisible(bool(by_policy))
+        can_allow = any(not row.locked for row in self._rows)
+        self.allow_all.setEnabled(can_allow)
+        self.allow_selected.setEnabled(can_allow)
         self.version_banner.setText(
             self.texts("consent.version_banner", product=self.product, version=version or "")
         )
@@ -385,16 +412,23 @@ class ConsentWindow(QWidget):
         self._debounce.start()
 
     def _on_allow_selected(self) -> None:
-        chosen = set(self.selected())
-        self._emit_decision({c: GRANTED if c in chosen else DENIED for c in self.category_ids()})
+        decision = {}
+        for row in self._rows:
+            if not row.switch.isChecked():
+                decision[row.category_id] = DENIED
+            elif not row.policy_locked:  # a grant kept under a lock is left as it is
+                decision[row.category_id] = GRANTED
+        self._emit_decision(decision)
 
     def _decide(self, all_granted: bool) -> None:
+        decision = {}
         for row in self._rows:
+            on = all_granted and not row.locked  # a locked switch is never granted
             row.switch.blockSignals(True)
-            row.switch.setChecked(all_granted)
+            row.switch.setChecked(on)
             row.switch.blockSignals(False)
-        choice = GRANTED if all_granted else DENIED
-        self._emit_decision({c: choice for c in self.category_ids()})
+            decision[row.category_id] = GRANTED if on else DENIED
+        self._emit_decision(decision)
 
     def _emit_decision(self, decision: dict[str, str]) -> None:
         self._debounce.stop()

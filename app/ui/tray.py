@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from app import NAME
+from app.service import settings
 from app.service.autostart import Autostart, AutostartError
 from app.service.tray_state import Level, Problem, Snapshot
 from app.ui.icons import Icons
@@ -22,8 +23,12 @@ from app.worker import WorkerController
 
 NOTIFY_EVERY = 6 * 3600.0  # the same problem again after this long
 NOTIFY_GAP = 60.0  # any two notifications at least this far apart
+METERED_ITEM = "Send on metered connections"
+METERED_TIP = ("Off: nothing is sent while the system says the connection is metered "
+               "(e.g. a phone's hotspot)")
+NOT_SENDING = "Not sending: {reason}"
 MENU_ITEMS = ("License…", "What is sent…", "History…", "Send now", "Pause sending", "Resume",
-              "Start at login", "About", "Quit")
+              METERED_ITEM, "Start at login", "About", "Quit")
 
 
 class Notifier:
@@ -97,8 +102,10 @@ class TrayIcon(QObject):
         self.tray.activated.connect(self._on_activated)
         self.notifier = Notifier(self._notify)
         self.last_error = ""
+        self.send_on_metered: bool | None = None  # the user's setting, once the worker read it
         controller.ready.connect(self.update_state)
         controller.stateChanged.connect(self.update_state)
+        self._read_metered()  # runs once the worker is up
         self.rebuild_menu()
 
     def show(self) -> None:
@@ -121,8 +128,16 @@ class TrayIcon(QObject):
 
     @staticmethod
     def tooltip(snapshot: Snapshot) -> str:
-        """The tooltip: the summary, then the details, in words."""
-        lines = [f"{NAME}: {snapshot.summary}", *snapshot.details[:4]]
+        """The tooltip: the summary, then the details, in words.
+
+        When nothing is sent because of a rule (the administrator's policy, DO_NOT_TRACK), the
+        rule's own words are in it even while a problem takes the summary line.
+        """
+        lines = [f"{NAME}: {snapshot.summary}"]
+        allowed = snapshot.sending_allowed
+        if allowed != "allowed" and allowed not in snapshot.summary:
+            lines.append(NOT_SENDING.format(reason=allowed))
+        lines += snapshot.details[:4]
         return "\n".join(lines)
 
     def _notify(self, title: str, message: str) -> None:
@@ -154,6 +169,13 @@ class TrayIcon(QObject):
             menu.addAction("Resume", lambda: self.controller.set_paused(False))
         else:
             menu.addAction("Pause sending", lambda: self.controller.set_paused(True))
+        metered = menu.addAction(METERED_ITEM)
+        metered.setObjectName("send-on-metered")
+        metered.setCheckable(True)
+        metered.setToolTip(METERED_TIP)
+        metered.setChecked(bool(self.send_on_metered))
+        metered.setEnabled(self.send_on_metered is not None)
+        metered.toggled.connect(self.set_send_on_metered)
         login = menu.addAction("Start at login")
         login.setCheckable(True)
         try:
@@ -165,6 +187,18 @@ class TrayIcon(QObject):
         menu.addSeparator()
         menu.addAction("About", lambda: self.windows.show("about"))
         menu.addAction("Quit", self.quitRequested.emit)
+
+    def _read_metered(self) -> None:
+        self.controller.run(lambda c: settings.send_on_metered(c.state), self._got_metered,
+                            op="read metered setting", context=self)
+
+    def _got_metered(self, allowed: bool) -> None:
+        self.send_on_metered = allowed
+
+    def set_send_on_metered(self, allowed: bool) -> None:
+        """The menu's "Send on metered connections": stored by the worker, in the state DB."""
+        self.controller.run(lambda c: settings.set_send_on_metered(c.state, allowed),
+                            self._got_metered, op="set metered setting", context=self)
 
     def _set_autostart(self, enabled: bool) -> None:
         try:

@@ -105,11 +105,29 @@ class Windows(QObject):
             "license": self._create_license,
             "consent": self._create_consent,
             "history": self._create_history,
-            "about": lambda: AboutWindow(self.product, self.state_dir, self.config_path,
-                                         self.icons.app()),
+            "about": self._create_about,
         }
         window = factories[name]()
         window.setWindowIcon(self.icons.app())
+        return window
+
+    def _create_about(self) -> QWidget:
+        from PySide6.QtWidgets import QSystemTrayIcon
+
+        from app.service.doctor_companion import doctor_report
+
+        window = AboutWindow(self.product, self.state_dir, self.config_path, self.icons.app(),
+                             self.texts)
+
+        def wanted() -> None:
+            tray = QSystemTrayIcon.isSystemTrayAvailable()  # asked here, on the GUI thread
+            network = self.controller.worker.network
+            self.controller.run(
+                lambda c: doctor_report(c, tray_available=tray, network=network).to_text(),
+                window.set_report, lambda error: window.set_report_failed(error.message),
+                op="doctor")
+
+        window.reportWanted.connect(wanted)
         return window
 
     def _create_license(self) -> QWidget:
@@ -150,6 +168,8 @@ class Windows(QObject):
             self._load_consent()
         elif name == "history":
             self._load_history()
+        elif name == "about":
+            self.open["about"].ask_report()  # type: ignore[attr-defined]
 
     # -- consent ----------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from app.wiring import build_companion
 from tests.ui.conftest import APP_ID, LICENSE, fixed_identity, write_config
 
 TOP_KEYS = ["product", "config", "state_dir", "consent_version", "do_not_track", "consent",
-            "sending", "backends", "warnings", "license_keyring", "license_key", "license_status"]
+            "policy", "sending", "backends", "warnings", "license_keyring", "license_key", "license_status"]
 BACKEND_KEYS = ["enabled", "configured", "problem", "url", "queued", "dropped", "blocked",
                 "next_attempt_in", "waiting_because", "failures", "last_success", "last_failure",
                 "last_error", "signature_warning", "last_rejection", "rejected_total"]
@@ -56,7 +56,10 @@ def test_json_has_exactly_the_documented_keys_in_order(make):
     assert data["backends"]["telemetrydeck"] == {
         "enabled": False, "configured": False, "problem": "disabled in the vendor configuration"}
     assert list(data["consent"]) == ["usage", "performance"]
-    assert data["consent"]["usage"] == {"choice": "undecided", "stored": "undecided", "reason": ""}
+    assert data["consent"]["usage"] == {"choice": "undecided", "stored": "undecided", "reason": "",
+                                        "decided_by": "undecided", "locked": False}
+    assert data["policy"] == {"source": "", "enabled": True, "deny": [], "locked": False,
+                              "error": ""}
     assert data["license_key"] == "set (9cc2…1541)"
     assert data["license_status"] == "unknown: not checked with the server yet"
     json.dumps(data)  # plain JSON, nothing that needs default=str

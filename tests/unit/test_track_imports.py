@@ -67,10 +67,18 @@ def test_track_in_the_default_state_dir_does_not_import_platformdirs(tmp_path):
 
 
 def test_the_check_sees_what_send_imports(tmp_path):
-    # The same reading finds the HTTP stack and the keyring when a command needs them.
+    # The same reading finds the HTTP stack when a command really sends.
+    assert modules_after(tmp_path, "consent", "grant")[0] == 0
+    assert modules_after(tmp_path, "track", "feature.export", "--value", "1")[0] == 0
+    code, _, modules = modules_after(tmp_path, "send")
+    assert code == 1  # nothing listens on port 9: the event stays queued
+    assert {"requests", "app.service.sender", "app.service.http"} <= modules
+
+
+def test_status_reads_the_send_state_without_the_http_stack(tmp_path):
     code, _, modules = modules_after(tmp_path, "status")
     assert code in (0, 1)
-    assert {"requests", "app.service.sender", "app.service.license"} <= modules
+    assert "app.service.sender" in modules and "requests" not in modules
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the XDG rule is Linux's")
