@@ -152,6 +152,13 @@ def forward(state_dir: Path, message: str) -> tuple[bool, int | None]:
     return True, pid
 
 
+def _watch_network(app: QCoreApplication, controller: WorkerController) -> None:
+    """Follow the OS's network state (``app.netinfo``); without a backend: "unknown"."""
+    from app.netinfo import NetworkWatcher
+
+    controller.watch_network(NetworkWatcher(app))
+
+
 def _quit_on_signals(app: QCoreApplication) -> Callable[[], None]:
     """Quit the event loop on SIGINT/SIGTERM without a polling timer; returns the undo.
 
@@ -269,11 +276,6 @@ def _run(instance: SingleInstance, state_dir: Path, companion_factory: Callable[
 
     controller = WorkerController(companion_factory, license_factory, interval,
                                   sending=not windows_only)
-    if not windows_only:
-        from app.netinfo import NetworkWatcher
-
-        network = NetworkWatcher(app)  # no backend on this system: "unknown", as before
-        controller.watch_network(network)
     windows = Windows(controller, product, state_dir, config_path, icons)
     tray: TrayIcon | None = None
     exit_code = [EXIT_OK]
@@ -318,6 +320,8 @@ def _run(instance: SingleInstance, state_dir: Path, companion_factory: Callable[
             log.warning("%s: running headless", why)
     if show:
         windows.show(show)
+    if not windows_only:
+        _watch_network(app, controller)  # after the icon: loading the OS's backend takes time
 
     restore_signals = _quit_on_signals(app)
     controller.start()
