@@ -25,6 +25,8 @@ from app.cli_context import EXIT_BUG, EXIT_OK, EXIT_REMAINS, EXIT_USAGE, Context
 from app.cli_tray import TRAY_COMMANDS, WINDOWS
 from app.logsetup import setup_logging
 from app.model.errors import CompanionError
+from app.model.text import printable
+from app.storage.files import environment_problem
 
 if TYPE_CHECKING:
     from app.wiring import CompanionBuilder
@@ -197,14 +199,17 @@ def run(args: argparse.Namespace, command: Callable[[Context], int],
     try:
         return command(ctx)
     except CompanionError as exc:
-        print(f"{APP_ID}: error: {exc}", file=sys.stderr)
+        print(f"{APP_ID}: error: {printable(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
     except sqlite3.Error as exc:
         # A read that failed (the writes already say so as StorageError): the environment,
         # not a bug, e.g. a disk that went away.
-        print(f"{APP_ID}: error: the state database in {ctx.home} failed: {exc}", file=sys.stderr)
+        problem = environment_problem(ctx.home / "companion.db", exc)
+        print(f"{APP_ID}: error: {printable(problem)}" if problem else
+              f"{APP_ID}: error: the state database in {ctx.home} failed: {printable(exc)}",
+              file=sys.stderr)
         return EXIT_REMAINS
     except BrokenPipeError:
         # `license-companion history | head`: the reader left; not an error of ours.

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.logsetup import SECRETS
+from app.model.text import printable
 from app.storage.config import VendorConfig, load_config
 from app.storage.paths import state_dir
 
@@ -79,8 +80,13 @@ class Context:
 
 
 def out(text: str = "") -> None:
-    """Print to stdout."""
-    print(text)
+    """Print to stdout, control characters spelled out (newlines and tabs kept).
+
+    Most of what commands print holds text a server, the vendor config or an event supplied;
+    none of it may act on the user's terminal. One-line fields are also wrapped in
+    ``printable`` where they are formatted, so an embedded newline cannot fake a line.
+    """
+    print(printable(text, keep_newlines=True))
 
 
 def out_json(data: Any) -> None:

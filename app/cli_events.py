@@ -9,6 +9,7 @@ from typing import Any
 
 from app.cli_context import EXIT_OK, EXIT_REMAINS, Context, out, out_json, when
 from app.model.errors import ValidationError
+from app.model.text import printable
 
 
 def parse_payload_item(item: str) -> tuple[str, Any]:
@@ -82,10 +83,10 @@ def cmd_preview(ctx: Context) -> int:
         state = "will send" if p.will_send else "will NOT send"
         out(f"=== {p.title}: {state} {len(p.requests)} request(s) now; {p.queued} queued ===")
         if p.problem:
-            out(f"why not: {p.problem}")
+            out(f"why not: {printable(p.problem)}")
         for category, count in sorted(p.held_back.items()):
-            out(f"held back: {count} event(s) of {category!r} "
-                f"({consent_view.held_reason(companion.consent, category)})")
+            out(f"held back: {count} event(s) of '{printable(category)}' "
+                f"({printable(consent_view.held_reason(companion.consent, category))})")
         for request in p.requests:
             out()
             out(preview_fmt.render(request))
@@ -115,7 +116,7 @@ def cmd_send(ctx: Context) -> int:
         line = (f"{name}: {report.requests} request(s), {report.delivered} delivered, "
                 f"{report.flagged} flagged by the server, {report.rejected} rejected")
         if report.stopped:
-            line += f"; {report.stopped}"
+            line += f"; {printable(report.stopped)}"
         out(line)
     counts = companion.outbox.counts()
     remaining = sum(counts.values())
@@ -137,12 +138,14 @@ def cmd_history(ctx: Context) -> int:
     if not entries:
         out("Nothing has been sent yet.")
     for e in entries:
-        cats = ",".join(e.categories)
+        cats = printable(",".join(e.categories))
         status = f"HTTP {e.http_status}" if e.http_status else "no answer"
         sig = consent_view.signature_words(e)
         sig = f"; signature {sig}" if sig else ""
+        dup = (f"  (possible duplicate: {e.possible_duplicates} event(s) sent before without "
+               "an answer)" if e.possible_duplicates else "")
         out(f"{when(e.at)}  {e.backend:13} {e.event_count:4} event(s) [{cats}]  "
-            f"{consent_view.outcome_words(e)}  {status}: {e.message}{sig}")
+            f"{consent_view.outcome_words(e)}  {status}: {printable(e.message)}{sig}{dup}")
         if e.errors:
             out(f"    server errors: {json.dumps(e.errors, ensure_ascii=False)}")
     return EXIT_OK

@@ -13,7 +13,8 @@ from typing import Any
 
 from app.backends.telemetrydeck import client_user
 from app.cli_context import EXIT_OK, EXIT_REMAINS, EXIT_USAGE, Context, out, out_json
-from app.model.errors import CompanionError
+from app.model.errors import CompanionError, ValidationError
+from app.model.text import printable
 from app.model.wire import mask_secret
 from app.service.license import NO_KEY, UNKNOWN, VALID, LicenseService, LicenseStatus
 
@@ -34,7 +35,16 @@ def _read_key_from_user() -> str:
         raise CompanionError("no standard input to read the license key from")
     if sys.stdin.isatty():
         return getpass.getpass("License key (typing is hidden): ")
-    return sys.stdin.read()
+    raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(
+            "license key", f"what was read from standard input is not UTF-8 text (byte "
+            f"{exc.start + 1} of {len(raw)}); copy the key from your license e-mail again and "
+            "pipe in only the key") from None
 
 
 def cmd_license(ctx: Context) -> int:
@@ -83,11 +93,11 @@ def _report(ctx: Context, service: LicenseService, status: LicenseStatus, now: f
         out_json(status.to_dict(now))
         return EXIT_OK if ok else EXIT_REMAINS
     if status.action == "verify" or status.state in (UNKNOWN, NO_KEY):
-        out(f"license: {status.describe(now)}")
+        out(f"license: {printable(status.describe(now))}")
     else:
         verb = {"activate": "activated", "deactivate": "deactivated"}[status.action]
         head = verb if status.ok else f"not {verb}"
-        out(f"{head}: {status.code} {status.message}".rstrip())
+        out(f"{head}: {status.code} {printable(status.message)}".rstrip())
     if status.signature == "invalid" or status.problem.startswith("SECURITY"):
         out("WARNING: the answer could not be trusted (signature mismatch)")
     return EXIT_OK if ok else EXIT_REMAINS

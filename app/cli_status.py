@@ -5,6 +5,7 @@ from __future__ import annotations
 from app import NAME, __version__
 from app.cli_context import EXIT_OK, Context, out, out_json, when
 from app.model.errors import ValidationError
+from app.model.text import printable
 from app.service import consent_view, settings
 
 
@@ -28,18 +29,20 @@ def cmd_status(ctx: Context) -> int:
         if not b.enabled:
             out(f"{b.name}: disabled")
             continue
-        out(f"{b.name}: {'configured' if b.configured else b.problem}")
-        out(f"  queued {b.queued}, dropped {b.dropped}, last success "
+        out(f"{b.name}: {'configured' if b.configured else printable(b.problem)}")
+        unreadable = (f" ({b.unreadable} unreadable, kept aside unsent)" if b.unreadable
+                      else "")
+        out(f"  queued {b.queued}, dropped {b.dropped}{unreadable}, last success "
             f"{when(b.state.last_success)}, last failure {when(b.state.last_failure)}")
         if b.state.last_error:
-            out(f"  last error: {b.state.last_error}")
+            out(f"  last error: {printable(b.state.last_error)}")
         if b.waiting_because:
-            out(f"  {b.waiting_because}")
+            out(f"  {printable(b.waiting_because)}")
     if status.license is not None:
         for key, value in status.license.to_json().items():
-            out(f"{key}: {value}")
+            out(f"{key}: {printable(value)}")
     for warning in status.warnings:
-        out(f"WARNING: {warning}")
+        out(f"WARNING: {printable(warning)}")
     return EXIT_OK
 
 
@@ -76,10 +79,11 @@ def cmd_consent(ctx: Context) -> int:
     out(f"consent version {data['version']}; {companion.consent.admin.describe()}")
     out("which rule decides: policy › DO_NOT_TRACK › your choice")
     for c in data["categories"]:
-        out(f"{c['id']:14} {c['choice']:9} {c['title']}: {c['description']}")
+        out(f"{c['id']:14} {c['choice']:9} {printable(c['title'])}: "
+            f"{printable(c['description'])}")
         rule = f"decided by {consent_view.rule_words(c['decided_by'])}"
         if c["reason"]:
-            rule += f": {c['reason']}"
+            rule += f": {printable(c['reason'])}"
         if c["locked"]:
             rule += "; set by your administrator, you cannot allow it here"
         out(f"{'':14} {rule}")

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 from pathlib import Path
 
 from app.model.wire import mask_secret
+from app.storage.files import FILE_MODE, private_dir, private_file
 
 LOG_NAME = "companion.log"
 
@@ -52,6 +54,21 @@ class SecretFilter(logging.Filter):
 SECRETS = SecretFilter()
 
 
+class PrivateFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log whose every file (the current one and each new one after a rollover)
+    is readable by the user alone, whatever the umask: log lines name events and servers."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        private_file(Path(self.baseFilename))
+        stream = super()._open()
+        os.chmod(self.baseFilename, FILE_MODE)
+        return stream
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """A log line that cannot be written (a full disk) is dropped quietly: the same
+        message reaches stderr when it matters, and a traceback there would bury it."""
+
+
 def setup_logging(state_dir: Path | None, level: str = "INFO", stderr_level: str = "WARNING") -> None:
     """Configure the root logger once per process."""
     root = logging.getLogger()
@@ -68,8 +85,9 @@ def setup_logging(state_dir: Path | None, level: str = "INFO", stderr_level: str
     if state_dir is not None:
         try:
             logs = state_dir / "logs"
-            logs.mkdir(parents=True, exist_ok=True, mode=0o700)
-            handler = logging.handlers.RotatingFileHandler(
+            private_dir(state_dir, tighten=False)  # the database's opening tightens and says so
+            private_dir(logs)
+            handler = PrivateFileHandler(
                 logs / LOG_NAME, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
             )
         except OSError as exc:

@@ -27,10 +27,11 @@ runtime=(
 )
 # Only for tests and builds: python3-venv because Debian's python3 cannot make a venv without it,
 # ca-certificates because pip needs HTTPS on a bare image; Xvfb + openbox + trayer + xdotool +
-# x11-apps + imagemagick for the real-tray tests; nsis/lintian/fakeroot for the installers.
+# x11-apps + imagemagick for the real-tray tests; fonts-noto-cjk for the Japanese and Chinese
+# screenshots (without it their text is drawn as boxes); nsis/lintian/fakeroot for the installers.
 dev=(
     python3 python3-venv ca-certificates
-    libsecret-tools xvfb openbox trayer xdotool x11-apps imagemagick
+    libsecret-tools xvfb openbox trayer xdotool x11-apps imagemagick fonts-noto-cjk
     nsis lintian fakeroot patchelf
 )
 

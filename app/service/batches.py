@@ -35,6 +35,7 @@ def next_batches(
     *,
     exclude: Iterable[str] | None = None,
     rounds: int = 1,
+    quarantine: bool = False,
 ) -> list[Batch]:
     """The events of the next ``rounds`` rounds, oldest first, ``size`` per round.
 
@@ -45,8 +46,11 @@ def next_batches(
         categories: only these consent categories (None: any; empty: none).
         exclude: none of these categories (the preview's "will not be sent").
         rounds: how many rounds ahead (the sender takes one).
+        quarantine: rows that do not read back are moved aside (the sender's write path);
+            otherwise they are only left out.
     """
-    queued = outbox.peek(backend.name, size * max(1, rounds), categories, exclude)
+    queued = outbox.peek(backend.name, size * max(1, rounds), categories, exclude,
+                         quarantine=quarantine)
     return [queued[start:start + size] for start in range(0, len(queued), size)]
 
 

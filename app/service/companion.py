@@ -429,6 +429,7 @@ class Companion:
 
         counts = self.outbox.counts()
         dropped = self.outbox.dropped()
+        unreadable = self.outbox.unreadable()
         backends: list[BackendStatus] = []
         for name, sender in self.senders.items():
             state = BackendState.from_dict(sender.info())
@@ -437,7 +438,8 @@ class Companion:
             title = sender.backend.title
             backends.append(BackendStatus(
                 name=name, title=title, enabled=True, problem=problem, url=sender.backend.url,
-                queued=counts.get(name, 0), dropped=dropped.get(name, 0), state=state,
+                queued=counts.get(name, 0), dropped=dropped.get(name, 0),
+                unreadable=unreadable.get(name, 0), state=state,
                 next_attempt_in=None if wait in (0, float("inf")) else round(wait, 1),
                 waiting_because=why, problems=backend_problems(name, title, problem, state),
             ))

@@ -37,6 +37,7 @@ OUTCOME_WORDS = {
     "retry": "will retry",
     "blocked": "stopped (configuration problem)",
     "split": "too large, split",
+    "unconfirmed": "may have arrived (sent 3 times without an answer), not sent again",
 }
 SIGNATURE_WORDS = {
     "valid": "valid",

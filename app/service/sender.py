@@ -26,7 +26,7 @@ from app.model.wire import Outcome, SendContext, SignatureStatus, Verdict
 from app.service.backoff import backoff_delay
 from app.service.batches import Batch, batch_size, next_batches, requests_for
 from app.storage.history import History
-from app.storage.outbox import Outbox, QueuedEvent
+from app.storage.outbox import MAX_UNANSWERED, Outbox, QueuedEvent
 from app.storage.state import StateStore
 
 if TYPE_CHECKING:  # the HTTP stack is imported on the first request (``LazyHttpClient``)
@@ -152,6 +152,7 @@ class Sender:
         *,
         exclude: Iterable[str] | None = None,
         rounds: int = 1,
+        quarantine: bool = False,
     ) -> list[Batch]:
         """The events the next ``rounds`` rounds would send, one list per round.
 
@@ -161,9 +162,11 @@ class Sender:
             categories: only these consent categories (None: any; empty: none).
             exclude: none of these categories.
             rounds: how many rounds ahead.
+            quarantine: move rows that do not read back aside (the sender only: reading
+                for the preview never changes the file).
         """
         return next_batches(self.outbox, self.backend, self.batch_size(), categories,
-                            exclude=exclude, rounds=rounds)
+                            exclude=exclude, rounds=rounds, quarantine=quarantine)
 
     def wait_time(self, force: bool = False) -> tuple[float, str]:
         """Seconds until the next attempt is allowed, and why (0 = now)."""
@@ -242,11 +245,13 @@ class Sender:
         return total
 
     def _round(self, categories: list[str], report: RoundReport) -> None:
-        batches = self.next_batches(categories)
-        if not batches:
-            return
+        queued: list[QueuedEvent] = []
+        while not queued:
+            batches = self.next_batches(categories, quarantine=True)
+            if not batches:
+                return
+            queued = self._give_up_unanswered(batches[0])
         from app.service.http import TransportError  # only once there is something to send
-        queued = batches[0]
         try:
             ctx = self.context()
         except CompanionError as exc:
@@ -258,7 +263,6 @@ class Sender:
         for item in queued:
             by_id.setdefault(item.event.id, []).append(item)
         requests = requests_for(self.backend, [queued], ctx)
-        self.outbox.mark_attempt(item.seq for item in queued)
         for request in requests:
             items = [item for event_id in request.event_ids for item in by_id[event_id]]
             if self.abort.is_set() or self.interrupt.is_set():
@@ -271,6 +275,9 @@ class Sender:
                 # Revoked (or settled by another sender) since the batch was read: the user's
                 # "no" wins over a request that was prepared but not yet sent.
                 continue
+            # Committed before the request leaves: if this process dies before the answer is
+            # recorded, the next sender knows the server may already have these events.
+            self.outbox.mark_in_flight(item.seq for item in items)
             try:
                 response = self.client.send(request)
             except TransportError as exc:
@@ -289,9 +296,12 @@ class Sender:
             with self.outbox.db.write() as conn:
                 self.history.record(self.backend.name, {i.category for i in items},
                                     request.event_ids, outcome, conn,
-                                    request=request.masked(ctx.secrets))
+                                    request=request.masked(ctx.secrets),
+                                    possible_duplicates=sum(1 for i in items if i.unanswered))
                 if settled:
                     self.outbox.ack((item.seq for item in items), conn)
+                else:
+                    self.outbox.clear_in_flight((item.seq for item in items), conn)
             if settled and outcome.verdict is Verdict.SPLIT:
                 report.rejected += len(items)
                 continue
@@ -308,6 +318,25 @@ class Sender:
                 return  # the next round resends in smaller batches
             self._failed(outcome, report)
             return
+
+    def _give_up_unanswered(self, queued: list[QueuedEvent]) -> list[QueuedEvent]:
+        """Settle the rows already sent ``MAX_UNANSWERED`` times without an answer recorded.
+
+        At-least-once is kept up to that bound: each of those requests may have arrived, so
+        one more would most likely be one more copy. They leave the queue with a history entry
+        that says so. Returns the rows still to send.
+        """
+        spent = [item for item in queued if item.unanswered >= MAX_UNANSWERED]
+        if not spent:
+            return queued
+        log.warning("%s: %d event(s) sent %d times without an answer; not sent again",
+                    self.backend.name, len(spent), MAX_UNANSWERED)
+        with self.outbox.db.write() as conn:
+            self.history.record_unconfirmed(
+                self.backend.name, {i.category for i in spent},
+                list(dict.fromkeys(i.event.id for i in spent)), MAX_UNANSWERED, conn)
+            self.outbox.ack((item.seq for item in spent), conn)
+        return [item for item in queued if item.unanswered < MAX_UNANSWERED]
 
     def _renew_lease(self) -> bool:
         """Keep our lease while a round goes on (a write only when half of it has run out).

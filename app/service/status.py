@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.i18n import _
 from app.service.license import LicenseState, LicenseStatus
 
 DISABLED = "disabled in the vendor configuration"
@@ -105,6 +106,7 @@ class BackendStatus:
         url: where it sends.
         queued: events waiting for it.
         dropped: events the outbox cap pushed out.
+        unreadable: queued events that no longer read back, kept aside unsent.
         state: its send bookkeeping.
         next_attempt_in: seconds until the next attempt is allowed (None: now, or never).
         waiting_because: why it waits ("" when it does not).
@@ -118,6 +120,7 @@ class BackendStatus:
     url: str = ""
     queued: int = 0
     dropped: int = 0
+    unreadable: int = 0
     state: BackendState = field(default_factory=BackendState)
     next_attempt_in: float | None = None
     waiting_because: str = ""
@@ -140,6 +143,7 @@ class BackendStatus:
             "url": self.url,
             "queued": self.queued,
             "dropped": self.dropped,
+            "unreadable": self.unreadable,
             "blocked": s.blocked,
             "next_attempt_in": self.next_attempt_in,
             "waiting_because": self.waiting_because,
@@ -170,20 +174,23 @@ def backend_problems(name: str, title: str, problem: str, state: BackendState
     """
     found: list[Problem] = []
     if problem:
-        found.append(Problem(f"config:{name}", f"{title} not configured", problem, notify=False))
+        found.append(Problem(f"config:{name}", _("{title} not configured").format(title=title),
+                             problem, notify=False))
     if state.blocked:
         warning = f"{title} stopped: {state.blocked}"
         if problem:  # not configured any more: the old stop is only a warning
-            found.append(Problem(warning_key(warning), "Warning", warning, warning=warning))
+            found.append(Problem(warning_key(warning), _("Warning"), warning, warning=warning))
         else:
-            found.append(Problem(f"blocked:{name}", f"{title} refused our credentials",
+            found.append(Problem(f"blocked:{name}",
+                                 _("{title} refused our credentials").format(title=title),
                                  state.blocked, warning=warning))
     if state.last_rejection:
         warning = (f"{title} refused events for good ({state.rejected_total} so far): "
                    f"{state.last_rejection}")
-        found.append(Problem(warning_key(warning), "Warning", warning, warning=warning))
+        found.append(Problem(warning_key(warning), _("Warning"), warning, warning=warning))
     if state.signature_warning:
-        found.append(Problem(f"signature:{name}", f"{title}: signature check failed",
+        found.append(Problem(f"signature:{name}",
+                             _("{title}: signature check failed").format(title=title),
                              state.signature_warning,
                              warning=f"SECURITY: {title}: {state.signature_warning}"))
     return tuple(found)
@@ -191,14 +198,14 @@ def backend_problems(name: str, title: str, problem: str, state: BackendState
 
 def notice_problem(notice: str) -> Problem:
     """A notice of the state database (e.g. a damaged file was moved aside)."""
-    return Problem(warning_key(notice), "Warning", notice, warning=notice)
+    return Problem(warning_key(notice), _("Warning"), notice, warning=notice)
 
 
 def license_problems(status: LicenseStatus) -> tuple[Problem, ...]:
     """The license needs the user: the server refused the key."""
     if status.state == LicenseState.INVALID:
-        return (Problem("license", "License invalid",
-                        status.message or "the server refused the key"),)
+        return (Problem("license", _("License invalid"),
+                        status.message or _("the server refused the key")),)
     return ()
 
 
@@ -312,7 +319,8 @@ class CompanionStatus:
         ``locked``}}), ``policy`` (the administrator's: ``source``, ``enabled``, ``deny``,
         ``locked``, ``error``), ``sending``,
         ``backends`` ({name: {``enabled``, ``configured``, ``problem``, and for an enabled
-        backend ``url``, ``queued``, ``dropped``, ``blocked``, ``next_attempt_in``,
+        backend ``url``, ``queued``, ``dropped``, ``unreadable`` (events kept aside unsent
+        because they no longer read back), ``blocked``, ``next_attempt_in``,
         ``waiting_because``, ``failures``, ``last_success``, ``last_failure``, ``last_error``,
         ``signature_warning``, ``last_rejection``, ``rejected_total``}}), ``warnings`` (list of
         text), then ``license_keyring``, ``license_key`` and ``license_status`` (text) when the

@@ -8,10 +8,24 @@ Python over typed status, so they are tested without a display; the worker only 
 from __future__ import annotations
 
 import enum
+import re
 import time
 from dataclasses import dataclass
 
+from app.i18n import _, ngettext
 from app.service.status import CompanionStatus, Problem
+
+# Why nothing is sent, as the service says it (with the command a CLI user would type), and
+# how the tray and the windows say it: in the user's language, never naming a command.
+REASONS = (
+    ("DO_NOT_TRACK", lambda: _("DO_NOT_TRACK is set on this computer")),
+    ("you have not agreed", lambda: _("you have not allowed any kind of data yet")),
+    ("no backend is enabled", lambda: _("the vendor has not enabled any server")),
+    ("no backend is configured", lambda: _("the vendor has not finished setting up the servers")),
+    ("not configured:", lambda: _("the vendor has not finished setting up this server")),
+    ("no license key stored", lambda: _("no license key is entered")),
+)
+_COMMAND = re.compile(r"\s*\((?:license-companion|`license-companion)[^)]*\)")
 
 
 class Level(enum.Enum):
@@ -54,7 +68,15 @@ class Snapshot:
 
 def keyring_problem(message: str) -> Problem:
     """The keyring cannot be used (found by the worker's periodic probe)."""
-    return Problem("keyring", "Keyring unavailable", message)
+    return Problem("keyring", _("Keyring unavailable"), message)
+
+
+def reason_words(reason: str) -> str:
+    """Why nothing is sent, for the tray and the windows: translated, without CLI commands."""
+    for start, words in REASONS:
+        if reason.startswith(start):
+            return words()
+    return _COMMAND.sub("", reason)
 
 
 def snapshot(status: CompanionStatus, *, sending: bool = False, paused: bool = False,
@@ -84,19 +106,29 @@ def snapshot(status: CompanionStatus, *, sending: bool = False, paused: bool = F
     else:
         level = Level.OK
     if problems:
-        summary = problems[0].title + (f" (+{len(problems) - 1} more)" if len(problems) > 1
-                                       else "")
+        summary = problems[0].title
+        if len(problems) > 1:
+            more = len(problems) - 1
+            summary = ngettext("{title} (+{count} more)", "{title} (+{count} more)", more).format(
+                title=summary, count=more)
     elif sending:
-        summary = f"Sending ({queued} queued)"
+        summary = ngettext("Sending ({count} queued)", "Sending ({count} queued)",
+                           queued).format(count=queued)
     elif paused:
-        summary = "Sending paused"
+        summary = _("Sending paused")
     elif allowed != "allowed":
-        summary = "Not sending: " + allowed
+        summary = _("Not sending: {reason}").format(reason=reason_words(allowed))
+    elif queued:
+        summary = ngettext("All good, {count} queued", "All good, {count} queued",
+                           queued).format(count=queued)
     else:
-        summary = "All good" + (f", {queued} queued" if queued else "")
-    details = [f"{queued} event(s) queued"]
+        summary = _("All good")
+    details = [ngettext("{count} event queued", "{count} events queued", queued)
+               .format(count=queued)]
     if last_success:
-        details.append("last delivered " + time.strftime("%H:%M", time.localtime(last_success)))
-    details += [f"{p.title}: {p.message}" for p in problems]
+        details.append(_("last delivered {time}").format(
+            time=time.strftime("%H:%M", time.localtime(last_success))))
+    details += [_("{title}: {message}").format(title=p.title, message=reason_words(p.message))
+                for p in problems]
     return Snapshot(level, summary, tuple(details), tuple(problems), queued, sending, paused,
                     allowed, status.consent_needed, last_success)

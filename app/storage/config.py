@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from app import i18n
 from app.model.consent import DEFAULT_CATEGORY, Category
 from app.model.errors import ConfigError
 from app.storage.paths import CONFIG_ENV
@@ -37,6 +38,11 @@ KNOWN_KEYS: dict[str, frozenset[str]] = {
     "outbox": frozenset({"cap"}),
     "history": frozenset({"days", "max_rows"}),
     "license": frozenset({"offline_grace_days"}),
+}
+# Per-language vendor texts: ``"title.de" = "..."`` next to ``title``, or ``title.de`` when
+# ``title`` is a table (``title.default``/``title.en`` is then the default text).
+LOCALIZED_KEYS: dict[str, frozenset[str]] = {
+    "consent.category": frozenset({"title", "description"}),
 }
 
 
@@ -189,9 +195,42 @@ def check_known_keys(source: Path, raw: Mapping[str, Any]) -> None:
 def _check_table_keys(source: Path, table: str, data: Mapping[str, Any], shown: str = "") -> None:
     known = KNOWN_KEYS[table]
     for key in data:
+        base, dot, lang = key.partition(".")
+        if dot and base in LOCALIZED_KEYS.get(table, ()) and _is_language(lang):
+            continue
         if key not in known:
             raise ConfigError(str(source), f"[{shown or table}] {key}",
                               "is not a known setting" + _did_you_mean(key, known))
+
+
+def _is_language(code: str) -> bool:
+    """``de``, ``pt_BR``, ``zh_CN``, ``zh-Hans``: letters, one optional region or script."""
+    parts = code.replace("-", "_").split("_")
+    return 2 <= len(parts[0]) <= 3 and parts[0].isalpha() and parts[0].islower() and \
+        len(parts) <= 2 and all(p.isalnum() for p in parts)
+
+
+def _localized(item: _Reader, key: str) -> tuple[str, dict[str, str]]:
+    """A vendor text and its translations: ``key`` plus ``"key.<lang>"``, or a ``key`` table."""
+    value = item.data.get(key, "")
+    translations: dict[str, str] = {}
+    if isinstance(value, dict):
+        for lang, text in value.items():
+            if lang not in ("default", "en") and not _is_language(lang):
+                raise item.error(f"{key}.{lang}", "is not a language code (e.g. de, pt_BR)")
+            if not isinstance(text, str):
+                raise item.error(f"{key}.{lang}", "must be a text")
+            translations[lang.replace("-", "_")] = text.strip()
+        default = translations.pop("default", "") or translations.get("en", "")
+    else:
+        default = item.text(key)
+    for name, text in item.data.items():
+        base, dot, lang = name.partition(".")
+        if dot and base == key:
+            if not isinstance(text, str):
+                raise item.error(name, "must be a text")
+            translations[lang.replace("-", "_")] = text.strip()
+    return default, translations
 
 
 def check_url(reader: _Reader, key: str, url: str) -> str:
@@ -347,11 +386,16 @@ def _consent(source: Path, raw: Mapping[str, Any]) -> ConsentConfig:
             isinstance(p, str) and p for p in patterns
         ):
             raise item.error("events", "must be a non-empty list of event-name patterns")
+        title, titles = _localized(item, "title")
+        description, descriptions = _localized(item, "description")
+        title = title or cat_id
+        i18n.add_vendor_texts({title: titles, description: descriptions} if description
+                              else {title: titles})
         categories.append(
             Category(
                 id=cat_id,
-                title=item.text("title") or cat_id,
-                description=item.text("description"),
+                title=title,
+                description=description,
                 events=tuple(patterns),
             )
         )

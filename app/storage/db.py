@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from app.model.errors import StorageError
+from app.storage.files import environment_problem, private_db_files, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,23 @@ MIGRATIONS: tuple[str, ...] = (
         UPDATE outbox_size SET n = n - 1 WHERE backend = OLD.backend;
     END;
     """,
+    # 3: a row whose request may have reached the server is marked before the request goes out
+    # (``in_flight_since``, its own committed transaction) and counts the requests that never
+    # got an answer recorded (``unanswered``), so a resend is known as a possible duplicate and
+    # bounded; rows that no longer read back are kept aside, never deleted.
+    """
+    ALTER TABLE outbox ADD COLUMN in_flight_since REAL;
+    ALTER TABLE outbox ADD COLUMN unanswered INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE history ADD COLUMN possible_duplicates INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE outbox_quarantine (
+        seq INTEGER PRIMARY KEY,
+        backend TEXT NOT NULL,
+        category TEXT NOT NULL,
+        event BLOB,
+        problem TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -93,8 +111,11 @@ class Database:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._ready = False
+        self.read_only = ""  # why the file is open read-only ("" = it is not)
 
     def _connect(self) -> sqlite3.Connection:
+        if self.read_only:
+            return _connect_read_only(self.path, self.busy_timeout_ms)
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
         conn.execute("PRAGMA journal_mode = WAL")
@@ -118,11 +139,13 @@ class Database:
             StorageError: the file is busy beyond the timeout, read-only, or the disk is full;
                 the transaction was rolled back and nothing of it is stored.
         """
+        if self.read_only:
+            raise EnvironmentProblem(f"cannot write the state database: {self.read_only}")
         conn = self.connection()
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StorageError(f"cannot write the state database {self.path}: {exc}") from None
+            raise write_error(self.path, exc) from None
         try:
             yield conn
             conn.execute("COMMIT")
@@ -130,7 +153,7 @@ class Database:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error):
-                raise StorageError(f"cannot write the state database {self.path}: {exc}") from None
+                raise write_error(self.path, exc) from None
             raise
 
     def close(self) -> None:
@@ -147,11 +170,7 @@ class Database:
         with self._lock:
             if self._ready:
                 return
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            except OSError as exc:
-                raise StorageError(f"cannot create the state directory {self.path.parent}: "
-                                   f"{exc.strerror}") from exc
+            self._prepare_files()
             try:
                 self._migrate()
             except _Unusable as exc:
@@ -160,14 +179,57 @@ class Database:
                     f"The state database was unusable ({exc}); it was moved to {moved} "
                     "and a new one was started. Events in it were not sent."
                 )
+                private_db_files(self.path)
                 self._migrate()
+            except EnvironmentProblem as exc:
+                if not self._open_read_only(str(exc)):
+                    raise
             self._ready = True
+
+    def _prepare_files(self) -> None:
+        """The directory 0700 (tightened once if looser, with a notice) and the file 0600."""
+        try:
+            tightened = private_dir(self.path.parent)
+        except OSError as exc:
+            problem = environment_problem(self.path, exc)
+            raise EnvironmentProblem(
+                f"cannot create the state directory {self.path.parent}: "
+                f"{problem or exc.strerror}") from None
+        if tightened:
+            self.notices.append(tightened)
+        private_db_files(self.path)
+
+    def _open_read_only(self, why: str) -> bool:
+        """The disk is full or read-only: read what is there so ``status`` still answers.
+
+        Only a file of ours at the current schema can be read as it is; every write then fails
+        with ``why``.
+        """
+        if not self.path.exists():
+            return False
+        try:
+            conn = _connect_read_only(self.path, self.busy_timeout_ms)
+            try:
+                (app_id,) = conn.execute("PRAGMA application_id").fetchone()
+                (version,) = conn.execute("PRAGMA user_version").fetchone()
+            finally:
+                conn.close()
+        except (sqlite3.Error, UnicodeDecodeError):
+            return False
+        if app_id != APPLICATION_ID or version != SCHEMA_VERSION:
+            return False
+        self.read_only = why
+        self.notices.append(f"The state database is open read-only: {why}.")
+        log.warning("state database %s opened read-only: %s", self.path, why)
+        return True
 
     def _migrate(self) -> None:
         try:
             conn = self._connect()
         except sqlite3.Error as exc:
             raise _classify(self.path, exc) from None
+        except UnicodeDecodeError as exc:
+            raise _unreadable_schema(exc) from None
         try:
             try:
                 (app_id,) = conn.execute("PRAGMA application_id").fetchone()
@@ -176,6 +238,8 @@ class Database:
                 (check,) = conn.execute("PRAGMA quick_check").fetchone()
             except sqlite3.Error as exc:
                 raise _classify(self.path, exc) from None
+            except UnicodeDecodeError as exc:
+                raise _unreadable_schema(exc) from None
             if check != "ok":
                 raise _Unusable(f"integrity check failed: {check}")
             if app_id != APPLICATION_ID and (tables or version):
@@ -193,6 +257,9 @@ class Database:
                     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                     conn.execute(f"PRAGMA user_version = {step + 1}")
                     conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    conn.execute("ROLLBACK")
+                    raise _classify(self.path, exc) from None
                 except BaseException:
                     conn.execute("ROLLBACK")
                     raise
@@ -229,6 +296,29 @@ class _Unusable(Exception):
     """The file exists but is not a database of ours."""
 
 
+class EnvironmentProblem(StorageError):
+    """The disk or the account is the problem (full, read-only, no access), not the file."""
+
+
+def _unreadable_schema(exc: UnicodeDecodeError) -> _Unusable:
+    """SQLite's own message about a damaged schema can itself be undecodable bytes."""
+    return _Unusable(f"its schema cannot be read (undecodable bytes at {exc.start})")
+
+
+def _connect_read_only(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+    """A connection that writes nothing, not even the ``-shm`` file (``immutable``)."""
+    uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
+    return sqlite3.connect(uri, uri=True, timeout=busy_timeout_ms / 1000, isolation_level=None)
+
+
+def write_error(path: Path, exc: sqlite3.Error) -> StorageError:
+    """A failed write in words: the disk's problem named, or SQLite's message."""
+    problem = environment_problem(path, exc)
+    if problem:
+        return EnvironmentProblem(f"cannot write the state database: {problem}")
+    return StorageError(f"cannot write the state database {path}: {exc}")
+
+
 # Only these mean the file itself is bad; "locked", "busy", "read-only", "disk full" and
 # "cannot open" are the environment's problems, and moving a healthy file aside for them would
 # strand every queued event in it.
@@ -240,6 +330,11 @@ def _classify(path: Path, exc: sqlite3.Error) -> Exception:
     code = getattr(exc, "sqlite_errorcode", None)
     if code is not None and (code & 0xFF) in _DAMAGED:
         return _Unusable(f"not a usable database: {exc}")
+    if "malformed database schema" in str(exc):
+        return _Unusable(f"not a usable database: {exc}")
+    problem = environment_problem(path, exc)
+    if problem:
+        return EnvironmentProblem(f"cannot open the state database: {problem}")
     return StorageError(f"cannot open the state database {path}: {exc}")
 
 

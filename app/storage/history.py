@@ -19,6 +19,7 @@ from app.model.wire import Outcome, PreparedRequest
 from app.storage.db import Database
 
 DAY = 86_400.0
+UNCONFIRMED = "unconfirmed"  # verdict of events given up after requests that got no answer
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class HistoryEntry:
     errors: Any
     signature: str
     request: PreparedRequest | None = None  # as sent, secrets masked; None for older entries
+    # events of this request sent before without an answer recorded: the server may have them
+    # twice (at-least-once delivery)
+    possible_duplicates: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (``history --json``)."""
@@ -78,6 +82,7 @@ class History:
         conn: sqlite3.Connection | None = None,
         *,
         request: PreparedRequest | None = None,
+        possible_duplicates: int = 0,
     ) -> None:
         """Add an entry for one request and prune what is past the bounds.
 
@@ -90,10 +95,13 @@ class History:
                 outbox rows and the history entry atomically); by default its own transaction.
             request: the request as it was sent, with its secrets already masked
                 (``PreparedRequest.masked``); it is stored as given.
+            possible_duplicates: how many of its events had been sent before without an
+                answer, so the server may hold them twice.
         """
         if conn is None:
             with self.db.write() as own:
-                self.record(backend, categories, event_ids, outcome, own, request=request)
+                self.record(backend, categories, event_ids, outcome, own, request=request,
+                            possible_duplicates=possible_duplicates)
             return
         ids = list(event_ids)
         now = self.clock()
@@ -101,8 +109,8 @@ class History:
                   if request is not None else None)
         conn.execute(
             "INSERT INTO history (at, backend, categories, event_count, verdict, http_status, "
-            "code, message, errors, signature, event_ids, request) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "code, message, errors, signature, event_ids, request, possible_duplicates) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 now,
                 backend,
@@ -116,8 +124,35 @@ class History:
                 outcome.signature.value,
                 json.dumps(ids),
                 stored,
+                possible_duplicates,
             ),
         )
+        self._prune(conn, now)
+
+    def record_unconfirmed(
+        self, backend: str, categories: Iterable[str], event_ids: Iterable[str], sends: int,
+        conn: sqlite3.Connection,
+    ) -> None:
+        """Events given up because ``sends`` requests with them got no answer recorded.
+
+        Each of those requests may have reached the server (the app was stopped while
+        waiting), so sending once more would most likely add one more copy. They are in the
+        history so the user can see they may have arrived, and may have arrived more than once.
+        """
+        ids = list(event_ids)
+        now = self.clock()
+        message = (f"sent {sends} times, each time the app was stopped before the answer came; "
+                   "they may have arrived (perhaps more than once), so they are not sent again")
+        conn.execute(
+            "INSERT INTO history (at, backend, categories, event_count, verdict, http_status, "
+            "code, message, errors, signature, event_ids, request, possible_duplicates) "
+            "VALUES (?,?,?,?,?,NULL,NULL,?,NULL,?,?,NULL,?)",
+            (now, backend, json.dumps(sorted(set(categories))), len(ids), UNCONFIRMED, message,
+             "n/a", json.dumps(ids), len(ids)),
+        )
+        self._prune(conn, now)
+
+    def _prune(self, conn: sqlite3.Connection, now: float) -> None:
         conn.execute("DELETE FROM history WHERE at < ?", (now - self.max_days * DAY,))
         conn.execute(
             "DELETE FROM history WHERE id <= (SELECT id FROM history ORDER BY id DESC "
@@ -129,7 +164,8 @@ class History:
         """Newest first, at most ``limit`` (None: all that are kept)."""
         sql = (
             "SELECT id, at, backend, categories, event_count, verdict, http_status, code, "
-            "message, errors, signature, request FROM history ORDER BY id DESC"
+            "message, errors, signature, request, possible_duplicates FROM history "
+            "ORDER BY id DESC"
         )
         params: list[Any] = []
         if limit is not None:
@@ -150,6 +186,7 @@ class History:
                 errors=json.loads(r[9]) if r[9] else None,
                 signature=r[10],
                 request=_stored_request(r[11]),
+                possible_duplicates=r[12] or 0,
             )
             for r in rows
         ]

@@ -36,6 +36,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.storage.files import private_dir, private_file
+
 log = logging.getLogger(__name__)
 
 INBOX_DIR = "inbox"
@@ -92,8 +94,9 @@ class Inbox:
         self.path = path
 
     def ensure(self) -> None:
-        """Create the directory (0700) so hosts can write even before the first claim."""
-        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        """Create the directory (0700, tightened if looser) so hosts can write even before the
+        first claim."""
+        private_dir(self.path)
 
     def pending(self) -> list[Path]:
         """Host files and unfinished claims, oldest first."""
@@ -145,8 +148,9 @@ class Inbox:
                   "at": time.time()}
         try:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            with open(folder / f"{item.origin[:-len(SUFFIX)]}.rejected{SUFFIX}", "a",
-                      encoding="utf-8") as handle:
+            target = folder / f"{item.origin[:-len(SUFFIX)]}.rejected{SUFFIX}"
+            private_file(target)
+            with open(target, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         except OSError as exc:
             log.warning("inbox: cannot keep a bad line aside: %s", exc.strerror)

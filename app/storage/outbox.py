@@ -25,11 +25,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from app.model.event import Event
+from app.model.text import printable
 from app.storage.db import Database, bump_counter
 
 log = logging.getLogger(__name__)
 
 HELD_DROPPED = "held_dropped:"
+UNREADABLE = "unreadable:"
+# A row sent this many times without an answer being recorded (the sending process was killed,
+# the machine lost power) is not sent again: each of those requests may have arrived, so a
+# further one would most likely be one more copy at the server.
+MAX_UNANSWERED = 3
 UNDECIDED_KEEP = 1_000  # events kept per undecided category (the oldest beyond it are dropped)
 DISCARDED = "discarded:"
 
@@ -43,6 +49,7 @@ class QueuedEvent:
     category: str
     event: Event
     attempts: int
+    unanswered: int = 0  # earlier requests of this row that may have arrived, unconfirmed
 
 
 @dataclass(frozen=True)
@@ -147,31 +154,44 @@ class Outbox:
         limit: int,
         categories: Iterable[str] | None = None,
         exclude: Iterable[str] | None = None,
+        *,
+        quarantine: bool = False,
     ) -> list[QueuedEvent]:
-        """The oldest queued events for a backend.
+        """The oldest queued events for a backend that read back.
+
+        A row that does not read back (undecodable bytes, invalid JSON, an event an older
+        version accepted that today's rules refuse) is left out. Reading never changes the
+        file: only the sender, which must get past such a row, asks to ``quarantine`` it.
 
         Args:
             backend: whose queue.
             limit: at most this many.
             categories: only these categories (None: any).
             exclude: none of these categories.
+            quarantine: move rows that do not read back to ``outbox_quarantine`` (kept as
+                they were, counted as ``unreadable:<backend>``); the write path only.
         """
         where, params = self._where(backend, categories, exclude)
         if where is None:
             return []
         sql = (
-            "SELECT seq, backend, category, event, attempts FROM outbox "  # noqa: S608
-            f"WHERE {where} ORDER BY seq LIMIT ?"
+            # as bytes: a row whose text is not UTF-8 must not fail the whole query
+            "SELECT seq, backend, category, CAST(event AS BLOB), attempts, unanswered, "  # noqa: S608
+            f"in_flight_since IS NOT NULL FROM outbox WHERE {where} ORDER BY seq LIMIT ?"
         )
         rows = self.db.connection().execute(sql, (*params, limit)).fetchall()
         result = []
-        for seq, name, cat, body, attempts in rows:
+        for seq, name, cat, body, attempts, unanswered, in_flight in rows:
             try:
-                event = Event.from_dict(json.loads(body))
-            except (ValueError, KeyError, TypeError) as exc:
-                self._quarantine(seq, name, cat, str(exc))
+                event = Event.from_dict(json.loads(bytes(body or b"").decode("utf-8")))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                if quarantine:
+                    self._quarantine(seq, name, cat, str(exc))
+                else:
+                    log.info("outbox row %d for %s does not read back; left as it is", seq, name)
                 continue
-            result.append(QueuedEvent(seq, name, cat, event, attempts))
+            result.append(QueuedEvent(seq, name, cat, event, attempts,
+                                      int(unanswered) + int(bool(in_flight))))
         return result
 
     @staticmethod
@@ -195,11 +215,26 @@ class Outbox:
 
     def _quarantine(self, seq: int, backend: str, category: str, problem: str) -> None:
         """A stored event that no longer reads back (an older version's rules, a damaged row)
-        would block its backend forever: move it to the counters as dropped, and say so."""
-        log.warning("outbox row %d for %s cannot be read back (%s); dropped", seq, backend, problem)
+        would block its backend forever: move it, bytes as they were, out of the queue into
+        ``outbox_quarantine``, count it, and say so."""
+        log.warning("outbox row %d for %s cannot be read back (%s); kept aside, not sent",
+                    seq, backend, printable(problem))
         with self.db.write() as conn:
-            conn.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
-            bump_counter(conn, f"unreadable:{backend}", 1)
+            conn.execute(
+                "INSERT OR REPLACE INTO outbox_quarantine (seq, backend, category, event, "
+                "problem, at) SELECT seq, backend, category, CAST(event AS BLOB), ?, ? "
+                "FROM outbox WHERE seq = ?",
+                (problem, self.clock(), seq),
+            )
+            if conn.execute("DELETE FROM outbox WHERE seq = ?", (seq,)).rowcount:
+                bump_counter(conn, UNREADABLE + backend, 1)
+
+    def unreadable(self) -> dict[str, int]:
+        """Rows kept aside because they did not read back, per backend (never sent)."""
+        rows = self.db.connection().execute(
+            "SELECT key, value FROM counters WHERE key LIKE 'unreadable:%'"
+        ).fetchall()
+        return {key.split(":", 1)[1]: value for key, value in rows}
 
     def ack(self, seqs: Iterable[int], conn: sqlite3.Connection | None = None) -> int:
         """Remove events whose fate is settled (delivered, flagged or rejected for good).
@@ -231,6 +266,26 @@ class Outbox:
             conn.executemany(
                 "UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?", [(s,) for s in seqs]
             )
+
+    def mark_in_flight(self, seqs: Iterable[int]) -> None:
+        """Record, committed before the request goes out, that it may reach the server.
+
+        A row still marked from an earlier request had no answer recorded for it (the process
+        was killed, the power went): that request counts as ``unanswered``.
+        """
+        now = self.clock()
+        with self.db.write() as conn:
+            conn.executemany(
+                "UPDATE outbox SET attempts = attempts + 1, "
+                "unanswered = unanswered + (in_flight_since IS NOT NULL), "
+                "in_flight_since = ? WHERE seq = ?",
+                [(now, s) for s in seqs],
+            )
+
+    def clear_in_flight(self, seqs: Iterable[int], conn: sqlite3.Connection) -> None:
+        """The answer (or the failure) of the request is recorded: no longer in flight."""
+        conn.executemany("UPDATE outbox SET in_flight_since = NULL WHERE seq = ?",
+                         [(s,) for s in seqs])
 
     def counts(self) -> dict[str, int]:
         """Queued events per backend (read from the counter the triggers keep)."""

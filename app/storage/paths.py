@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from app import APP_ID
+from app.storage.files import private_dir
 
 HOME_ENV = "LICENSE_COMPANION_HOME"
 CONFIG_ENV = "LICENSE_COMPANION_CONFIG"
@@ -35,6 +36,6 @@ def state_dir(home: str | os.PathLike[str] | None = None) -> Path:
 
 
 def ensure_dir(path: Path) -> Path:
-    """Create the state directory (private to the user) if needed and return it."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Create the state directory (private to the user: 0700, tightened if looser) and return it."""
+    private_dir(path)
     return path

@@ -11,7 +11,7 @@ import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFontDatabase, QGuiApplication, QIcon
+from PySide6.QtGui import QFontDatabase, QGuiApplication, QIcon, QKeyEvent
 from PySide6.QtWidgets import (
     QDialogButtonBox,
     QHBoxLayout,
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import NAME, __version__
+from app.i18n import _
 from app.qt_emit import emit
 from app.storage.texts import Texts, load_texts
 
@@ -48,17 +49,27 @@ class AboutWindow(QWidget):
         super().__init__(None, Qt.WindowType.Window)
         self.texts = texts or load_texts()
         self.setObjectName("about-window")
-        self.setWindowTitle(f"About {NAME}")
+        self.setWindowTitle(_("About {name}").format(name=NAME))
         if icon is not None:
             self.setWindowIcon(icon)
         layout = QVBoxLayout(self)
+        keeps = _("Keeps your license key for {product} in your system's keyring and sends only "
+                  "the usage data you agreed to.")
+        state = _("State and logs: {path}")
+        vendor = _("Vendor configuration: {path}")
         text = QLabel(
             f"<h2>{html.escape(NAME)} {html.escape(__version__)}</h2>"
-            f"<p>Keeps your license key for <b>{html.escape(product)}</b> in your system's "
-            "keyring and sends only the usage data you agreed to.</p>"
-            f"<p>State and logs: <code>{html.escape(str(state_dir))}</code><br>"
-            f"Vendor configuration: <code>{html.escape(str(config))}</code></p>"
+            f"<p>{html.escape(keeps).replace('{product}', '<b>{product}</b>')}</p>"
+            f"<p>{html.escape(state)}<br>{html.escape(vendor)}</p>"
         )
+        text.setText(text.text().replace("{product}", html.escape(product), 1)
+                     .replace("{path}", f"<code>{html.escape(str(state_dir))}</code>", 1)
+                     .replace("{path}", f"<code>{html.escape(str(config))}</code>", 1))
+        text.setObjectName("about-text")
+        text.setAccessibleName(self.windowTitle())
+        text.setAccessibleDescription(
+            " ".join((keeps.format(product=product), state.format(path=state_dir),
+                      vendor.format(path=config))))
         text.setWordWrap(True)
         text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(text)
@@ -86,10 +97,37 @@ class AboutWindow(QWidget):
         row.addWidget(self.copied, 1)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.close)
+        close = buttons.button(QDialogButtonBox.StandardButton.Close)
+        close.setText(_("&Close"))
+        close.setAccessibleName(_("Close"))
+        close.setAccessibleDescription(_("Close this window"))
+        self.close_button = close
+        for button in (self.copy_button, self.rerun_button):
+            button.setAccessibleName(button.text().replace("&", ""))
+        self.copy_button.setAccessibleDescription(self.texts("about.copy_report_tooltip"))
+        self.copy_button.setToolTip(self.texts("about.copy_report_tooltip"))
+        self.rerun_button.setAccessibleDescription(self.texts("about.rerun_tooltip"))
+        self.rerun_button.setToolTip(self.texts("about.rerun_tooltip"))
+        self.report.setAccessibleDescription(self.texts("about.copy_report_tooltip"))
+        self.copied.setObjectName("copied")
+        self.copied.setAccessibleName(self.texts("about.copied"))
         row.addWidget(buttons)
         layout.addLayout(row)
         self.report_text = ""
         self.resize(820, 620)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Escape closes; Enter presses the focused button, or else Close."""
+        if event.key() == Qt.Key.Key_Escape:
+            self.close()
+        elif event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            focused = self.focusWidget()
+            if isinstance(focused, QPushButton) and focused.isEnabled():
+                focused.click()
+            else:
+                self.close()
+        else:
+            super().keyPressEvent(event)
 
     def ask_report(self) -> None:
         """Show "Checking…" and ask the owner for a report."""

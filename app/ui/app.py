@@ -133,6 +133,25 @@ def _ensure_display() -> bool:
     return os.environ.get("QT_QPA_PLATFORM") != "offscreen"
 
 
+def setup_language() -> str:
+    """The tray's texts, numbers and dates in the user's language (``app.i18n``); returns it.
+
+    Numbers and dates follow the chosen language, with the desktop's own formats when that is
+    the desktop's language (a German desktop in Austria keeps its Austrian formats).
+    """
+    from PySide6.QtCore import QLocale
+
+    from app import i18n
+
+    system = QLocale.system()
+    chosen = i18n.choose_language(system=system.name())
+    language = i18n.setup(chosen)
+    same = chosen.split("_")[0] == system.name().split("_")[0] and system.name() != "C"
+    QLocale.setDefault(system if same else QLocale(chosen))
+    log.info("language: %s (catalog %s)", chosen, language)
+    return language
+
+
 def forward(state_dir: Path, message: str) -> tuple[bool, int | None]:
     """If a tray runs for this state directory, hand it ``message``.
 
@@ -271,6 +290,7 @@ def _run(instance: SingleInstance, state_dir: Path, companion_factory: Callable[
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationVersion(__version__)
     app.setQuitOnLastWindowClosed(windows_only)
+    setup_language()
     icons = Icons()
     app.setWindowIcon(icons.app())
 

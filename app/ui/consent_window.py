@@ -13,8 +13,8 @@ import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QFontDatabase
+from PySide6.QtCore import QLocale, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QFontDatabase, QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QFrame,
@@ -30,12 +30,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.i18n import _, vendor_text
 from app.model.consent import Choice, DecidedBy
+from app.model.text import printable
 from app.qt_emit import emit
 from app.service import preview as preview_fmt
 from app.service.consent import CategoryState
 from app.service.consent_view import field_meanings
+from app.service.tray_state import reason_words
 from app.storage.texts import Texts
+from app.ui import looks
 
 if TYPE_CHECKING:
     from app.service.companion import BackendPreview
@@ -43,14 +47,7 @@ if TYPE_CHECKING:
 DEBOUNCE_MS = 150
 GRANTED, DENIED = Choice.GRANTED.value, Choice.DENIED.value
 
-BANNER_STYLE = (
-    "QLabel { background: #fff4ce; color: #3b2f00; border: 1px solid #e0c060; "
-    "border-radius: 4px; padding: 8px; }"
-)
 SECTION_STYLE = "QLabel { font-weight: bold; padding-top: 4px; }"
-SEND_STYLE = "QLabel { font-weight: bold; color: #1b5e20; padding-top: 4px; }"
-HOLD_STYLE = "QLabel { font-weight: bold; color: #8a1c1c; padding-top: 4px; }"
-MUTED_STYLE = "QLabel { color: #5f6368; }"
 
 
 def _escape_mnemonic(text: str) -> str:
@@ -80,17 +77,22 @@ class _CategoryRow(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 8)
         layout.setSpacing(2)
-        label = texts("consent.switch_label", index=index,
-                      title=_escape_mnemonic(state.category.title))
+        self.title = title = printable(vendor_text(state.category.title))
+        about = printable(vendor_text(state.category.description))
+        label = texts("consent.switch_label", index=index, title=_escape_mnemonic(title))
         self.switch = QCheckBox(label)
         self.switch.setObjectName(f"switch-{state.category.id}")
         self.switch.setChecked(state.decision.choice is Choice.GRANTED)
-        self.switch.setAccessibleDescription(state.category.description)
+        self.switch.setAccessibleName(texts("consent.switch_label", index=index, title=title)
+                                      .replace("&", ""))
         bold = self.switch.font()
         bold.setBold(True)
         self.switch.setFont(bold)
         layout.addWidget(self.switch)
-        description = QLabel(state.category.description)
+        description = QLabel(about)
+        description.setObjectName("description")
+        description.setAccessibleName(title)
+        description.setAccessibleDescription(about)
         description.setWordWrap(True)
         description.setIndent(22)
         layout.addWidget(description)
@@ -100,7 +102,7 @@ class _CategoryRow(QWidget):
             Choice.UNDECIDED: texts("consent.state_undecided"),
         }[state.decision.choice]
         if state.reason and state.effective is not state.decision.choice:
-            words = texts("consent.state_overridden", choice=words, reason=state.reason)
+            words = texts("consent.state_overridden", choice=words, reason=printable(state.reason))
         # Locked by the administrator: the user cannot allow it here (withdrawing a grant
         # still works, so a granted switch under a lock stays usable to switch it off).
         self.policy_locked = state.locked
@@ -110,42 +112,53 @@ class _CategoryRow(QWidget):
         if self.locked:
             self.switch.setEnabled(False)
             self.switch.setToolTip(texts("policy.locked_tooltip"))
-            words = (texts("policy.locked_reason", reason=state.reason) if state.reason
+            words = (texts("policy.locked_reason", reason=printable(state.reason)) if state.reason
                      else texts("policy.locked_label"))
         self.state_label = QLabel(f"<i>{html.escape(words)}</i>")
         self.state_label.setObjectName(f"state-{state.category.id}")
         self.state_label.setIndent(22)
-        self.state_label.setStyleSheet(MUTED_STYLE)
+        self.state_label.setStyleSheet(looks.text_style("muted", self))
+        self.state_label.setAccessibleName(words)
+        self.state_label.setAccessibleDescription(title)
+        self.switch.setAccessibleDescription(
+            texts("consent.switch_description", description=about, state=words))
         layout.addWidget(self.state_label)
 
 
 class _BackendPane(QWidget):
     """One backend's preview: status, "will be sent", "will not be sent", what the fields mean."""
 
-    def __init__(self, preview: BackendPreview, texts: Texts) -> None:
+    def __init__(self, preview: BackendPreview, texts: Texts,
+                 titles: dict[str, str] | None = None) -> None:
         super().__init__()
+        titles = titles or {}
         self.backend = preview.backend
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
 
         lines = [texts("consent.queued", count=preview.queued)]
         if preview.problem:
-            lines.append(texts("consent.problem", problem=preview.problem))
+            lines.append(texts("consent.problem", problem=printable(reason_words(preview.problem))))
         for category, count in sorted(preview.held_back.items()):
-            lines.append(texts("consent.held_because", count=count, category=category))
+            lines.append(texts("consent.held_because", count=count,
+                               category=printable(titles.get(category, category))))
         self.status = QLabel("\n".join(lines))
         self.status.setObjectName("status")
         self.status.setWordWrap(True)
+        self.status.setAccessibleName(preview.title)
+        self.status.setAccessibleDescription(self.status.text())
         layout.addWidget(self.status)
 
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.setChildrenCollapsible(False)
         self.send_view, send_box = self._section(
-            texts("consent.will_send") + f" ({len(preview.requests)})", SEND_STYLE,
+            texts("consent.will_send", count=len(preview.requests)),
+            looks.text_style("good", self, bold=True, top=4),
             "will-send", preview.requests, texts,
         )
         self.hold_view, hold_box = self._section(
-            texts("consent.will_not_send") + f" ({len(preview.held_requests)})", HOLD_STYLE,
+            texts("consent.will_not_send", count=len(preview.held_requests)),
+            looks.text_style("bad", self, bold=True, top=4),
             "will-not-send", preview.held_requests, texts,
         )
         splitter.addWidget(send_box)
@@ -157,9 +170,11 @@ class _BackendPane(QWidget):
         self.meanings.setWordWrap(True)
         self.meanings.setTextFormat(Qt.TextFormat.RichText)
         self.meanings.setText(
-            "".join(f"<b>{name}</b>: {text}<br>" for name, text in meanings)
-            or texts("consent.nothing_queued")
+            "".join(f"<b>{html.escape(name)}</b>: {html.escape(_(text))}<br>"
+                    for name, text in meanings)
+            or html.escape(texts("consent.nothing_queued"))
         )
+        self.meanings.setAccessibleName(texts("consent.meanings_heading"))
         self.meanings.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.meanings.setContentsMargins(4, 4, 4, 4)
         scroll = QScrollArea()
@@ -191,9 +206,10 @@ class _BackendPane(QWidget):
         heading.setStyleSheet(style)
         view = _code_view(name)
         view.setAccessibleName(title)
+        view.setAccessibleDescription(texts("consent.preview_heading"))
         heading.setBuddy(view)
         text = "\n\n".join(preview_fmt.render(r) for r in requests)  # type: ignore[arg-type]
-        view.setPlainText(text or texts("consent.no_requests"))
+        view.setPlainText(printable(text, keep_newlines=True) or texts("consent.no_requests"))
         box.addWidget(heading)
         box.addWidget(view, 1)
         return view, holder
@@ -220,7 +236,8 @@ class ConsentWindow(QWidget):
     def __init__(self, texts: Texts, product: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.texts = texts
-        self.product = product or "this product"
+        texts.number = lambda n: QLocale().toString(n)
+        self.product = product or _("this product")
         self.setObjectName("consent-window")
         self.setWindowTitle(texts("consent.window_title", product=self.product))
         self.setWindowModality(Qt.WindowModality.NonModal)
@@ -239,19 +256,20 @@ class ConsentWindow(QWidget):
         self.dnt_banner = QLabel(texts("consent.dnt_banner"))
         self.dnt_banner.setObjectName("dnt-banner")
         self.dnt_banner.setWordWrap(True)
-        self.dnt_banner.setStyleSheet(BANNER_STYLE)
+        self.dnt_banner.setStyleSheet(looks.banner_style(self))
+        self.dnt_banner.setAccessibleName(self.dnt_banner.text())
         self.dnt_banner.hide()
         outer.addWidget(self.dnt_banner)
         self.policy_banner = QLabel()
         self.policy_banner.setObjectName("policy-banner")
         self.policy_banner.setWordWrap(True)
-        self.policy_banner.setStyleSheet(BANNER_STYLE)
+        self.policy_banner.setStyleSheet(looks.banner_style(self))
         self.policy_banner.hide()
         outer.addWidget(self.policy_banner)
         self.version_banner = QLabel()
         self.version_banner.setObjectName("version-banner")
         self.version_banner.setWordWrap(True)
-        self.version_banner.setStyleSheet(BANNER_STYLE)
+        self.version_banner.setStyleSheet(looks.banner_style(self))
         self.version_banner.hide()
         outer.addWidget(self.version_banner)
 
@@ -272,14 +290,18 @@ class ConsentWindow(QWidget):
         self.reveal = QCheckBox(texts("consent.reveal"))
         self.reveal.setObjectName("reveal")
         self.reveal.setToolTip(texts("consent.reveal_tooltip"))
+        self.reveal.setAccessibleName(texts("consent.reveal").replace("&", ""))
+        self.reveal.setAccessibleDescription(texts("consent.reveal_tooltip"))
         self.reveal.toggled.connect(self._schedule_preview)
         head.addWidget(self.reveal)
         right_layout.addLayout(head)
         self.masked_note = QLabel(texts("consent.masked_note"))
-        self.masked_note.setStyleSheet(MUTED_STYLE)
+        self.masked_note.setStyleSheet(looks.text_style("muted", self))
+        self.masked_note.setWordWrap(True)
         right_layout.addWidget(self.masked_note)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("preview-tabs")
+        self.tabs.setAccessibleName(texts("consent.preview_heading"))
         right_layout.addWidget(self.tabs, 1)
         body.addWidget(right)
         body.setStretchFactor(0, 0)
@@ -293,11 +315,16 @@ class ConsentWindow(QWidget):
         self.deny_all = QPushButton(texts("consent.deny_all"))
         self.close_button = QPushButton(texts("consent.close"))
         self.close_button.setToolTip(texts("consent.close_tooltip"))
+        self.close_button.setAccessibleDescription(texts("consent.close_tooltip"))
+        self.allow_selected.setAccessibleDescription(texts("consent.allow_selected_tooltip"))
+        self.allow_all.setAccessibleDescription(texts("consent.allow_all_tooltip"))
+        self.deny_all.setAccessibleDescription(texts("consent.deny_all_tooltip"))
         for name, button in (("allow-selected", self.allow_selected),
                              ("allow-all", self.allow_all), ("deny-all", self.deny_all),
                              ("close", self.close_button)):
             button.setObjectName(name)
             button.setAutoDefault(False)
+            button.setAccessibleName(button.text().replace("&", ""))
         self.allow_selected.setDefault(True)
         self.allow_selected.clicked.connect(self._on_allow_selected)
         self.allow_all.clicked.connect(lambda: self._decide(all_granted=True))
@@ -341,6 +368,7 @@ class ConsentWindow(QWidget):
         reason = next((st.reason for st in by_policy if st.reason), "")
         self.policy_banner.setText(self.texts("policy.banner", policy=reason)
                                    if reason else self.texts("policy.locked_label"))
+        self.policy_banner.setAccessibleName(self.policy_banner.text())
         self.policy_banner.setVisible(bool(by_policy))
         can_allow = any(not row.locked for row in self._rows)
         self.allow_all.setEnabled(can_allow)
@@ -348,6 +376,7 @@ class ConsentWindow(QWidget):
         self.version_banner.setText(
             self.texts("consent.version_banner", product=self.product, version=version or "")
         )
+        self.version_banner.setAccessibleName(self.version_banner.text())
         self.version_banner.setVisible(version_changed and not do_not_track)
         self._fix_tab_order()
         self._schedule_preview()
@@ -360,14 +389,18 @@ class ConsentWindow(QWidget):
             pane.deleteLater()
         self._panes = []
         for preview in previews:
-            pane = _BackendPane(preview, self.texts)
+            pane = _BackendPane(preview, self.texts, self._titles())
             self._panes.append(pane)
-            label = self.texts("consent.tab_label", title=preview.title,
+            label = self.texts("consent.tab_label", title=vendor_text(preview.title),
                                send=len(preview.requests), held=len(preview.held_requests))
             self.tabs.addTab(pane, label)
         if 0 <= current < self.tabs.count():
             self.tabs.setCurrentIndex(current)
         self._fix_tab_order()
+
+    def _titles(self) -> dict[str, str]:
+        """Category id -> its title as shown (the preview names held-back categories)."""
+        return {row.category_id: row.title for row in self._rows}
 
     # what the user chose --------------------------------------------------------------
 
@@ -410,6 +443,22 @@ class ConsentWindow(QWidget):
 
     def _schedule_preview(self) -> None:
         self._debounce.start()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Escape closes; Enter presses the focused button, or else Allow selected."""
+        if event.key() == Qt.Key.Key_Escape:
+            self.close()
+        elif event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self._on_enter()
+        else:
+            super().keyPressEvent(event)
+
+    def _on_enter(self) -> None:
+        """Enter presses the focused button, or else the default one (Allow selected)."""
+        focused = self.focusWidget()
+        button = focused if isinstance(focused, QPushButton) else self.allow_selected
+        if button.isEnabled():
+            button.click()
 
     def _on_allow_selected(self) -> None:
         decision = {}

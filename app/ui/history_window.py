@@ -8,12 +8,11 @@ whole history, exactly what ``history --json`` prints, not just the entries show
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFontDatabase
+from PySide6.QtCore import QDateTime, QLocale, Qt, Signal
+from PySide6.QtGui import QBrush, QFontDatabase, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -30,22 +29,26 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.i18n import _
+from app.model.text import printable
 from app.qt_emit import emit
 from app.service.preview import render
 from app.service.results import HistoryExport
 from app.storage.history import HistoryEntry
 from app.storage.texts import Texts
+from app.ui import looks
 
 COLUMNS = ("time", "backend", "categories", "events", "outcome", "http", "message", "signature")
 OUTCOME_KEYS = ("delivered", "flagged", "rejected", "retry", "blocked", "split")
 SIGNATURE_KEYS = {"valid": "valid", "invalid": "invalid", "unsigned": "unsigned",
                   "not-checked": "not_checked", "n/a": "na"}
-OUTCOME_COLOURS = {"delivered": "#1b5e20", "flagged": "#8a5a00", "rejected": "#8a1c1c",
-                   "blocked": "#8a1c1c"}
+OUTCOME_COLOURS = {"delivered": "good", "flagged": "warn", "rejected": "bad", "blocked": "bad"}
 
 
 def _when(ts: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+    """Date and time in the user's locale's format (QLocale's default, set at start)."""
+    moment = QDateTime.fromMSecsSinceEpoch(int(ts * 1000))
+    return QLocale().toString(moment, QLocale.FormatType.ShortFormat)
 
 
 class HistoryWindow(QWidget):
@@ -68,8 +71,9 @@ class HistoryWindow(QWidget):
     def __init__(self, texts: Texts, product: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.texts = texts
+        texts.number = lambda n: QLocale().toString(n)
         self.setObjectName("history-window")
-        self.setWindowTitle(texts("history.window_title", product=product or "this product"))
+        self.setWindowTitle(texts("history.window_title", product=product or _("this product")))
         self.resize(1100, 640)
         self._entries: list[HistoryEntry] = []
         # Asks where to save; replaced in tests so no modal dialog opens.
@@ -85,6 +89,7 @@ class HistoryWindow(QWidget):
                                  ("history.filter_outcome", self.outcome_filter)):
             label = QLabel(texts(label_key))
             label.setBuddy(combo)
+            combo.setAccessibleName(texts(label_key).replace("&", "").rstrip(":： "))
             bar.addWidget(label)
             combo.setMinimumContentsLength(14)
             bar.addWidget(combo)
@@ -94,20 +99,30 @@ class HistoryWindow(QWidget):
             self.outcome_filter.addItem(texts(f"history.outcome_{key}"), key)
         bar.addStretch(1)
         self.count_label = QLabel()
+        self.count_label.setObjectName("count")
+        self.count_label.setAccessibleName(texts("history.table_name"))
         bar.addWidget(self.count_label)
         self.refresh_button = QPushButton(texts("history.refresh"))
         self.refresh_button.setObjectName("refresh")
         self.refresh_button.clicked.connect(self.refreshWanted)
+        self.refresh_button.setToolTip(texts("history.refresh_tooltip"))
+        self.refresh_button.setAccessibleName(texts("history.refresh").replace("&", ""))
+        self.refresh_button.setAccessibleDescription(texts("history.refresh_tooltip"))
         bar.addWidget(self.refresh_button)
         self.export_button = QPushButton(texts("history.export"))
         self.export_button.setObjectName("export")
         self.export_button.clicked.connect(self._on_export)
+        self.export_button.setToolTip(texts("history.export_tooltip"))
+        self.export_button.setAccessibleName(texts("history.export").replace("&", ""))
+        self.export_button.setAccessibleDescription(texts("history.export_tooltip"))
         bar.addWidget(self.export_button)
         outer.addLayout(bar)
 
         splitter = QSplitter(Qt.Orientation.Vertical)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("history-table")
+        self.table.setAccessibleName(texts("history.table_name"))
+        self.table.setAccessibleDescription(texts("history.table_description"))
         self.table.setHorizontalHeaderLabels([texts(f"history.col_{c}") for c in COLUMNS])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -116,6 +131,7 @@ class HistoryWindow(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().setVisible(False)
         header = self.table.horizontalHeader()
+        header.setAccessibleName(texts("history.table_name"))
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(COLUMNS.index("message"), QHeaderView.ResizeMode.Stretch)
         self.table.currentCellChanged.connect(lambda row, *_: self._show_details(row))
@@ -129,6 +145,8 @@ class HistoryWindow(QWidget):
         details_layout.addWidget(heading)
         self.details = QPlainTextEdit()
         self.details.setObjectName("details")
+        self.details.setAccessibleName(texts("history.details_heading"))
+        heading.setBuddy(self.details)
         self.details.setReadOnly(True)
         self.details.setTabChangesFocus(True)
         self.details.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
@@ -137,10 +155,13 @@ class HistoryWindow(QWidget):
         splitter.setSizes([420, 180])
         outer.addWidget(splitter, 1)
         self.empty_label = QLabel(texts("history.empty"))
+        self.empty_label.setObjectName("empty")
+        self.empty_label.setAccessibleName(texts("history.empty"))
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         outer.addWidget(self.empty_label)
         self.status_label = QLabel()
         self.status_label.setObjectName("status")
+        self.status_label.setAccessibleName(texts("history.details_heading"))
         outer.addWidget(self.status_label)
         # Connected last: filling the combo boxes above must not filter a table not yet built.
         self.backend_filter.currentIndexChanged.connect(self._apply_filter)
@@ -167,9 +188,9 @@ class HistoryWindow(QWidget):
                 item = QTableWidgetItem(text)
                 if COLUMNS[column] == "outcome" and entry.verdict in OUTCOME_COLOURS:
                     item.setData(Qt.ItemDataRole.ForegroundRole,
-                                 _colour(OUTCOME_COLOURS[entry.verdict]))
+                                 _colour(OUTCOME_COLOURS[entry.verdict], self))
                 if COLUMNS[column] == "signature" and entry.signature == "invalid":
-                    item.setData(Qt.ItemDataRole.ForegroundRole, _colour("#b00020"))
+                    item.setData(Qt.ItemDataRole.ForegroundRole, _colour("bad", self))
                 item.setToolTip(text)
                 self.table.setItem(row, column, item)
         self.empty_label.setVisible(not self._entries)
@@ -184,7 +205,8 @@ class HistoryWindow(QWidget):
         self.export_button.setEnabled(True)
         if result.error:
             self.status_label.setText(
-                self.texts("history.export_failed", path=result.path, error=result.error))
+                self.texts("history.export_failed", path=printable(result.path),
+                           error=printable(result.error)))
         else:
             self.status_label.setText(
                 self.texts("history.exported", count=result.count, path=result.path))
@@ -201,12 +223,12 @@ class HistoryWindow(QWidget):
         signature = self.texts(f"history.signature_{SIGNATURE_KEYS.get(entry.signature, 'na')}")
         return [
             _when(entry.at),
-            entry.backend,
-            ", ".join(entry.categories),
-            str(entry.event_count),
+            printable(entry.backend),
+            printable(", ".join(entry.categories)),
+            QLocale().toString(entry.event_count),
             outcome,
             http,
-            entry.message,
+            printable(entry.message),
             signature,
         ]
 
@@ -220,7 +242,8 @@ class HistoryWindow(QWidget):
             )
             self.table.setRowHidden(row, hide)
             shown += not hide
-        self.count_label.setText(f"{shown} / {len(self._entries)}")
+        self.count_label.setText(self.texts("history.shown", shown=shown,
+                                            total=len(self._entries)))
         first = next((r for r in range(len(self._entries)) if not self.table.isRowHidden(r)), -1)
         if first >= 0 and (self.table.currentRow() < 0 or self.table.isRowHidden(
                 self.table.currentRow())):
@@ -245,7 +268,14 @@ class HistoryWindow(QWidget):
             lines += [self.texts("history.request_sent"), render(entry.request)]
         else:
             lines.append(self.texts("history.request_not_kept"))
-        self.details.setPlainText("\n".join(lines))
+        self.details.setPlainText(printable("\n".join(lines), keep_newlines=True))
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Escape closes the window (keys a child did not use end up here)."""
+        if event.key() == Qt.Key.Key_Escape:
+            self.close()
+        else:
+            super().keyPressEvent(event)
 
     def _ask_export_path(self) -> str:
         path, _filter = QFileDialog.getSaveFileName(
@@ -261,5 +291,5 @@ class HistoryWindow(QWidget):
         emit(self.exportWanted, str(Path(chosen)))
 
 
-def _colour(name: str) -> QBrush:
-    return QBrush(QColor(name))
+def _colour(name: str, widget: QWidget) -> QBrush:
+    return QBrush(looks.qcolour(name, widget))

@@ -1,5 +1,9 @@
 """The tray's icons: one per state, drawn as SVG and shipped as PNGs in ``resources/icons``.
 
+Each state has its own outline, not only its own colour, so colour-blind users tell them
+apart: OK a circle with a check, sending a diamond with an arrow, attention a triangle with
+"!", paused a square with two bars; the tooltip says the same in words.
+
 PNGs (rendered from the SVGs at 16-128 px) rather than the SVGs themselves, so the icons do not
 depend on Qt's SVG icon-engine plugin, which the frozen build may leave out.
 """
@@ -13,7 +17,7 @@ from PySide6.QtGui import QIcon
 from app.service.tray_state import Level
 from app.storage.resources import resources_dir
 
-SIZES = (16, 22, 24, 32, 48, 64, 128)
+SIZES = (16, 22, 24, 32, 44, 48, 64, 128, 256)  # 44, 256: 2x of 22, 128
 
 
 class Icons:

@@ -14,21 +14,24 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from app import NAME
+from app.i18n import N_, _
+from app.model.text import printable
 from app.service import settings
 from app.service.autostart import Autostart, AutostartError
-from app.service.tray_state import Level, Problem, Snapshot
+from app.service.tray_state import Level, Problem, Snapshot, reason_words
 from app.ui.icons import Icons
 from app.ui.windows import Windows
 from app.worker import WorkerController
 
 NOTIFY_EVERY = 6 * 3600.0  # the same problem again after this long
 NOTIFY_GAP = 60.0  # any two notifications at least this far apart
-METERED_ITEM = "Send on metered connections"
-METERED_TIP = ("Off: nothing is sent while the system says the connection is metered "
-               "(e.g. a phone's hotspot)")
-NOT_SENDING = "Not sending: {reason}"
-MENU_ITEMS = ("License…", "What is sent…", "History…", "Send now", "Pause sending", "Resume",
-              METERED_ITEM, "Start at login", "About", "Quit")
+METERED_ITEM = N_("Send on metered connections")
+METERED_TIP = N_("Off: nothing is sent while the system says the connection is metered "
+                 "(e.g. a phone's hotspot)")
+NOT_SENDING = N_("Not sending: {reason}")
+MENU_ITEMS = (N_("License…"), N_("What is sent…"), N_("History…"), N_("Send now"),
+              N_("Pause sending"), N_("Resume"), METERED_ITEM, N_("Start at login"), N_("About"),
+              N_("Quit"))
 
 
 class Notifier:
@@ -94,7 +97,7 @@ class TrayIcon(QObject):
         self.autostart = autostart
         self.snapshot: Snapshot | None = None
         self.tray = QSystemTrayIcon(icons.for_level(Level.OK))
-        self.tray.setToolTip(f"{NAME}: starting…")
+        self.tray.setToolTip(_("{name}: starting…").format(name=NAME))
         self.menu = QMenu()
         self.menu.setObjectName("tray-menu")
         self.menu.aboutToShow.connect(self.rebuild_menu)
@@ -133,16 +136,18 @@ class TrayIcon(QObject):
         When nothing is sent because of a rule (the administrator's policy, DO_NOT_TRACK), the
         rule's own words are in it even while a problem takes the summary line.
         """
-        lines = [f"{NAME}: {snapshot.summary}"]
+        lines = [_("{name}: {summary}").format(name=NAME, summary=snapshot.summary)]
         allowed = snapshot.sending_allowed
-        if allowed != "allowed" and allowed not in snapshot.summary:
-            lines.append(NOT_SENDING.format(reason=allowed))
+        reason = reason_words(allowed)
+        if allowed != "allowed" and reason not in snapshot.summary:
+            lines.append(_(NOT_SENDING).format(reason=reason))
         lines += snapshot.details[:4]
-        return "\n".join(lines)
+        return "\n".join(printable(line) for line in lines)
 
     def _notify(self, title: str, message: str) -> None:
         if QSystemTrayIcon.supportsMessages():
-            self.tray.showMessage(f"{NAME}: {title}", message,
+            self.tray.showMessage(_("{name}: {summary}").format(name=NAME, summary=printable(title)),
+                                  printable(reason_words(message)),
                                   QSystemTrayIcon.MessageIcon.Warning, 15_000)
 
     # -- menu -----------------------------------------------------------------------------------
@@ -153,40 +158,40 @@ class TrayIcon(QObject):
         menu.clear()
         snap = self.snapshot
         if snap is not None:
-            header = menu.addAction(snap.summary)
+            header = menu.addAction(printable(snap.summary))
             header.setEnabled(False)
             menu.addSeparator()
-        menu.addAction("License…", lambda: self.windows.show("license"))
-        consent = menu.addAction("What is sent…", lambda: self.windows.show("consent"))
+        menu.addAction(_("License…"), lambda: self.windows.show("license"))
+        consent = menu.addAction(_("What is sent…"), lambda: self.windows.show("consent"))
         if snap is not None and snap.consent_needed:
-            consent.setText("What is sent… (please decide)")
-        menu.addAction("History…", lambda: self.windows.show("history"))
+            consent.setText(_("What is sent… (please decide)"))
+        menu.addAction(_("History…"), lambda: self.windows.show("history"))
         menu.addSeparator()
-        send = menu.addAction("Send now", self.controller.send_now)
+        send = menu.addAction(_("Send now"), self.controller.send_now)
         send.setEnabled(snap is not None and not snap.sending)
         paused = snap is not None and snap.paused
         if paused:
-            menu.addAction("Resume", lambda: self.controller.set_paused(False))
+            menu.addAction(_("Resume"), lambda: self.controller.set_paused(False))
         else:
-            menu.addAction("Pause sending", lambda: self.controller.set_paused(True))
-        metered = menu.addAction(METERED_ITEM)
+            menu.addAction(_("Pause sending"), lambda: self.controller.set_paused(True))
+        metered = menu.addAction(_(METERED_ITEM))
         metered.setObjectName("send-on-metered")
         metered.setCheckable(True)
-        metered.setToolTip(METERED_TIP)
+        metered.setToolTip(_(METERED_TIP))
         metered.setChecked(bool(self.send_on_metered))
         metered.setEnabled(self.send_on_metered is not None)
         metered.toggled.connect(self.set_send_on_metered)
-        login = menu.addAction("Start at login")
+        login = menu.addAction(_("Start at login"))
         login.setCheckable(True)
         try:
             login.setChecked(self.autostart.is_enabled())
         except AutostartError as exc:
             login.setEnabled(False)
-            login.setToolTip(str(exc))
+            login.setToolTip(printable(exc))
         login.toggled.connect(self._set_autostart)
         menu.addSeparator()
-        menu.addAction("About", lambda: self.windows.show("about"))
-        menu.addAction("Quit", self.quitRequested.emit)
+        menu.addAction(_("About"), lambda: self.windows.show("about"))
+        menu.addAction(_("Quit"), self.quitRequested.emit)
 
     def _read_metered(self) -> None:
         self.controller.run(lambda c: settings.send_on_metered(c.state), self._got_metered,
@@ -209,7 +214,7 @@ class TrayIcon(QObject):
             self.last_error = ""
         except AutostartError as exc:
             self.last_error = str(exc)
-            self._notify("Start at login", str(exc))
+            self._notify(_("Start at login"), str(exc))
 
     def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason in (QSystemTrayIcon.ActivationReason.Trigger,

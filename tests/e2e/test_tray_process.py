@@ -93,7 +93,7 @@ def fixed_identity() -> Identity:
 def setup(tmp_path, td):
     """The tray's state directory and a config sending to TelemetryDeck only (no keyring)."""
     home = tmp_path / "home"
-    home.mkdir()
+    home.mkdir(mode=0o700)  # private already: no notice for tightening it
     config = write_vendor_config(tmp_path / "cfg" / "companion.toml", consent_version=1,
                                  telemetrydeck=telemetrydeck(td.url, timeout=3))
     return home, config

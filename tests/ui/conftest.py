@@ -51,7 +51,7 @@ def km(signing_key):
 @pytest.fixture()
 def home(tmp_path):
     path = tmp_path / "home"
-    path.mkdir()
+    path.mkdir(mode=0o700)  # private, as the app keeps it: no notice for tightening it
     return path
 
 

@@ -20,7 +20,8 @@ from tests.ui.conftest import APP_ID, LICENSE, fixed_identity, write_config
 
 TOP_KEYS = ["product", "config", "state_dir", "consent_version", "do_not_track", "consent",
             "policy", "sending", "backends", "warnings", "license_keyring", "license_key", "license_status"]
-BACKEND_KEYS = ["enabled", "configured", "problem", "url", "queued", "dropped", "blocked",
+BACKEND_KEYS = ["enabled", "configured", "problem", "url", "queued", "dropped", "unreadable",
+                "blocked",
                 "next_attempt_in", "waiting_because", "failures", "last_success", "last_failure",
                 "last_error", "signature_warning", "last_rejection", "rejected_total"]
 CLOSED = "http://127.0.0.1:9"
@@ -75,7 +76,7 @@ def test_every_key_is_named_in_the_to_json_docstring():
 
 def test_problems_are_built_once_and_warnings_keep_their_order(make, tmp_path):
     home = tmp_path / "home"
-    home.mkdir()
+    home.mkdir(mode=0o700)  # private already: no notice for tightening it
     (home / "companion.db").write_bytes(b"not a database " * 100)  # moved aside: a notice
     companion = make()
     sender_left(companion, "keymanager", blocked="HTTP 401: API key refused",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from app.storage.resources import resources_dir
+from app import i18n
+from app.i18n_catalog import Entry, write_mo
 from app.storage.texts import load_texts
 
 UI = Path(__file__).resolve().parents[2] / "app" / "ui"
@@ -17,22 +18,34 @@ def test_unknown_language_falls_back_to_english():
     assert texts("consent.allow_all") == "Allow &all"
 
 
-def test_a_partial_translation_falls_back_per_key(tmp_path):
-    english = (resources_dir() / "texts" / "en.toml").read_text(encoding="utf-8")
-    (tmp_path / "en.toml").write_text(english, encoding="utf-8")
-    (tmp_path / "de.toml").write_text('[consent]\nallow_all = "&Alle erlauben"\n'
-                                      'intro = "{unknown} kaputt"\n', encoding="utf-8")
-    texts = load_texts("de_AT", tmp_path)
-    assert texts.language == "de"
-    assert texts("consent.allow_all") == "&Alle erlauben"
-    assert texts("consent.deny_all") == "&Deny all"  # not translated yet: English
-    assert texts("consent.intro", product="X") == "{unknown} kaputt"  # typo does not crash
+def test_a_partial_catalog_falls_back_per_message(tmp_path):
+    folder = tmp_path / "de" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    entries = [Entry("Allow &all", "consent.allow_all", strings=["A&lle erlauben"]),
+               Entry("Choose what {product} may send. Nothing in a category is sent until you "
+                     "allow it. Below you see the exact requests, built by the same code that "
+                     "sends them.", "consent.intro", strings=["{unknown} kaputt"])]
+    (folder / f"{i18n.DOMAIN}.mo").write_bytes(write_mo("Language: de\n", entries))
+    try:
+        assert i18n.setup("de_AT", folder=tmp_path) == "de"
+        texts = load_texts()
+        assert texts("consent.allow_all") == "A&lle erlauben"
+        assert texts("consent.deny_all") == "&Deny all"  # not translated: English
+        # a translator's broken placeholder shows the English text, never crashes
+        assert texts("consent.intro", product="X").startswith("Choose what X may send")
+    finally:
+        i18n.reset()
 
 
-def test_a_broken_translation_is_ignored(tmp_path):
-    (tmp_path / "en.toml").write_text('[a]\nb = "B"\n', encoding="utf-8")
-    (tmp_path / "fr.toml").write_text("not = [toml", encoding="utf-8")
-    assert load_texts("fr", tmp_path)("a.b") == "B"
+def test_a_broken_catalog_is_ignored(tmp_path):
+    folder = tmp_path / "fr" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    (folder / f"{i18n.DOMAIN}.mo").write_bytes(b"not a catalog")
+    try:
+        assert i18n.setup("fr", folder=tmp_path) == "en"
+        assert load_texts()("consent.allow_all") == "Allow &all"
+    finally:
+        i18n.reset()
 
 
 def test_every_key_the_windows_use_is_in_the_english_file():

@@ -44,7 +44,7 @@ def test_all_good_with_the_queue_and_last_delivery():
     delivered = time.mktime((2026, 1, 2, 13, 45, 0, 0, 0, -1))
     snap = snapshot(status_with(("keymanager", BackendState(last_success=delivered)), queued=3))
     assert snap == Snapshot(Level.OK, "All good, 3 queued",
-                            ("3 event(s) queued", "last delivered 13:45"), (), 3,
+                            ("3 events queued", "last delivered 13:45"), (), 3,
                             last_success=delivered)
 
 
@@ -65,7 +65,7 @@ def test_sending_then_paused_then_why_not():
     assert snapshot(quiet, sending=True).level is Level.SENDING
     assert snapshot(quiet, paused=True).level is Level.PAUSED
     dnt = replace(quiet, sending="DO_NOT_TRACK is set: nothing is sent")
-    assert snapshot(dnt).summary == "Not sending: DO_NOT_TRACK is set: nothing is sent"
+    assert snapshot(dnt).summary == "Not sending: DO_NOT_TRACK is set on this computer"
     assert snapshot(dnt).sending_allowed.startswith("DO_NOT_TRACK")
 
 
