@@ -44,8 +44,7 @@ if TYPE_CHECKING:  # imported where used: ``track`` needs none of them
 log = logging.getLogger(__name__)
 
 DB_NAME = "companion.db"
-# Every backend ``status`` lists, enabled or not, with its name for people (the backends'
-# own ``title``; a unit test keeps the two the same).
+# Every backend ``status`` lists, enabled or not, with its name for people.
 BACKEND_TITLES = {"keymanager": "KeyManager", "telemetrydeck": "TelemetryDeck"}
 
 
