@@ -12,25 +12,24 @@ the tray's functions, so nothing here imports ``app.ui``.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from app import APP_ID, NAME, __version__
 from app.cli_context import EXIT_BUG, EXIT_OK, EXIT_REMAINS, EXIT_USAGE, Context
-from app.cli_doctor import cmd_doctor
-from app.cli_events import cmd_history, cmd_preview, cmd_receiver, cmd_send, cmd_track
-from app.cli_license import cmd_id, cmd_license
-from app.cli_status import cmd_consent, cmd_host_info, cmd_status
 from app.cli_tray import TRAY_COMMANDS, WINDOWS
 from app.logsetup import setup_logging
 from app.model.errors import CompanionError
 from app.model.text import printable
 from app.storage.files import environment_problem
-from app.wiring import CompanionBuilder
+
+if TYPE_CHECKING:
+    from app.wiring import CompanionBuilder
 
 log = logging.getLogger(__name__)
 
@@ -39,19 +38,36 @@ __all__ = ["COMMANDS", "DEFAULT_COMMAND", "EXIT_BUG", "EXIT_OK", "EXIT_REMAINS",
 
 DEFAULT_COMMAND = "tray"  # no command given: the tray (run by the entry point, app.main)
 
+
+
+def _command(module: str, name: str) -> Callable[[Context], int]:
+    """The command ``name`` of ``module``, imported when it runs.
+
+    Why: each process runs one command, and ``track`` (called once per event by a vendor's
+    product) must not import what ``license`` or ``status`` need (the keyring, HTTP, crypto).
+    """
+
+    def command(ctx: Context) -> int:
+        function: Callable[[Context], int] = getattr(importlib.import_module(module), name)
+        return function(ctx)
+
+    command.__name__ = command.__qualname__ = name
+    return command
+
+
 # Every command that runs without Qt. ``tray`` and ``show`` are in ``cli_tray.TRAY_COMMANDS``.
 COMMANDS: dict[str, Callable[[Context], int]] = {
-    "track": cmd_track,
-    "preview": cmd_preview,
-    "send": cmd_send,
-    "history": cmd_history,
-    "status": cmd_status,
-    "consent": cmd_consent,
-    "receiver": cmd_receiver,
-    "license": cmd_license,
-    "id": cmd_id,
-    "host-info": cmd_host_info,
-    "doctor": cmd_doctor,
+    "track": _command("app.cli_events", "cmd_track"),
+    "preview": _command("app.cli_events", "cmd_preview"),
+    "send": _command("app.cli_events", "cmd_send"),
+    "history": _command("app.cli_events", "cmd_history"),
+    "status": _command("app.cli_status", "cmd_status"),
+    "consent": _command("app.cli_status", "cmd_consent"),
+    "receiver": _command("app.cli_events", "cmd_receiver"),
+    "license": _command("app.cli_license", "cmd_license"),
+    "id": _command("app.cli_license", "cmd_id"),
+    "host-info": _command("app.cli_status", "cmd_host_info"),
+    "doctor": _command("app.cli_doctor", "cmd_doctor"),
 }
 
 

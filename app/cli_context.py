@@ -10,14 +10,16 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.logsetup import SECRETS
 from app.model.text import printable
-from app.service.companion import Companion
 from app.storage.config import VendorConfig, load_config
 from app.storage.paths import state_dir
-from app.wiring import CompanionBuilder, IdentitySource, build_companion, identity_source
+
+if TYPE_CHECKING:
+    from app.service.companion import Companion
+    from app.wiring import CompanionBuilder, IdentitySource
 
 EXIT_OK, EXIT_REMAINS, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 70
 
@@ -51,6 +53,8 @@ class Context:
     def identity(self) -> IdentitySource:
         """This user's identifiers, derived once per process (``id`` and the companion)."""
         if self._identity is None:
+            from app.wiring import identity_source
+
             self._identity = identity_source(self.config.product.id)
         return self._identity
 
@@ -58,6 +62,8 @@ class Context:
         """A new companion (the tray's worker builds its own on its thread with this)."""
         if self._build is not None:
             return self._build(self.config, self.home)
+        from app.wiring import build_companion
+
         return build_companion(self.config, self.home, identity=self.identity)
 
     @property

@@ -11,8 +11,6 @@ from typing import Any
 from app.cli_context import EXIT_OK, EXIT_REMAINS, EXIT_USAGE, Context, out, out_json, when
 from app.model.errors import ValidationError
 from app.model.text import printable
-from app.service import consent_view
-from app.service import preview as preview_fmt
 
 
 def parse_payload_item(item: str) -> tuple[str, Any]:
@@ -119,6 +117,9 @@ def cmd_track(ctx: Context) -> int:
 
 def cmd_preview(ctx: Context) -> int:
     """``preview``: the exact requests each backend would send now."""
+    from app.service import consent_view
+    from app.service import preview as preview_fmt
+
     companion = ctx.companion
     previews = companion.preview(reveal=ctx.args.reveal, limit=ctx.args.limit)
     if ctx.args.json:
@@ -177,6 +178,8 @@ def cmd_send(ctx: Context) -> int:
 
 def cmd_history(ctx: Context) -> int:
     """``history``: what was sent, when, with what outcome."""
+    from app.service import consent_view
+
     entries = ctx.companion.history(ctx.args.limit)
     if ctx.args.json:
         out(consent_view.history_json(entries))

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.cli_context import EXIT_OK, Context, out
-from app.service.autostart import login_args
 from app.wiring import license_of
 
 SEND_INTERVAL = 10.0  # seconds between send rounds unless --send-interval says otherwise
@@ -42,6 +41,8 @@ def _check_config(ctx: Context) -> None:
 
 def cmd_tray(ctx: Context, ui: TrayUi) -> int:
     """``tray``: the icon, the windows and sending in the background, until Quit."""
+    from app.service.autostart import login_args
+
     _check_config(ctx)
     interval = getattr(ctx.args, "send_interval", None) or SEND_INTERVAL
     return ui.run_tray(ctx.home, ctx.build_companion, license_of, ctx.config.product.name,

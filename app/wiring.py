@@ -4,6 +4,10 @@ The state database is made first, then the license service on it (the keyring en
 client), then the ``Companion`` that is handed that service. Nothing is registered at import
 time and no object is handed over half built; the CLI and the tray both call
 ``build_companion``. Reading this module tells what runs in a process.
+
+The license service is handed over as a factory the companion calls the first time it needs the
+key or the license's state: a ``track`` never does, and so never imports the keyring, the HTTP
+stack or the signature code (see ``Companion``).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.logsetup import SECRETS
 from app.model.consent import AdminPolicy
@@ -18,14 +23,17 @@ from app.model.errors import CompanionError
 from app.model.license_key import normalise_key
 from app.service.companion import DB_NAME, Companion
 from app.service.consent import system_policy
-from app.service.identity import Identity, derive_identity
-from app.service.license import LicenseService, build_license_service
+from app.service.lazy_http import LazyHttpClient
 from app.storage.config import VendorConfig
 from app.storage.db import Database
 from app.storage.license_store import LicenseStore
 from app.storage.state import StateStore
 
-IdentitySource = Callable[[], Identity]
+if TYPE_CHECKING:
+    from app.service.identity import Identity
+    from app.service.license import LicenseService
+
+IdentitySource = Callable[[], "Identity"]
 CompanionBuilder = Callable[[VendorConfig, Path], Companion]
 
 
@@ -92,6 +100,8 @@ def identity_source(product_id: str) -> IdentitySource:
 
     def identity() -> Identity:
         if not memo:
+            from app.service.identity import derive_identity
+
             memo.append(derive_identity(product_id))
         return memo[0]
 
@@ -134,13 +144,21 @@ def build_companion(
     Raises:
         CompanionError: the state database cannot be opened (the message says why).
     """
-    identity = identity or identity_source(config.product.id)
+    id_source = identity or identity_source(config.product.id)
     db = Database(home / DB_NAME)
-    store = GivenKeyStore(license_key) if license_key is not None else keyring_store(
-        config, keyring_timeout)
-    license = build_license_service(config, StateStore(db), identity, clock=clock,
-                                    store=store)  # type: ignore[arg-type]
-    companion = Companion(config, home, db, license=license, identity=identity,
+
+    def license() -> LicenseService:
+        """The license service on the companion's database: built when first needed, with
+        an HTTP client made on its first request (checking the license is rare)."""
+        from app.service.license import LicenseService
+
+        store = GivenKeyStore(license_key) if license_key is not None else keyring_store(
+            config, keyring_timeout)
+        client = LazyHttpClient(config.keymanager.timeout)
+        return LicenseService(config, store, StateStore(db), id_source,  # type: ignore[arg-type]
+                              client, clock)  # type: ignore[arg-type]
+
+    companion = Companion(config, home, db, license_factory=license, identity=id_source,
                           environ=environ, clock=clock, session_id=session_id,
                           admin=system_policy() if admin is None else admin)
     try:

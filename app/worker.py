@@ -2,11 +2,20 @@
 
 ``CompanionWorker`` lives on a ``QThread`` and owns everything that may block: the ``Companion``
 (its SQLite connection is per thread, so the companion is *created* on the worker thread), the
-network, the keyring (through the optional license service) and the send timer. The GUI talks
+network, the keyring (through the optional license service) and sending. The GUI talks
 to it only through ``WorkerController``: events arrive as its signals, and every command is
 ``run(call, on_done, on_error)`` (``app.qt_tasks``): ``call(companion)`` runs on the worker
 thread and its answer comes back to a callback on the caller's thread. What the commands do is
 in ``app.service.commands``, their answers in ``app.service.results``.
+
+Sending is event-driven, so an idle tray costs nothing: no timer runs while the outbox is empty
+or nothing in it is due. A round starts when something may be sent: at start, on ``wake()`` (an
+event enqueued through the tray's host door), on "Send now", on a consent grant, on resume, when
+another process writes the state database (a ``track`` on the command line: the database's
+files are watched, no polling), and when the one single-shot timer armed for the next due time
+fires (a backoff or a server's Retry-After ending). Only when events are due but could not be
+sent for no timed reason (another process holds the send lease) is the timer armed for
+``interval`` seconds.
 
 Quitting: ``WorkerController.shutdown(timeout)`` sets the stop flag and every sender's ``abort``
 (so a round in progress ends after its current request, which has the HTTP client's timeout),
@@ -22,26 +31,29 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TypeVar
 
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
+from app.db_watch import DatabaseWatch
 from app.qt_emit import emit
-from app.qt_tasks import TaskRunner, join
+from app.qt_tasks import TaskRunner
 from app.service import commands
 from app.service.companion import Companion
 from app.service.license import LicenseService
 from app.service.network import UNKNOWN_NETWORK, NetworkState, try_at_once
 from app.service.network_gate import gate
 from app.service.results import CommandError, ConsentResult, LicenseInfo, SendSummary, command_error
+from app.service.schedule import next_wait
 from app.service.tray_state import Snapshot
 from app.service.tray_state import snapshot as tray_snapshot
 
 log = logging.getLogger(__name__)
 
-SEND_INTERVAL = 10.0  # seconds between timer rounds
-KEYRING_PROBE_INTERVAL = 300.0  # seconds between keyring health checks while idle
+SEND_INTERVAL = 10.0  # seconds before retrying events that are due but were not sent
+KEYRING_PROBE_INTERVAL = 300.0  # at most this often, the keyring is probed when a round begins
+MIN_WAIT_MS = 50  # the due timer never fires sooner than this after a round
 
 
 CompanionFactory = Callable[[], Companion]
@@ -72,9 +84,9 @@ class CompanionWorker(_Events):
     Args:
         companion_factory: builds the ``Companion``; called on the worker thread.
         license_factory: builds the license service for a companion (None: no license UI).
-        interval: seconds between timer rounds.
+        interval: seconds before retrying events that are due but could not be sent.
         clock: seconds since the epoch.
-        sending: run the timer; False for a window-only process next to a running tray
+        sending: send on its own; False for a window-only process next to a running tray
             ("Send now" still sends).
     """
 
@@ -99,7 +111,9 @@ class CompanionWorker(_Events):
         self.license: LicenseService | None = None
         # A child: moves to the worker thread with us, so the calls run there.
         self.tasks: TaskRunner[Companion] = TaskRunner(lambda: self.companion, self._publish, self)
-        self._timer: QTimer | None = None
+        self._timer: QTimer | None = None  # single shot, armed for the next due time only
+        self._watcher: DatabaseWatch | None = None
+        self._woken = False  # a wake arrived during a drain: look again once it ends
         self._paused = False
         self._sending = False
         self._draining = False
@@ -127,13 +141,12 @@ class CompanionWorker(_Events):
             emit(self.fatal, error.message)
             return
         self._timer = QTimer(self)
-        self._timer.setInterval(self._interval_ms)
+        self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._tick)
-        self._probe_keyring()
         emit(self.ready, self._snapshot())
         if self._send_by_timer:
-            self._timer.start()
-            emit(self._kick)  # a user who just agreed should not wait 10 s
+            self._watch_database()
+            emit(self._kick)  # what was queued before the tray started goes now
 
     def request_stop(self) -> None:
         """Thread-safe: ask a drain in progress to stop after the current request.
@@ -156,6 +169,9 @@ class CompanionWorker(_Events):
             self._timer.stop()
             self._timer.setParent(None)
             self._timer = None
+        if self._watcher is not None:
+            watcher, self._watcher = self._watcher, None
+            watcher.close()  # destroyed here, on its own thread
         if self.companion is not None:
             try:
                 self.companion.close()
@@ -170,6 +186,57 @@ class CompanionWorker(_Events):
     # -- sending ----------------------------------------------------------------------------
 
     @Slot()
+    def wake(self) -> None:
+        """Something was enqueued: send it now unless paused, backing off or already sending."""
+        if self._draining:
+            self._woken = True
+            return
+        self._tick()
+
+    def _watch_database(self) -> None:
+        """Wake when another process writes the state database (no polling)."""
+        if self.companion is not None:
+            self._watcher = DatabaseWatch(self.companion.db.path, self)
+            self._watcher.changed.connect(self._database_changed)
+
+    @Slot()
+    def _database_changed(self) -> None:
+        if self._draining or self._paused or self._stop.is_set():
+            return  # our own writes while sending; the drain looks again when it ends
+        self._schedule()
+
+    def _next_wait(self) -> float | None:
+        """Seconds until a round is worth starting; None: nothing to send, nothing due."""
+        if self.companion is None or self._paused or self._stop.is_set():
+            return None
+        return next_wait(self.companion)
+
+    def _schedule(self, after_round: bool = False) -> None:
+        """Start a round now, or arm the single-shot timer for the next due time, or nothing.
+
+        Args:
+            after_round: a drain just ended: events due now were not sent for no timed reason
+                (e.g. another process holds the lease), so retry after ``interval``.
+        """
+        timer = self._timer
+        if timer is None or not self._send_by_timer:
+            return
+        try:
+            wait = self._next_wait()
+        except Exception:
+            log.exception("computing the next send time")
+            wait = self._interval_ms / 1000
+        if wait is None:
+            timer.stop()
+            return
+        if wait <= 0 and not after_round:
+            timer.stop()
+            emit(self._kick)
+            return
+        delay_ms = self._interval_ms if wait <= 0 else int(wait * 1000) + 1
+        timer.start(max(MIN_WAIT_MS, min(delay_ms, 24 * 3600 * 1000)))
+
+    @Slot()
     def send_now(self) -> None:
         """The user's "Send now": skip our backoff once and drain what is allowed."""
         if self.companion is None or self._stop.is_set():
@@ -181,8 +248,10 @@ class CompanionWorker(_Events):
 
     @Slot(bool)
     def set_paused(self, paused: bool) -> None:
-        """Pause or resume the timer's sending ("Send now" still sends while paused)."""
+        """Pause or resume sending on its own ("Send now" still sends while paused)."""
         self._paused = paused
+        if paused and self._timer is not None:
+            self._timer.stop()
         if not paused:
             emit(self._kick)
         self._publish()
@@ -202,14 +271,24 @@ class CompanionWorker(_Events):
     def _tick(self) -> None:
         if self.companion is None or self._stop.is_set() or self._draining:
             return
-        if self._clock() - self._keyring_checked > KEYRING_PROBE_INTERVAL:
-            self._probe_keyring()
         if self._paused:
             self._publish()
+            return
+        try:
+            wait = self._next_wait()
+        except Exception:
+            log.exception("computing the next send time")
+            wait = 0.0  # let the round itself report what is wrong
+        if wait is None or wait > 0:
+            self._schedule()  # nothing to send, or not yet: arm the timer (or nothing)
             return
         self._begin(forced=False)
 
     def _begin(self, forced: bool) -> None:
+        # The keyring is asked when a round may need the key, not at rest: importing it and
+        # its D-Bus client is a large part of an idle tray's memory.
+        if self._clock() - self._keyring_checked > KEYRING_PROBE_INTERVAL:
+            self._probe_keyring()
         self._draining = True
         self._forced = forced
         self._summary = SendSummary(forced)
@@ -229,7 +308,7 @@ class CompanionWorker(_Events):
         self._forced = False
         allowed = self._network_gate(companion)
         if allowed is not None and not allowed:
-            self._finish()  # nothing tried: no failure, so no backoff grows
+            self._finish(held_by_network=True)  # nothing tried: no failure, no backoff grows
             return
         if not (self._sending or companion.why_not_sending()) and sum(companion.outbox.counts().values()) > 0:
             self._sending = True
@@ -249,12 +328,17 @@ class CompanionWorker(_Events):
             return
         self._finish()
 
-    def _finish(self) -> None:
+    def _finish(self, held_by_network: bool = False) -> None:
         was_sending, self._draining, self._sending = self._sending, False, False
         self._publish()  # the new state first, so sendFinished's receivers see it
         if was_sending or self._summary.requests:
             remaining = sum(self.companion.outbox.counts().values()) if self.companion else 0
             emit(self.sendFinished, dataclasses.replace(self._summary, remaining=remaining))
+        woken, self._woken = self._woken, False
+        if woken:
+            emit(self._kick)
+        elif not self._stop.is_set() and not held_by_network:  # a network change wakes us
+            self._schedule(after_round=True)
 
     # -- network awareness ------------------------------------------------------------------
 
@@ -284,6 +368,8 @@ class CompanionWorker(_Events):
         if try_at_once(before.reachability, state.reachability) and not self._paused:
             log.info("the network is back (%s): sending now", state.describe())
             self.send_now()
+        elif not self._draining:
+            self._schedule()  # e.g. no longer metered: what the gate held may be due now
 
     # -- tray state -------------------------------------------------------------------------
 
@@ -315,151 +401,8 @@ class CompanionWorker(_Events):
         return snap
 
 
-class WorkerController(_Events):
-    """The GUI thread's handle on the worker: starts the thread, runs commands, re-emits events.
+# The GUI thread's handle lives in its own module (size); importable from here as before.
+from app.worker_controller import WorkerController  # noqa: E402
 
-    Args: as ``CompanionWorker``, and ``parent``, the Qt parent.
-    """
-
-    commandRan = Signal(str)  # a command's call ended on the worker (op name): state may differ
-    _start = Signal()  # these four are queued to the worker thread (the worker lives there)
-    _stop = Signal()
-    _send_now = Signal()
-    _paused = Signal(bool)
-    _network = Signal(object)
-
-    def __init__(self, companion_factory: CompanionFactory,
-                 license_factory: LicenseFactory | None = None, interval: float = SEND_INTERVAL,
-                 parent: QObject | None = None, sending: bool = True) -> None:
-        super().__init__(parent)
-        self._thread = QThread()
-        self._thread.setObjectName("companion-worker")
-        self.worker = w = CompanionWorker(companion_factory, license_factory, interval,
-                                          sending=sending)
-        w.moveToThread(self._thread)
-        self.snapshot: Snapshot | None = None
-        self._running = False
-        for name in EVENTS:
-            getattr(w, name).connect(getattr(self, name))
-        self.ready.connect(self._remember)
-        self.stateChanged.connect(self._remember)
-        self._start.connect(w.start)
-        self._stop.connect(w.stop)
-        # The thread quits only once stop() has run (closing the companion on its own thread).
-        # Direct: stopped is emitted on the worker thread while the GUI thread waits in wait().
-        w.stopped.connect(self._thread.quit, Qt.ConnectionType.DirectConnection)
-        self._send_now.connect(w.send_now)
-        self._paused.connect(w.set_paused)
-        self._network.connect(w.network_changed)
-
-    def _remember(self, snapshot: Snapshot) -> None:
-        self.snapshot = snapshot
-
-    def start(self) -> None:
-        """Start the thread; ``ready`` (or ``fatal``) follows, then the commands run so far."""
-        self._thread.start()
-        self._running = True
-        emit(self._start)
-        self.worker.tasks.open()
-
-    def shutdown(self, timeout: float = 5.0) -> bool:
-        """Stop the timer, let an in-flight request end, close, join; True if it did in time.
-
-        When False, a request was still waiting for its answer: its events are still in the
-        outbox (they leave it only after a settled answer), so the caller may exit anyway.
-        """
-        self.worker.tasks.close()
-        if not self._running:
-            return True
-        self._running = False
-        self.worker.request_stop()
-        emit(self._stop)  # runs after the slot in progress; its stopped() quits the thread
-        done = join(self._thread, self.worker, timeout)
-        if not done:
-            log.warning("the worker did not stop within %.1f s (a request is in flight)", timeout)
-        return done
-
-    # -- commands ---------------------------------------------------------------------------
-
-    def run(self, call: Callable[[Companion], T], on_done: Callback[T] = None,
-            on_error: Callback[CommandError] = None, *, op: str = "",
-            context: QObject | None = None) -> None:
-        """Run ``call(companion)`` on the worker thread; its answer goes to a callback.
-
-        ``TaskRunner.run`` (see ``app.qt_tasks`` for the guarantees); an error without
-        ``on_error`` is emitted as ``failed``. Commands given before ``start`` run after it.
-        """
-        def call_then_tell(companion: Companion) -> T:
-            try:
-                return call(companion)
-            finally:
-                emit(self.commandRan, op or getattr(call, "__name__", "call"))
-
-        self.worker.tasks.run(call_then_tell, on_done, on_error or self._failed,
-                              op=op or getattr(call, "__name__", "call"), context=context)
-
-    def _failed(self, error: CommandError) -> None:
-        emit(self.failed, error)
-
-    def send_now(self) -> None:
-        """Send what is allowed now, past our backoff."""
-        emit(self._send_now)
-
-    def round_soon(self) -> None:
-        """Thread-safe: an ordinary round soon (backoff and pause respected), e.g. because
-        another process stored events."""
-        emit(self.worker._kick)
-
-    def set_paused(self, paused: bool) -> None:
-        """Pause or resume timer sending."""
-        emit(self._paused, paused)
-
-    def network_changed(self, state: object) -> None:
-        """Hand the worker a new ``NetworkState`` (connect ``NetworkWatcher.changed`` here)."""
-        emit(self._network, state)
-
-    def watch_network(self, watcher: QObject) -> None:
-        """Follow a ``NetworkWatcher`` (``app.netinfo``): its state now, then every change."""
-        watcher.changed.connect(self.network_changed)  # type: ignore[attr-defined]
-        self.network_changed(watcher.state())  # type: ignore[attr-defined]
-
-    def grant(self, categories: Iterable[str] | None = None,
-              on_done: Callback[ConsentResult] = None, on_error: Callback[CommandError] = None,
-              *, context: QObject | None = None) -> None:
-        """Grant categories (None: all), then send at once; answer: ``ConsentResult``."""
-        cats = None if categories is None else list(categories)
-
-        def call(companion: Companion) -> ConsentResult:
-            result = commands.grant(companion, cats)
-            emit(self.worker._kick)  # once this call returns: one who just agreed should not wait
-            return result
-
-        self.run(call, on_done, on_error, op="grant", context=context)
-
-    def revoke(self, categories: Iterable[str] | None = None,
-               on_done: Callback[ConsentResult] = None, on_error: Callback[CommandError] = None,
-               *, context: QObject | None = None) -> None:
-        """Revoke categories (None: all) and delete what is queued of them; a round in
-        progress stops before its next request. Answer: ``ConsentResult``."""
-        cats = None if categories is None else list(categories)
-        self.worker.interrupt_sending()
-        self.run(lambda c: commands.revoke(c, cats), on_done, on_error, op="revoke",
-                 context=context)
-
-    def license(self, op: str, arg: object = None, on_done: Callback[LicenseInfo] = None,
-                on_error: Callback[CommandError] = None, *, context: QObject | None = None
-                ) -> None:
-        """``commands.license_command`` with the worker's license service (``set``: ``arg`` is
-        the raw key); answer: ``LicenseInfo``, a failure in its ``error``."""
-        worker = self.worker
-
-        def call(companion: Companion) -> LicenseInfo:
-            try:
-                return commands.license_command(companion, worker.license, op, arg)
-            finally:
-                worker._probe_keyring()  # on the worker thread, like every call
-
-        self.run(call, on_done, on_error, op=f"license {op}", context=context)
-
-
-__all__ = ["CompanionWorker", "WorkerController"]
+# CommandError, ConsentResult, LicenseInfo: the answers callers get, importable from here.
+__all__ = ["CommandError", "CompanionWorker", "ConsentResult", "LicenseInfo", "WorkerController"]

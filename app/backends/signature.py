@@ -16,17 +16,20 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from typing import TYPE_CHECKING
 
 from app.model.wire import SignatureStatus
+
+if TYPE_CHECKING:  # cryptography is imported when a signature is checked, not at rest
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 
 @functools.lru_cache(maxsize=8)
 def load_public_key(pem: bytes) -> rsa.RSAPublicKey:
     """Parse a PEM public key (once per key); raises ``ValueError`` when it is not RSA."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     key = serialization.load_pem_public_key(pem)
     if not isinstance(key, rsa.RSAPublicKey):
         raise ValueError("the KeyManager public key must be an RSA key")
@@ -49,6 +52,10 @@ def verify_envelope(response_base64: str, signature: str, public_key_pem: bytes)
         data = response_base64.encode("ascii")
     except UnicodeEncodeError:
         return SignatureStatus.INVALID
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     try:
         load_public_key(public_key_pem).verify(raw, data, padding.PKCS1v15(), hashes.SHA256())
     except InvalidSignature:
@@ -58,5 +65,8 @@ def verify_envelope(response_base64: str, signature: str, public_key_pem: bytes)
 
 def sign_envelope(response_base64: str, private_key: rsa.RSAPrivateKey) -> str:
     """The signature a KeyManager server puts next to ``response_base64`` (for the receiver)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     raw = private_key.sign(response_base64.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
     return base64.b64encode(raw).decode("ascii")

@@ -2,6 +2,11 @@
 
 The CLI and the tray's worker both drive this one object; it is the only place that wires the
 vendor config, the state database, the backends and the senders together.
+
+Why the backends, the senders and the license service are built on first use: ``track`` only
+validates an event and writes it to the outbox, and a command line ``track`` is a process of its
+own. Importing the HTTP stack, the signature code and the keyring for it would cost more than the
+write itself; ``send``, ``preview`` and ``status`` build them when they first need them.
 """
 
 from __future__ import annotations
@@ -14,42 +19,38 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from app.backends.base import Backend
-from app.backends.keymanager import KeyManagerBackend
-from app.backends.telemetrydeck import TelemetryDeckBackend
 from app.model.consent import NO_POLICY, AdminPolicy, Choice
 from app.model.errors import CompanionError
 from app.model.event import Event, make_event
 from app.model.wire import PreparedRequest, SendContext, mask_secret
-from app.service.batches import requests_for
 from app.service.consent import ConsentPolicy, enforce_policy
-from app.service.http import HttpClient
-from app.service.identity import Identity, derive_identity
-from app.service.license import NO_KEY, LicenseService, LicenseStatus
+from app.service.lazy_http import LazyHttpClient
 from app.service.parallel import run_each
-from app.service.sender import RoundReport, Sender
-from app.service.status import (
-    BackendState,
-    BackendStatus,
-    CategoryStatus,
-    CompanionStatus,
-    LicenseSummary,
-    backend_problems,
-    collect_problems,
-    disabled_backend,
-)
 from app.storage.config import VendorConfig
 from app.storage.db import Database
 from app.storage.history import History, HistoryEntry
 from app.storage.outbox import UNDECIDED_KEEP, Outbox
 from app.storage.state import StateStore
 
+if TYPE_CHECKING:  # imported where used: ``track`` needs none of them
+    from app.backends.base import Backend
+    from app.service.identity import Identity
+    from app.service.license import LicenseService
+    from app.service.sender import RoundReport, Sender
+    from app.service.status import CompanionStatus, LicenseSummary
+
 log = logging.getLogger(__name__)
 
 DB_NAME = "companion.db"
 # Every backend ``status`` lists, enabled or not, with its name for people.
-BACKEND_TITLES = {"keymanager": KeyManagerBackend.title, "telemetrydeck": TelemetryDeckBackend.title}
+BACKEND_TITLES = {"keymanager": "KeyManager", "telemetrydeck": "TelemetryDeck"}
+
+
+def enabled_backends(config: VendorConfig) -> tuple[str, ...]:
+    """The names of the backends the vendor config enables, in sending order."""
+    return tuple(name for name in BACKEND_TITLES if getattr(config, name).enabled)
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,22 @@ class BackendPreview:
     held_requests: list[PreparedRequest] = field(default_factory=list)  # "will not be sent"
 
 
+def _derive(product_id: str) -> Callable[[], Identity]:
+    """Derive this user's identifiers when first asked (reading the machine id costs a little)."""
+
+    def identity() -> Identity:
+        from app.service.identity import derive_identity
+
+        return derive_identity(product_id)
+
+    return identity
+
+
 def _backends(config: VendorConfig) -> dict[str, tuple[Backend, list[str]]]:
     """Every enabled backend with the settings it still misses (empty = configured)."""
+    from app.backends.keymanager import KeyManagerBackend
+    from app.backends.telemetrydeck import TelemetryDeckBackend
+
     result: dict[str, tuple[Backend, list[str]]] = {}
     km = config.keymanager
     if km.enabled:
@@ -111,6 +126,8 @@ class Companion:
         license: the license service: its ``key`` is the license key sent to KeyManager, and
             its last answer is part of ``status``. None: no license key at all (the key is
             sent empty; TelemetryDeck-only products).
+        license_factory: builds the license service on first use instead (``app.wiring``
+            passes this, so a process that only tracks never opens the keyring).
         identity: returns this user's identifiers (derived from the product id by default).
         environ: environment (``DO_NOT_TRACK``).
         clock: seconds since the epoch.
@@ -125,6 +142,7 @@ class Companion:
         db: Database,
         *,
         license: LicenseService | None = None,
+        license_factory: Callable[[], LicenseService | None] | None = None,
         identity: Callable[[], Identity] | None = None,
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
@@ -143,18 +161,40 @@ class Companion:
             self.db, config.limits.history_days, config.limits.history_max_rows, clock
         )
         self.consent = ConsentPolicy(config.consent, self.state, self.environ, clock, admin=admin)
-        self._identity_source = identity or (lambda: derive_identity(config.product.id))
+        self._identity_source = identity or _derive(config.product.id)
         self._identity: Identity | None = None
-        self.license = license
-        self.backends = _backends(config)
-        self.senders: dict[str, Sender] = {}
+        self._license = license
+        self._license_factory = None if license is not None else license_factory
+        self.backend_names = enabled_backends(config)
+
+    @property
+    def license(self) -> LicenseService | None:
+        """The license service (built on first use when the wiring gave a factory)."""
+        if self._license_factory is not None:
+            factory, self._license_factory = self._license_factory, None
+            self._license = factory()
+        return self._license
+
+    @functools.cached_property
+    def backends(self) -> dict[str, tuple[Backend, list[str]]]:
+        """Every enabled backend and the settings it still misses (built on first use)."""
+        return _backends(self.config)
+
+    @functools.cached_property
+    def senders(self) -> dict[str, Sender]:
+        """One sender per enabled backend, each with its own kept-alive HTTP client."""
+        from app.service.sender import Sender
+
+        senders: dict[str, Sender] = {}
         for name, (backend, _missing) in self.backends.items():
-            timeout = getattr(config, name).timeout
-            self.senders[name] = Sender(
-                backend, self.outbox, self.state, self.history_store, HttpClient(timeout),
+            timeout = getattr(self.config, name).timeout
+            senders[name] = Sender(
+                backend, self.outbox, self.state, self.history_store,
+                LazyHttpClient(timeout),  # type: ignore[arg-type]
                 functools.partial(self.send_context, with_license=backend.needs_license),
-                clock=clock,
+                clock=self.clock,
             )
+        return senders
 
     # identity and secrets ---------------------------------------------------------------
 
@@ -208,7 +248,7 @@ class Companion:
             session_id=session_id or self.session_id,
         )
         category = self.consent.category_of(event.name)
-        names = tuple(self.backends)
+        names = self.backend_names
         choice = self.consent.effective(category.id)
         if choice is Choice.DENIED:
             self.outbox.count_discarded(category.id)
@@ -238,7 +278,7 @@ class Companion:
 
     def backend_problem(self, name: str) -> str:
         """Why a backend cannot send at all ("" when it can)."""
-        _backend, missing = self.backends[name]
+        missing = getattr(self.config, name).missing()
         if missing:
             return f"not configured: [{name}] {', '.join(missing)} empty in {self.config.source}"
         return ""
@@ -250,9 +290,9 @@ class Companion:
             return blocked
         if not self.consent.granted():
             return "you have not agreed to sending any data (license-companion consent grant)"
-        if not self.backends:
+        if not self.backend_names:
             return "no backend is enabled in the vendor configuration"
-        if all(self.backend_problem(name) for name in self.backends):
+        if all(self.backend_problem(name) for name in self.backend_names):
             return "no backend is configured"
         return ""
 
@@ -264,6 +304,8 @@ class Companion:
                 and retries a backend stopped by a configuration problem once.
             backends: only these backends (default: all enabled).
         """
+        from app.service.sender import RoundReport
+
         self.enforce_policy()
         granted = self.consent.granted()
         reports: dict[str, RoundReport] = {}
@@ -319,6 +361,8 @@ class Companion:
             granted: categories to treat as granted (the consent window's switches before the
                 user saves them); default: the stored decisions.
         """
+        from app.service.batches import requests_for
+
         allowed = set(self.consent.granted() if granted is None
                       else self.consent.allowed(granted))
         counts = self.outbox.counts()
@@ -372,6 +416,16 @@ class Companion:
                 lines. The tray passes False: it asks for its state after every round and
                 probes the keyring on its own schedule, so a hanging keyring never stalls it.
         """
+        from app.service.status import (
+            BackendState,
+            BackendStatus,
+            CategoryStatus,
+            CompanionStatus,
+            backend_problems,
+            collect_problems,
+            disabled_backend,
+        )
+
         counts = self.outbox.counts()
         dropped = self.outbox.dropped()
         unreadable = self.outbox.unreadable()
@@ -415,6 +469,9 @@ class Companion:
 
     def _license_summary(self, read_keyring: bool) -> LicenseSummary:
         """The license lines; a broken keyring is reported, never fatal."""
+        from app.service.license import NO_KEY, LicenseStatus
+        from app.service.status import LicenseSummary
+
         service = self.license
         assert service is not None
         now = service.clock()
@@ -435,9 +492,9 @@ class Companion:
         return LicenseSummary(status, status.describe(now), keyring, key_line)
 
     def close(self) -> None:
-        """Close network sessions and this thread's database connection."""
-        for sender in self.senders.values():
+        """Close network sessions and this thread's database connection (builds nothing)."""
+        for sender in self.__dict__.get("senders", {}).values():
             sender.client.close()
-        if self.license is not None:
-            self.license.close()
+        if self._license is not None:
+            self._license.close()
         self.db.close()

@@ -19,16 +19,18 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.backends.keymanager import KeyManagerLicense
 from app.model.errors import CompanionError
 from app.model.wire import PreparedRequest, SignatureStatus, Verdict, mask_secret
-from app.service.http import HttpClient, TransportError
-from app.service.identity import Identity
 from app.storage.config import VendorConfig
 from app.storage.license_store import LicenseStore, normalise_key
 from app.storage.state import StateStore
+
+if TYPE_CHECKING:  # imported where used: the tray and ``status`` need LicenseState, not HTTP
+    from app.backends.keymanager import KeyManagerLicense
+    from app.service.http import HttpClient
+    from app.service.identity import Identity
 
 log = logging.getLogger(__name__)
 
@@ -315,6 +317,8 @@ class LicenseService:
         return self._api().prepare(action, license_key, self.identity().activation_identifier)
 
     def _api(self) -> KeyManagerLicense:
+        from app.backends.keymanager import KeyManagerLicense
+
         km = self.config.keymanager
         return KeyManagerLicense(km.url, km.api_key, km.public_key_pem)
 
@@ -329,6 +333,8 @@ class LicenseService:
             request = self.request(action, key)
         except CompanionError as exc:  # e.g. the identity needs the keyring
             return self._no_answer(action, str(exc))
+        from app.service.http import TransportError
+
         try:
             response = self.client.send(request)
         except TransportError as exc:
@@ -427,5 +433,7 @@ def build_license_service(
     if store is None:
         store = LicenseStore(LicenseStore.service_name(config.product.id, config.product.name),
                              timeout=keyring_timeout)
+    from app.service.http import HttpClient
+
     return LicenseService(config, store, state, identity, HttpClient(config.keymanager.timeout),
                           clock)

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.backends.base import Backend
 from app.model.errors import CompanionError
@@ -25,10 +25,12 @@ from app.model.text import printable
 from app.model.wire import Outcome, SendContext, SignatureStatus, Verdict
 from app.service.backoff import backoff_delay
 from app.service.batches import Batch, batch_size, next_batches, requests_for
-from app.service.http import HttpClient, TransportError
 from app.storage.history import History
 from app.storage.outbox import MAX_UNANSWERED, Outbox, QueuedEvent
 from app.storage.state import StateStore
+
+if TYPE_CHECKING:  # the HTTP stack is imported on the first request (``LazyHttpClient``)
+    from app.service.http import HttpClient
 
 log = logging.getLogger(__name__)
 
@@ -180,8 +182,14 @@ class Sender:
             return next_at - now, f"backing off after {info.get('failures', 0)} failures"
         return 0.0, ""
 
-    def send_round(self, categories: Iterable[str], force: bool = False) -> RoundReport:
-        """Send one batch of the oldest allowed events, if the backoff allows."""
+    def send_round(self, categories: Iterable[str], force: bool = False, *,
+                   keep_lease: bool = False) -> RoundReport:
+        """Send one batch of the oldest allowed events, if the backoff allows.
+
+        Args:
+            keep_lease: keep the send lease after the round (``drain``: the next round renews
+                it instead of two more durable writes per request); ``release_lease`` ends it.
+        """
         report = RoundReport(self.backend.name)
         if self.abort.is_set():
             report.stopped = "stopped on request"
@@ -190,18 +198,35 @@ class Sender:
         if wait > 0:
             report.stopped = why
             return report
+        if not self.outbox.counts().get(self.backend.name):
+            return report  # nothing queued: no lease to take, no write for an idle wake-up
         with self._lock:
             now = self.clock()
-            if not self.state.claim(f"lease:{self.backend.name}", self.owner, now,
-                                    self.lease_ttl, owner_is_dead):
+            if now < self._lease_until - self.lease_ttl / 2:
+                pass  # still ours from the previous round of this drain, with time to spare
+            elif not self.state.claim(f"lease:{self.backend.name}", self.owner, now,
+                                      self.lease_ttl, owner_is_dead):
+                self._lease_until = 0.0
                 report.stopped = "another process is sending to this backend"
                 return report
-            self._lease_until = now + self.lease_ttl
+            else:
+                self._lease_until = now + self.lease_ttl
             try:
                 self._round(list(categories), report)
             finally:
-                self.state.release(f"lease:{self.backend.name}", self.owner)
+                if not keep_lease or report.stopped or report.requests == 0:
+                    self._release()
         return report
+
+    def release_lease(self) -> None:
+        """Give the send lease back (after rounds sent with ``keep_lease``)."""
+        with self._lock:
+            if self._lease_until:
+                self._release()
+
+    def _release(self) -> None:
+        self._lease_until = 0.0
+        self.state.release(f"lease:{self.backend.name}", self.owner)
 
     def drain(
         self, categories: Iterable[str], force: bool = False, max_rounds: int = 10_000
@@ -209,11 +234,14 @@ class Sender:
         """Send until the allowed queue is empty or something stops us."""
         cats = list(categories)
         total = RoundReport(self.backend.name)
-        for round_no in range(max_rounds):
-            report = self.send_round(cats, force=force and round_no == 0)
-            total.merge(report)
-            if report.stopped or report.requests == 0:
-                break
+        try:
+            for round_no in range(max_rounds):
+                report = self.send_round(cats, force=force and round_no == 0, keep_lease=True)
+                total.merge(report)
+                if report.stopped or report.requests == 0:
+                    break
+        finally:
+            self.release_lease()
         return total
 
     def _round(self, categories: list[str], report: RoundReport) -> None:
@@ -223,6 +251,7 @@ class Sender:
             if not batches:
                 return
             queued = self._give_up_unanswered(batches[0])
+        from app.service.http import TransportError  # only once there is something to send
         try:
             ctx = self.context()
         except CompanionError as exc:

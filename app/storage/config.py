@@ -16,10 +16,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from app import i18n
 from app.model.consent import DEFAULT_CATEGORY, Category
 from app.model.errors import ConfigError
@@ -353,6 +349,11 @@ def _read_public_key(reader: _Reader, path_text: str) -> tuple[bytes | None, str
         raise reader.error("public_key", f"cannot read {path}: {exc.strerror}") from None
     except ValueError as exc:
         raise reader.error("public_key", f"{path} {exc}") from None
+    # Imported here: only a configured public key needs it, and ``track`` should not pay for it.
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     try:
         key = serialization.load_pem_public_key(pem)
     except (ValueError, TypeError, UnsupportedAlgorithm):

@@ -236,9 +236,53 @@ class _KeyringThread:
 
 
 def _backend() -> Any:
-    import keyring
+    """The backend ``keyring`` uses, chosen by this OS the first time (see ``_platform_backend``)."""
+    import keyring.core
 
+    if getattr(keyring.core, "_keyring_backend", None) is None:
+        chosen = _platform_backend()
+        if chosen is not None:
+            keyring.core.set_keyring(chosen)
     return keyring.get_keyring()
+
+
+def _platform_backend(platform: str | None = None) -> Any:
+    """This OS's own keyring, or None to let ``keyring`` choose by its own rules.
+
+    Why: ``keyring``'s discovery imports every backend it ships (the macOS and Windows ones
+    on Linux too) to ask each for its priority. The OS's own store is what it would pick
+    anyway; when the user configured a backend (``PYTHON_KEYRING_BACKEND``, keyringrc.cfg),
+    on another OS, or when this OS's store cannot be used here (e.g. KWallet without a
+    Secret Service), ``keyring`` decides as before.
+    """
+    import os
+
+    platform = platform or sys.platform
+    if os.environ.get("PYTHON_KEYRING_BACKEND"):
+        return None
+    from keyring.util import platform_ as keyring_platform
+
+    if (keyring_platform.config_root() / "keyringrc.cfg").exists():
+        return None
+    if platform.startswith("linux"):
+        from keyring.backends import SecretService
+
+        backend: Any = SecretService.Keyring
+    elif platform == "win32":
+        from keyring.backends import Windows
+
+        backend = Windows.WinVaultKeyring
+    elif platform == "darwin":
+        from keyring.backends import macOS
+
+        backend = macOS.Keyring
+    else:
+        return None
+    try:
+        backend.priority  # noqa: B018 - raises when this store cannot be used here
+    except Exception:
+        return None
+    return backend()
 
 
 def _describe(backend: Any) -> str:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
-
-import platformdirs
 
 from app import APP_ID
 from app.storage.files import private_dir
@@ -25,6 +24,14 @@ def state_dir(home: str | os.PathLike[str] | None = None) -> Path:
     env = os.environ.get(HOME_ENV)
     if env:
         return Path(env).expanduser().resolve()
+    if sys.platform.startswith("linux"):
+        # platformdirs' own rule on Linux (XDG), without importing it and ``platform`` into
+        # every short-lived ``track`` process; a unit test keeps the two the same.
+        data = os.environ.get("XDG_DATA_HOME", "").strip()
+        base = Path(data) if data and os.path.isabs(data) else Path.home() / ".local" / "share"
+        return base / APP_ID
+    import platformdirs
+
     return Path(platformdirs.user_data_dir(APP_ID, appauthor=False, roaming=False))
 
 

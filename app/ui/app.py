@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QLockFile, QObject, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QLockFile, QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from app import APP_ID, NAME, ORGANIZATION, __version__
@@ -171,6 +171,58 @@ def forward(state_dir: Path, message: str) -> tuple[bool, int | None]:
     return True, pid
 
 
+def _watch_network(app: QCoreApplication, controller: WorkerController) -> None:
+    """Follow the OS's network state (``app.netinfo``); without a backend: "unknown"."""
+    from app.netinfo import NetworkWatcher
+
+    controller.watch_network(NetworkWatcher(app))
+
+
+def _quit_on_signals(app: QCoreApplication) -> Callable[[], None]:
+    """Quit the event loop on SIGINT/SIGTERM without a polling timer; returns the undo.
+
+    Python runs signal handlers only between bytecodes, and Qt's loop runs none while idle. The
+    signal module writes the signal's number to a socket Qt watches, so the loop wakes exactly
+    when a signal arrives (no periodic wake-up to let the handler run).
+    """
+    import socket
+
+    from PySide6.QtCore import QSocketNotifier
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal %d: quitting", signum)
+        app.quit()
+
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    try:
+        previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    except ValueError:  # not the main thread: fall back to handlers alone
+        previous_fd = None
+    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read)
+
+    def drain() -> None:
+        try:
+            reader.recv(64)  # the handler itself has run (or runs right after this slot)
+        except OSError:
+            pass
+
+    notifier.activated.connect(drain)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        notifier.setEnabled(False)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if previous_fd is not None:
+            signal.set_wakeup_fd(previous_fd)
+        reader.close()
+        writer.close()
+
+    return restore
+
+
 def run_tray(
     state_dir: Path,
     companion_factory: Callable[[], Any],
@@ -244,11 +296,6 @@ def _run(instance: SingleInstance, state_dir: Path, companion_factory: Callable[
 
     controller = WorkerController(companion_factory, license_factory, interval,
                                   sending=not windows_only)
-    if not windows_only:
-        from app.netinfo import NetworkWatcher
-
-        network = NetworkWatcher(app)  # no backend on this system: "unknown", as before
-        controller.watch_network(network)
     windows = Windows(controller, product, state_dir, config_path, icons)
     tray: TrayIcon | None = None
     exit_code = [EXIT_OK]
@@ -294,24 +341,15 @@ def _run(instance: SingleInstance, state_dir: Path, companion_factory: Callable[
             log.warning("%s: running headless", why)
     if show:
         windows.show(show)
+    if not windows_only:
+        _watch_network(app, controller)  # after the icon: loading the OS's backend takes time
 
-    # Python signal handlers run only between bytecodes: a cheap timer gives them a chance.
-    def on_signal(signum: int, _frame: object) -> None:
-        log.info("signal %d: quitting", signum)
-        app.quit()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    heartbeat = QTimer()
-    heartbeat.start(250)
-    heartbeat.timeout.connect(lambda: None)
-
+    restore_signals = _quit_on_signals(app)
     controller.start()
     try:
         app.exec()
     finally:
-        heartbeat.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        restore_signals()
         if tray is not None:
             tray.hide()
         windows.close_all()

@@ -60,10 +60,10 @@ def test_metered_waits_until_the_user_allows_it(qtbot, make_factory, controller_
     qtbot.waitUntil(lambda: any("metered" in d for d in ctl.snapshot.details))
     assert backend_state(qtbot, ctl).failures == 0
 
-    wait_result(qtbot, lambda done, err: ctl.run(lambda c: set_send_on_metered(c.state, True),
-                                                 done, err))
+    # Allowing it changes the state database, which wakes the sender (no timer runs).
     with qtbot.waitSignal(ctl.sendFinished, timeout=20_000):
-        ctl.send_now()
+        wait_result(qtbot, lambda done, err: ctl.run(
+            lambda c: set_send_on_metered(c.state, True), done, err))
     assert backend_state(qtbot, ctl).failures == 1
 
 
