@@ -25,6 +25,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.host_door import HostDoor, HostServerError
 from app.qt_emit import emit
+from app.service.host_ingest import take_inbox
 from app.worker import WorkerController
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class TrayDoor(QObject):
         controller.ready.connect(self._on_ready)
         controller.stateChanged.connect(self._on_state)
         controller.sendFinished.connect(self._on_state)
+        controller.sendFinished.connect(self._take_inbox_without_door)
         controller.commandRan.connect(self._on_command)
 
     def _on_ready(self, _snapshot: object) -> None:
@@ -72,13 +74,21 @@ class TrayDoor(QObject):
         except HostServerError as exc:
             log.warning("host endpoint not opened: %s", exc)
             self._out(f"note: the endpoint for your application is not open: {exc}")
+            self._take_inbox_without_door()
             return
         except OSError as exc:
             log.warning("host endpoint not opened: %s", exc.strerror or exc)
+            self._take_inbox_without_door()
             return
         self.door = door
         log.info("host endpoint open at %s", door.address)
         emit(self.opened, str(door.address))
+
+    def _take_inbox_without_door(self, _summary: object = None) -> None:
+        """Without an endpoint hosts write to the inbox: the worker takes it at start and after
+        every round, so those events are delivered all the same."""
+        if self.door is None:
+            self.controller.run(take_inbox, op="inbox")
 
     def _on_show(self, window: str) -> None:
         self._show(window)

@@ -14,22 +14,23 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.model.consent import NO_POLICY, AdminPolicy, Choice
 from app.model.errors import CompanionError
-from app.model.event import Event, make_event
+from app.model.event import make_event
 from app.model.wire import PreparedRequest, SendContext, mask_secret
+from app.service.companion_types import BackendPreview, TrackResult
 from app.service.consent import ConsentPolicy, enforce_policy
 from app.service.lazy_http import LazyHttpClient
 from app.service.parallel import run_each
 from app.storage.config import VendorConfig
-from app.storage.db import Database
+from app.storage.db import Database, EnvironmentProblem
 from app.storage.history import History, HistoryEntry
 from app.storage.outbox import UNDECIDED_KEEP, Outbox
 from app.storage.state import StateStore
@@ -51,32 +52,6 @@ BACKEND_TITLES = {"keymanager": "KeyManager", "telemetrydeck": "TelemetryDeck"}
 def enabled_backends(config: VendorConfig) -> tuple[str, ...]:
     """The names of the backends the vendor config enables, in sending order."""
     return tuple(name for name in BACKEND_TITLES if getattr(config, name).enabled)
-
-
-@dataclass(frozen=True)
-class TrackResult:
-    """What ``track`` did with an event."""
-
-    event: Event
-    category: str
-    stored: bool  # False when the category is denied: the event was discarded, not kept
-    backends: tuple[str, ...]
-    dropped: int = 0  # old events the outbox cap pushed out to make room
-    held_dropped: int = 0  # old undecided events of this category dropped (bounded hold)
-
-
-@dataclass(frozen=True)
-class BackendPreview:
-    """The exact requests one backend would send now, and what it would not send."""
-
-    backend: str
-    title: str
-    problem: str  # "" when the backend can send; otherwise why it will not
-    requests: list[PreparedRequest]
-    will_send: bool
-    queued: int
-    held_back: dict[str, int] = field(default_factory=dict)  # category -> events not consented
-    held_requests: list[PreparedRequest] = field(default_factory=list)  # "will not be sent"
 
 
 def _derive(product_id: str) -> Callable[[], Identity]:
@@ -165,14 +140,16 @@ class Companion:
         self._identity: Identity | None = None
         self._license = license
         self._license_factory = None if license is not None else license_factory
+        self._license_lock = threading.Lock()
         self.backend_names = enabled_backends(config)
 
     @property
     def license(self) -> LicenseService | None:
         """The license service (built on first use when the wiring gave a factory)."""
-        if self._license_factory is not None:
-            factory, self._license_factory = self._license_factory, None
-            self._license = factory()
+        with self._license_lock:  # the tray's worker and its host door may ask at once
+            if self._license_factory is not None:
+                factory, self._license_factory = self._license_factory, None
+                self._license = factory()
         return self._license
 
     @functools.cached_property
@@ -273,8 +250,18 @@ class Companion:
     # sending ----------------------------------------------------------------------------
 
     def enforce_policy(self) -> int:
-        """Delete what is queued that the administrator's policy forbids; how many were."""
-        return enforce_policy(self.consent, self.outbox)
+        """Delete what is queued that the administrator's policy forbids; how many were.
+
+        On a read-only or full disk nothing can be deleted now; nothing is sent of it either
+        (the consent gate reads the same policy), so it waits for a writable disk.
+        """
+        if self.db.read_only:
+            return 0
+        try:
+            return enforce_policy(self.consent, self.outbox)
+        except EnvironmentProblem as exc:
+            log.warning("the policy's deletions wait for a writable disk: %s", exc)
+            return 0
 
     def backend_problem(self, name: str) -> str:
         """Why a backend cannot send at all ("" when it can)."""
@@ -304,8 +291,10 @@ class Companion:
                 and retries a backend stopped by a configuration problem once.
             backends: only these backends (default: all enabled).
         """
+        from app.service.host_ingest import take_inbox
         from app.service.sender import RoundReport
 
+        take_inbox(self)  # what hosts left while no companion answered goes with this send
         self.enforce_policy()
         granted = self.consent.granted()
         reports: dict[str, RoundReport] = {}

@@ -275,6 +275,10 @@ def enforce_policy(policy: ConsentPolicy, outbox: _Discards) -> int:
 
     Call it when the companion opens and before each send round; returns how many were deleted.
     """
+    if policy.admin.error:
+        # A policy that cannot be read stops sending (the safe reading) but deletes nothing:
+        # a typo or a passing read error must not destroy what the user agreed to send.
+        return 0
     denied = policy.policy_denied()
     if denied is not None and not denied:
         return 0

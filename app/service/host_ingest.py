@@ -15,13 +15,16 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from app.model.errors import StorageError
 from app.service import host_protocol as hp
 from app.service.host_companion import CompanionHost
 from app.service.host_protocol import ErrorReply, TrackItem
-from app.storage.inbox import Inbox
+from app.storage.inbox import Inbox, inbox_dir
+
+if TYPE_CHECKING:
+    from app.service.companion import Companion
 
 log = logging.getLogger(__name__)
 
@@ -176,3 +179,13 @@ def ingest_inbox(inbox: Inbox, host: CompanionHost) -> IngestReport:
         inbox.done(item)
         total.add(report)
     return total
+
+
+def take_inbox(companion: Companion) -> IngestReport:
+    """The inbox taken without the host door: by ``send`` on the command line, and by a tray
+    whose socket could not open (no transport on this OS, an unsafe runtime directory), so
+    events a host left there are delivered all the same."""
+    inbox = Inbox(inbox_dir(companion.home))
+    if not inbox.pending():
+        return IngestReport()
+    return ingest_inbox(inbox, CompanionHost(companion))

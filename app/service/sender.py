@@ -280,10 +280,16 @@ class Sender:
             self.outbox.mark_in_flight(item.seq for item in items)
             try:
                 response = self.client.send(request)
+                outcome = self.backend.interpret(request, response)
             except TransportError as exc:
                 outcome = Outcome(Verdict.RETRY, str(exc))
-            else:
-                outcome = self.backend.interpret(request, response)
+            except Exception:
+                # A bug or an environment failure before the request left (e.g. no trust
+                # store) or while reading its answer: these rows did not go unanswered, so
+                # they must not count towards the resend bound.
+                with self.outbox.db.write() as conn:
+                    self.outbox.clear_in_flight((item.seq for item in items), conn)
+                raise
             report.requests += 1
             report.outcomes.append(outcome)
             log.info("%s: %d events -> %s (%s)", self.backend.name, len(items),

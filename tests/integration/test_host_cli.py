@@ -133,3 +133,18 @@ def test_without_a_transport_host_info_and_the_client_say_so(setup, capsys, monk
     assert caught.value.code == "transport_unavailable" and WINDOWS in caught.value.message
     assert c.track("feature.a", value=1)["queued"] == "inbox"  # events still kept
     assert client_module.nudge(socket_path=tmp_path / "s" / "host.sock") is False
+
+
+def test_send_delivers_what_hosts_left_in_the_inbox_with_no_endpoint(setup, capsys, monkeypatch,
+                                                                     td):
+    """No transport (as on Windows): the client keeps events in the inbox, and ``send`` takes
+    them to the receiver, though no host door ever ran."""
+    monkeypatch.setattr(client_module, "transport_problem", lambda: WINDOWS)
+    home, config, _run, build = setup
+    write_vendor_config(config, consent_version=1, telemetrydeck=telemetrydeck(td.url))
+    c = Client(socket_path=home.parent / "s" / "host.sock", inbox=home / "inbox")
+    assert c.track("feature.a", value=1)["queued"] == "inbox"
+    assert c.track("feature.b", text="x")["queued"] == "inbox"
+    assert cli.main(["--home", str(home), "--config", str(config), "send"], build=build) == 0
+    assert sorted(e["type"] for e in td.accepted_events()) == ["feature.a", "feature.b"]
+    assert not any((home / "inbox").glob("*.jsonl"))

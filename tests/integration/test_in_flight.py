@@ -90,3 +90,22 @@ def test_a_transport_failure_clears_the_mark_and_does_not_count(companion, tmp_p
     row = companion.db.connection().execute(
         "SELECT in_flight_since, unanswered, attempts FROM outbox").fetchone()
     assert row == (None, 0, 1)
+
+
+def test_a_failure_before_the_request_leaves_clears_the_mark(companion, monkeypatch):
+    """An error that is not the network's (here: no trust store could be built) raises, but
+    must not leave rows marked in flight: three such rounds would otherwise give them up."""
+    companion.track("feature.a", kind="number", value=1)
+    sender = companion.senders["telemetrydeck"]
+
+    def no_trust_store(request):
+        raise RuntimeError("no trust store")
+
+    monkeypatch.setattr(sender.client, "send", no_trust_store)
+    for _ in range(MAX_UNANSWERED + 1):
+        with pytest.raises(RuntimeError):
+            companion.send()
+    row = companion.db.connection().execute(
+        "SELECT in_flight_since, unanswered FROM outbox").fetchone()
+    assert row == (None, 0)
+    assert companion.outbox.counts() == {"telemetrydeck": 1}

@@ -149,3 +149,13 @@ def test_enforce_policy_discards_what_the_policy_denies(state):
     assert enforce_policy(make(state, AdminPolicy(source=SRC, deny=frozenset({"usage"}))), rec) == 3
     assert enforce_policy(make(state, AdminPolicy(source=SRC, enabled=False)), rec) == 3
     assert rec.calls == [["usage"], None]
+
+
+def test_an_unreadable_policy_stops_sending_but_deletes_nothing(state):
+    """A typo or a passing read error in the policy file must not destroy the queue: sending
+    stops (the safe reading), the events wait for a policy that can be read."""
+    rec = Recorder()
+    broken = AdminPolicy(source=SRC, enabled=False, locked=True, error=f"{SRC}: bad TOML")
+    policy = make(state, broken)
+    assert enforce_policy(policy, rec) == 0 and rec.calls == []
+    assert policy.blocked_reason()
