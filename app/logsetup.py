@@ -58,7 +58,7 @@ class PrivateFileHandler(logging.handlers.RotatingFileHandler):
     """A rotating log whose every file (the current one and each new one after a rollover)
     is readable by the user alone, whatever the umask: log lines name events and servers."""
 
-    def _open(self):  # type: ignore[no-untyped-def]
+    def _open(self):  # type: ignore[no-untyped-def,unused-ignore]
         private_file(Path(self.baseFilename))
         stream = super()._open()
         os.chmod(self.baseFilename, FILE_MODE)

@@ -59,7 +59,7 @@ def check_qt() -> dict[str, Any]:
         "qt_version": qVersion(),
         "pyside_version": pyside_version,
         "platform_requested": requested or "(Qt default)",
-        "platform": qt_app.platformName(),
+        "platform": qt_app.platformName(),  # type: ignore[attr-defined]  # a QApplication
         "tray_available": QSystemTrayIcon.isSystemTrayAvailable(),
     }
 

@@ -8,21 +8,13 @@ to it only through ``WorkerController``: events arrive as its signals, and every
 thread and its answer comes back to a callback on the caller's thread. What the commands do is
 in ``app.service.commands``, their answers in ``app.service.results``.
 
-Sending is event-driven, so an idle tray costs nothing: no timer runs while the outbox is empty
-or nothing in it is due. A round starts when something may be sent: at start, on ``wake()`` (an
-event enqueued through the tray's host door), on "Send now", on a consent grant, on resume, when
-another process writes the state database (a ``track`` on the command line: the database's
-files are watched, no polling), and when the one single-shot timer armed for the next due time
-fires (a backoff or a server's Retry-After ending). Only when events are due but could not be
-sent for no timed reason (another process holds the send lease) is the timer armed for
-``interval`` seconds.
+Sending is event-driven (no timer while nothing is due): a round starts at start, on
+``wake()``, "Send now", a grant, resume, a write to the state database by another process
+(watched, not polled), or when the one single-shot timer for the next due time fires.
 
-Quitting: ``WorkerController.shutdown(timeout)`` sets the stop flag and every sender's ``abort``
-(so a round in progress ends after its current request, which has the HTTP client's timeout),
-queues ``stop`` (which closes the companion on its own thread and emits ``stopped``, which quits
-the thread) and joins the thread, waiting at most ``timeout`` seconds. Events leave the outbox
-only after a settled answer, so whatever happens at quit, nothing queued is lost (at worst it is
-resent).
+Quitting: ``WorkerController.shutdown(timeout)`` sets the stop flag and every sender's
+``abort`` (a round ends after its current request), closes the companion on its own thread and
+joins the thread. Events leave the outbox only after a settled answer: nothing queued is lost.
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ for dir in app tests benchmarks scripts installer; do
 done
 ruff_rc=0
 .venv/bin/ruff check "${lint_paths[@]}" || ruff_rc=$?
+# Types (pyproject.toml [tool.mypy]: strict for model, storage, backends, service).
+.venv/bin/mypy || ruff_rc=$?
 
 export QT_QPA_PLATFORM=offscreen
 # SIGINT first so pytest prints its summary; KILL if it does not stop. `timeout` puts itself in

@@ -27,6 +27,7 @@ class Backend(Protocol):
 
     name: str
     title: str
+    url: str
     max_batch: int
     needs_license: bool
 

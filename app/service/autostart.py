@@ -18,6 +18,7 @@ import plistlib
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from app import APP_ID, NAME
 from app.model.errors import CompanionError
@@ -198,7 +199,7 @@ class Autostart:
 
     # -- Windows ------------------------------------------------------------------------------
 
-    def _winreg(self):
+    def _winreg(self) -> Any:
         try:
             import winreg
         except ImportError:

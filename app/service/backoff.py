@@ -19,4 +19,4 @@ def backoff_delay(failures: int, rand: Callable[[], float] = random.random) -> f
     if failures <= 0:
         return 0.0
     window = min(CAP, BASE * 2 ** (failures - 1))
-    return window / 2 + rand() * window / 2
+    return float(window / 2 + rand() * window / 2)

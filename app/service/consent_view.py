@@ -19,7 +19,8 @@ from app.storage.history import HistoryEntry
 from app.storage.outbox import UNDECIDED_KEEP
 
 if TYPE_CHECKING:  # only for type hints: the companion imports the storage this module reads
-    from app.service.companion import BackendPreview, Companion
+    from app.service.companion import Companion
+    from app.service.companion_types import BackendPreview
 
 # Fields whose meaning depends on the event, explained in the same plain words.
 EXTRA_MEANINGS = {

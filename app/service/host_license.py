@@ -28,7 +28,7 @@ from typing import Any
 from app.backends.keymanager import read_envelope, response_code
 from app.model.errors import KeyringUnavailableError
 from app.model.wire import HttpResponse, PreparedRequest, SignatureStatus
-from app.service.license import NO_KEY, VALID, LicenseService, LicenseStatus
+from app.service.license import NO_KEY, VALID, LicenseService, LicenseState, LicenseStatus
 from app.storage.state import StateStore
 
 SKEW = 600.0  # seconds a signed time may differ from the local clock and still be fresh
@@ -58,7 +58,7 @@ class SignedTimeRecorder:
 
     def send(self, request: PreparedRequest) -> HttpResponse:
         """Send, then note the answer's signed time (a failure to note never fails the call)."""
-        response = self.client.send(request)
+        response: HttpResponse = self.client.send(request)
         if request.backend == LICENSE_BACKEND:
             try:
                 self._record(response)
@@ -90,9 +90,9 @@ class SignedTimeRecorder:
 def install_recorder(service: LicenseService) -> None:
     """Wrap the service's HTTP client once (idempotent)."""
     if not isinstance(service.client, SignedTimeRecorder):
-        service.client = SignedTimeRecorder(service.client, service.state,
-                                            service.config.keymanager.public_key_pem,
-                                            service.clock)
+        recorder = SignedTimeRecorder(service.client, service.state,
+                                      service.config.keymanager.public_key_pem, service.clock)
+        service.client = recorder  # type: ignore[assignment]  # a drop-in: the same send()
 
 
 def _matching_record(state: StateStore, status: LicenseStatus) -> dict[str, Any] | None:
@@ -181,7 +181,8 @@ def license_answer(service: LicenseService | None, grace_days: float, now: float
         refresh: ask the server first (waits up to the KeyManager timeout).
     """
     if service is None:
-        status = LicenseStatus("unknown", problem="this companion has no license service")
+        status = LicenseStatus(LicenseState.UNKNOWN,
+                               problem="this companion has no license service")
         return {"license": status.to_dict(now),
                 "offline": offline_grace_service_less(grace_days), "keyring": ""}
     keyring = ""

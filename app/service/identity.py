@@ -103,8 +103,10 @@ def read_machine_id(platform: str | None = None) -> tuple[str, str] | None:
 
 
 def _read_windows_machine_guid() -> tuple[str, str] | None:
+    if sys.platform != "win32":
+        return None
     try:
-        import winreg  # type: ignore[import-not-found]
+        import winreg
 
         access = winreg.KEY_READ | getattr(winreg, "KEY_WOW64_64KEY", 0)
         with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, WINDOWS_KEY, 0, access) as key:

@@ -140,7 +140,8 @@ class Sender:
 
     def info(self) -> dict[str, Any]:
         """Backoff/block/warning state for ``status``."""
-        return self.state.get(self.state_key, {})
+        info: dict[str, Any] = self.state.get(self.state_key, {})
+        return info
 
     def batch_size(self) -> int:
         """Events per round now: the backend's ``max_batch``, or fewer after a 413."""

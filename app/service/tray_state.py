@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.i18n import _, ngettext
@@ -17,7 +18,7 @@ from app.service.status import CompanionStatus, Problem
 
 # Why nothing is sent, as the service says it (with the command a CLI user would type), and
 # how the tray and the windows say it: in the user's language, never naming a command.
-REASONS = (
+REASONS: tuple[tuple[str, Callable[[], str]], ...] = (
     ("DO_NOT_TRACK", lambda: _("DO_NOT_TRACK is set on this computer")),
     ("you have not agreed", lambda: _("you have not allowed any kind of data yet")),
     ("no backend is enabled", lambda: _("the vendor has not enabled any server")),
@@ -75,7 +76,7 @@ def reason_words(reason: str) -> str:
     """Why nothing is sent, for the tray and the windows: translated, without CLI commands."""
     for start, words in REASONS:
         if reason.startswith(start):
-            return words()
+            return str(words())
     return _COMMAND.sub("", reason)
 
 

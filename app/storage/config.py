@@ -148,7 +148,7 @@ class _Reader:
         return str(value).strip()
 
     def flag(self, key: str, default: bool) -> bool:
-        return self.get(key, bool, default)
+        return bool(self.get(key, bool, default))
 
     def number(self, key: str, default: float, low: float, high: float) -> float:
         value = self.get(key, (int, float), default)

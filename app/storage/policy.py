@@ -173,6 +173,8 @@ def policy_from_registry(values: Mapping[str, Any], source: str) -> AdminPolicy:
 
 def read_windows_policy(key: str = WINDOWS_POLICY_KEY) -> AdminPolicy:  # pragma: no cover - Windows
     """Read the policy values under HKLM (``winreg`` exists only on Windows)."""
+    if sys.platform != "win32":
+        return NO_POLICY
     import winreg
 
     source = rf"HKLM\{key}"

@@ -42,7 +42,7 @@ from app.storage.texts import Texts
 from app.ui import looks
 
 if TYPE_CHECKING:
-    from app.service.companion import BackendPreview
+    from app.service.companion_types import BackendPreview
 
 DEBOUNCE_MS = 150
 GRANTED, DENIED = Choice.GRANTED.value, Choice.DENIED.value

@@ -18,7 +18,8 @@ from app.i18n import N_, _
 from app.model.text import printable
 from app.service import settings
 from app.service.autostart import Autostart, AutostartError
-from app.service.tray_state import Level, Problem, Snapshot, reason_words
+from app.service.status import Problem
+from app.service.tray_state import Level, Snapshot, reason_words
 from app.ui.icons import Icons
 from app.ui.windows import Windows
 from app.worker import WorkerController
@@ -29,9 +30,6 @@ METERED_ITEM = N_("Send on metered connections")
 METERED_TIP = N_("Off: nothing is sent while the system says the connection is metered "
                  "(e.g. a phone's hotspot)")
 NOT_SENDING = N_("Not sending: {reason}")
-MENU_ITEMS = (N_("License…"), N_("What is sent…"), N_("History…"), N_("Send now"),
-              N_("Pause sending"), N_("Resume"), METERED_ITEM, N_("Start at login"), N_("About"),
-              N_("Quit"))
 
 
 class Notifier:
@@ -48,7 +46,6 @@ class Notifier:
         self._clock = clock
         self._last_by_key: dict[str, float] = {}
         self._last_any = float("-inf")
-        self.shown: list[Problem] = []
 
     def consider(self, problems: tuple[Problem, ...]) -> Problem | None:
         """Show at most one of these problems now, if the limits allow; returns it."""
@@ -67,7 +64,6 @@ class Notifier:
                 continue
             self._last_by_key[problem.key] = now
             self._last_any = now
-            self.shown.append(problem)
             self._show(problem.title, problem.message)
             return problem
         return None
