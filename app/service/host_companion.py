@@ -83,6 +83,8 @@ class CompanionHost:
                                                                   field)))
                     continue
                 outcomes.append(TrackOutcome(result.event.id, result.category, result.stored))
+        if any(o.stored for o in outcomes if o.error is None):
+            self.wake()  # committed: the tray's sender, idle without a timer, sends them now
         return outcomes
 
     def license(self, refresh: bool = False) -> dict[str, Any]:
