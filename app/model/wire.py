@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
 MASK = "•"
+
+
+def scrub_secrets(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret in it masked: a server that echoes the key (in an error
+    message) must not put it into the history."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, mask_secret(secret))
+    return text
 
 
 def mask_secret(secret: str) -> str:

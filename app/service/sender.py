@@ -8,6 +8,8 @@ between send and ack means a resend, never a loss.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 import random
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from app.backends.base import Backend
 from app.model.errors import CompanionError
 from app.model.text import printable
-from app.model.wire import Outcome, SendContext, SignatureStatus, Verdict
+from app.model.wire import Outcome, SendContext, SignatureStatus, Verdict, scrub_secrets
 from app.service.backoff import backoff_delay
 from app.service.batches import Batch, batch_size, next_batches, requests_for
 from app.storage.history import History
@@ -300,6 +302,7 @@ class Sender:
             )
             # The history entry and the removal from the outbox are one transaction: a crash
             # leaves either both or neither. The entry keeps the request as sent, masked.
+            outcome = _scrubbed(outcome, ctx.secrets)
             with self.outbox.db.write() as conn:
                 self.history.record(self.backend.name, {i.category for i in items},
                                     request.event_ids, outcome, conn,
@@ -407,3 +410,13 @@ class Sender:
         if outcome.signature in (SignatureStatus.INVALID, SignatureStatus.UNSIGNED):
             changes["signature_warning"] = outcome.message
         self.state.update(self.state_key, changes)
+
+
+def _scrubbed(outcome: Outcome, secrets: Iterable[str]) -> Outcome:
+    """The outcome as the history keeps it: a key the server echoed in its words is masked."""
+    secrets = tuple(secrets)
+    errors = outcome.errors
+    if errors:
+        errors = json.loads(scrub_secrets(json.dumps(errors, default=str), secrets))
+    return dataclasses.replace(outcome, message=scrub_secrets(outcome.message, secrets),
+                               errors=errors)

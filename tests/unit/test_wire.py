@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from app.backends.keymanager import KeyManagerBackend, KeyManagerLicense
 from app.backends.telemetrydeck import TelemetryDeckBackend
 from app.model.event import make_event
-from app.model.wire import PreparedRequest, SendContext, mask_secret
+from app.model.wire import Outcome, PreparedRequest, SendContext, Verdict, mask_secret, scrub_secrets
+from app.service.sender import _scrubbed
 
 CTX = SendContext(
     user_identifier="u" * 32,
@@ -99,3 +100,21 @@ def test_the_stored_form_round_trips_and_refuses_garbage():
     assert PreparedRequest.from_dict(json.loads(json.dumps(request.to_dict()))) == request
     with pytest.raises(ValueError, match="not a stored request"):
         PreparedRequest.from_dict({"backend": "x"})
+
+ECHOED_KEY = "9cc2cc83-4c74-49f9-98f5-f0e1c1eb1541"
+ECHOED_API = "2964c3c9-0b5d-4d89-b3ac-4668f30bc492"
+
+
+def test_every_secret_in_a_text_is_masked():
+    text = f"license {ECHOED_KEY} is not valid for api key {ECHOED_API}; again: {ECHOED_KEY}"
+    scrubbed = scrub_secrets(text, {ECHOED_KEY, ECHOED_API, ""})
+    assert ECHOED_KEY not in scrubbed and ECHOED_API not in scrubbed
+    assert scrubbed.count(mask_secret(ECHOED_KEY)) == 2 and mask_secret(ECHOED_API) in scrubbed
+
+
+def test_the_outcome_the_history_keeps_has_no_echoed_key():
+    outcome = Outcome(Verdict.REJECTED, f"invalid key {ECHOED_KEY}",
+                      errors={"license_key": [f"{ECHOED_KEY} is unknown"], "code": 100})
+    kept = _scrubbed(outcome, {ECHOED_KEY})
+    assert ECHOED_KEY not in repr(kept.message) + repr(kept.errors)
+    assert kept.errors["code"] == 100 and kept.verdict is Verdict.REJECTED
