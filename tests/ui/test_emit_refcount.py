@@ -24,5 +24,7 @@ def test_emit_does_not_drain_true(qtbot):
     before = sys.getrefcount(True)
     for _ in range(emits):
         emit(source.changed, ["usage"], False)
-    assert abs(sys.getrefcount(True) - before) < emits // 10
+    # The bug lowers the count by exactly one per emit; other threads' noise (seen up to ~900
+    # either way) stays far below half of that.
+    assert before - sys.getrefcount(True) < emits // 2
     assert len(got) == emits + 1 and got[1] == (["usage"], False)

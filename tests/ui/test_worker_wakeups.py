@@ -78,17 +78,14 @@ def test_a_failure_arms_one_timer_for_the_retry_and_it_delivers(qtbot, km, make_
     enqueue(factory, 1)
     km.script(Respond(503, headers={"Retry-After": "1"}))
     ctl = controller_for(factory, interval=HOUR)
-    with qtbot.waitSignal(ctl.sendFinished, timeout=10_000) as first:
-        ctl.grant(None)
-    assert first.args[0].delivered == 0 and first.args[0].remaining == 1
-    qtbot.waitUntil(lambda: timer_active(ctl))
-    # Asked on the worker's own thread, where the timer lives.
-    remaining_ms = wait_result(qtbot, lambda done, err: ctl.run(
-        lambda c: ctl.worker._timer.remainingTime(), done, err))
-    assert 0 <= remaining_ms <= 1100  # the server's Retry-After, not the hour-long fallback
-    with qtbot.waitSignal(ctl.sendFinished, timeout=10_000) as retry:
-        pass  # the single-shot timer fires once the server's wait is over
-    assert retry.args[0].delivered == 1
+    rounds = []  # every round's summary, so the retry cannot be missed however fast it comes
+    ctl.sendFinished.connect(rounds.append)
+    ctl.grant(None)
+    qtbot.waitUntil(lambda: len(rounds) >= 1, timeout=10_000)
+    assert rounds[0].delivered == 0 and rounds[0].remaining == 1
+    # The single-shot timer fires once the server's wait (1 s) is over, not the hour-long
+    # fallback: the retry round delivers well within the hour.
+    qtbot.waitUntil(lambda: any(r.delivered == 1 for r in rounds), timeout=10_000)
     assert len(km.accepted_events()) == 1
     qtbot.waitUntil(lambda: not ctl.snapshot.sending)
     assert not timer_active(ctl)
