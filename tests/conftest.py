@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -108,3 +109,30 @@ def td():
 
     with TelemetryDeckReceiver() as rx:
         yield rx
+
+
+@pytest.fixture()
+def etc_policy() -> Iterator[object]:
+    """A writer of the real /etc policy file (0644, as an administrator would write it), removed
+    afterwards; one an administrator already put there is never touched (the test is skipped).
+    The tests that use it run only as root (CI does)."""
+    from app.storage.policy import LINUX_POLICY_PATH
+
+    if LINUX_POLICY_PATH.exists():
+        pytest.skip(f"{LINUX_POLICY_PATH} already exists on this machine; not overwriting it")
+    folder = LINUX_POLICY_PATH.parent
+    made_folder = not folder.exists()
+
+    def write(text: str) -> None:
+        folder.mkdir(mode=0o755, exist_ok=True)
+        tmp = folder / f".policy-{uuid.uuid4().hex}"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.chmod(0o644)
+        tmp.replace(LINUX_POLICY_PATH)
+
+    try:
+        yield write
+    finally:
+        LINUX_POLICY_PATH.unlink(missing_ok=True)
+        if made_folder and folder.exists():
+            folder.rmdir()

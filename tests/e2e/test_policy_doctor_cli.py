@@ -12,7 +12,6 @@ import os
 import socket
 import subprocess
 import sys
-import uuid
 
 import pytest
 
@@ -36,29 +35,6 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@pytest.fixture()
-def etc_policy():
-    """Write the real policy file (0644, like an administrator would); removed afterwards."""
-    if LINUX_POLICY_PATH.exists():
-        pytest.skip(f"{LINUX_POLICY_PATH} already exists on this machine; not overwriting it")
-    folder = LINUX_POLICY_PATH.parent
-    made_folder = not folder.exists()
-
-    def write(text: str) -> None:
-        folder.mkdir(mode=0o755, exist_ok=True)
-        tmp = folder / f".policy-{uuid.uuid4().hex}"
-        tmp.write_text(text, encoding="utf-8")
-        tmp.chmod(0o644)
-        tmp.replace(LINUX_POLICY_PATH)
-
-    try:
-        yield write
-    finally:
-        LINUX_POLICY_PATH.unlink(missing_ok=True)
-        if made_folder and folder.exists():
-            folder.rmdir()
 
 
 def make_env(tmp_path, config_text: str) -> dict[str, str]:

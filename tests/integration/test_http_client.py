@@ -2,50 +2,15 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 
 import pytest
 
 from app.model.wire import PreparedRequest
 from app.service.http import HttpClient, TransportError
+from tests.raw_server import RawServer
 
 pytestmark = pytest.mark.timeout(30)
-
-
-class RawServer:
-    """Accepts one connection at a time and answers with ``reply(conn)``."""
-
-    def __init__(self, reply):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.reply = reply
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/v2/"
-
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.recv(65536)
-                self.reply(conn)
-
-    def close(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() in serve()
-        except OSError:
-            pass
-        self.sock.close()
-        self.thread.join(5)
 
 
 def request(url: str) -> PreparedRequest:
@@ -87,22 +52,12 @@ def test_plain_http_is_refused_for_other_hosts():
 def test_netrc_credentials_are_not_added(tmp_path, monkeypatch):
     seen = []
 
-    def capture(conn):
-        seen.append(b"")
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-
     class Capturing(RawServer):
-        def serve(self):
-            while True:
-                try:
-                    conn, _ = self.sock.accept()
-                except OSError:
-                    return
-                with conn:
-                    seen.append(conn.recv(65536))
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        def answer(self, conn):
+            seen.append(conn.recv(65536))
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
-    server = Capturing(capture)
+    server = Capturing()
     (tmp_path / ".netrc").write_text("machine 127.0.0.1 login user password hunter2\n")
     (tmp_path / ".netrc").chmod(0o600)
     monkeypatch.setenv("HOME", str(tmp_path))

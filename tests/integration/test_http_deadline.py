@@ -17,6 +17,7 @@ from app.model.wire import PreparedRequest
 from app.service.http import HttpClient, TransportError
 from app.storage.config import parse_config
 from app.wiring import build_companion
+from tests.raw_server import RawServer
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -24,7 +25,7 @@ TRICKLE_EVERY = 0.2  # far below the per-read timeout: no single read ever times
 FULL_BODY = b"x" * 200  # 40 s at one byte per TRICKLE_EVERY
 
 
-class Trickler:
+class Trickler(RawServer):
     """Answers every connection with ``head`` then ``body``, one byte at a time.
 
     Attributes:
@@ -38,49 +39,32 @@ class Trickler:
         self.head, self.body, self.trickle_head = head, body, trickle_head
         self.keep_alive = keep_alive
         self.connections = 0
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
         self.sent = 0
         self.hung_up = threading.Event()
         self.started = threading.Event()
         self.finished = threading.Event()
         self._stop = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__(threaded=True)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/v2/"
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
-
-    def _answer(self, conn: socket.socket) -> None:
+    def answer(self, conn: socket.socket) -> None:
         self.connections += 1
         if self.keep_alive:  # answer every request on this connection at once
-            with conn:
-                while read_request(conn):
-                    conn.sendall(self.head)
+            while read_request(conn):
+                conn.sendall(self.head)
             return
-        with conn:
-            conn.recv(65536)
-            self.started.set()
-            self.sent = 0
-            try:
-                if self.trickle_head:
-                    self._trickle(conn, self.head)
-                else:
-                    conn.sendall(self.head)
-                self._trickle(conn, self.body)
-            except OSError:
-                self.hung_up.set()
-                return
-            self.finished.set()
+        conn.recv(65536)
+        self.started.set()
+        self.sent = 0
+        try:
+            if self.trickle_head:
+                self._trickle(conn, self.head)
+            else:
+                conn.sendall(self.head)
+            self._trickle(conn, self.body)
+        except OSError:
+            self.hung_up.set()
+            return
+        self.finished.set()
 
     def _trickle(self, conn: socket.socket, data: bytes) -> None:
         for index in range(len(data)):
@@ -92,7 +76,7 @@ class Trickler:
 
     def close(self) -> None:
         self._stop.set()
-        self.sock.close()
+        super().close()
 
 
 def read_request(conn: socket.socket) -> bool:

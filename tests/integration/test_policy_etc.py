@@ -7,7 +7,6 @@ companion here is given the policy the shipped reader found at the fixed path.
 from __future__ import annotations
 
 import os
-import uuid
 
 import pytest
 
@@ -26,28 +25,6 @@ pytestmark = [
     pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
                        reason="writes the real /etc/license-companion/policy.toml: needs root"),
 ]
-
-
-@pytest.fixture()
-def etc_policy():
-    """Write the real policy file; refuse to touch one that an administrator already put there."""
-    if LINUX_POLICY_PATH.exists():
-        pytest.skip(f"{LINUX_POLICY_PATH} already exists on this machine; not overwriting it")
-    folder = LINUX_POLICY_PATH.parent
-    made_folder = not folder.exists()
-
-    def write(text: str) -> None:
-        folder.mkdir(mode=0o755, exist_ok=True)
-        tmp = folder / f".policy-{uuid.uuid4().hex}"
-        tmp.write_text(text, encoding="utf-8")
-        tmp.chmod(0o644)
-        tmp.replace(LINUX_POLICY_PATH)
-    try:
-        yield write
-    finally:
-        LINUX_POLICY_PATH.unlink(missing_ok=True)
-        if made_folder:
-            folder.rmdir()
 
 
 @pytest.fixture()

@@ -7,8 +7,6 @@ clear the screen); the message kept for ``status`` and ``send`` shows the bytes,
 from __future__ import annotations
 
 import json
-import socket
-import threading
 
 import pytest
 
@@ -16,43 +14,21 @@ from app.backends.keymanager import KeyManagerBackend
 from app.model.wire import HttpResponse
 from app.storage.config import parse_config
 from app.wiring import build_companion
+from tests.raw_server import RawServer
 
 pytestmark = pytest.mark.timeout(30)
 
 HOSTILE = "\x1b]0;PWNED\x07\x1b[2J\u202e"
 
 
-class OneAnswer:
-    """Answers every request with the same raw HTTP response."""
-
-    def __init__(self, response: bytes) -> None:
-        self.response = response
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/v2/"
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.recv(65536)
-                conn.sendall(self.response)
-
-    def close(self) -> None:
-        self.sock.close()
+def one_answer(response: bytes) -> RawServer:
+    """A server that answers every request with the same raw HTTP response."""
+    return RawServer(lambda conn: conn.sendall(response))
 
 
 def test_a_hostile_error_body_is_kept_escaped_for_status(tmp_path):
     body = HOSTILE.encode()
-    server = OneAnswer(b"HTTP/1.1 500 Oops\r\nContent-Type: text/plain\r\nContent-Length: "
+    server = one_answer(b"HTTP/1.1 500 Oops\r\nContent-Type: text/plain\r\nContent-Length: "
                        + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
     config = parse_config(tmp_path / "companion.toml", f"""
 [keymanager]
