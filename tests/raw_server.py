@@ -6,6 +6,7 @@ it a ``reply``) and write the bytes themselves.
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 from collections.abc import Callable
@@ -26,12 +27,13 @@ class RawServer:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
+        self.port: int = self.sock.getsockname()[1]
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/v2/"
+        return f"http://127.0.0.1:{self.port}/v2/"
 
     def answer(self, conn: socket.socket) -> None:
         """Read the request, then ``reply`` (subclasses answer their own way)."""
@@ -61,3 +63,65 @@ class RawServer:
             pass
         self.sock.close()
         self.thread.join(5)
+
+
+class ConnectProxy(RawServer):
+    """An HTTP CONNECT proxy on loopback: records each request line, then relays both ways.
+
+    Args:
+        refuse: answer every CONNECT with this status instead of opening the tunnel.
+        hosts: names the proxy resolves itself (e.g. a reserved name to 127.0.0.1), as a
+            company proxy resolves names the client cannot.
+
+    Attributes:
+        targets: every request line's method and target, e.g. ``CONNECT 127.0.0.1:443``.
+    """
+
+    def __init__(self, refuse: int | None = None, hosts: dict[str, str] | None = None) -> None:
+        self.refuse = refuse
+        self.hosts = dict(hosts or {})
+        self.targets: list[str] = []
+        super().__init__(threaded=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def tunnels(self) -> list[str]:
+        """The targets of the CONNECT requests, in order."""
+        return [t.split(" ", 1)[1] for t in self.targets if t.startswith("CONNECT ")]
+
+    def answer(self, conn: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return
+            head += chunk
+        method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
+        self.targets.append(f"{method} {target}")
+        if method != "CONNECT":
+            conn.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+            return
+        if self.refuse:
+            conn.sendall(f"HTTP/1.1 {self.refuse} Refused\r\nContent-Length: 0\r\n\r\n".encode())
+            return
+        host, port = target.rsplit(":", 1)
+        with socket.create_connection((self.hosts.get(host, host), int(port)),
+                                      timeout=5) as upstream:
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            _relay(conn, upstream)
+
+
+def _relay(a: socket.socket, b: socket.socket) -> None:
+    """Copy bytes both ways until one side closes or both are quiet for 5 s."""
+    while True:
+        ready, _, _ = select.select([a, b], [], [], 5)
+        if not ready:
+            return
+        for src in ready:
+            data = src.recv(65536)
+            if not data:
+                return
+            (b if src is a else a).sendall(data)

@@ -30,6 +30,7 @@ from app.storage.policy import read_policy_file
 from app.wiring import build_companion
 from tests.configs import API_KEY, keymanager, telemetrydeck, vendor_config
 from tests.integration.test_consent_receivers import IDENTITY
+from tests.raw_server import ConnectProxy
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -291,61 +292,6 @@ def test_clock_skew_from_the_servers_date(https_server, tls_files):
 
 
 # --- through a real HTTP CONNECT proxy on loopback -------------------------------------------
-
-
-class ConnectProxy:
-    """A minimal CONNECT proxy: records each tunnel's target, then relays bytes both ways."""
-
-    def __init__(self, refuse: int | None = None):
-        self.targets: list[str] = []
-        self.refuse = refuse
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client):
-        with client:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = client.recv(4096)
-                if not chunk:
-                    return
-                head += chunk
-            method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
-            self.targets.append(f"{method} {target}")
-            if self.refuse:
-                client.sendall(f"HTTP/1.1 {self.refuse} Refused\r\nContent-Length: 0\r\n\r\n"
-                               .encode())
-                return
-            host, port = target.rsplit(":", 1)
-            with socket.create_connection((host, int(port)), timeout=5) as upstream:
-                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
-                self._pipe(client, upstream)
-
-    @staticmethod
-    def _pipe(src, dst):
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            try:
-                dst.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
-
-    def close(self):
-        self.server.close()
 
 
 def test_through_a_connect_proxy(https_server, tls_files):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import select
 import socket
 import ssl
 import threading
@@ -30,6 +29,7 @@ from app.service.companion import Companion
 from app.service.http import HttpClient, TransportError
 from app.storage.config import parse_config
 from app.wiring import build_companion
+from tests.raw_server import ConnectProxy
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -174,66 +174,9 @@ def test_certifis_bundle_is_used_only_when_no_system_store_exists(monkeypatch, t
 # --- proxies ---------------------------------------------------------------------------------
 
 
-class ConnectProxy:
-    """An HTTP CONNECT proxy on loopback that resolves ``receiver.test`` to 127.0.0.1."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.tunnels: list[str] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                client, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._tunnel, args=(client,), daemon=True).start()
-
-    def _tunnel(self, client: socket.socket) -> None:
-        with client:
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = client.recv(4096)
-                if not chunk:
-                    return
-                head += chunk
-            method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
-            if method != "CONNECT":
-                client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
-                return
-            self.tunnels.append(target)
-            host, port = target.rsplit(":", 1)
-            address = "127.0.0.1" if host == PROXIED_NAME else host
-            with socket.create_connection((address, int(port)), timeout=5) as upstream:
-                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                self._pipe(client, upstream)
-
-    @staticmethod
-    def _pipe(a: socket.socket, b: socket.socket) -> None:
-        while True:
-            ready, _, _ = select.select([a, b], [], [], 5)
-            if not ready:
-                return
-            for src in ready:
-                data = src.recv(65536)
-                if not data:
-                    return
-                (b if src is a else a).sendall(data)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 @pytest.fixture()
 def proxy():
-    server = ConnectProxy()
+    server = ConnectProxy(hosts={PROXIED_NAME: "127.0.0.1"})
     yield server
     server.close()
 
