@@ -23,6 +23,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 # Trees whose items are read by collation and time-zone names; "" is the top level (locale
@@ -98,14 +99,14 @@ def elf_symbol(lib: Path, prefix: str = "icudt") -> tuple[str, bytes]:
     raise ValueError(f"{lib}: section {index} of {fields[7]} not found")
 
 
-def shrink(lib: Path, out: Path) -> tuple[int, int]:
-    """Write a cut-down copy of the ICU data library ``lib`` to ``out``: (items kept, of all).
+def shrink(lib: Path, out: Path, keep: Callable[[str], bool] = keep_item) -> tuple[int, int]:
+    """Write a copy of the ICU data library ``lib`` holding the items ``keep`` accepts to ``out``.
 
-    Needs readelf and a C compiler driver (``cc``) on the build machine.
+    Returns (items kept, items in ``lib``). Needs readelf and a C compiler driver (``cc``).
     """
     symbol, blob = elf_symbol(lib)
     header, items = parse(blob)
-    kept = [item for item in items if keep_item(item[0])]
+    kept = [item for item in items if keep(item[0])]
     soname = re.search(r"SONAME\)\s+Library soname: \[(.+)\]", subprocess.run(
         ["readelf", "-d", str(lib)], capture_output=True, text=True, check=True).stdout)
     with tempfile.TemporaryDirectory(prefix="lc-icudata-") as tmp_text:
