@@ -43,6 +43,7 @@ def check_qt() -> dict[str, Any]:
         requested = os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from PySide6 import __version__ as pyside_version
     from PySide6.QtCore import qVersion
+    from PySide6.QtNetwork import QNetworkInformation
     from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
     # QApplication (a QGuiApplication with widgets) because the tray needs QtWidgets: this also
@@ -61,7 +62,26 @@ def check_qt() -> dict[str, Any]:
         "platform_requested": requested or "(Qt default)",
         "platform": qt_app.platformName(),  # type: ignore[attr-defined]  # a QApplication
         "tray_available": QSystemTrayIcon.isSystemTrayAvailable(),
+        # The plugins app/netinfo.py loads; none means "network state unknown" for good.
+        "network_backends": sorted(QNetworkInformation.availableBackends()),
+        **check_text_services(),
     }
+
+
+def check_text_services() -> dict[str, Any]:
+    """What Qt gets from its text library (ICU on Linux), which the Linux build trims.
+
+    Collation in the root order ("a" < "A" < "b", not code-point order) and an English time-zone
+    name both need ICU's data: wrong answers here mean the bundle's ICU data did not load.
+    """
+    from PySide6.QtCore import QCollator, QLocale, QTimeZone
+
+    english = QLocale(QLocale.Language.English, QLocale.Country.UnitedStates)
+    order = sorted(["b", "A", "a"], key=QCollator(english).sortKey)
+    zone = QTimeZone(b"Europe/Berlin").displayName(
+        QTimeZone.TimeType.StandardTime, QTimeZone.NameType.LongName, english)
+    return {"collation": "ok" if order == ["a", "A", "b"] else f"code-point order {order}",
+            "timezone_name": zone}
 
 
 def _with_timeout(fn: Callable[[], Any], timeout: float) -> tuple[bool, Any]:

@@ -101,7 +101,13 @@ def render(meta: dict[str, Any], rows: list[Row]) -> str:
              f"PySide6 {meta['pyside6']}",
              f"load average (1/5/15 min): before {meta['load_before']}, after "
              f"{meta.get('load_after')}; the run took {meta.get('seconds', 0):.0f} s",
-             meta["durability"], ""]
+             meta["durability"]]
+    build = meta.get("frozen_build")
+    if build and "seconds" in build:
+        lines.append(f"frozen build: PyInstaller ran first ({build['reason']}), "
+                     f"{build['seconds']:.0f} s, {'ok' if build['built'] else 'FAILED'}; "
+                     "not counted in the run's time")
+    lines.append("")
     for line in [head, ["-" * w for w in widths], *cells]:
         text = " | ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True))
         lines.append(text.rstrip())
@@ -120,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated: " + ",".join(g for g, _m, _t in FIGURES))
     parser.add_argument("--runs", type=int, default=None, help="A/B pairs per figure")
     parser.add_argument("--out", metavar="FILE", help="JSON file (default: benchmarks/results/)")
+    parser.add_argument("--build", action=argparse.BooleanOptionalAction, default=None,
+                        help="(re)build dist/ with PyInstaller before the frozen figures; by "
+                             "default a full run builds when dist/ is missing or stale, --quick "
+                             "never does")
     args = parser.parse_args(argv)
     s = settings(args.quick, args.runs)
     groups = [g for g, _m, _t in FIGURES]
@@ -129,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--only: unknown group(s) {', '.join(unknown)}; choose from "
                      f"{', '.join(groups)}")
     meta = machine(s)
+    if "frozen" in chosen:  # before the clock: the build is not part of any figure
+        from benchmarks.bench_frozen import ensure_build
+
+        mode = {True: "always", False: "never"}.get(args.build, "never" if s.quick else "auto")
+        meta["frozen_build"] = ensure_build(mode, s.python)
     started = time.monotonic()
     rows: list[Row] = []
     timings: dict[str, float] = {}

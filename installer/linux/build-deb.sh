@@ -122,8 +122,9 @@ sed -e "s/@APP@/$APP/g" -e "s/@VERSION@/$LC_VERSION/g" -e "s/@NAME@/$LC_DISPLAY_
 install -m 0755 "$ROOT/installer/linux/postrm" "$PKG/DEBIAN/postrm"
 echo "/etc/xdg/autostart/$APP.desktop" > "$PKG/DEBIAN/conffiles"
 
-# Depends: the system libraries the bundle links to but PyInstaller leaves out on purpose (glibc,
-# libGL/libEGL, libxcb: they must match the machine), found with ldd and mapped with dpkg -S;
+# Depends: the system libraries the bundle links to: those PyInstaller leaves out on purpose (glibc,
+# libGL/libEGL, libxcb: they must match the machine) and the ones build.spec leaves to the system
+# (SYSTEM_LIBS: what apt itself depends on), found with ldd and mapped with dpkg -S;
 # fontconfig-config for the font configuration (its Depends pull in a font).
 GLIBC="$(ldd --version | head -1 | grep -oE '[0-9]+\.[0-9]+$')"
 SYSLIBS="$(find "$PKG/opt/$APP" -type f \( -name '*.so*' -o -name "$APP" \) -print0 \
@@ -133,7 +134,10 @@ MISSING="$(find "$PKG/opt/$APP" -type f -name '*.so*' -print0 \
     | LD_LIBRARY_PATH="$PKG/opt/$APP/_internal:$PKG/opt/$APP/_internal/PySide6/Qt/lib" xargs -0 ldd 2>/dev/null \
     | awk '$3 == "not" {print $1}' | sort -u | tr '\n' ' ')"
 [ -z "$MISSING" ] || echo "build-deb: note: not found on the build machine (dlopen'ed or optional): $MISSING" >&2
-PKGS="$(for lib in $SYSLIBS; do dpkg -S "$(readlink -f "$lib")" 2>/dev/null | cut -d: -f1 || true; done \
+# dpkg -S knows a file by the path its package ships: on a merged-/usr system (Debian 12) zlib1g,
+# libgcc-s1, liblzma5... ship /lib/... while readlink -f answers /usr/lib/..., so try both.
+owner() { dpkg -S "$1" 2>/dev/null || dpkg -S "${1#/usr}" 2>/dev/null || true; }
+PKGS="$(for lib in $SYSLIBS; do owner "$(readlink -f "$lib")" | cut -d: -f1; done \
     | sort -u | { grep -vE '^(libc6|libc-bin)$' || true; } | tr '\n' ' ')"
 if [ -z "$SYSLIBS" ] || [ -z "$PKGS" ]; then
     echo "build-deb: could not work out Depends (system libraries: '${SYSLIBS//$'\n'/ }'," \

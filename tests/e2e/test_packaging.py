@@ -14,6 +14,7 @@ Measurements are printed as ``PACKAGING ...`` lines.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import os
@@ -59,13 +60,19 @@ def report(line: str) -> None:
 # --- fast: build.spec, branding, NSIS, plist ------------------------------------------------------
 
 
-def run_spec(tmp_path: Path, binaries: list, datas: list, platform: str = "linux") -> SimpleNamespace:
-    """Execute build.spec with recording stand-ins for PyInstaller's build classes."""
+def run_spec(tmp_path: Path, binaries: list, datas: list, platform: str = "linux",
+             scripts: list | None = None) -> SimpleNamespace:
+    """Execute build.spec with recording stand-ins for PyInstaller's build classes.
+
+    ``scripts``: the run-time hooks and scripts PyInstaller's analysis would list (default: the
+    scripts the spec passes in).
+    """
     calls = SimpleNamespace(analysis=None, exes=[], collect=None, bundle=None)
 
     class Analysis:
-        def __init__(self, scripts, **kwargs):
-            self.scripts, self.kwargs = scripts, kwargs
+        def __init__(self, script_args, **kwargs):
+            self.script_args, self.kwargs = script_args, kwargs
+            self.scripts = list(script_args if scripts is None else scripts)
             self.binaries, self.datas, self.pure = list(binaries), list(datas), []
             calls.analysis = self
 
@@ -100,7 +107,7 @@ def test_spec_takes_name_version_and_resources_from_the_package(tmp_path):
     assert calls.bundle is None  # BUNDLE only on macOS
     assert calls.collect[1]["strip"] is True
     analysis = calls.analysis
-    assert analysis.scripts == [str(REPO / "installer" / "entry.py")]
+    assert analysis.script_args == [str(REPO / "installer" / "entry.py")]
     (staged, dest), = analysis.kwargs["datas"]
     assert dest == "resources" and (Path(staged) / "companion.toml").is_file()
     hidden = set(analysis.kwargs["hiddenimports"])
@@ -174,6 +181,114 @@ def test_spec_keeps_the_plugins_we_use_and_drops_gtk_with_its_libraries(tmp_path
     assert {"libqxcb.so", "libqoffscreen.so", "libQt6XcbQpa.so.6"} <= kept  # XcbQpa: reached from qxcb
     assert not kept & {"libqgtk3.so", "libgtk-3.so.0", "libQt6Qml.so.6"}
     assert [d[0] for d in analysis.datas] == ["libQt6XcbQpa.so.6"]  # no translations, no dangling link
+
+
+def test_spec_drops_the_run_time_hooks_that_load_qt_or_patch_spawning(tmp_path):
+    toc = [(name, f"/hooks/{name}.py", "PYSOURCE") for name in (
+        "pyiboot01_bootstrap", "rth_qt", "pyi_rth_inspect", "pyi_rth_pyside6",
+        "pyi_rth_multiprocessing", "entry")]
+    linux = run_spec(tmp_path, [], [], scripts=toc).analysis
+    assert [e[0] for e in linux.scripts] == ["pyiboot01_bootstrap", "rth_qt", "pyi_rth_inspect", "entry"]
+    assert linux.kwargs["runtime_hooks"] == [str(REPO / "installer" / "rth_qt.py")]
+    for platform in ("win32", "darwin"):  # where spawning is the default, the hook stays
+        other = run_spec(tmp_path / platform, [], [], platform=platform, scripts=toc).analysis
+        assert [e[0] for e in other.scripts] == ["pyiboot01_bootstrap", "rth_qt", "pyi_rth_inspect",
+                                                 "pyi_rth_multiprocessing", "entry"]
+
+
+def load_icudata():
+    """installer/icudata.py, registered as ``icudata`` (the name build.spec imports it by)."""
+    spec = importlib.util.spec_from_file_location("icudata", REPO / "installer" / "icudata.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("icudata", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+icudata = load_icudata()
+ICU_DATA = next((p for p in sorted((PYSIDE / "lib").glob("libicudata.so.*")) if not p.is_symlink()),
+                None) if (PYSIDE / "lib").is_dir() else None
+needs_icu_tools = pytest.mark.skipif(
+    ICU_DATA is None or not (shutil.which("readelf") and shutil.which("cc")),
+    reason="needs the Linux PySide6 wheel (its ICU data library), readelf and cc")
+
+
+@needs_icu_tools
+def test_icu_data_keeps_what_qt_reads_in_root_and_english(tmp_path):
+    small = tmp_path / ICU_DATA.name
+    kept, total = icudata.shrink(ICU_DATA, small)
+    full_symbol, full_blob = icudata.elf_symbol(ICU_DATA)
+    original = dict(icudata.parse(full_blob)[1])
+    symbol, blob = icudata.elf_symbol(small)
+    assert symbol == full_symbol  # what libicuuc links to
+    items = icudata.parse(blob)[1]
+    names = [name for name, _data in items]
+    assert len(items) == kept < total == len(original)
+    assert names == sorted(names)  # ICU binary-searches the table of contents
+    for name, data in items:  # each item byte for byte (the last one may gain padding)
+        size = min(len(data), len(original[name]))
+        assert data[:size] == original[name][:size] and abs(len(data) - len(original[name])) < 16
+    short = {name.split("/", 1)[1] for name in names}
+    assert {"root.res", "en.res", "pool.res", "res_index.res", "cnvalias.icu", "zoneinfo64.res",
+            "coll/root.res", "coll/ucadata.icu", "zone/en.res", "zone/root.res"} <= short
+    assert not {"de.res", "coll/de.res", "coll/de_.res", "zone/de.res", "brkitr/root.res",
+                "unit/en.res"} & short
+    assert not [name for name in short if name.endswith(".cnv")]
+    assert small.stat().st_size < ICU_DATA.stat().st_size / 5
+
+
+def test_icu_data_refuses_what_is_not_little_endian_common_data():
+    with pytest.raises(ValueError, match="CmnD"):
+        icudata.parse(b"\x90\x00\xda\x27" + b"\0" * 140)
+    with pytest.raises(ValueError, match="icudt"):
+        icudata.elf_symbol(Path(sys.executable).resolve())
+
+
+@needs_icu_tools
+def test_qt_sorts_and_names_time_zones_with_the_trimmed_icu_data(tmp_path):
+    """The self-test's ICU probe answers right on the trimmed data, and wrong on none."""
+    icudata.shrink(ICU_DATA, tmp_path / ICU_DATA.name)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    icudata.shrink(ICU_DATA, empty / ICU_DATA.name, keep=lambda name: False)
+    code = ("import pathlib; from app.selftest import check_text_services; "
+            "print(repr(check_text_services())); print([line.split()[-1] for line in "
+            "pathlib.Path('/proc/self/maps').read_text().splitlines() if 'libicudata' in line][0])")
+
+    def probe(folder: Path) -> tuple[dict, str]:
+        env = dict(os.environ, LD_LIBRARY_PATH=str(folder), QT_QPA_PLATFORM="offscreen",
+                   PYTHONPATH=str(REPO))
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, timeout=120, check=True)
+        report, loaded = done.stdout.strip().splitlines()
+        return ast.literal_eval(report), loaded
+
+    checks, loaded = probe(tmp_path)
+    assert loaded == str(tmp_path / ICU_DATA.name)
+    assert checks == {"collation": "ok", "timezone_name": "Central European Standard Time"}
+    checks, loaded = probe(empty)
+    assert loaded == str(empty / ICU_DATA.name)
+    assert checks["collation"] != "ok" and checks["timezone_name"] != "Central European Standard Time"
+
+
+@needs_icu_tools
+def test_spec_swaps_the_icu_data_and_leaves_apt_libraries_to_the_system(tmp_path):
+    stdcpp = Path("/lib/x86_64-linux-gnu/libstdc++.so.6")
+    if not stdcpp.is_file():
+        pytest.skip("needs a Debian/Ubuntu x86-64 libstdc++")
+    binaries = [
+        ("PySide6/Qt/plugins/platforms/libqoffscreen.so",
+         str(PYSIDE / "plugins/platforms/libqoffscreen.so"), "BINARY"),
+        *((f"PySide6/Qt/lib/{p.name}", str(p), "BINARY") for p in sorted((PYSIDE / "lib").glob("*"))
+          if p.name.split(".so")[0] in ("libQt6Core", "libQt6Gui", "libicuuc", "libicui18n",
+                                        "libicudata")),
+        ("libstdc++.so.6", str(stdcpp), "BINARY"),
+    ]
+    kept = {Path(dest).name: src for dest, src, _kind in run_spec(tmp_path, binaries, []).analysis.binaries}
+    assert "libstdc++.so.6" not in kept  # build-deb.sh's ldd pass puts libstdc++6 in Depends
+    assert {"libqoffscreen.so", "libQt6Core.so.6", "libicuuc.so.73", ICU_DATA.name} <= set(kept)
+    small = Path(kept[ICU_DATA.name])
+    assert small.is_relative_to(tmp_path / "work") and small.stat().st_size < 8 * 2**20
 
 
 def test_branding_folder_overrides_names_and_resources(tmp_path):
@@ -286,6 +401,24 @@ def test_frozen_self_test_offscreen(built, tmp_path):
     assert Path(data["resources"]["path"]) == ONEDIR / "_internal" / "resources"
     assert any(name.endswith("app.svg") for name in data["resources"]["icons"])
     assert Path(data["state_dir"]["path"]) == tmp_path / "home"
+
+
+@pytest.mark.slow
+@packaging_only
+def test_frozen_bundle_is_trimmed_but_keeps_what_the_tray_loads(built, tmp_path):
+    internal = ONEDIR / "_internal"
+    size = sum(p.lstat().st_size for p in ONEDIR.rglob("*") if p.is_file() or p.is_symlink())
+    report(f"onedir {size / 2**20:.1f} MiB, {sum(1 for p in ONEDIR.rglob('*') if p.is_file())} files")
+    icu = next(internal.rglob("libicudata.so.*"))
+    assert icu.stat().st_size < 8 * 2**20, "the full ICU data is back (cc or readelf missing?)"
+    assert not [p.name for p in internal.rglob("libstdc++.so*")]
+    plugins = internal / "PySide6" / "Qt" / "plugins"
+    assert (plugins / "networkinformation" / "libqnetworkmanager.so").is_file()
+    assert (plugins / "platforms" / "libqxcb.so").is_file()
+    data = self_test(FROZEN, tmp_path, "--no-keyring")
+    assert data["qt"]["collation"] == "ok", data["qt"]
+    assert data["qt"]["timezone_name"] == "Central European Standard Time", data["qt"]
+    assert "networkmanager" in data["qt"]["network_backends"], data["qt"]
 
 
 @pytest.mark.slow
