@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from app import APP_ID, NAME, __version__
 from app.cli_context import EXIT_BUG, EXIT_OK, EXIT_REMAINS, EXIT_USAGE, Context
+from app.cli_plain import read_plain_track
 from app.cli_tray import TRAY_COMMANDS, WINDOWS
 from app.logsetup import setup_logging
 from app.model.errors import CompanionError
@@ -182,7 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The parsed command line, ``command`` filled in with the default (exits 2 on bad usage)."""
-    args = build_parser().parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    plain = read_plain_track(raw)  # the common ``track`` line, without building the parser
+    args = argparse.Namespace(**plain) if plain is not None else build_parser().parse_args(raw)
     args.command = args.command or DEFAULT_COMMAND
     return args
 

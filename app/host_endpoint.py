@@ -7,18 +7,18 @@ copied client shares), so a host finds it without asking a running companion.
 from __future__ import annotations
 
 import os
-import socket
 import stat
-import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.client import socket_path, transport_problem
 from app.model.errors import CompanionError
-from app.service.host_protocol import PROTOCOL
-from app.storage.config import VendorConfig
-from app.storage.inbox import inbox_dir
+
+if TYPE_CHECKING:  # ``track`` asks only for ``endpoint_path``: it imports none of these
+    import socket
+
+    from app.storage.config import VendorConfig
 
 
 class HostServerError(CompanionError):
@@ -54,6 +54,8 @@ def prepare_socket_dir(path: Path) -> None:
 
 def answers(path: Path) -> bool:
     """Whether a live process accepts connections on ``path`` (else the file is stale)."""
+    import socket
+
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     probe.settimeout(0.5)
     try:
@@ -68,6 +70,9 @@ def answers(path: Path) -> bool:
 def same_user(sock: socket.socket) -> bool:
     """On Linux, the connecting process must run as this user (the 0700 directory is the rule
     everywhere; this is a second check where the OS offers it)."""
+    import socket
+    import struct
+
     option = getattr(socket, "SO_PEERCRED", None)
     if option is None:
         return True
@@ -90,6 +95,9 @@ def host_info(config: VendorConfig, home: Path) -> dict[str, Any]:
     ``transport`` is ``unix``, or ``unavailable`` where no endpoint can be served (Windows),
     with ``problem`` saying so; ``running`` is whether a live companion answers there.
     """
+    from app.service.host_protocol import PROTOCOL
+    from app.storage.inbox import inbox_dir
+
     path = endpoint_path(config)
     problem = transport_problem()
     info: dict[str, Any] = {"address": str(path), "transport": "unavailable" if problem else

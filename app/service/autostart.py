@@ -20,11 +20,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from app import APP_ID, NAME
+from app import APP_ID, BUNDLE_ID, NAME
 from app.model.errors import CompanionError
 
 RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
-BUNDLE_ID = "org.licensecompanion.tray"
 
 
 class AutostartError(CompanionError):

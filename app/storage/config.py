@@ -5,22 +5,22 @@ Every problem is reported as one ``ConfigError`` naming the file, the key and wh
 
 from __future__ import annotations
 
-import difflib
-import ipaddress
 import os
 import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from app import i18n
 from app.model.consent import DEFAULT_CATEGORY, Category
 from app.model.errors import ConfigError
 from app.storage.paths import CONFIG_ENV
-from app.storage.resources import resource
+
+if TYPE_CHECKING:
+    from ipaddress import IPv4Address, IPv6Address
 
 TELEMETRYDECK_DEFAULT_URL = "https://nom.telemetrydeck.com/v2/"
 
@@ -171,6 +171,8 @@ def _table(source: Path, raw: Mapping[str, Any], name: str) -> _Reader:
 
 
 def _did_you_mean(word: str, known: frozenset[str] | set[str]) -> str:
+    import difflib  # only a config with a mistake needs it
+
     close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
     return f"; did you mean `{close[0]}`?" if close else f"; known: {', '.join(sorted(known))}"
 
@@ -267,12 +269,25 @@ def check_url(reader: _Reader, key: str, url: str) -> str:
     return url
 
 
-def _valid_host(host: str) -> bool:
+def _ip_address(text: str) -> IPv4Address | IPv6Address | None:
+    """``text`` as an IP address, or None.
+
+    Only text an address can be (a colon, or nothing but digits and dots) is handed to
+    ``ipaddress``, imported then: most hosts are names, and every ``track`` reads the config.
+    """
+    if ":" not in text and text.strip("0123456789."):
+        return None
+    import ipaddress
+
     try:
-        ipaddress.ip_address(host)
-        return True
+        return ipaddress.ip_address(text)
     except ValueError:
-        pass
+        return None
+
+
+def _valid_host(host: str) -> bool:
+    if _ip_address(host) is not None:
+        return True
     try:
         ascii_host = host.encode("idna").decode("ascii")
     except UnicodeError:
@@ -331,10 +346,8 @@ def is_loopback(host: str) -> bool:
     """Whether a host name or address is on this machine (plain http is allowed only there)."""
     if host == "localhost":
         return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    address = _ip_address(host.strip("[]"))
+    return address is not None and address.is_loopback
 
 
 def _read_public_key(reader: _Reader, path_text: str) -> tuple[bytes | None, str | None]:
@@ -465,6 +478,8 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     env = os.environ.get(CONFIG_ENV)
     if env:
         return Path(env).expanduser()
+    from app.storage.resources import resource  # the built-in one
+
     return resource("companion.toml")
 
 

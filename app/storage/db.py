@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import sqlite3
 import threading
 import time
@@ -301,6 +300,8 @@ class Database:
             conn.close()
 
     def _move_aside(self, why: str) -> Path:
+        import shutil  # only a damaged file is moved
+
         stamp = time.strftime("%Y%m%d-%H%M%S")
         target = self.path.with_name(f"{self.path.name}.unusable-{stamp}")
         counter = 1
