@@ -7,5 +7,4 @@ installers read it.
 NAME = "License Companion"
 APP_ID = "license-companion"
 ORGANIZATION = "License Companion"
-BUNDLE_ID = "org.licensecompanion.tray"  # macOS: the LaunchAgent label, the managed preferences
 __version__ = "0.1.0"

@@ -14,16 +14,16 @@
 from __future__ import annotations
 
 import os
-import plistlib
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from app import APP_ID, BUNDLE_ID, NAME
+from app import APP_ID, NAME
 from app.model.errors import CompanionError
 
 RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
+BUNDLE_ID = "org.licensecompanion.tray"
 
 
 class AutostartError(CompanionError):
@@ -122,6 +122,8 @@ class Autostart:
 
     def launch_agent(self) -> bytes:
         """The macOS LaunchAgent plist."""
+        import plistlib  # macOS only (reading the admin policy imports this module everywhere)
+
         return plistlib.dumps({
             "Label": BUNDLE_ID,
             "ProgramArguments": list(self.command),

@@ -287,7 +287,7 @@ def enforce_policy(policy: ConsentPolicy, outbox: _Discards) -> int:
 
 def system_policy() -> AdminPolicy:
     """The administrator's policy on this machine, read from this OS's fixed place."""
-    from app import BUNDLE_ID
+    from app.service.autostart import BUNDLE_ID
     from app.storage.policy import load_admin_policy
 
     return load_admin_policy(BUNDLE_ID)
