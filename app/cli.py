@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, NoReturn
 from app import APP_ID, NAME, __version__
 from app.cli_context import EXIT_BUG, EXIT_OK, EXIT_REMAINS, EXIT_USAGE, Context
 from app.cli_plain import read_plain_track
-from app.cli_tray import TRAY_COMMANDS, WINDOWS
 from app.logsetup import setup_logging
 from app.model.errors import CompanionError
 from app.model.text import printable
@@ -87,6 +86,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
+    from app.cli_tray import WINDOWS
     parser = _Parser(
         prog=APP_ID, description=f"{NAME}: your license and the usage data you agreed to send."
     )
@@ -249,7 +249,7 @@ def main(argv: Sequence[str] | None = None, *, build: CompanionBuilder | None = 
     """
     raw = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(raw)
-    if args.command in TRAY_COMMANDS or args.self_test:
+    if args.command not in COMMANDS or args.self_test:  # ``tray`` or ``show`` (Qt)
         from app.main import main as entry_point
 
         return entry_point(raw)

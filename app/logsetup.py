@@ -123,7 +123,7 @@ class DeferredFileHandler(logging.Handler):
                                                     exc.strerror)
                 return
             target.setLevel(self.level)
-            target.setFormatter(self.formatter)  # type: ignore[arg-type]
+            target.setFormatter(self.formatter)
             self._target = target
         self._target.handle(record)
 
