@@ -64,7 +64,10 @@ class Context:
             return self._build(self.config, self.home)
         from app.wiring import build_companion
 
-        return build_companion(self.config, self.home, identity=self.identity)
+        # ``track`` (a process per event) does not read the whole database file at opening;
+        # every command that lives longer or reports on the queue does (see ``Database``).
+        return build_companion(self.config, self.home, identity=self.identity,
+                               check_pages=self.args.command != "track")
 
     @property
     def companion(self) -> Companion:

@@ -64,6 +64,7 @@ def build_companion(
     session_id: str | None = None,
     keyring_timeout: float = 10.0,
     admin: AdminPolicy | None = None,
+    check_pages: bool = True,
 ) -> Companion:
     """The companion for one vendor config and state directory, its database open.
 
@@ -79,12 +80,14 @@ def build_companion(
         keyring_timeout: seconds a keyring call may take before it counts as unavailable.
         admin: the administrator's policy (default: read from this OS's fixed place, never
             from the environment; tests pass their own).
+        check_pages: read the whole state database when opening it (see ``Database``);
+            False for a process that only tracks.
 
     Raises:
         CompanionError: the state database cannot be opened (the message says why).
     """
     id_source = identity or identity_source(config.product.id)
-    db = Database(home / DB_NAME)
+    db = Database(home / DB_NAME, check_pages=check_pages)
 
     def license() -> LicenseService:
         """The license service on the companion's database: built when first needed, with
