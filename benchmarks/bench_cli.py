@@ -76,7 +76,7 @@ def run(s: Settings) -> list[Row]:
         runs = s.runs * 3
         a, b = alternate(runs, ours, base)
         uncached = Cold(track, without_bytecode(env))
-        cold_a, cold_b = alternate(s.runs, uncached, base)
+        cold_a, cold_b = alternate(s.runs, uncached, Cold(base.cmd, env))
     note = ("each call stores one event for 2 backends (SQLite WAL + synchronous=FULL) and exits; "
             "peak RSS from wait4; both with a bytecode cache, as installed")
     return [
