@@ -16,7 +16,6 @@ import logging
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING
 from app.model.consent import NO_POLICY, AdminPolicy, Choice
 from app.model.errors import CompanionError
 from app.model.event import make_event
+from app.model.ids import uuid4_text
 from app.model.wire import PreparedRequest, SendContext, mask_secret
 from app.service.companion_types import BackendPreview, TrackResult
 from app.service.consent import ConsentPolicy, enforce_policy
@@ -128,7 +128,7 @@ class Companion:
         self.home = home
         self.clock = clock
         self.environ = os.environ if environ is None else environ
-        self.session_id = session_id or str(uuid.uuid4())
+        self.session_id = session_id or uuid4_text()
         self.db = db
         self.state = StateStore(self.db)
         self.outbox = Outbox(self.db, cap=config.limits.outbox_cap, clock=clock)
