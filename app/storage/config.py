@@ -11,7 +11,7 @@ import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from app import i18n
@@ -27,6 +27,9 @@ from app.storage.config_types import (
     VendorConfig,
 )
 from app.storage.paths import CONFIG_ENV
+
+if TYPE_CHECKING:
+    from ipaddress import IPv4Address, IPv6Address
 
 __all__ = ["ConsentConfig", "KeyManagerConfig", "LicenseConfig", "LimitsConfig",
            "ProductConfig", "TelemetryDeckConfig", "VendorConfig", "check_url", "config_path",
@@ -201,33 +204,24 @@ def check_url(reader: _Reader, key: str, url: str) -> str:
     return url
 
 
-def ip_loopback(text: str) -> bool | None:
-    """Whether ``text`` is a loopback IP address; None when it is no IP address at all.
+def _ip_address(text: str) -> IPv4Address | IPv6Address | None:
+    """``text`` as an IP address, or None.
 
-    As ``ipaddress.ip_address(text).is_loopback``, which is imported only for text with a
-    colon (IPv6): most hosts are names or IPv4 addresses, and every ``track`` reads the config.
+    Only text an address can be (a colon, or nothing but digits and dots) is handed to
+    ``ipaddress``, imported then: most hosts are names, and every ``track`` reads the config.
     """
-    if ":" not in text:
-        octets = text.split(".")
-        if len(octets) != 4 or not all(_ipv4_octet(octet) for octet in octets):
-            return None
-        return octets[0] == "127"
+    if ":" not in text and text.strip("0123456789."):
+        return None
     import ipaddress
 
     try:
-        return ipaddress.ip_address(text).is_loopback
+        return ipaddress.ip_address(text)
     except ValueError:
         return None
 
 
-def _ipv4_octet(text: str) -> bool:
-    """One part of a dotted IPv4 address as ``ipaddress`` reads it: 0-255, no leading zero."""
-    return text.isascii() and text.isdigit() and len(text) <= 3 and \
-        (text == "0" or text[0] != "0") and int(text) <= 255
-
-
 def _valid_host(host: str) -> bool:
-    if ip_loopback(host) is not None:
+    if _ip_address(host) is not None:
         return True
     try:
         ascii_host = host.encode("idna").decode("ascii")
@@ -287,7 +281,8 @@ def is_loopback(host: str) -> bool:
     """Whether a host name or address is on this machine (plain http is allowed only there)."""
     if host == "localhost":
         return True
-    return ip_loopback(host.strip("[]")) is True
+    address = _ip_address(host.strip("[]"))
+    return address is not None and address.is_loopback
 
 
 def _read_public_key(reader: _Reader, path_text: str) -> tuple[bytes | None, str | None]:

@@ -53,12 +53,10 @@ def modules_after(tmp_path: Path, *argv: str, home: bool = True) -> tuple[int, s
 # whole parser's help machinery, the rotating log handler (no file is opened until something
 # is logged), the keyring stores, the tray's commands, the host protocol, macOS plists, the
 # socket module (no tray's socket exists here), the file-moving and typo-hint helpers, and
-# `uuid` (it imports `platform` on Linux; ids are made from os.urandom), `ipaddress` (an
-# IPv4 host or a name is read without it).
+# `uuid` (it imports `platform` on Linux; ids are made from os.urandom).
 UNNEEDED = ("logging.handlers", "app.key_stores", "app.storage.license_store",
             "app.storage.keyring_access", "app.cli_tray", "app.service.host_protocol",
-            "app.storage.inbox", "plistlib", "socket", "shutil", "difflib", "uuid", "platform",
-            "ipaddress")
+            "app.storage.inbox", "plistlib", "socket", "shutil", "difflib", "uuid", "platform")
 
 
 def heavy(modules: set[str]) -> list[str]:
