@@ -6,12 +6,13 @@ The validated values are the records of ``app.storage.config_types``, importable
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from app import i18n
@@ -27,9 +28,6 @@ from app.storage.config_types import (
     VendorConfig,
 )
 from app.storage.paths import CONFIG_ENV
-
-if TYPE_CHECKING:
-    from ipaddress import IPv4Address, IPv6Address
 
 __all__ = ["ConsentConfig", "KeyManagerConfig", "LicenseConfig", "LimitsConfig",
            "ProductConfig", "TelemetryDeckConfig", "VendorConfig", "check_url", "config_path",
@@ -204,25 +202,12 @@ def check_url(reader: _Reader, key: str, url: str) -> str:
     return url
 
 
-def _ip_address(text: str) -> IPv4Address | IPv6Address | None:
-    """``text`` as an IP address, or None.
-
-    Only text an address can be (a colon, or nothing but digits and dots) is handed to
-    ``ipaddress``, imported then: most hosts are names, and every ``track`` reads the config.
-    """
-    if ":" not in text and text.strip("0123456789."):
-        return None
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None
-
-
 def _valid_host(host: str) -> bool:
-    if _ip_address(host) is not None:
+    try:
+        ipaddress.ip_address(host)
         return True
+    except ValueError:
+        pass
     try:
         ascii_host = host.encode("idna").decode("ascii")
     except UnicodeError:
@@ -281,8 +266,10 @@ def is_loopback(host: str) -> bool:
     """Whether a host name or address is on this machine (plain http is allowed only there)."""
     if host == "localhost":
         return True
-    address = _ip_address(host.strip("[]"))
-    return address is not None and address.is_loopback
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _read_public_key(reader: _Reader, path_text: str) -> tuple[bytes | None, str | None]:
