@@ -6,7 +6,6 @@ Exit codes: 0 done; 1 done but something remains or failed (e.g. events still qu
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -18,6 +17,8 @@ from app.storage.config import VendorConfig, load_config
 from app.storage.paths import state_dir
 
 if TYPE_CHECKING:
+    import argparse
+
     from app.service.companion import Companion
     from app.wiring import CompanionBuilder, IdentitySource
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,19 +24,44 @@ class HostServerError(CompanionError):
     """The endpoint cannot be opened (another companion owns it, unsafe directory...)."""
 
 
-@dataclass
 class Limits:
-    """What one client can cost; the defaults are documented in docs/host-protocol.md."""
+    """What one client can cost; the defaults are documented in docs/host-protocol.md.
 
-    max_connections: int = 64
-    partial_deadline: float = 10.0  # seconds a started line may take to finish
-    stall_deadline: float = 30.0  # seconds output may wait for a client that does not read
-    max_output: int = 1024 * 1024  # bytes queued to one client before we stop reading it
-    # Checks for consent/license changes run when the tray says something changed (notify),
-    # on a host's "wake", when a host starts watching, and when any host request arrives, at
-    # most once per this many seconds (a change made in another process, e.g. by the CLI).
-    # Nothing polls: an idle endpoint wakes up for nothing.
-    watch_interval: float = 1.0
+    Written out rather than a dataclass: ``track`` imports this module (for the socket's
+    address), and a dataclass compiles its methods at import.
+
+    Attributes:
+        max_connections: clients served at once.
+        partial_deadline: seconds a started line may take to finish.
+        stall_deadline: seconds output may wait for a client that does not read.
+        max_output: bytes queued to one client before we stop reading it.
+        watch_interval: checks for consent/license changes run when the tray says something
+            changed (notify), on a host's "wake", when a host starts watching, and when any
+            host request arrives, at most once per this many seconds (a change made in
+            another process, e.g. by the CLI). Nothing polls: an idle endpoint wakes up for
+            nothing.
+    """
+
+    def __init__(self, max_connections: int = 64, partial_deadline: float = 10.0,
+                 stall_deadline: float = 30.0, max_output: int = 1024 * 1024,
+                 watch_interval: float = 1.0) -> None:
+        self.max_connections = max_connections
+        self.partial_deadline = partial_deadline
+        self.stall_deadline = stall_deadline
+        self.max_output = max_output
+        self.watch_interval = watch_interval
+
+    def __repr__(self) -> str:
+        return (f"Limits(max_connections={self.max_connections}, partial_deadline="
+                f"{self.partial_deadline}, stall_deadline={self.stall_deadline}, max_output="
+                f"{self.max_output}, watch_interval={self.watch_interval})")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Limits):
+            return NotImplemented
+        return vars(self) == vars(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a dataclass without frozen
 
 
 def prepare_socket_dir(path: Path) -> None:

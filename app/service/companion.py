@@ -24,7 +24,6 @@ from app.model.consent import NO_POLICY, AdminPolicy, Choice
 from app.model.errors import CompanionError
 from app.model.event import make_event
 from app.model.ids import uuid4_text
-from app.model.wire import PreparedRequest, SendContext, mask_secret
 from app.service.companion_types import BackendPreview, TrackResult
 from app.service.consent import ConsentPolicy, enforce_policy
 from app.service.lazy_http import LazyHttpClient
@@ -37,6 +36,7 @@ from app.storage.state import StateStore
 
 if TYPE_CHECKING:  # imported where used: ``track`` needs none of them
     from app.backends.base import Backend
+    from app.model.wire import PreparedRequest, SendContext
     from app.service.identity import Identity
     from app.service.license import LicenseService
     from app.service.sender import RoundReport, Sender
@@ -194,6 +194,8 @@ class Companion:
         Raises:
             CompanionError: the keyring cannot be read (the key is not guessed or sent empty).
         """
+        from app.model.wire import SendContext
+
         ident = self.identity()
         return SendContext(
             user_identifier=ident.user_identifier,
@@ -475,6 +477,8 @@ class Companion:
             # One failure is enough: a hanging keyring must not cost a second timeout.
             status = service.cached_status(check_key=False)
             return LicenseSummary(status, status.describe(now), keyring, f"unknown: {exc}")
+        from app.model.wire import mask_secret
+
         key_line = (f"set ({mask_secret(key)})" if key
                     else "not set (license-companion license set)")
         status = service.cached_status(check_key=False) if key else LicenseStatus(NO_KEY)

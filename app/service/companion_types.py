@@ -7,9 +7,12 @@ that ``track`` on the command line imports nothing of the license service.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from app.model.event import Event
-from app.model.wire import PreparedRequest
+
+if TYPE_CHECKING:  # named in annotations only: ``track`` does not import the wire format
+    from app.model.wire import PreparedRequest
 
 
 @dataclass(frozen=True)

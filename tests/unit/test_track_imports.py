@@ -53,10 +53,12 @@ def modules_after(tmp_path: Path, *argv: str, home: bool = True) -> tuple[int, s
 # whole parser's help machinery, the rotating log handler (no file is opened until something
 # is logged), the keyring stores, the tray's commands, the host protocol, macOS plists, the
 # socket module (no tray's socket exists here), the file-moving and typo-hint helpers, and
-# `uuid` (it imports `platform` on Linux; ids are made from os.urandom).
+# `uuid` (it imports `platform` on Linux; ids are made from os.urandom), argparse (a plain
+# track line is read without it) and the wire format (only sending and history need it).
 UNNEEDED = ("logging.handlers", "app.key_stores", "app.storage.license_store",
             "app.storage.keyring_access", "app.cli_tray", "app.service.host_protocol",
-            "app.storage.inbox", "plistlib", "socket", "shutil", "difflib", "uuid", "platform")
+            "app.storage.inbox", "plistlib", "socket", "shutil", "difflib", "uuid", "platform",
+            "argparse", "app.model.wire")
 
 
 def heavy(modules: set[str]) -> list[str]:
