@@ -24,10 +24,10 @@ from app.model.consent import NO_POLICY, AdminPolicy, Choice
 from app.model.errors import CompanionError
 from app.model.event import make_event
 from app.model.ids import uuid4_text
-from app.service.companion_types import BackendPreview, TrackResult
 from app.service.consent import ConsentPolicy, enforce_policy
 from app.service.lazy_http import LazyHttpClient
 from app.service.parallel import run_each
+from app.service.track_result import TrackResult
 from app.storage.config import VendorConfig
 from app.storage.db import Database, EnvironmentProblem
 from app.storage.history import History, HistoryEntry
@@ -37,6 +37,7 @@ from app.storage.state import StateStore
 if TYPE_CHECKING:  # imported where used: ``track`` needs none of them
     from app.backends.base import Backend
     from app.model.wire import PreparedRequest, SendContext
+    from app.service.companion_types import BackendPreview
     from app.service.identity import Identity
     from app.service.license import LicenseService
     from app.service.sender import RoundReport, Sender
@@ -353,6 +354,7 @@ class Companion:
                 user saves them); default: the stored decisions.
         """
         from app.service.batches import requests_for
+        from app.service.companion_types import BackendPreview
 
         allowed = set(self.consent.granted() if granted is None
                       else self.consent.allowed(granted))

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from app import i18n
 from app.model.consent import DEFAULT_CATEGORY, Category
 from app.model.errors import ConfigError
 from app.storage.config_types import (
@@ -324,8 +323,11 @@ def _consent(source: Path, raw: Mapping[str, Any]) -> ConsentConfig:
         title, titles = _localized(item, "title")
         description, descriptions = _localized(item, "description")
         title = title or cat_id
-        i18n.add_vendor_texts({title: titles, description: descriptions} if description
-                              else {title: titles})
+        texts = {title: titles, description: descriptions} if description else {title: titles}
+        if any(texts.values()):  # translations given: the tray shows them (``app.i18n``)
+            from app import i18n
+
+            i18n.add_vendor_texts(texts)
         categories.append(
             Category(
                 id=cat_id,

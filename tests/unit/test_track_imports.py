@@ -54,11 +54,12 @@ def modules_after(tmp_path: Path, *argv: str, home: bool = True) -> tuple[int, s
 # is logged), the keyring stores, the tray's commands, the host protocol, macOS plists, the
 # socket module (no tray's socket exists here), the file-moving and typo-hint helpers, and
 # `uuid` (it imports `platform` on Linux; ids are made from os.urandom), argparse (a plain
-# track line is read without it) and the wire format (only sending and history need it).
+# track line is read without it), the wire format (only sending and history need it), the
+# preview's answers and gettext (a config without translations needs no catalog).
 UNNEEDED = ("logging.handlers", "app.key_stores", "app.storage.license_store",
             "app.storage.keyring_access", "app.cli_tray", "app.service.host_protocol",
             "app.storage.inbox", "plistlib", "socket", "shutil", "difflib", "uuid", "platform",
-            "argparse", "app.model.wire")
+            "argparse", "app.model.wire", "app.service.companion_types", "gettext")
 
 
 def heavy(modules: set[str]) -> list[str]:
