@@ -6,7 +6,6 @@ Exit codes: 0 done; 1 done but something remains or failed (e.g. events still qu
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -18,6 +17,8 @@ from app.storage.config import VendorConfig, load_config
 from app.storage.paths import state_dir
 
 if TYPE_CHECKING:
+    import argparse
+
     from app.service.companion import Companion
     from app.wiring import CompanionBuilder, IdentitySource
 
@@ -64,7 +65,10 @@ class Context:
             return self._build(self.config, self.home)
         from app.wiring import build_companion
 
-        return build_companion(self.config, self.home, identity=self.identity)
+        # ``track`` (a process per event) does not read the whole database file at opening;
+        # every command that lives longer or reports on the queue does (see ``Database``).
+        return build_companion(self.config, self.home, identity=self.identity,
+                               check_pages=self.args.command != "track")
 
     @property
     def companion(self) -> Companion:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.cli_context import EXIT_OK, Context, out
-from app.wiring import license_of
 
 SEND_INTERVAL = 10.0  # seconds between send rounds unless --send-interval says otherwise
 WINDOWS = ("license", "consent", "history", "about")  # what --show and show may open
@@ -42,6 +41,7 @@ def _check_config(ctx: Context) -> None:
 def cmd_tray(ctx: Context, ui: TrayUi) -> int:
     """``tray``: the icon, the windows and sending in the background, until Quit."""
     from app.service.autostart import login_args
+    from app.wiring import license_of
 
     _check_config(ctx)
     interval = getattr(ctx.args, "send_interval", None) or SEND_INTERVAL
@@ -58,6 +58,8 @@ def cmd_show(ctx: Context, ui: TrayUi) -> int:
     if running:
         out(f"shown by the running tray (pid {pid})")
         return EXIT_OK
+    from app.wiring import license_of
+
     _check_config(ctx)
     return ui.run_tray(ctx.home, ctx.build_companion, license_of, ctx.config.product.name,
                        ctx.config.source, show=what, windows_only=True)

@@ -32,15 +32,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import socket
 
 PROTOCOL = 1
 APP_ID = "license-companion"
@@ -56,6 +56,8 @@ FALLBACK_CODES = ("not_running", "connection", "transport_unavailable")
 
 def transport_problem() -> str:
     """Why this computer cannot reach a companion's endpoint at all ("" when it can)."""
+    import socket  # here, as everywhere in this module: ``nudge`` with no companion needs none
+
     if sys.platform == "win32" or not hasattr(socket, "AF_UNIX"):
         return ("the host endpoint is a Unix domain socket, which this companion serves on "
                 "Linux and macOS only; on Windows no transport is available yet (events go to "
@@ -92,9 +94,15 @@ def socket_path(product: str, environ: dict[str, str] | None = None) -> Path:
         base = Path(runtime)
     else:
         uid = os.getuid() if hasattr(os, "getuid") else 0
-        base = Path("/tmp" if sys.platform != "win32" else tempfile.gettempdir()) / \
+        base = Path("/tmp" if sys.platform != "win32" else _temp_dir()) / \
             f"{APP_ID}-{uid}"  # noqa: S108 - a 0700 directory the server checks is ours
     return base / f"{APP_ID}-{product_slug(product)}" / "host.sock"
+
+
+def _temp_dir() -> str:
+    import tempfile  # Windows only
+
+    return tempfile.gettempdir()
 
 
 default_socket_path = socket_path  # the name ``Client``'s ``socket_path`` argument hides
@@ -203,7 +211,7 @@ class Client:
         self._sock: socket.socket | None = None
         self._buffer = b""
         self._next_try = 0.0
-        self._inbox_name = f"{os.getpid()}-{uuid.uuid4().hex[:12]}{INBOX_SUFFIX}"
+        self._inbox_name = f"{os.getpid()}-{os.urandom(6).hex()}{INBOX_SUFFIX}"
 
     # -- the operations -------------------------------------------------------------------
 
@@ -314,6 +322,8 @@ class Client:
         problem = transport_problem()
         if problem:
             raise ClientError("transport_unavailable", problem)
+        import socket
+
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.connect_timeout)
         try:
@@ -365,11 +375,18 @@ def nudge(product: str | None = None, *, socket_path: str | os.PathLike[str] | N
         socket_path: override the socket.
         timeout: seconds connecting and writing may take.
     """
-    if transport_problem():
-        return False
     try:
         path = Path(socket_path) if socket_path else default_socket_path(
             product or os.environ.get(PRODUCT_ENV, ""))
+        if not path.exists():
+            return False  # no companion has ever listened there: nothing to connect to
+    except (OSError, ValueError):
+        return False
+    if transport_problem():
+        return False
+    import socket
+
+    try:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     except (OSError, ValueError):
         return False

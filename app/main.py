@@ -19,12 +19,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_self_test(raw)
     from app import cli
-    from app.cli_tray import TRAY_COMMANDS, TrayUi
 
     args = cli.parse_args(raw)
-    tray_command = TRAY_COMMANDS.get(args.command)
-    if tray_command is None:
-        return cli.run(args, cli.COMMANDS[args.command])
+    command = cli.COMMANDS.get(args.command)
+    if command is not None:
+        return cli.run(args, command)
+    from app.cli_tray import TRAY_COMMANDS, TrayUi
+
+    tray_command = TRAY_COMMANDS[args.command]
     from app.ui import app as ui  # Qt: only for the tray and its windows
 
     tray_ui = TrayUi(run_tray=ui.run_tray, forward=ui.forward)

@@ -7,7 +7,8 @@ time and no object is handed over half built; the CLI and the tray both call
 
 The license service is handed over as a factory the companion calls the first time it needs the
 key or the license's state: a ``track`` never does, and so never imports the keyring, the HTTP
-stack or the signature code (see ``Companion``).
+stack or the signature code (see ``Companion``); the stores of the key are in
+``app.key_stores``, imported with the license service.
 """
 
 from __future__ import annotations
@@ -17,16 +18,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.logsetup import SECRETS
 from app.model.consent import AdminPolicy
 from app.model.errors import CompanionError
-from app.model.license_key import normalise_key
 from app.service.companion import DB_NAME, Companion
 from app.service.consent import system_policy
 from app.service.lazy_http import LazyHttpClient
 from app.storage.config import VendorConfig
 from app.storage.db import Database
-from app.storage.license_store import LicenseStore
 from app.storage.state import StateStore
 
 if TYPE_CHECKING:
@@ -35,59 +33,6 @@ if TYPE_CHECKING:
 
 IdentitySource = Callable[[], "Identity"]
 CompanionBuilder = Callable[[VendorConfig, Path], Companion]
-
-
-class LoggedSecretStore(LicenseStore):
-    """The keyring store, registering every key it sees with the log filter (belt and braces)."""
-
-    def get(self) -> str:
-        """The stored key; masked in any log line from now on."""
-        key = super().get()
-        SECRETS.add(key)
-        return key
-
-    def set(self, raw: str) -> str:
-        """Store the key; masked in any log line from now on."""
-        key = super().set(raw)
-        SECRETS.add(key)
-        return key
-
-
-class GivenKeyStore:
-    """A license key given by the caller instead of the OS keyring, held in memory only.
-
-    Only ever used when a caller passes ``license_key`` to ``build_companion`` (tests,
-    benchmarks); the product itself always uses the keyring and never falls back to this.
-
-    Args:
-        source: returns the key ("" when none).
-    """
-
-    def __init__(self, source: Callable[[], str]) -> None:
-        self._source = source
-        self._replaced: str | None = None
-
-    def get(self) -> str:
-        """The key ("" when none)."""
-        return self._source() if self._replaced is None else self._replaced
-
-    def set(self, raw: str) -> str:
-        """Replace the key for this process; returns it normalised."""
-        self._replaced = normalise_key(raw)
-        return self._replaced
-
-    def clear(self) -> bool:
-        """Forget the key; True when there was one."""
-        had = bool(self.get())
-        self._replaced = ""
-        return had
-
-    def backend_name(self) -> str:
-        """Where the key is: in memory, given by the caller."""
-        return "given by the caller (in memory)"
-
-    def __repr__(self) -> str:
-        return "GivenKeyStore(<hidden>)"
 
 
 def identity_source(product_id: str) -> IdentitySource:
@@ -108,12 +53,6 @@ def identity_source(product_id: str) -> IdentitySource:
     return identity
 
 
-def keyring_store(config: VendorConfig, timeout: float = 10.0) -> LoggedSecretStore:
-    """The product's own keyring entry (two vendors' companions never share one)."""
-    return LoggedSecretStore(LicenseStore.service_name(config.product.id, config.product.name),
-                             timeout=timeout)
-
-
 def build_companion(
     config: VendorConfig,
     home: Path,
@@ -125,6 +64,7 @@ def build_companion(
     session_id: str | None = None,
     keyring_timeout: float = 10.0,
     admin: AdminPolicy | None = None,
+    check_pages: bool = True,
 ) -> Companion:
     """The companion for one vendor config and state directory, its database open.
 
@@ -132,7 +72,7 @@ def build_companion(
         config: the validated vendor configuration.
         home: the state directory.
         license_key: read the license key from this instead of the OS keyring (tests and
-            benchmarks only; see ``GivenKeyStore``).
+            benchmarks only; see ``app.key_stores.GivenKeyStore``).
         identity: this user's identifiers (default: derived from the product id, once).
         environ: environment (``DO_NOT_TRACK``; default ``os.environ``).
         clock: seconds since the epoch.
@@ -140,16 +80,19 @@ def build_companion(
         keyring_timeout: seconds a keyring call may take before it counts as unavailable.
         admin: the administrator's policy (default: read from this OS's fixed place, never
             from the environment; tests pass their own).
+        check_pages: read the whole state database when opening it (see ``Database``);
+            False for a process that only tracks.
 
     Raises:
         CompanionError: the state database cannot be opened (the message says why).
     """
     id_source = identity or identity_source(config.product.id)
-    db = Database(home / DB_NAME)
+    db = Database(home / DB_NAME, check_pages=check_pages)
 
     def license() -> LicenseService:
         """The license service on the companion's database: built when first needed, with
         an HTTP client made on its first request (checking the license is rare)."""
+        from app.key_stores import GivenKeyStore, keyring_store
         from app.service.license import LicenseService
 
         store = GivenKeyStore(license_key) if license_key is not None else keyring_store(

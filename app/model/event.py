@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import math
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from app.model.errors import ValidationError
+from app.model.ids import uuid4_hex, uuid4_text
 from app.model.text import BIDI_CONTROLS, is_c0, is_c1, is_surrogate, printable
 
 Kind = Literal["number", "xy", "text"]
@@ -233,6 +233,6 @@ def make_event(
         payload=clean_payload,
         timestamp=ts,
         session_id=(_check_text("session_id", session_id, 64, strict=True) if session_id
-                    else str(uuid.uuid4())),
-        id=_check_text("id", event_id, 64, strict=True) if event_id else uuid.uuid4().hex,
+                    else uuid4_text()),
+        id=_check_text("id", event_id, 64, strict=True) if event_id else uuid4_hex(),
     )

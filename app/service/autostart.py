@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import os
-import plistlib
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -123,6 +122,8 @@ class Autostart:
 
     def launch_agent(self) -> bytes:
         """The macOS LaunchAgent plist."""
+        import plistlib  # macOS only (reading the admin policy imports this module everywhere)
+
         return plistlib.dumps({
             "Label": BUNDLE_ID,
             "ProgramArguments": list(self.command),

@@ -16,7 +16,6 @@ import logging
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,11 +23,11 @@ from typing import TYPE_CHECKING
 from app.model.consent import NO_POLICY, AdminPolicy, Choice
 from app.model.errors import CompanionError
 from app.model.event import make_event
-from app.model.wire import PreparedRequest, SendContext, mask_secret
-from app.service.companion_types import BackendPreview, TrackResult
+from app.model.ids import uuid4_text
 from app.service.consent import ConsentPolicy, enforce_policy
 from app.service.lazy_http import LazyHttpClient
 from app.service.parallel import run_each
+from app.service.track_result import TrackResult
 from app.storage.config import VendorConfig
 from app.storage.db import Database, EnvironmentProblem
 from app.storage.history import History, HistoryEntry
@@ -37,6 +36,8 @@ from app.storage.state import StateStore
 
 if TYPE_CHECKING:  # imported where used: ``track`` needs none of them
     from app.backends.base import Backend
+    from app.model.wire import PreparedRequest, SendContext
+    from app.service.companion_types import BackendPreview
     from app.service.identity import Identity
     from app.service.license import LicenseService
     from app.service.sender import RoundReport, Sender
@@ -128,7 +129,7 @@ class Companion:
         self.home = home
         self.clock = clock
         self.environ = os.environ if environ is None else environ
-        self.session_id = session_id or str(uuid.uuid4())
+        self.session_id = session_id or uuid4_text()
         self.db = db
         self.state = StateStore(self.db)
         self.outbox = Outbox(self.db, cap=config.limits.outbox_cap, clock=clock)
@@ -194,6 +195,8 @@ class Companion:
         Raises:
             CompanionError: the keyring cannot be read (the key is not guessed or sent empty).
         """
+        from app.model.wire import SendContext
+
         ident = self.identity()
         return SendContext(
             user_identifier=ident.user_identifier,
@@ -351,6 +354,7 @@ class Companion:
                 user saves them); default: the stored decisions.
         """
         from app.service.batches import requests_for
+        from app.service.companion_types import BackendPreview
 
         allowed = set(self.consent.granted() if granted is None
                       else self.consent.allowed(granted))
@@ -475,6 +479,8 @@ class Companion:
             # One failure is enough: a hanging keyring must not cost a second timeout.
             status = service.cached_status(check_key=False)
             return LicenseSummary(status, status.describe(now), keyring, f"unknown: {exc}")
+        from app.model.wire import mask_secret
+
         key_line = (f"set ({mask_secret(key)})" if key
                     else "not set (license-companion license set)")
         status = service.cached_status(check_key=False) if key else LicenseStatus(NO_KEY)

@@ -1,27 +1,21 @@
 """What ``Companion.track`` and ``Companion.preview`` answer: plain data, cheap to import.
 
 Kept apart from ``app.service.results`` (the tray's answers, which name the license state) so
-that ``track`` on the command line imports nothing of the license service.
+that ``track`` on the command line imports nothing of the license service. ``TrackResult``
+is in ``app.service.track_result``, so that ``track`` does not make this module's classes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from app.model.event import Event
-from app.model.wire import PreparedRequest
+from app.service.track_result import TrackResult
 
+if TYPE_CHECKING:  # named in annotations only
+    from app.model.wire import PreparedRequest
 
-@dataclass(frozen=True)
-class TrackResult:
-    """What ``track`` did with an event."""
-
-    event: Event
-    category: str
-    stored: bool  # False when the category is denied: the event was discarded, not kept
-    backends: tuple[str, ...]
-    dropped: int = 0  # old events the outbox cap pushed out to make room
-    held_dropped: int = 0  # old undecided events of this category dropped (bounded hold)
+__all__ = ["BackendPreview", "TrackResult"]
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,10 @@ when they send.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.model.wire import PreparedRequest
+if TYPE_CHECKING:  # named in annotations only
+    from app.model.wire import PreparedRequest
 
 
 class LazyHttpClient:

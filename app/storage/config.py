@@ -1,26 +1,36 @@
 """The vendor's configuration: a TOML file shipped with the app, validated once at start.
 
 Every problem is reported as one ``ConfigError`` naming the file, the key and what is wrong.
+The validated values are the records of ``app.storage.config_types``, importable from here.
 """
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import os
 import stat
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from app import i18n
 from app.model.consent import DEFAULT_CATEGORY, Category
 from app.model.errors import ConfigError
+from app.storage.config_types import (
+    ConsentConfig,
+    KeyManagerConfig,
+    LicenseConfig,
+    LimitsConfig,
+    ProductConfig,
+    TelemetryDeckConfig,
+    VendorConfig,
+)
 from app.storage.paths import CONFIG_ENV
-from app.storage.resources import resource
+
+__all__ = ["ConsentConfig", "KeyManagerConfig", "LicenseConfig", "LimitsConfig",
+           "ProductConfig", "TelemetryDeckConfig", "VendorConfig", "check_url", "config_path",
+           "is_loopback", "load_config", "parse_config", "read_regular_file"]
 
 TELEMETRYDECK_DEFAULT_URL = "https://nom.telemetrydeck.com/v2/"
 
@@ -44,84 +54,6 @@ KNOWN_KEYS: dict[str, frozenset[str]] = {
 LOCALIZED_KEYS: dict[str, frozenset[str]] = {
     "consent.category": frozenset({"title", "description"}),
 }
-
-
-@dataclass(frozen=True)
-class ProductConfig:
-    """``[product]``: what the vendor sells. ``id`` is KeyManager's ``product_id``."""
-
-    name: str
-    id: str
-    version: str
-
-
-@dataclass(frozen=True)
-class KeyManagerConfig:
-    """``[keymanager]``. ``api_key`` is a secret: never logged, never shown unmasked."""
-
-    enabled: bool
-    url: str
-    api_key: str = field(repr=False)
-    public_key_pem: bytes | None = field(repr=False)
-    public_key_path: str | None
-    timeout: float
-
-    def missing(self) -> list[str]:
-        """The settings still empty; a backend with any missing is "not configured"."""
-        return [name for name, value in (("url", self.url), ("api_key", self.api_key)) if not value]
-
-
-@dataclass(frozen=True)
-class TelemetryDeckConfig:
-    """``[telemetrydeck]``. ``salt`` goes into the clientUser hash and nowhere else."""
-
-    enabled: bool
-    url: str
-    app_id: str
-    salt: str = field(repr=False)
-    test_mode: bool
-    timeout: float
-
-    def missing(self) -> list[str]:
-        """The settings still empty; a backend with any missing is "not configured"."""
-        return [name for name, value in (("app_id", self.app_id),) if not value]
-
-
-@dataclass(frozen=True)
-class ConsentConfig:
-    """``[consent]``: the categories the vendor declares and the version they were declared at."""
-
-    version: int
-    categories: tuple[Category, ...]
-
-
-@dataclass(frozen=True)
-class LimitsConfig:
-    """``[outbox]`` and ``[history]`` bounds."""
-
-    outbox_cap: int
-    history_days: int
-    history_max_rows: int
-
-
-@dataclass(frozen=True)
-class LicenseConfig:
-    """``[license]``: how long a license last confirmed valid still counts while offline."""
-
-    offline_grace_days: float = 7.0
-
-
-@dataclass(frozen=True)
-class VendorConfig:
-    """The whole validated vendor configuration, and the file it came from."""
-
-    source: Path
-    product: ProductConfig
-    keymanager: KeyManagerConfig
-    telemetrydeck: TelemetryDeckConfig
-    consent: ConsentConfig
-    limits: LimitsConfig
-    license: LicenseConfig = field(default_factory=LicenseConfig)
 
 
 class _Reader:
@@ -171,6 +103,8 @@ def _table(source: Path, raw: Mapping[str, Any], name: str) -> _Reader:
 
 
 def _did_you_mean(word: str, known: frozenset[str] | set[str]) -> str:
+    import difflib  # only a config with a mistake needs it
+
     close = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
     return f"; did you mean `{close[0]}`?" if close else f"; known: {', '.join(sorted(known))}"
 
@@ -389,8 +323,11 @@ def _consent(source: Path, raw: Mapping[str, Any]) -> ConsentConfig:
         title, titles = _localized(item, "title")
         description, descriptions = _localized(item, "description")
         title = title or cat_id
-        i18n.add_vendor_texts({title: titles, description: descriptions} if description
-                              else {title: titles})
+        texts = {title: titles, description: descriptions} if description else {title: titles}
+        if any(texts.values()):  # translations given: the tray shows them (``app.i18n``)
+            from app import i18n
+
+            i18n.add_vendor_texts(texts)
         categories.append(
             Category(
                 id=cat_id,
@@ -465,6 +402,8 @@ def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     env = os.environ.get(CONFIG_ENV)
     if env:
         return Path(env).expanduser()
+    from app.storage.resources import resource  # the built-in one
+
     return resource("companion.toml")
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import sqlite3
 import threading
 import time
@@ -103,11 +102,19 @@ class Database:
     Args:
         path: the SQLite file; its directory is created if missing.
         busy_timeout_ms: how long to wait for another writer before giving up.
+        check_pages: read every page at opening (``PRAGMA quick_check``), moving a file with
+            a damaged page aside at once. False (a ``track`` process): only the header and
+            the schema are read, which find a foreign, truncated or newer file and a damaged
+            schema; a damaged page elsewhere then fails the write with a clear error (the
+            event is not taken) and the next opening that checks moves the file aside. The
+            check reads the whole file, a cost that grows with the queue.
     """
 
-    def __init__(self, path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+    def __init__(self, path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS, *,
+                 check_pages: bool = True) -> None:
         self.path = path
         self.busy_timeout_ms = busy_timeout_ms
+        self.check_pages = check_pages
         self.notices: list[str] = []
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -257,18 +264,23 @@ class Database:
         return True
 
     def _migrate(self) -> None:
+        """Check the file and bring its schema up to date; the connection that did so becomes
+        this thread's (opening a second one would create the ``-wal`` and ``-shm`` files the
+        first one's closing just removed)."""
         try:
             conn = self._connect()
         except sqlite3.Error as exc:
             raise _classify(self.path, exc) from None
         except UnicodeDecodeError as exc:
             raise _unreadable_schema(exc) from None
+        kept = False
         try:
             try:
-                (app_id,) = conn.execute("PRAGMA application_id").fetchone()
-                (version,) = conn.execute("PRAGMA user_version").fetchone()
-                tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-                (check,) = conn.execute("PRAGMA quick_check").fetchone()
+                app_id, version, tables = conn.execute(
+                    "SELECT application_id, user_version, (SELECT count(*) FROM sqlite_master) "
+                    "FROM pragma_application_id, pragma_user_version").fetchone()
+                check = conn.execute("PRAGMA quick_check").fetchone()[0] \
+                    if self.check_pages else "ok"
             except sqlite3.Error as exc:
                 raise _classify(self.path, exc) from None
             except UnicodeDecodeError as exc:
@@ -297,10 +309,15 @@ class Database:
                     conn.execute("ROLLBACK")
                     raise
                 log.info("state database %s migrated to schema %d", self.path, step + 1)
+            if getattr(self._local, "conn", None) is None:
+                self._local.conn, kept = conn, True
         finally:
-            conn.close()
+            if not kept:
+                conn.close()
 
     def _move_aside(self, why: str) -> Path:
+        import shutil  # only a damaged file is moved
+
         stamp = time.strftime("%Y%m%d-%H%M%S")
         target = self.path.with_name(f"{self.path.name}.unusable-{stamp}")
         counter = 1

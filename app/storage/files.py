@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import sqlite3
 import stat
 from pathlib import Path
@@ -101,6 +100,8 @@ def free_bytes(path: Path) -> int | None:
     probe = path
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
+    import shutil  # only when a write failed
+
     try:
         return shutil.disk_usage(probe).free
     except OSError:

@@ -13,10 +13,12 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.model.wire import Outcome, PreparedRequest
 from app.storage.db import Database
+
+if TYPE_CHECKING:  # imported where used: a ``track`` process records no history
+    from app.model.wire import Outcome, PreparedRequest
 
 DAY = 86_400.0
 UNCONFIRMED = "unconfirmed"  # verdict of events given up after requests that got no answer
@@ -197,6 +199,8 @@ def _stored_request(text: str | None) -> PreparedRequest | None:
     a damaged copy must not hide the rest of the history."""
     if not text:
         return None
+    from app.model.wire import PreparedRequest
+
     try:
         return PreparedRequest.from_dict(json.loads(text))
     except (ValueError, AttributeError):

@@ -16,7 +16,6 @@ The error still names the file and the key, so the mistake is found (``status``,
 from __future__ import annotations
 
 import os
-import plistlib
 import stat
 import sys
 import tomllib
@@ -208,6 +207,8 @@ def read_plist_policy(path: Path) -> AdminPolicy:
         data = _read_bytes(path)
         if data is None:
             return NO_POLICY
+        import plistlib  # macOS only
+
         try:
             parsed = plistlib.loads(data)
         except (plistlib.InvalidFileException, ValueError, OverflowError) as exc:

@@ -214,3 +214,20 @@ def test_make_event_accepts_only_what_the_rules_allow(name, text, payload, sessi
     assert all(k.isprintable() for k in event.payload)
     assert Event.from_dict(event.to_dict()) == event
     json.dumps(event.to_dict(), ensure_ascii=False).encode("utf-8")
+
+
+def test_ids_are_version_4_uuids_in_both_spellings():
+    import uuid
+
+    from app.model.ids import uuid4_hex, uuid4_text
+
+    seen = set()
+    for _ in range(500):
+        for text in (uuid4_hex(), uuid4_text()):
+            parsed = uuid.UUID(text)
+            assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+            assert text in (parsed.hex, str(parsed))
+            seen.add(parsed)
+    assert len(seen) == 1000  # random, never repeated
+    event = make_event("feature.x", kind="number", value=1)
+    assert uuid.UUID(event.id).hex == event.id and uuid.UUID(event.session_id).version == 4

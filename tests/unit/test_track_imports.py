@@ -24,7 +24,10 @@ HEAVY = ("requests", "urllib3", "keyring", "cryptography", "truststore", "certif
 PROBE = """
 import json, sys
 from app.main import main
-code = main(sys.argv[1:])
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:  # a usage error: the modules it needed are still of interest
+    code = exc.code
 sys.stdout.flush()
 print("MODULES=" + json.dumps(sorted(sys.modules)))
 sys.exit(code)
@@ -46,8 +49,25 @@ def modules_after(tmp_path: Path, *argv: str, home: bool = True) -> tuple[int, s
     return proc.returncode, out, set(json.loads(modules))
 
 
+# Nor what only other commands, other platforms, a mistake or a running tray need: the
+# whole parser's help machinery, the rotating log handler (no file is opened until something
+# is logged), the keyring stores, the tray's commands, the host protocol, macOS plists, the
+# socket module (no tray's socket exists here), the file-moving and typo-hint helpers, and
+# `uuid` (it imports `platform` on Linux; ids are made from os.urandom), argparse (a plain
+# track line is read without it), the wire format (only sending and history need it), the
+# preview's answers and gettext (a config without translations needs no catalog).
+UNNEEDED = ("logging.handlers", "app.key_stores", "app.storage.license_store",
+            "app.storage.keyring_access", "app.cli_tray", "app.service.host_protocol",
+            "app.storage.inbox", "plistlib", "socket", "shutil", "difflib", "uuid", "platform",
+            "argparse", "app.model.wire", "app.service.companion_types", "gettext")
+
+
 def heavy(modules: set[str]) -> list[str]:
     return sorted(m for m in modules if m.split(".")[0] in HEAVY or m.startswith(HEAVY))
+
+
+def unneeded(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m in UNNEEDED)
 
 
 def test_track_imports_neither_http_nor_keyring_nor_crypto(tmp_path):
@@ -56,6 +76,29 @@ def test_track_imports_neither_http_nor_keyring_nor_crypto(tmp_path):
     assert "queued feature.export" in out
     assert {"app.storage.outbox", "app.model.event"} <= modules
     assert heavy(modules) == []
+    # The first call made the database and logged its schema (so it opened the log file);
+    # every call after it logs nothing and imports nothing it does not use.
+    code, out, modules = modules_after(tmp_path, "track", "feature.export", "--value", "2")
+    assert code == 0 and "queued feature.export" in out
+    assert unneeded(modules) == [] and heavy(modules) == []
+
+
+def test_a_track_that_logs_nothing_opens_no_log_file(tmp_path):
+    assert modules_after(tmp_path, "track", "feature.a", "--value", "1")[0] == 0
+    log = tmp_path / "home" / "logs" / "companion.log"
+    assert "migrated to schema" in log.read_text()  # the first one said something
+    log.unlink()
+    assert modules_after(tmp_path, "track", "feature.b", "--value", "2")[0] == 0
+    assert not log.exists()
+    (tmp_path / "home").chmod(0o755)  # something to say: it is logged, the file is made
+    assert modules_after(tmp_path, "track", "feature.c", "--value", "3")[0] == 0
+    assert "readable by other users" in log.read_text()
+
+
+def test_the_check_sees_what_a_mistake_imports(tmp_path):
+    # A line the plain reader leaves alone builds the whole parser (and its help machinery).
+    code, _, modules = modules_after(tmp_path, "track", "feature.export", "--value", "x")
+    assert code == 2 and "shutil" in modules
 
 
 def test_track_in_the_default_state_dir_does_not_import_platformdirs(tmp_path):
