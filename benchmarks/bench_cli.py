@@ -1,8 +1,9 @@
 """``track`` through the CLI as a cold process, against ``python -c "import sqlite3, json"``.
 
 Both are started the same way (``Popen`` of this interpreter) and timed to their end; their
-peak RSS is read by GNU time in runs of their own. Ours is ``python -m app track feature.bench --value N`` into a state dir where
-consent is granted and both backends are enabled, so each call stores the event for both.
+peak RSS is read by GNU time in runs of their own. Ours is
+``python -m app track feature.bench --value N`` into a state dir where consent is granted
+and both backends are enabled, so each call stores the event for both.
 
 Both sides run with a bytecode cache, as an installed product does (pip compiles the modules
 when it installs them, the frozen build ships them compiled): the cache is a directory of
