@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from app.cli_context import EXIT_OK, Context, out
-from app.wiring import license_of
 
 SEND_INTERVAL = 10.0  # seconds between send rounds unless --send-interval says otherwise
 WINDOWS = ("license", "consent", "history", "about")  # what --show and show may open
@@ -31,6 +31,13 @@ class TrayUi:
 
     run_tray: Callable[..., int]
     forward: Callable[[Path, str], tuple[bool, int | None]]
+
+
+def license_of(companion: Any) -> Any:
+    """``app.wiring.license_of``, imported when the worker calls it (after the tray's icon)."""
+    from app.wiring import license_of as of
+
+    return of(companion)
 
 
 def _check_config(ctx: Context) -> None:
