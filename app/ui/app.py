@@ -2,7 +2,8 @@
 
 Single instance: a ``QLockFile`` in the state directory decides who runs (Qt treats the lock of
 a dead process as stale, so a crash never blocks the next start); the running instance listens
-on a ``QLocalServer`` so a second start can ask it to show a window, then exits 0.
+on a local socket (``app.ui.local_socket`` on POSIX, ``QLocalServer`` on Windows) so a second
+start can ask it to show a window, then exits 0.
 
 Start order: the lock, the application, the icon shown, the event loop; everything else (the
 worker, the windows, the local server, the host door, the network watcher) is built by
@@ -70,6 +71,7 @@ class SingleInstance(QObject):
         # 0: never stale by age; a lock whose process is gone is still detected as stale.
         self.lock.setStaleLockTime(0)
         self.server: QLocalServer | None = None
+        self.unix_server: Any = None  # app.ui.local_socket.UnixLineServer (POSIX)
 
     @property
     def name(self) -> str:
@@ -90,6 +92,14 @@ class SingleInstance(QObject):
 
     def listen(self) -> None:
         """Accept messages from later starts (we hold the lock, so a leftover socket is stale)."""
+        if os.name == "posix":
+            from app.ui.local_socket import UnixLineServer, socket_path
+
+            try:
+                self.unix_server = UnixLineServer(socket_path(self.name), self._on_line, self)
+            except OSError as exc:
+                log.warning("cannot listen on %s: %s", self.name, exc.strerror or exc)
+            return
         from PySide6.QtNetwork import QLocalServer
 
         QLocalServer.removeServer(self.name)
@@ -118,8 +128,17 @@ class SingleInstance(QObject):
         sock.disconnectFromServer()
         emit(self.messageReceived, message)
 
+    def _on_line(self, message: str) -> None:
+        from app.qt_emit import emit
+
+        emit(self.messageReceived, message)
+
     def send(self, message: str, timeout_ms: int = 3000) -> bool:
         """Deliver a message to the running instance; True when it acknowledged."""
+        if os.name == "posix":
+            from app.ui.local_socket import send_line, socket_path
+
+            return send_line(socket_path(self.name), message, timeout_ms / 1000)
         from PySide6.QtNetwork import QLocalSocket
 
         sock = QLocalSocket()
@@ -136,6 +155,9 @@ class SingleInstance(QObject):
 
     def release(self) -> None:
         """Stop listening and unlock."""
+        if self.unix_server is not None:
+            self.unix_server.close()
+            self.unix_server = None
         if self.server is not None:
             self.server.close()
             self.server = None

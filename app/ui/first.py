@@ -17,6 +17,7 @@ ordinary start, which reports it as before.
 
 from __future__ import annotations
 
+import linecache
 import logging
 import time
 from collections.abc import Callable
@@ -120,6 +121,7 @@ def _run(app: Any, tray: Any, prepared: FirstStart, rest: Callable[[], int]) -> 
         except BaseException:
             log.exception("starting the tray")
             codes.append(EXIT_BUG)
+        linecache.clearcache()  # PySide6 read the source of every module imported since Qt
         if prepared.session is None:  # the start ended before the tray's (e.g. a bad config)
             app.exit(codes[-1])
 

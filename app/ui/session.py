@@ -1,5 +1,5 @@
-"""What the tray builds after its icon is shown: the worker, the windows, the host door, the
-network watcher, each on its own turn of the event loop.
+"""What the tray builds after its icon is shown: the worker, the windows, the host door, each on
+its own turn of the event loop; the network watcher when a round first needs it.
 
 Why after the icon: the user sees the tray start when the icon appears; none of these is
 needed for that, and together they cost more than the icon itself (the service layer, the
@@ -13,6 +13,7 @@ otherwise stay in memory for as long as the tray runs.
 
 from __future__ import annotations
 
+import gc
 import linecache
 import logging
 import os
@@ -79,7 +80,7 @@ class TraySession(QObject):
         self._asked_consent = False
         self._steps: list[Callable[[], None]] = [self._build_worker_and_windows]
         if not windows_only:
-            self._steps += [self._open_host_door, self._watch_network]
+            self._steps += [self._open_host_door]
 
     def start_soon(self) -> None:
         """Build the parts, one step per loop turn, starting once the event loop runs."""
@@ -92,6 +93,7 @@ class TraySession(QObject):
         try:
             step()
         finally:
+            linecache.clearcache()  # what PySide6 read of the modules this step imported
             if self._steps:
                 QTimer.singleShot(0, self._next_step)
 
@@ -108,6 +110,8 @@ class TraySession(QObject):
                                          self.config_path, self.icons)
         self.instance.messageReceived.connect(self._on_message)
         self.instance.listen()
+        if not self.windows_only:
+            controller.watch_network_when_needed(self._network_watcher)
         controller.fatal.connect(self._on_fatal)
         controller.ready.connect(self._on_ready)
         if self.tray is not None:
@@ -126,12 +130,12 @@ class TraySession(QObject):
         assert self.controller is not None and self.windows is not None
         self.door = TrayDoor(self.controller, self.windows.show, self._out)
 
-    def _watch_network(self) -> None:
-        """Follow the OS's network state (``app.netinfo``); without a backend: "unknown"."""
+    def _network_watcher(self) -> QObject:
+        """The OS's network state (``app.netinfo``; without a backend: "unknown"), loaded
+        when the worker first needs it (``WorkerController.watch_network_when_needed``)."""
         from app.netinfo import NetworkWatcher
 
-        assert self.controller is not None
-        self.controller.watch_network(NetworkWatcher(self.app))
+        return NetworkWatcher(self.app)
 
     # -- events -----------------------------------------------------------------------------
 
@@ -157,6 +161,7 @@ class TraySession(QObject):
             assert self.windows is not None
             self.windows.show("consent")  # first run: ask once, without blocking anything
         linecache.clearcache()  # what PySide6 read of every module's source (see above)
+        gc.collect()  # the start's garbage, before the tray settles into idle
 
     # -- the end ----------------------------------------------------------------------------
 

@@ -125,7 +125,7 @@ class Windows(QObject):
 
         def wanted() -> None:
             tray = QSystemTrayIcon.isSystemTrayAvailable()  # asked here, on the GUI thread
-            network = self.controller.worker.network
+            network = self.controller.current_network()
             self.controller.run(
                 lambda c: doctor_report(c, tray_available=tray, network=network).to_text(),
                 window.set_report, lambda error: window.set_report_failed(error.message),
