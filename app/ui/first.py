@@ -21,7 +21,6 @@ import linecache
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +29,10 @@ log = logging.getLogger("app.ui.app")
 EXIT_BUG = 70
 
 
-@dataclass
 class FirstStart:
     """The icon shown before the command line was read, waiting for ``run_tray``.
+
+    A plain class, not a dataclass: ``dataclasses`` would be one more import before the icon.
 
     Attributes:
         state_dir: the (default) state directory whose lock is held.
@@ -45,14 +45,11 @@ class FirstStart:
         session: the ``TraySession`` ``run_tray`` built, once it did.
     """
 
-    state_dir: Path
-    instance: Any
-    app: Any
-    icons: Any
-    tray: Any
-    started: float
-    shown_after: float
-    session: Any = None
+    def __init__(self, state_dir: Path, instance: Any, app: Any, icons: Any, tray: Any,
+                 started: float, shown_after: float) -> None:
+        self.state_dir, self.instance, self.app, self.icons = state_dir, instance, app, icons
+        self.tray, self.started, self.shown_after = tray, started, shown_after
+        self.session: Any = None
 
 
 _prepared: FirstStart | None = None
