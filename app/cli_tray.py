@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from app.cli_context import EXIT_OK, Context, out
 
@@ -30,6 +31,13 @@ class TrayUi:
 
     run_tray: Callable[..., int]
     forward: Callable[[Path, str], tuple[bool, int | None]]
+
+
+def license_of(companion: Any) -> Any:
+    """``app.wiring.license_of``, imported when the worker calls it (after the tray's icon)."""
+    from app.wiring import license_of as of
+
+    return of(companion)
 
 
 def _check_config(ctx: Context) -> None:

@@ -9,7 +9,8 @@ the tray can do are handed to them as calls that return at once:
 
 Which companion: the worker's own, taken when the worker says ``ready`` (it is built on the
 worker thread; its database hands every thread a connection of its own, see
-``app.host_door``). The door starts then, after the GUI is up, and stops before the worker
+``app.host_door``). The door starts then (or at once, when it is made after that), after the
+GUI is up, and stops before the worker
 closes the companion. It is told (``notify``) after every worker command (consent, license)
 and every state change, so watching hosts get their push at once; it takes the inbox at the
 end of every send round and every state change the worker publishes, besides its own triggers
@@ -62,6 +63,8 @@ class TrayDoor(QObject):
         controller.sendFinished.connect(self._on_state)
         controller.sendFinished.connect(self._take_inbox_without_door)
         controller.commandRan.connect(self._on_command)
+        if controller.snapshot is not None:  # made after the worker said ready (tray start)
+            self._on_ready(controller.snapshot)
 
     def _on_ready(self, _snapshot: object) -> None:
         companion = self.controller.worker.companion

@@ -18,6 +18,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.selftest import run_self_test
 
         return run_self_test(raw)
+    if raw in ([], ["tray"]):  # the tray as the desktop starts it: its icon first (app.ui.first)
+        from app.ui.first import icon_first
+
+        code = icon_first(lambda: _command_line(raw))
+        if code is not None:
+            return code
+    return _command_line(raw)
+
+
+def _command_line(raw: list[str]) -> int:
+    """Parse ``raw`` and run its command (the tray's with its functions from ``app.ui``)."""
     from app import cli
 
     args = cli.parse_args(raw)

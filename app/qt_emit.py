@@ -7,7 +7,6 @@ workaround belongs to neither the windows nor the worker thread, and both use it
 
 from __future__ import annotations
 
-import ctypes
 import sys
 
 from PySide6.QtCore import QObject, Signal, SignalInstance
@@ -40,8 +39,12 @@ def emit(signal: SignalInstance, *args: object) -> None:
             probe.signal.emit()
         _emit_drops_true = sys.getrefcount(True) < before
         if _emit_drops_true:
+            import ctypes  # only on the affected build: an idle tray need not load it
+
             for _ in range(8):
                 ctypes.pythonapi.Py_IncRef(ctypes.py_object(True))
     # The stubs say emit returns None; the affected build returns True, which is the point.
     if signal.emit(*args) is True and _emit_drops_true:  # type: ignore[func-returns-value]
+        import ctypes
+
         ctypes.pythonapi.Py_IncRef(ctypes.py_object(True))

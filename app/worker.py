@@ -65,9 +65,11 @@ class _Events(QObject):
     sendFinished = Signal(object)  # SendSummary
     failed = Signal(object)  # CommandError: a send round, or a command without on_error
     stopped = Signal()  # the companion is closed; the thread may quit
+    networkWanted = Signal()  # a round waits for the OS's network state (see network_on_demand)
 
 
-EVENTS = ("ready", "fatal", "stateChanged", "sendStarted", "sendFinished", "failed", "stopped")
+EVENTS = ("ready", "fatal", "stateChanged", "sendStarted", "sendFinished", "failed", "stopped",
+          "networkWanted")
 
 
 class CompanionWorker(_Events):
@@ -117,6 +119,12 @@ class CompanionWorker(_Events):
         self._keyring_checked = 0.0
         self._network: NetworkState = UNKNOWN_NETWORK  # what the OS says (app.netinfo)
         self.network_wait = ""  # why the last round tried nothing because of the network
+        # True (set before start): the OS's network state is loaded when a round first needs
+        # it; that round waits for the first reading (``networkWanted``, then network_changed).
+        self.network_on_demand = False
+        self._network_known = False
+        self._network_pending: bool | None = None  # a round waiting for it (its ``forced``)
+        self._network_asked = False
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -277,6 +285,13 @@ class CompanionWorker(_Events):
         self._begin(forced=False)
 
     def _begin(self, forced: bool) -> None:
+        if self.network_on_demand and not self._network_known:
+            # An idle tray keeps Qt's network module unloaded until something is to be sent.
+            self._network_pending = forced or bool(self._network_pending)
+            if not self._network_asked:
+                self._network_asked = True
+                emit(self.networkWanted)
+            return
         # The keyring is asked when a round may need the key, not at rest: importing it and
         # its D-Bus client is a large part of an idle tray's memory.
         if self._clock() - self._keyring_checked > KEYRING_PROBE_INTERVAL:
@@ -354,8 +369,14 @@ class CompanionWorker(_Events):
 
         "At once" is past our own backoff (a forced round), never past a server's Retry-After.
         """
+        first, self._network_known = not self._network_known, True
         before, self._network = self._network, state
+        pending, self._network_pending = self._network_pending, None
         if self.companion is None or self._stop.is_set():
+            return
+        if first and self.network_on_demand:  # the first reading, not a change
+            if pending is not None and not self._draining:
+                self._begin(forced=pending)
             return
         if try_at_once(before.reachability, state.reachability) and not self._paused:
             log.info("the network is back (%s): sending now", state.describe())

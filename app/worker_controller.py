@@ -16,6 +16,7 @@ from app.qt_emit import emit
 from app.qt_tasks import join
 from app.service import commands
 from app.service.companion import Companion
+from app.service.network import UNKNOWN_NETWORK, NetworkState
 from app.service.results import CommandError, ConsentResult, LicenseInfo
 from app.service.tray_state import Snapshot
 from app.worker import (
@@ -57,6 +58,8 @@ class WorkerController(_Events):
         w.moveToThread(self._thread)
         self.snapshot: Snapshot | None = None
         self._running = False
+        self._make_watcher: Callable[[], QObject] | None = None
+        self._watcher: QObject | None = None
         for name in EVENTS:
             getattr(w, name).connect(getattr(self, name))
         self.ready.connect(self._remember)
@@ -70,6 +73,7 @@ class WorkerController(_Events):
         self._paused.connect(w.set_paused)
         self._wake.connect(w.wake)
         self._network.connect(w.network_changed)
+        self.networkWanted.connect(self.ensure_network)
 
     def _remember(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
@@ -149,8 +153,40 @@ class WorkerController(_Events):
 
     def watch_network(self, watcher: QObject) -> None:
         """Follow a ``NetworkWatcher`` (``app.netinfo``): its state now, then every change."""
+        self._watcher = watcher
         watcher.changed.connect(self.network_changed)  # type: ignore[attr-defined]
         self.network_changed(watcher.state())  # type: ignore[attr-defined]
+
+    def watch_network_when_needed(self, make_watcher: Callable[[], QObject]) -> None:
+        """Follow the watcher ``make_watcher()`` builds, built when a round first needs it.
+
+        Why: loading the OS's network information (Qt's network module and its backend) is a
+        large part of an idle tray's memory, and with nothing to send it decides nothing. A
+        round that needs it waits for its first reading. Call before ``start``.
+        """
+        self._make_watcher = make_watcher
+        self.worker.network_on_demand = True
+
+    def ensure_network(self) -> None:
+        """Build the on-demand watcher now, if there is one not built yet (GUI thread)."""
+        make, self._make_watcher = self._make_watcher, None
+        if make is None:
+            return
+        try:
+            watcher = make()
+        except Exception:
+            log.exception("loading the OS's network information")
+            self.network_changed(UNKNOWN_NETWORK)  # a waiting round goes as without it
+            return
+        self.watch_network(watcher)
+
+    def current_network(self) -> NetworkState:
+        """The OS's network state now (the watcher built first if it is on demand)."""
+        self.ensure_network()
+        watcher = self._watcher
+        if watcher is not None:
+            return watcher.state()  # type: ignore[attr-defined,no-any-return]
+        return self.worker.network
 
     def grant(self, categories: Iterable[str] | None = None,
               on_done: Callback[ConsentResult] = None, on_error: Callback[CommandError] = None,

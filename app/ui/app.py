@@ -2,12 +2,16 @@
 
 Single instance: a ``QLockFile`` in the state directory decides who runs (Qt treats the lock of
 a dead process as stale, so a crash never blocks the next start); the running instance listens
-on a ``QLocalServer`` so a second start can ask it to show a window, then exits 0.
+on a local socket (``app.ui.local_socket`` on POSIX, ``QLocalServer`` on Windows) so a second
+start can ask it to show a window, then exits 0.
+
+Start order: the lock, the application, the icon shown, the event loop; everything else (the
+worker, the windows, the local server, the host door, the network watcher) is built by
+``app.ui.session.TraySession`` once the loop runs, so this module imports none of it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -16,26 +20,30 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QCoreApplication, QLockFile, QObject, Signal
-from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from app import APP_ID, NAME, ORGANIZATION, __version__
-from app.qt_emit import emit
-from app.service.identity import os_user_name
 from app.storage.paths import ensure_dir
-from app.worker import SEND_INTERVAL, WorkerController
+
+if TYPE_CHECKING:  # Qt's network module is loaded after the icon is shown
+    from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "tray.lock"
+SEND_INTERVAL = 10.0  # seconds before retrying events that are due but were not sent
 SHUTDOWN_TIMEOUT = 5.0  # seconds an in-flight request may take to finish at quit
 EXIT_OK, EXIT_CONFIG = 0, 2
 
 
 def server_name(state_dir: Path) -> str:
     """The local socket name for this user and state directory."""
+    import hashlib
+
+    from app.service.identity import os_user_name
+
     digest = hashlib.sha256(str(state_dir.resolve()).encode("utf-8")).hexdigest()[:16]
     # The account of the real uid, not $USER: the environment may differ between a terminal
     # and the session that starts the tray, and two names would mean two "single" instances.
@@ -58,11 +66,19 @@ class SingleInstance(QObject):
     def __init__(self, state_dir: Path) -> None:
         super().__init__()
         self.state_dir = state_dir
-        self.name = server_name(state_dir)
+        self._name = ""
         self.lock = QLockFile(str(state_dir / LOCK_NAME))
         # 0: never stale by age; a lock whose process is gone is still detected as stale.
         self.lock.setStaleLockTime(0)
         self.server: QLocalServer | None = None
+        self.unix_server: Any = None  # app.ui.local_socket.UnixLineServer (POSIX)
+
+    @property
+    def name(self) -> str:
+        """The local socket's name (``server_name``), worked out when first needed."""
+        if not self._name:
+            self._name = server_name(self.state_dir)
+        return self._name
 
     def acquire(self) -> bool:
         """Take the lock; False when another live instance holds it."""
@@ -76,6 +92,16 @@ class SingleInstance(QObject):
 
     def listen(self) -> None:
         """Accept messages from later starts (we hold the lock, so a leftover socket is stale)."""
+        if os.name == "posix":
+            from app.ui.local_socket import UnixLineServer, socket_path
+
+            try:
+                self.unix_server = UnixLineServer(socket_path(self.name), self._on_line, self)
+            except OSError as exc:
+                log.warning("cannot listen on %s: %s", self.name, exc.strerror or exc)
+            return
+        from PySide6.QtNetwork import QLocalServer
+
         QLocalServer.removeServer(self.name)
         server = QLocalServer(self)
         server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
@@ -94,14 +120,27 @@ class SingleInstance(QObject):
     def _on_ready_read(self, sock: QLocalSocket) -> None:
         if not sock.canReadLine():
             return
+        from app.qt_emit import emit
+
         message = bytes(sock.readLine().data()).decode("utf-8", "replace").strip()
         sock.write(b"ok\n")
         sock.flush()
         sock.disconnectFromServer()
         emit(self.messageReceived, message)
 
+    def _on_line(self, message: str) -> None:
+        from app.qt_emit import emit
+
+        emit(self.messageReceived, message)
+
     def send(self, message: str, timeout_ms: int = 3000) -> bool:
         """Deliver a message to the running instance; True when it acknowledged."""
+        if os.name == "posix":
+            from app.ui.local_socket import send_line, socket_path
+
+            return send_line(socket_path(self.name), message, timeout_ms / 1000)
+        from PySide6.QtNetwork import QLocalSocket
+
         sock = QLocalSocket()
         sock.connectToServer(self.name)
         if not sock.waitForConnected(timeout_ms):
@@ -116,10 +155,23 @@ class SingleInstance(QObject):
 
     def release(self) -> None:
         """Stop listening and unlock."""
+        if self.unix_server is not None:
+            self.unix_server.close()
+            self.unix_server = None
         if self.server is not None:
             self.server.close()
             self.server = None
         self.lock.unlock()
+
+
+def display_available() -> bool:
+    """A display to show an icon on (not Qt's offscreen platform); changes nothing."""
+    if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        return False
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                    or os.environ.get("QT_QPA_PLATFORM"))
+    return True
 
 
 def _ensure_display() -> bool:
@@ -169,13 +221,6 @@ def forward(state_dir: Path, message: str) -> tuple[bool, int | None]:
     if not delivered:
         log.info("the running instance (pid %s) did not answer %r", pid, message)
     return True, pid
-
-
-def _watch_network(app: QCoreApplication, controller: WorkerController) -> None:
-    """Follow the OS's network state (``app.netinfo``); without a backend: "unknown"."""
-    from app.netinfo import NetworkWatcher
-
-    controller.watch_network(NetworkWatcher(app))
 
 
 def _quit_on_signals(app: QCoreApplication) -> Callable[[], None]:
@@ -251,6 +296,17 @@ def run_tray(
         login_args: options for "Start at login" to start us with (``--home``/``--config``
             as given, absolute; see ``app.service.autostart.login_args``).
     """
+    from app.ui import first
+
+    prepared = first.take(state_dir, windows_only)
+    if prepared is not None:  # the icon is shown and the loop runs (app.ui.first)
+        prepared.session = _session(prepared.app, prepared.instance, prepared.tray,
+                                    prepared.icons, state_dir, companion_factory,
+                                    license_factory, product, config_path, show, interval,
+                                    windows_only, out, prepared.started, login_args)
+        log.info("tray icon shown after %.2f s, before the command line was read",
+                 prepared.shown_after)
+        return EXIT_OK  # the session ends with the loop, in app.ui.first
     started = time.monotonic()
     ensure_dir(state_dir)
     instance = SingleInstance(state_dir)
@@ -271,18 +327,16 @@ def run_tray(
         instance.release()
 
 
-def _run(instance: SingleInstance, state_dir: Path, companion_factory: Callable[[], Any],
-         license_factory: Callable[[Any], Any] | None, product: str, config_path: Path,
-         show: str | None, interval: float, windows_only: bool, out: Callable[[str], None],
-         started: float, login_args: Sequence[str] = ()) -> int:
-    from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+def application(windows_only: bool = False) -> Any:
+    """The ``QApplication``, named, in the user's language, with the application icon set.
 
-    from app.service.autostart import Autostart, default_command
+    Returns:
+        (app, icons): the application and the ``app.ui.icons.Icons`` it uses.
+    """
+    from PySide6.QtWidgets import QApplication
+
     from app.ui.icons import Icons
-    from app.ui.tray import TrayIcon
-    from app.ui.windows import Windows
 
-    has_display = _ensure_display()
     app = QApplication.instance() or QApplication([APP_ID])
     assert isinstance(app, QApplication)
     app.setApplicationName(APP_ID)
@@ -293,95 +347,67 @@ def _run(instance: SingleInstance, state_dir: Path, companion_factory: Callable[
     setup_language()
     icons = Icons()
     app.setWindowIcon(icons.app())
+    return app, icons
 
-    controller = WorkerController(companion_factory, license_factory, interval,
-                                  sending=not windows_only)
-    windows = Windows(controller, product, state_dir, config_path, icons)
-    tray: TrayIcon | None = None
-    exit_code = [EXIT_OK]
 
-    def on_message(message: str) -> None:
-        _cmd, _sep, what = message.partition(" ")
-        if what:
-            windows.show(what)
-        else:
-            windows.bring_forward()
+def show_icon(app: Any, icons: Any) -> Any:
+    """The tray icon, shown now with a menu of Quit alone (``TraySession`` attaches the rest)."""
+    from app.ui.tray import TrayIcon
 
-    instance.messageReceived.connect(on_message)
-    instance.listen()
+    tray = TrayIcon(None, None, icons)
+    tray.quitRequested.connect(app.quit)
+    tray.show()
+    return tray
 
-    def on_fatal(message: str) -> None:
-        out(f"{APP_ID}: error: {message}")
-        exit_code[0] = EXIT_CONFIG
-        app.quit()
 
-    asked_consent = [False]
+def _session(app: Any, instance: SingleInstance, tray: Any, icons: Any, state_dir: Path,
+             companion_factory: Callable[[], Any], license_factory: Callable[[Any], Any] | None,
+             product: str, config_path: Path, show: str | None, interval: float,
+             windows_only: bool, out: Callable[[str], None], started: float,
+             login_args: Sequence[str]) -> Any:
+    """The session that builds everything beyond the icon once the loop runs (started)."""
+    from app.ui.session import TraySession
 
-    def on_ready(snapshot: Any) -> None:
-        log.info("worker ready after %.2f s: %s", time.monotonic() - started, snapshot.summary)
-        if not windows_only and snapshot.consent_needed and not asked_consent[0]:
-            asked_consent[0] = True
-            windows.show("consent")  # first run: ask once, without blocking anything
+    session = TraySession(app, instance, tray, icons, state_dir, companion_factory,
+                          license_factory, product, config_path, show=show, interval=interval,
+                          windows_only=windows_only, out=out, started=started,
+                          login_args=login_args)
+    session.start_soon()
+    return session
 
-    controller.fatal.connect(on_fatal)
-    controller.ready.connect(on_ready)
-    door = None if windows_only else _host_door(controller, windows, out)
 
-    if not windows_only:
-        if QSystemTrayIcon.isSystemTrayAvailable():
-            tray = TrayIcon(controller, windows, icons,
-                            Autostart(default_command(login_args)))
-            tray.quitRequested.connect(app.quit)
-            tray.show()
-            log.info("tray icon shown after %.2f s", time.monotonic() - started)
-        else:
-            why = "no display" if not has_display else "no system tray on this desktop"
-            out(f"{NAME}: {why}: running without an icon; sending continues. "
-                f"Open the windows with `{APP_ID} show license|consent|history`.")
-            log.warning("%s: running headless", why)
-    if show:
-        windows.show(show)
-    if not windows_only:
-        _watch_network(app, controller)  # after the icon: loading the OS's backend takes time
-
+def loop(app: Any, tray: Any, end: Callable[[], int]) -> int:
+    """Run the event loop until Quit (or SIGINT/SIGTERM); then hide the icon and ``end()``."""
     restore_signals = _quit_on_signals(app)
-    controller.start()
     try:
         app.exec()
     finally:
         restore_signals()
         if tray is not None:
             tray.hide()
-        windows.close_all()
-        _close_host_door(door)  # before the worker closes the companion it uses
-        clean = controller.shutdown(SHUTDOWN_TIMEOUT)
-        if not clean:
-            # A request is still waiting for its answer: its events stay in the outbox (they
-            # leave only after a settled answer) and are sent next time. Exit without waiting;
-            # Qt would abort when destroying a running QThread.
-            log.warning("quitting with a request in flight; its events stay queued")
-            logging.shutdown()
-            os._exit(exit_code[0])
-        del controller
-    return exit_code[0]
+        exit_code = end()
+    return exit_code
 
 
-# -- the host door (the vendor's application talks to the companion) -------------------------
+def _run(instance: SingleInstance, state_dir: Path, companion_factory: Callable[[], Any],
+         license_factory: Callable[[Any], Any] | None, product: str, config_path: Path,
+         show: str | None, interval: float, windows_only: bool, out: Callable[[str], None],
+         started: float, login_args: Sequence[str] = ()) -> int:
+    from PySide6.QtWidgets import QSystemTrayIcon
 
-
-def _host_door(controller: WorkerController, windows: Any, out: Callable[[str], None]) -> Any:
-    """The endpoint hosts talk to, opened once the worker is ready (a windows-only process
-    next to a running tray has none: that tray serves it)."""
-    from app.host_tray import TrayDoor
-
-    return TrayDoor(controller, windows.show, out)
-
-
-def _close_host_door(door: Any) -> None:
-    """Stop the endpoint: what hosts already handed over is committed first."""
-    if door is None:
-        return
-    try:
-        door.stop()
-    except Exception:
-        log.exception("closing the host endpoint")
+    has_display = _ensure_display()
+    app, icons = application(windows_only)
+    tray = None
+    if not windows_only:
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            tray = show_icon(app, icons)
+            log.info("tray icon shown after %.2f s", time.monotonic() - started)
+        else:
+            why = "no display" if not has_display else "no system tray on this desktop"
+            out(f"{NAME}: {why}: running without an icon; sending continues. "
+                f"Open the windows with `{APP_ID} show license|consent|history`.")
+            log.warning("%s: running headless", why)
+    session = _session(app, instance, tray, icons, state_dir, companion_factory,
+                       license_factory, product, config_path, show, interval, windows_only,
+                       out, started, login_args)
+    return loop(app, tray, lambda: session.close(SHUTDOWN_TIMEOUT))

@@ -11,11 +11,14 @@ depend on Qt's SVG icon-engine plugin, which the frozen build may leave out.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QIcon
 
-from app.service.tray_state import Level
 from app.storage.resources import resources_dir
+
+if TYPE_CHECKING:  # the tray's first icon is drawn before the service layer is imported
+    from app.service.tray_state import Level
 
 SIZES = (16, 22, 24, 32, 44, 48, 64, 128, 256)  # 44, 256: 2x of 22, 128
 

@@ -1,6 +1,9 @@
 """The tray icon: state at a glance, a menu rebuilt from current state each time it opens.
 
-The icon and tooltip follow the worker's ``Snapshot``; notifications are shown only for
+The icon is shown before the worker, the windows or "Start at login" exist (``attach`` hands
+them over a moment later), so this module imports none of them at start; until then the menu
+says "starting…" and offers Quit. The icon and tooltip follow the worker's ``Snapshot``;
+notifications are shown only for
 problems the user can act on (license, refused credentials, keyring, signature), each at most
 once per ``NOTIFY_EVERY`` seconds and never more than one per ``NOTIFY_GAP`` seconds overall.
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
@@ -16,13 +20,15 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 from app import NAME
 from app.i18n import N_, _
 from app.model.text import printable
-from app.service import settings
-from app.service.autostart import Autostart, AutostartError
-from app.service.status import Problem
-from app.service.tray_state import Level, Snapshot, reason_words
 from app.ui.icons import Icons
-from app.ui.windows import Windows
-from app.worker import WorkerController
+
+if TYPE_CHECKING:  # imported where used: the icon is shown before any of these is loaded
+    from app.service.autostart import Autostart
+    from app.service.status import Problem
+    from app.service.tray_state import Snapshot
+    from app.ui.windows import Windows
+    from app.worker import WorkerController
+
 
 NOTIFY_EVERY = 6 * 3600.0  # the same problem again after this long
 NOTIFY_GAP = 60.0  # any two notifications at least this far apart
@@ -73,10 +79,10 @@ class TrayIcon(QObject):
     """The system tray icon and its menu.
 
     Args:
-        controller: the worker's GUI-side handle.
-        windows: opens the windows.
+        controller: the worker's GUI-side handle (None: given later to ``attach``).
+        windows: opens the windows (None: given later to ``attach``).
         icons: the state icons.
-        autostart: the "Start at login" entry.
+        autostart: the "Start at login" entry (None: the item is disabled).
 
     Signals:
         quitRequested(): the user chose Quit.
@@ -84,15 +90,15 @@ class TrayIcon(QObject):
 
     quitRequested = Signal()
 
-    def __init__(self, controller: WorkerController, windows: Windows, icons: Icons,
-                 autostart: Autostart) -> None:
+    def __init__(self, controller: WorkerController | None, windows: Windows | None,
+                 icons: Icons, autostart: Autostart | None = None) -> None:
         super().__init__()
-        self.controller = controller
-        self.windows = windows
+        self.controller: WorkerController | None = None
+        self.windows: Windows | None = None
         self.icons = icons
-        self.autostart = autostart
+        self.autostart: Autostart | None = None
         self.snapshot: Snapshot | None = None
-        self.tray = QSystemTrayIcon(icons.for_level(Level.OK))
+        self.tray = QSystemTrayIcon(icons.named("ok"))
         self.tray.setToolTip(_("{name}: starting…").format(name=NAME))
         self.menu = QMenu()
         self.menu.setObjectName("tray-menu")
@@ -102,8 +108,21 @@ class TrayIcon(QObject):
         self.notifier = Notifier(self._notify)
         self.last_error = ""
         self.send_on_metered: bool | None = None  # the user's setting, once the worker read it
+        if controller is not None and windows is not None:
+            self.attach(controller, windows, autostart)
+        else:
+            self.rebuild_menu()
+
+    def attach(self, controller: WorkerController, windows: Windows,
+               autostart: Autostart | None) -> None:
+        """Hand over what the menu needs beyond Quit, once it is built (after ``show``)."""
+        self.controller = controller
+        self.windows = windows
+        self.autostart = autostart
         controller.ready.connect(self.update_state)
         controller.stateChanged.connect(self.update_state)
+        if controller.snapshot is not None:
+            self.update_state(controller.snapshot)
         self._read_metered()  # runs once the worker is up
         self.rebuild_menu()
 
@@ -132,6 +151,8 @@ class TrayIcon(QObject):
         When nothing is sent because of a rule (the administrator's policy, DO_NOT_TRACK), the
         rule's own words are in it even while a problem takes the summary line.
         """
+        from app.service.tray_state import reason_words
+
         lines = [_("{name}: {summary}").format(name=NAME, summary=snapshot.summary)]
         allowed = snapshot.sending_allowed
         reason = reason_words(allowed)
@@ -141,6 +162,8 @@ class TrayIcon(QObject):
         return "\n".join(printable(line) for line in lines)
 
     def _notify(self, title: str, message: str) -> None:
+        from app.service.tray_state import reason_words
+
         if QSystemTrayIcon.supportsMessages():
             self.tray.showMessage(_("{name}: {summary}").format(name=NAME, summary=printable(title)),
                                   printable(reason_words(message)),
@@ -152,24 +175,30 @@ class TrayIcon(QObject):
         """Rebuild the menu from the current state (called each time it is about to show)."""
         menu = self.menu
         menu.clear()
-        snap = self.snapshot
+        controller, windows, snap = self.controller, self.windows, self.snapshot
+        if controller is None or windows is None:  # the moment between the icon and the rest
+            header = menu.addAction(_("{name}: starting…").format(name=NAME))
+            header.setEnabled(False)
+            menu.addSeparator()
+            menu.addAction(_("Quit"), self.quitRequested.emit)
+            return
         if snap is not None:
             header = menu.addAction(printable(snap.summary))
             header.setEnabled(False)
             menu.addSeparator()
-        menu.addAction(_("License…"), lambda: self.windows.show("license"))
-        consent = menu.addAction(_("What is sent…"), lambda: self.windows.show("consent"))
+        menu.addAction(_("License…"), lambda: windows.show("license"))
+        consent = menu.addAction(_("What is sent…"), lambda: windows.show("consent"))
         if snap is not None and snap.consent_needed:
             consent.setText(_("What is sent… (please decide)"))
-        menu.addAction(_("History…"), lambda: self.windows.show("history"))
+        menu.addAction(_("History…"), lambda: windows.show("history"))
         menu.addSeparator()
-        send = menu.addAction(_("Send now"), self.controller.send_now)
+        send = menu.addAction(_("Send now"), controller.send_now)
         send.setEnabled(snap is not None and not snap.sending)
         paused = snap is not None and snap.paused
         if paused:
-            menu.addAction(_("Resume"), lambda: self.controller.set_paused(False))
+            menu.addAction(_("Resume"), lambda: controller.set_paused(False))
         else:
-            menu.addAction(_("Pause sending"), lambda: self.controller.set_paused(True))
+            menu.addAction(_("Pause sending"), lambda: controller.set_paused(True))
         metered = menu.addAction(_(METERED_ITEM))
         metered.setObjectName("send-on-metered")
         metered.setCheckable(True)
@@ -177,19 +206,26 @@ class TrayIcon(QObject):
         metered.setChecked(bool(self.send_on_metered))
         metered.setEnabled(self.send_on_metered is not None)
         metered.toggled.connect(self.set_send_on_metered)
+        from app.service.autostart import AutostartError
+
         login = menu.addAction(_("Start at login"))
         login.setCheckable(True)
+        autostart = self.autostart
         try:
-            login.setChecked(self.autostart.is_enabled())
+            login.setChecked(autostart is not None and autostart.is_enabled())
+            login.setEnabled(autostart is not None)
         except AutostartError as exc:
             login.setEnabled(False)
             login.setToolTip(printable(exc))
         login.toggled.connect(self._set_autostart)
         menu.addSeparator()
-        menu.addAction(_("About"), lambda: self.windows.show("about"))
+        menu.addAction(_("About"), lambda: windows.show("about"))
         menu.addAction(_("Quit"), self.quitRequested.emit)
 
     def _read_metered(self) -> None:
+        from app.service import settings
+
+        assert self.controller is not None
         self.controller.run(lambda c: settings.send_on_metered(c.state), self._got_metered,
                             op="read metered setting", context=self)
 
@@ -198,15 +234,23 @@ class TrayIcon(QObject):
 
     def set_send_on_metered(self, allowed: bool) -> None:
         """The menu's "Send on metered connections": stored by the worker, in the state DB."""
+        from app.service import settings
+
+        assert self.controller is not None
         self.controller.run(lambda c: settings.set_send_on_metered(c.state, allowed),
                             self._got_metered, op="set metered setting", context=self)
 
     def _set_autostart(self, enabled: bool) -> None:
+        from app.service.autostart import AutostartError
+
+        autostart = self.autostart
+        if autostart is None:
+            return
         try:
             if enabled:
-                self.autostart.enable()
+                autostart.enable()
             else:
-                self.autostart.disable()
+                autostart.disable()
             self.last_error = ""
         except AutostartError as exc:
             self.last_error = str(exc)
@@ -215,4 +259,5 @@ class TrayIcon(QObject):
     def _on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason in (QSystemTrayIcon.ActivationReason.Trigger,
                       QSystemTrayIcon.ActivationReason.DoubleClick):
-            self.windows.show("license")
+            if self.windows is not None:  # None only in the moment before the rest is built
+                self.windows.show("license")

@@ -1,6 +1,7 @@
 """Opens the tray's windows on demand and feeds them through the worker, never the service.
 
-Each window is created the first time it is asked for and reused after (raised and activated
+Each window's module is imported, and the window created, the first time it is asked for (an
+idle tray holds none of them); it is reused after (raised and activated
 when asked again). Data flows one way: window signal -> ``WorkerController.run`` (the call runs
 on the worker thread) -> callback on the GUI thread -> window setter.
 """
@@ -10,17 +11,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QWidget
 
-from app.service import commands
-from app.service.results import CommandError, ConsentResult, ConsentView
-from app.storage.texts import Texts, load_texts
-from app.ui.about import AboutWindow
 from app.ui.icons import Icons
-from app.ui.license_window import LicenseWindow
-from app.worker import WorkerController
+
+if TYPE_CHECKING:  # imported where used: an idle tray needs none of them
+    from app.service.results import CommandError, ConsentResult, ConsentView
+    from app.storage.texts import Texts
+    from app.worker import WorkerController
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ class Windows(QObject):
     def texts(self) -> Texts:
         """Loaded on first use."""
         if self._texts is None:
+            from app.storage.texts import load_texts
+
             self._texts = load_texts()
         return self._texts
 
@@ -115,13 +118,14 @@ class Windows(QObject):
         from PySide6.QtWidgets import QSystemTrayIcon
 
         from app.service.doctor_companion import doctor_report
+        from app.ui.about import AboutWindow
 
         window = AboutWindow(self.product, self.state_dir, self.config_path, self.icons.app(),
                              self.texts)
 
         def wanted() -> None:
             tray = QSystemTrayIcon.isSystemTrayAvailable()  # asked here, on the GUI thread
-            network = self.controller.worker.network
+            network = self.controller.current_network()
             self.controller.run(
                 lambda c: doctor_report(c, tray_available=tray, network=network).to_text(),
                 window.set_report, lambda error: window.set_report_failed(error.message),
@@ -131,6 +135,8 @@ class Windows(QObject):
         return window
 
     def _create_license(self) -> QWidget:
+        from app.ui.license_window import LicenseWindow
+
         window = LicenseWindow(self.product)
 
         def requested(op: str, arg: object) -> None:
@@ -150,6 +156,7 @@ class Windows(QObject):
         return window
 
     def _create_history(self) -> QWidget:
+        from app.service import commands
         from app.ui.history_window import HistoryWindow
 
         window = HistoryWindow(self.texts, self.product)
@@ -161,9 +168,7 @@ class Windows(QObject):
 
     def _refresh(self, name: str) -> None:
         if name == "license":
-            window = self.open["license"]
-            assert isinstance(window, LicenseWindow)
-            window.ask("info")
+            self.open["license"].ask("info")  # type: ignore[attr-defined]
         elif name == "consent":
             self._load_consent()
         elif name == "history":
@@ -174,6 +179,8 @@ class Windows(QObject):
     # -- consent ----------------------------------------------------------------------------
 
     def _load_consent(self) -> None:
+        from app.service import commands
+
         self.controller.run(commands.consent_view, self._on_consent_view, op="consent view")
 
     def _on_preview_wanted(self, granted: list, reveal: bool) -> None:
