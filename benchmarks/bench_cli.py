@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.core import Row, Settings, Stat, alternate, clean_env, failed
+from benchmarks.core import Row, Settings, Stat, alternate, clean_env, failed, with_bytecode
 from benchmarks.vendor import EVENT, prepare_home
 
 BASELINE = 'python -c "import sqlite3, json"'
@@ -63,13 +63,6 @@ class Cold:
         kib = float(done.stderr.decode(errors="replace").strip().splitlines()[-1])
         self.rss.append(kib / 1024)
         return self.rss[-1]
-
-
-def with_bytecode(env: dict[str, str], cache: Path) -> dict[str, str]:
-    """``env`` with compiled modules read from (and first written to) ``cache``."""
-    env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPYCACHEPREFIX"] = str(cache)
-    return env
 
 
 def without_bytecode(env: dict[str, str]) -> dict[str, str]:
