@@ -35,7 +35,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from app.model.wire import HttpResponse, PreparedRequest
-from app.service.deadline import Exchange, Watchdog, release, watch
+from app.service.deadline import Exchange, Watchdog, release, sent, watch
 from app.storage.config import is_loopback
 
 try:  # imported here, not where used, so the frozen build finds it
@@ -117,7 +117,9 @@ class _Watched:
     def request(self, *args: Any, **kwargs: Any) -> Any:
         if self._deadline_dup is not None:  # a kept-alive connection serving a new exchange
             watch(self._deadline_dup)
-        return super().request(*args, **kwargs)  # type: ignore[misc]
+        result = super().request(*args, **kwargs)  # type: ignore[misc]
+        sent()  # written: from here on this thread only waits (``deadline.when_sent``)
+        return result
 
     def close(self) -> None:
         super().close()  # type: ignore[misc]
