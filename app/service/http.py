@@ -26,6 +26,7 @@ Errors come back as ``TransportError`` with a message free of secrets.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import os
 import ssl
@@ -50,7 +51,7 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from app.model.wire import HttpResponse, PreparedRequest
 from app.service.deadline import Exchange, Watchdog, release, sent, watch
-from app.storage.config import is_loopback
+from app.storage.config import is_loopback as _is_loopback
 
 try:  # imported here, not where used, so the frozen build finds it
     import truststore
@@ -71,6 +72,12 @@ _CA_FILES = (
     "/etc/ssl/cert.pem",
     "/etc/ssl/ca-bundle.pem",
 )
+
+
+@functools.lru_cache(maxsize=64)
+def is_loopback(host: str) -> bool:
+    """``app.storage.config.is_loopback``, remembered: asked twice per request, always the same."""
+    return _is_loopback(host)
 
 
 class TransportError(Exception):
