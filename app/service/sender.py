@@ -4,6 +4,11 @@ The sender does not care who enqueued an event (CLI, tray, the vendor app's sock
 the outbox, asks the backend to ``prepare`` requests, sends them with the ``HttpClient`` and lets
 the backend ``interpret`` the answer. Events are removed only after a settled answer, so a crash
 between send and ack means a resend, never a loss.
+
+At the wire's speed: while the last request of a round waits for its answer, the next round is
+read and built on a helper thread (``app.service.prefetch``); between two requests there is one
+transaction, which stores the answer of the one and marks the next in flight (only if all its
+rows are still queued, so a revoke that came meanwhile wins) before the next leaves.
 """
 
 from __future__ import annotations
