@@ -12,10 +12,33 @@ were.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+from app.model.wire import PreparedRequest
+from app.storage.outbox import QueuedEvent
+
+if TYPE_CHECKING:  # imported with the first job: a round that sends one batch needs none
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Work:
+    """One request of a round, its outbox rows, and the masked copy its history entry keeps."""
+
+    request: PreparedRequest
+    items: list[QueuedEvent]
+    history_text: str
+
+
+@dataclass(frozen=True)
+class Round:
+    """One batch's requests; ``last_seq`` is the last outbox row read (the next round is past it)."""
+
+    work: list[Work]
+    last_seq: int
 
 
 class Prefetch:
@@ -35,8 +58,14 @@ class Prefetch:
     def submit(self, job: Callable[[], T]) -> Future[T]:
         """Start ``job`` on the helper thread; its result (or exception) comes from the future."""
         if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._name)
         return self._pool.submit(job)
+
+    def starter(self, job: Callable[[], T], started: list[Future[T]]) -> Callable[[], None]:
+        """A callback that submits ``job`` when called and puts its future in ``started``."""
+        return lambda: started.append(self.submit(job))
 
     def close(self) -> None:
         """Wait for the job still running, clean up on the helper thread, end it."""

@@ -22,16 +22,15 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from app.backends.base import Backend
 from app.model.errors import CompanionError
-from app.model.wire import Outcome, PreparedRequest, SendContext, Verdict
+from app.model.wire import Outcome, SendContext, Verdict
 from app.service.batches import Batch, batch_size, next_batches, requests_for
 from app.service.deadline import when_sent
-from app.service.prefetch import Prefetch
+from app.service.prefetch import Prefetch, Round, Work
 from app.service.send_state import (
     BATCH_LIMIT_HOLD,
     failure_changes,
@@ -44,6 +43,8 @@ from app.storage.outbox import MAX_UNANSWERED, Outbox, QueuedEvent
 from app.storage.state import StateStore
 
 if TYPE_CHECKING:  # the HTTP stack is imported on the first request (``LazyHttpClient``)
+    from concurrent.futures import Future
+
     from app.service.http import HttpClient
 
 log = logging.getLogger(__name__)
@@ -71,23 +72,6 @@ class RoundReport:
         self.rejected += other.rejected
         self.stopped = other.stopped
         self.outcomes += other.outcomes
-
-
-@dataclass(frozen=True)
-class _Work:
-    """One request of a round, its outbox rows, and the masked copy its history entry keeps."""
-
-    request: PreparedRequest
-    items: list[QueuedEvent]
-    history_text: str
-
-
-@dataclass(frozen=True)
-class _Round:
-    """One batch's requests; ``last_seq`` is the last outbox row read (the next round is past it)."""
-
-    work: list[_Work]
-    last_seq: int
 
 
 class Sender:
@@ -282,14 +266,14 @@ class Sender:
             # like a pirated copy, so wait for the user instead.
             self._failed(Outcome(Verdict.RETRY, str(exc)), report)
             return
-        current: _Round | None = self._build(*first, ctx)
+        current: Round | None = self._build(*first, ctx)
         helper = Prefetch(f"send-{self.backend.name}-next", self.outbox.db.close)
         try:
             self._run(categories, size, ctx, current, report, rounds, helper)
         finally:
             helper.close()
 
-    def _run(self, categories: list[str], size: int, ctx: SendContext, current: _Round | None,
+    def _run(self, categories: list[str], size: int, ctx: SendContext, current: Round | None,
              report: RoundReport, rounds: int, helper: Prefetch) -> None:
         marked: tuple[int, ...] = ()  # rows the last settling transaction marked in flight
         for round_no in range(rounds):
@@ -297,7 +281,7 @@ class Sender:
                 return
             report.rounds += 1
             more = round_no + 1 < rounds
-            upcoming: Future[_Round | None] | None = None
+            upcoming: Future[Round | None] | None = None
             for index, work in enumerate(current.work):
                 seqs = tuple(item.seq for item in work.items)
                 if seqs != marked:
@@ -312,12 +296,12 @@ class Sender:
                             continue
                 marked = ()
                 last = index == len(current.work) - 1
-                started: list[Future[_Round | None]] = []
+                started: list[Future[Round | None]] = []
                 if last and more:
                     # Started once the request is written, not before: the helper's Python
                     # then runs while this thread waits without the GIL, never while it works.
                     job = functools.partial(self._next, categories, size, current.last_seq, ctx)
-                    when_sent(functools.partial(_start, helper, job, started))
+                    when_sent(helper.starter(job, started))
                 try:
                     outcome = self._exchange(work)
                 finally:
@@ -330,7 +314,7 @@ class Sender:
                 settled = outcome.verdict.removes_events or (
                     outcome.verdict is Verdict.SPLIT and len(work.items) == 1  # cannot be smaller
                 )
-                following: _Work | None = None
+                following: Work | None = None
                 problem: BaseException | None = None
                 if settled and not last:
                     following = current.work[index + 1]
@@ -366,7 +350,7 @@ class Sender:
             return "lost the send lease to another process"
         return ""
 
-    def _exchange(self, work: _Work) -> Outcome:
+    def _exchange(self, work: Work) -> Outcome:
         """Send one request (its rows already marked in flight) and read what the answer means."""
         from app.service.http import TransportError  # only once there is something to send
 
@@ -383,8 +367,8 @@ class Sender:
                 self.outbox.clear_in_flight((item.seq for item in work.items), conn)
             raise
 
-    def _settle(self, work: _Work, outcome: Outcome, settled: bool, report: RoundReport,
-                ctx: SendContext, following: _Work | None) -> tuple[int, ...]:
+    def _settle(self, work: Work, outcome: Outcome, settled: bool, report: RoundReport,
+                ctx: SendContext, following: Work | None) -> tuple[int, ...]:
         """Store the answer and mark the next request in flight: one transaction, one fsync.
 
         The history entry and the removal from the outbox go together (a crash leaves both or
@@ -441,20 +425,20 @@ class Sender:
             queued = self._give_up_unanswered(batches[0])
         return queued, after
 
-    def _build(self, queued: list[QueuedEvent], last_seq: int, ctx: SendContext) -> _Round:
+    def _build(self, queued: list[QueuedEvent], last_seq: int, ctx: SendContext) -> Round:
         """The requests that carry ``queued``, with the masked copies the history keeps."""
         by_id: dict[str, list[QueuedEvent]] = {}
         for item in queued:
             by_id.setdefault(item.event.id, []).append(item)
         work = [
-            _Work(request, [item for event_id in request.event_ids for item in by_id[event_id]],
+            Work(request, [item for event_id in request.event_ids for item in by_id[event_id]],
                   stored_request_text(request.masked(ctx.secrets)))
             for request in requests_for(self.backend, [queued], ctx)
         ]
-        return _Round(work, last_seq)
+        return Round(work, last_seq)
 
     def _next(self, categories: list[str], size: int, after: int,
-              ctx: SendContext) -> _Round | None:
+              ctx: SendContext) -> Round | None:
         """The round after row ``after``, read and built (on the helper thread)."""
         read = self._read(categories, size, after)
         return None if read is None else self._build(*read, ctx)
@@ -505,8 +489,3 @@ class Sender:
     def _failed(self, outcome: Outcome, report: RoundReport) -> None:
         changes, report.stopped = failure_changes(self.info(), outcome, self.clock(), self.rand)
         self.state.update(self.state_key, changes)
-
-
-def _start(helper: Prefetch, job: Callable[[], _Round | None],
-           started: list[Future[_Round | None]]) -> None:
-    started.append(helper.submit(job))
