@@ -7,7 +7,9 @@ KeyManager answers) must not be counted in it nor compete with it for the GIL.
 Why a thin wrapper: the receivers answer HTTP/1.0 (one request per connection, so a scripted
 Hang or Drop is unambiguous in tests). The services behind them keep connections alive, and the
 floors in the table assume one kept-alive connection, so here the same receiver classes serve
-HTTP/1.1 with TCP_NODELAY. Latency is the receivers' own ``slow`` knob: every answer waits that long.
+HTTP/1.1 with TCP_NODELAY. Latency is the receivers' own ``slow`` knob: every answer leaves that
+long after its request arrived, the receiver's own work (validating, signing) inside that time, as
+a server with that latency answers; only work longer than the latency would make it later.
 
 Run as ``python -m benchmarks.receivers KIND LATENCY``; it prints one JSON line (``url``,
 ``pem``) and then answers commands on stdin, one per line: ``count`` (events accepted so far),

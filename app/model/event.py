@@ -104,6 +104,8 @@ def _describe(ch: str) -> str:
 
 
 def _bad_char(text: str, allowed: Callable[[str], bool]) -> tuple[int, str] | None:
+    if text.isprintable():
+        return None  # both rules refuse only characters ``isprintable`` refuses (checked in C)
     for index, ch in enumerate(text):
         if not allowed(ch):
             return index, ch

@@ -58,6 +58,10 @@ def printable(text: object, *, keep_newlines: bool = False) -> str:
         left alone, so Windows paths stay readable.
     """
     value = text if isinstance(text, str) else str(text)
+    if value.isprintable():
+        # Every unsafe character is a control, format, surrogate or separator character,
+        # none of which ``isprintable`` passes: the common case, checked in C.
+        return value
     if not any(is_unsafe(ch, keep_newlines=keep_newlines) for ch in value):
         return value  # the common case, without building a new string
     return "".join(_escape(ch) if is_unsafe(ch, keep_newlines=keep_newlines) else ch

@@ -184,7 +184,11 @@ class Receiver:
 
     @property
     def slow(self) -> float:
-        """Seconds every answer is delayed by (0 = off)."""
+        """The latency of every answer in seconds, counted from the request's arrival (0 = off).
+
+        An answer leaves ``slow`` seconds after its request started being handled, the
+        receiver's own work included, or as soon as that work is done if it took longer.
+        """
         with self._lock:
             return self._slow
 
@@ -237,6 +241,7 @@ class Receiver:
                 self._handlers.discard(current)
 
     def _handle_request(self, handler: _Handler) -> None:
+        arrived = time.monotonic()  # the latency of slow mode counts from here
         split = urlsplit(handler.path)
         length_text = handler.headers.get("Content-Length")
         body = b""
@@ -269,7 +274,7 @@ class Receiver:
         try:
             reply = self._apply(behaviour, rec, handler, too_big)
             if reply is not None:
-                self._delay()
+                self._delay(arrived)
                 self._send(handler, rec, reply)
         except _Stopped:
             rec.outcome = "hung"
@@ -312,9 +317,17 @@ class Receiver:
             headers={"Retry-After": str(int(behaviour.seconds))},
         )
 
-    def _delay(self) -> None:
+    def _delay(self, arrived: float) -> None:
+        """Slow mode: answer ``slow`` seconds after the request arrived (``time.monotonic``).
+
+        The receiver's own work (validating, signing) is inside that time when it fits, as a
+        server with that latency would answer; only work longer than ``slow`` makes it later.
+        """
         seconds = self.slow
-        if seconds > 0 and self._stopping.wait(seconds):
+        if seconds <= 0:
+            return
+        left = arrived + seconds - time.monotonic()
+        if left > 0 and self._stopping.wait(left):
             raise _Stopped
 
     def _send(self, handler: _Handler, rec: RecordedRequest, reply: Reply) -> None:

@@ -36,6 +36,7 @@ def next_batches(
     exclude: Iterable[str] | None = None,
     rounds: int = 1,
     quarantine: bool = False,
+    after: int = 0,
 ) -> list[Batch]:
     """The events of the next ``rounds`` rounds, oldest first, ``size`` per round.
 
@@ -48,9 +49,11 @@ def next_batches(
         rounds: how many rounds ahead (the sender takes one).
         quarantine: rows that do not read back are moved aside (the sender's write path);
             otherwise they are only left out.
+        after: only rows past this outbox ``seq`` (the sender's next round, read while the
+            rows before it are still in flight).
     """
     queued = outbox.peek(backend.name, size * max(1, rounds), categories, exclude,
-                         quarantine=quarantine)
+                         quarantine=quarantine, after=after)
     return [queued[start:start + size] for start in range(0, len(queued), size)]
 
 

@@ -17,6 +17,7 @@ import itertools
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 _current = threading.local()
@@ -103,6 +104,24 @@ def watch(sock: socket.socket) -> None:
     exchange: Exchange | None = getattr(_current, "exchange", None)
     if exchange is not None:
         exchange.watch(sock)
+
+
+def when_sent(callback: Callable[[], None] | None) -> None:
+    """Call ``callback`` on this thread once the next request has been written (None: forget it).
+
+    The sender starts reading its next batch from here: from then on this thread only waits
+    for the answer, without the GIL, so the work overlaps the server's latency instead of
+    competing with the request for the interpreter.
+    """
+    _current.on_sent = callback
+
+
+def sent() -> None:
+    """The request is written (the HTTP connection calls this): run the ``when_sent`` callback."""
+    callback = getattr(_current, "on_sent", None)
+    if callback is not None:
+        _current.on_sent = None
+        callback()
 
 
 def release(sock: socket.socket) -> None:

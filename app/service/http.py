@@ -1,4 +1,9 @@
-"""The one place that talks HTTP: a ``requests`` session per backend, a total deadline on every call.
+"""The one place that talks HTTP: urllib3 pools per backend, a total deadline on every call.
+
+- Why urllib3 and not a ``requests`` session: a request here is already exact bytes (the
+  preview shows them), so requests' per-call work (merging settings, re-preparing the URL,
+  headers and body, hooks) bought nothing and cost about as much CPU per request as the rest
+  of sending one event. ``requests.utils`` still chooses the proxy, as it always did.
 
 - Deadline: ``requests`` only bounds each socket operation, so a server trickling one byte a
   second could hold a request for as long as it liked. Every exchange here (connect, proxy
@@ -21,22 +26,32 @@ Errors come back as ``TransportError`` with a message free of secrets.
 
 from __future__ import annotations
 
+import functools
+import http.client
 import os
 import ssl
 import sys
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import certifi
-import requests
-import requests.adapters
+import requests.utils
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import (
+    HTTPError,
+    NewConnectionError,
+    ProtocolError,
+    ProxyError,
+    ReadTimeoutError,
+    SSLError,
+)
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from app.model.wire import HttpResponse, PreparedRequest
-from app.service.deadline import Exchange, Watchdog, release, watch
-from app.storage.config import is_loopback
+from app.service.deadline import Exchange, Watchdog, release, sent, watch
+from app.storage.config import is_loopback as _is_loopback
 
 try:  # imported here, not where used, so the frozen build finds it
     import truststore
@@ -57,6 +72,12 @@ _CA_FILES = (
     "/etc/ssl/cert.pem",
     "/etc/ssl/ca-bundle.pem",
 )
+
+
+@functools.lru_cache(maxsize=64)
+def is_loopback(host: str) -> bool:
+    """``app.storage.config.is_loopback``, remembered: asked twice per request, always the same."""
+    return _is_loopback(host)
 
 
 class TransportError(Exception):
@@ -117,7 +138,9 @@ class _Watched:
     def request(self, *args: Any, **kwargs: Any) -> Any:
         if self._deadline_dup is not None:  # a kept-alive connection serving a new exchange
             watch(self._deadline_dup)
-        return super().request(*args, **kwargs)  # type: ignore[misc]
+        result = super().request(*args, **kwargs)  # type: ignore[misc]
+        sent()  # written: from here on this thread only waits (``deadline.when_sent``)
+        return result
 
     def close(self) -> None:
         super().close()  # type: ignore[misc]
@@ -150,35 +173,19 @@ def _watched_pools(manager: Any) -> Any:
     return manager
 
 
-class _Adapter(requests.adapters.HTTPAdapter):
-    """Our TLS context and watched connections, for direct and proxied requests alike."""
-
-    def __init__(self, context: ssl.SSLContext) -> None:
-        self._context = context  # before super(): it builds the pool manager
-        super().__init__(max_retries=0)
-
-    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False,
-                         **pool_kwargs: Any) -> None:
-        """The direct pool manager, with our context and connection classes."""
-        super().init_poolmanager(connections, maxsize, block, ssl_context=self._context,
-                                 **pool_kwargs)
-        _watched_pools(self.poolmanager)
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        """A proxy's pool manager, with the same context and connection classes."""
-        fresh = proxy not in self.proxy_manager
-        manager = super().proxy_manager_for(proxy, ssl_context=self._context, **proxy_kwargs)
-        return _watched_pools(manager) if fresh else manager
-
-    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-        """Trust comes from our context alone; requests would add certifi's bundle to it."""
-        conn.cert_reqs = "CERT_REQUIRED"
-        conn.ca_certs = None
-        conn.ca_cert_dir = None
+def _proxy_headers(proxy: str) -> dict[str, str]:
+    """Basic credentials written in the proxy's URL (``http://user:pass@proxy:3128``)."""
+    parts = urlsplit(proxy)
+    if not parts.username:
+        return {}
+    auth = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    return dict(urllib3.util.make_headers(proxy_basic_auth=auth))
 
 
 class HttpClient:
     """Sends prepared requests exactly as built (no extra default headers).
+
+    One kept-alive connection per destination (direct, or through each proxy in use).
 
     Args:
         timeout: seconds the whole exchange may take, connect to last byte of the body (the
@@ -192,17 +199,32 @@ class HttpClient:
         self.timeout = (min(timeout, 10.0), timeout)
         self.deadline = timeout
         self._watchdog = Watchdog()
-        context, self.trust = tls_context()
-        self.session = requests.Session()
-        # requests would add its own User-Agent, Accept and Accept-Encoding; the preview promises
-        # the headers we built, so start from none (http.client still adds Host/Content-Length).
-        self.session.headers.clear()
-        # No trust_env: it would also read ~/.netrc (adding an Authorization header the preview
-        # never showed) and CA-bundle variables. Proxies are still honoured, chosen per request.
-        self.session.trust_env = False
-        adapter = _Adapter(context)
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
+        self._context, self.trust = tls_context()
+        self._direct: urllib3.PoolManager = self._manager(None)
+        self._proxied: dict[str, urllib3.ProxyManager] = {}
+
+    def _manager(self, proxy: str | None) -> Any:
+        """A pool manager with our TLS context and watched connections; never retries."""
+        kwargs: dict[str, Any] = {"num_pools": 4, "maxsize": 1, "retries": False,
+                                  "ssl_context": self._context, "cert_reqs": "CERT_REQUIRED"}
+        if proxy is None:
+            return _watched_pools(urllib3.PoolManager(**kwargs))
+        return _watched_pools(urllib3.ProxyManager(proxy, proxy_headers=_proxy_headers(proxy),
+                                                   **kwargs))
+
+    def _pools_for(self, url: str, proxies: dict[str, str]) -> Any:
+        proxy = requests.utils.select_proxy(url, proxies)
+        if not proxy:
+            return self._direct
+        if "://" not in proxy:
+            proxy = "http://" + proxy  # as requests reads a bare "host:port"
+        if not proxy.lower().startswith(("http://", "https://")):
+            raise TransportError(f"the proxy scheme of {urlsplit(proxy).scheme}:// is not "
+                                 "supported; set HTTPS_PROXY to an http:// proxy")
+        manager = self._proxied.get(proxy)
+        if manager is None:
+            manager = self._proxied[proxy] = self._manager(proxy)
+        return manager
 
     def send(self, request: PreparedRequest) -> HttpResponse:
         """Send one request; raises ``TransportError`` when no complete answer arrives in time."""
@@ -217,7 +239,7 @@ class HttpClient:
         finally:
             if exchange.expired:
                 # The cut connection may sit in the pool half-closed; start afresh next time.
-                self.session.close()
+                self._clear()
 
     def _send(self, request: PreparedRequest, proxies: dict[str, str],
               exchange: Exchange) -> HttpResponse:
@@ -226,29 +248,30 @@ class HttpClient:
         try:
             with exchange:
                 result = self._exchange(request, proxies, exchange)
-        except requests.exceptions.SSLError:
+        except SSLError:
             if exchange.expired:
                 raise self._late(host) from None
             raise TransportError(f"TLS check of {host} failed (verified against {self.trust})")\
                 from None
-        except requests.exceptions.ProxyError:
+        except ProxyError:
             if exchange.expired:
                 raise self._late(host) from None
             raise TransportError(f"the proxy for {host} refused or failed the connection")\
                 from None
-        except requests.exceptions.Timeout:
+        except ReadTimeoutError:
             raise self._late(host) from None
-        except requests.exceptions.ConnectionError:
+        except NewConnectionError:
             if exchange.expired:
                 raise self._late(host) from None
             raise TransportError(f"cannot connect to {host}:{parts.port or ''}") from None
-        except urllib3.exceptions.ReadTimeoutError:
-            # Raised while reading the body (stream=True), outside requests' own wrapping.
-            raise TransportError(f"{host} stopped answering in the middle of a response")\
-                from None
-        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        except Urllib3Timeout:
+            raise self._late(host) from None
+        except (HTTPError, OSError, http.client.HTTPException) as exc:
             if exchange.expired:
                 raise self._late(host) from None
+            if isinstance(exc, ProtocolError | ConnectionError):
+                raise TransportError(f"the connection to {host} was closed before a whole "
+                                     "answer came") from None
             raise TransportError(f"{type(exc).__name__} talking to {host}") from None
         if exchange.expired:
             # The watchdog cut the connection; what was read may look whole but is not.
@@ -259,25 +282,37 @@ class HttpClient:
                   exchange: Exchange) -> HttpResponse:
         connect, read = self.timeout
         left = max(0.05, exchange.remaining())
-        with self.session.request(
+        response = self._pools_for(request.url, proxies).urlopen(
             request.method,
             request.url,
-            data=request.body,
+            body=request.body,
             headers=dict(request.headers),
-            timeout=(min(connect, left), min(read, left)),
-            allow_redirects=False,
-            stream=True,
-            verify=True,
-            proxies=proxies,
-        ) as response:
-            body = response.raw.read(MAX_BODY + 1, decode_content=True)
+            timeout=urllib3.Timeout(connect=min(connect, left), read=min(read, left)),
+            redirect=False,
+            retries=False,
+            preload_content=False,
+            decode_content=False,
+            assert_same_host=False,
+        )
+        try:
+            body = response.read(MAX_BODY + 1, decode_content=True)
             headers = {k.lower(): v for k, v in response.headers.items()}
-            return HttpResponse(response.status_code, body[:MAX_BODY], headers)
+            return HttpResponse(response.status, body[:MAX_BODY], headers)
+        finally:
+            # A body read to its end gave the connection back to the pool already; one cut
+            # short (over MAX_BODY) is closed, never reused half-read.
+            response.close()
+            response.release_conn()
+
+    def _clear(self) -> None:
+        self._direct.clear()
+        for manager in self._proxied.values():
+            manager.clear()
 
     def _late(self, host: str) -> TransportError:
         return TransportError(f"no answer from {host} within {self.deadline:g} s")
 
     def close(self) -> None:
         """Close pooled connections and end the deadline thread."""
-        self.session.close()
+        self._clear()
         self._watchdog.stop()

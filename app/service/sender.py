@@ -4,12 +4,16 @@ The sender does not care who enqueued an event (CLI, tray, the vendor app's sock
 the outbox, asks the backend to ``prepare`` requests, sends them with the ``HttpClient`` and lets
 the backend ``interpret`` the answer. Events are removed only after a settled answer, so a crash
 between send and ack means a resend, never a loss.
+
+At the wire's speed: while the last request of a round waits for its answer, the next round is
+read and built on a helper thread (``app.service.prefetch``); between two requests there is one
+transaction, which stores the answer of the one and marks the next in flight (only if all its
+rows are still queued, so a revoke that came meanwhile wins) before the next leaves.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
+import functools
 import logging
 import os
 import random
@@ -23,15 +27,24 @@ from typing import TYPE_CHECKING, Any
 
 from app.backends.base import Backend
 from app.model.errors import CompanionError
-from app.model.text import printable
-from app.model.wire import Outcome, SendContext, SignatureStatus, Verdict, scrub_secrets
-from app.service.backoff import backoff_delay
+from app.model.wire import Outcome, SendContext, Verdict
 from app.service.batches import Batch, batch_size, next_batches, requests_for
-from app.storage.history import History
+from app.service.deadline import when_sent
+from app.service.prefetch import Prefetch, Round, Work
+from app.service.send_state import (
+    BATCH_LIMIT_HOLD,
+    failure_changes,
+    owner_is_dead,
+    scrubbed,
+    success_changes,
+)
+from app.storage.history import History, stored_request_text
 from app.storage.outbox import MAX_UNANSWERED, Outbox, QueuedEvent
 from app.storage.state import StateStore
 
 if TYPE_CHECKING:  # the HTTP stack is imported on the first request (``LazyHttpClient``)
+    from concurrent.futures import Future
+
     from app.service.http import HttpClient
 
 log = logging.getLogger(__name__)
@@ -48,37 +61,17 @@ class RoundReport:
     rejected: int = 0
     stopped: str = ""  # why sending stopped before the queue was empty ("" = it did not)
     outcomes: list[Outcome] = field(default_factory=list)
+    rounds: int = 0  # batches read and sent (or skipped because revoked meanwhile)
 
     def merge(self, other: RoundReport) -> None:
         """Add another round's counts to this one."""
+        self.rounds += other.rounds
         self.requests += other.requests
         self.delivered += other.delivered
         self.flagged += other.flagged
         self.rejected += other.rejected
         self.stopped = other.stopped
         self.outcomes += other.outcomes
-
-
-BATCH_LIMIT_HOLD = 3600.0  # seconds a batch size reduced by a 413 is kept before growing again
-
-
-def owner_is_dead(owner: str) -> bool:
-    """Whether a lease holder ("host:pid:nonce") is a process on this host that no longer runs.
-
-    Only POSIX can ask cheaply and safely (``os.kill(pid, 0)``); elsewhere the lease's time limit
-    frees it.
-    """
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if os.name != "posix" or host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # it exists, under another user
-    return False
 
 
 class Sender:
@@ -156,6 +149,7 @@ class Sender:
         exclude: Iterable[str] | None = None,
         rounds: int = 1,
         quarantine: bool = False,
+        after: int = 0,
     ) -> list[Batch]:
         """The events the next ``rounds`` rounds would send, one list per round.
 
@@ -167,9 +161,10 @@ class Sender:
             rounds: how many rounds ahead.
             quarantine: move rows that do not read back aside (the sender only: reading
                 for the preview never changes the file).
+            after: only rows past this outbox ``seq``.
         """
         return next_batches(self.outbox, self.backend, self.batch_size(), categories,
-                            exclude=exclude, rounds=rounds, quarantine=quarantine)
+                            exclude=exclude, rounds=rounds, quarantine=quarantine, after=after)
 
     def wait_time(self, force: bool = False) -> tuple[float, str]:
         """Seconds until the next attempt is allowed, and why (0 = now)."""
@@ -186,12 +181,16 @@ class Sender:
         return 0.0, ""
 
     def send_round(self, categories: Iterable[str], force: bool = False, *,
-                   keep_lease: bool = False) -> RoundReport:
-        """Send one batch of the oldest allowed events, if the backoff allows.
+                   keep_lease: bool = False, rounds: int = 1) -> RoundReport:
+        """Send one batch of the oldest allowed events (or up to ``rounds``), if the backoff allows.
 
         Args:
             keep_lease: keep the send lease after the round (``drain``: the next round renews
                 it instead of two more durable writes per request); ``release_lease`` ends it.
+            rounds: batches to send one after the other; each next one is read and built while
+                the last request of the one before is in flight (``app.service.prefetch``).
+                Sending stops early after a 413 (the caller starts again with the smaller
+                batch) or on any failure.
         """
         report = RoundReport(self.backend.name)
         if self.abort.is_set():
@@ -215,7 +214,7 @@ class Sender:
             else:
                 self._lease_until = now + self.lease_ttl
             try:
-                self._round(list(categories), report)
+                self._rounds(list(categories), report, max(1, rounds))
             finally:
                 if not keep_lease or report.stopped or report.requests == 0:
                     self._release()
@@ -238,96 +237,211 @@ class Sender:
         cats = list(categories)
         total = RoundReport(self.backend.name)
         try:
-            for round_no in range(max_rounds):
-                report = self.send_round(cats, force=force and round_no == 0, keep_lease=True)
+            while total.rounds < max_rounds:
+                report = self.send_round(cats, force=force and total.rounds == 0,
+                                         keep_lease=True, rounds=max_rounds - total.rounds)
                 total.merge(report)
-                if report.stopped or report.requests == 0:
+                if report.stopped or report.requests == 0 or report.rounds == 0:
                     break
         finally:
             self.release_lease()
         return total
 
-    def _round(self, categories: list[str], report: RoundReport) -> None:
-        queued: list[QueuedEvent] = []
-        while not queued:
-            batches = self.next_batches(categories, quarantine=True)
-            if not batches:
-                return
-            queued = self._give_up_unanswered(batches[0])
-        from app.service.http import TransportError  # only once there is something to send
+    def _rounds(self, categories: list[str], report: RoundReport, rounds: int) -> None:
+        """Send up to ``rounds`` batches, one request in flight at a time.
+
+        Between two requests there is one durable write: the answer of the one (history entry,
+        removal or in-flight clear, send state) and the in-flight mark of the next, committed
+        together before the next leaves. The next round is read and built on the helper thread
+        while the last request of this one waits for its answer.
+        """
+        size = self.batch_size()
+        first = self._read(categories, size, after=0)
+        if first is None:
+            return
         try:
-            ctx = self.context()
+            ctx = self.context()  # once there is something to send; the same for the whole run
         except CompanionError as exc:
             # e.g. the keyring is locked: sending now would send an empty license key and look
             # like a pirated copy, so wait for the user instead.
             self._failed(Outcome(Verdict.RETRY, str(exc)), report)
             return
+        current: Round | None = self._build(*first, ctx)
+        helper = Prefetch(f"send-{self.backend.name}-next", self.outbox.db.close)
+        try:
+            self._run(categories, size, ctx, current, report, rounds, helper)
+        finally:
+            helper.close()
+
+    def _run(self, categories: list[str], size: int, ctx: SendContext, current: Round | None,
+             report: RoundReport, rounds: int, helper: Prefetch) -> None:
+        marked: tuple[int, ...] = ()  # rows the last settling transaction marked in flight
+        for round_no in range(rounds):
+            if current is None:
+                return
+            report.rounds += 1
+            more = round_no + 1 < rounds
+            upcoming: Future[Round | None] | None = None
+            for index, work in enumerate(current.work):
+                seqs = tuple(item.seq for item in work.items)
+                if seqs != marked:
+                    stop = self._stop_reason()
+                    if stop:
+                        report.stopped = stop
+                        return
+                    with self.outbox.db.write() as conn:
+                        if not self.outbox.claim_for_send(seqs, conn):
+                            # Revoked (or settled by another sender) since the batch was read:
+                            # the user's "no" wins over a request prepared but not yet sent.
+                            continue
+                marked = ()
+                last = index == len(current.work) - 1
+                started: list[Future[Round | None]] = []
+                if last and more:
+                    # Started once the request is written, not before: the helper's Python
+                    # then runs while this thread waits without the GIL, never while it works.
+                    job = functools.partial(self._next, categories, size, current.last_seq, ctx)
+                    when_sent(helper.starter(job, started))
+                try:
+                    outcome = self._exchange(work)
+                finally:
+                    when_sent(None)
+                upcoming = started[0] if started else None
+                report.requests += 1
+                report.outcomes.append(outcome)
+                log.info("%s: %d events -> %s (%s)", self.backend.name, len(work.items),
+                         outcome.verdict.value, outcome.message)
+                settled = outcome.verdict.removes_events or (
+                    outcome.verdict is Verdict.SPLIT and len(work.items) == 1  # cannot be smaller
+                )
+                following: Work | None = None
+                problem: BaseException | None = None
+                if settled and not last:
+                    following = current.work[index + 1]
+                elif settled and upcoming is not None:
+                    try:
+                        ahead = upcoming.result()
+                    except Exception as exc:  # raised once this answer is stored
+                        problem = exc
+                    else:
+                        following = ahead.work[0] if ahead is not None else None
+                stop = self._stop_reason() if following is not None else ""
+                marked = self._settle(work, outcome, settled, report, ctx,
+                                      None if stop else following)
+                if problem is not None:
+                    raise problem
+                if stop:
+                    report.stopped = stop
+                    return
+                if not settled:
+                    self._unsettled(outcome, report, len(work.items))
+                    return
+            if not more:
+                return
+            last_seq = current.last_seq
+            current = upcoming.result() if upcoming is not None else self._next(
+                categories, size, last_seq, ctx)
+
+    def _stop_reason(self) -> str:
+        """Why no further request may leave now ("" = it may)."""
+        if self.abort.is_set() or self.interrupt.is_set():
+            return "stopped on request"
+        if not self._renew_lease():
+            return "lost the send lease to another process"
+        return ""
+
+    def _exchange(self, work: Work) -> Outcome:
+        """Send one request (its rows already marked in flight) and read what the answer means."""
+        from app.service.http import TransportError  # only once there is something to send
+
+        try:
+            response = self.client.send(work.request)
+            return self.backend.interpret(work.request, response)
+        except TransportError as exc:
+            return Outcome(Verdict.RETRY, str(exc))
+        except Exception:
+            # A bug or an environment failure before the request left (e.g. no trust
+            # store) or while reading its answer: these rows did not go unanswered, so
+            # they must not count towards the resend bound.
+            with self.outbox.db.write() as conn:
+                self.outbox.clear_in_flight((item.seq for item in work.items), conn)
+            raise
+
+    def _settle(self, work: Work, outcome: Outcome, settled: bool, report: RoundReport,
+                ctx: SendContext, following: Work | None) -> tuple[int, ...]:
+        """Store the answer and mark the next request in flight: one transaction, one fsync.
+
+        The history entry and the removal from the outbox go together (a crash leaves both or
+        neither); the entry keeps the request as sent, masked. Returns the rows of
+        ``following`` if they were all still queued and are now marked, else ().
+        """
+        items = work.items
+        changes = None
+        if settled and outcome.verdict is Verdict.SPLIT:
+            report.rejected += len(items)
+        elif settled:
+            changes = self._success_changes(outcome, report, len(items))
+        outcome = scrubbed(outcome, ctx.secrets)
+        marked: tuple[int, ...] = ()
+        with self.outbox.db.write() as conn:
+            self.history.record(self.backend.name, {i.category for i in items},
+                                work.request.event_ids, outcome, conn,
+                                request_text=work.history_text,
+                                possible_duplicates=sum(1 for i in items if i.unanswered))
+            if settled:
+                self.outbox.ack((item.seq for item in items), conn)
+            else:
+                self.outbox.clear_in_flight((item.seq for item in items), conn)
+            if changes:
+                self.state.update(self.state_key, changes)
+            if following is not None:
+                seqs = tuple(item.seq for item in following.items)
+                if self.outbox.claim_for_send(seqs, conn):
+                    marked = seqs
+        return marked
+
+    def _unsettled(self, outcome: Outcome, report: RoundReport, count: int) -> None:
+        """The answer kept the events: a 413 shrinks the batch, anything else backs off."""
+        if outcome.verdict is Verdict.SPLIT:
+            # Smaller batches for an hour, then one try at growing again: at most one wasted
+            # 413 an hour instead of a 413 after every success.
+            self.state.update(self.state_key, {
+                "batch_limit": max(1, count // 2),
+                "batch_limit_until": self.clock() + BATCH_LIMIT_HOLD,
+            })
+            return  # the next round resends in smaller batches
+        self._failed(outcome, report)
+
+    def _read(self, categories: list[str], size: int,
+              after: int) -> tuple[list[QueuedEvent], int] | None:
+        """The next batch past row ``after`` and the last row it read (None: nothing left)."""
+        queued: list[QueuedEvent] = []
+        while not queued:
+            batches = next_batches(self.outbox, self.backend, size, categories,
+                                   quarantine=True, after=after)
+            if not batches:
+                return None
+            after = batches[0][-1].seq
+            queued = self._give_up_unanswered(batches[0])
+        return queued, after
+
+    def _build(self, queued: list[QueuedEvent], last_seq: int, ctx: SendContext) -> Round:
+        """The requests that carry ``queued``, with the masked copies the history keeps."""
         by_id: dict[str, list[QueuedEvent]] = {}
         for item in queued:
             by_id.setdefault(item.event.id, []).append(item)
-        requests = requests_for(self.backend, [queued], ctx)
-        for request in requests:
-            items = [item for event_id in request.event_ids for item in by_id[event_id]]
-            if self.abort.is_set() or self.interrupt.is_set():
-                report.stopped = "stopped on request"
-                return
-            if not self._renew_lease():
-                report.stopped = "lost the send lease to another process"
-                return
-            if not self.outbox.still_queued([item.seq for item in items]):
-                # Revoked (or settled by another sender) since the batch was read: the user's
-                # "no" wins over a request that was prepared but not yet sent.
-                continue
-            # Committed before the request leaves: if this process dies before the answer is
-            # recorded, the next sender knows the server may already have these events.
-            self.outbox.mark_in_flight(item.seq for item in items)
-            try:
-                response = self.client.send(request)
-                outcome = self.backend.interpret(request, response)
-            except TransportError as exc:
-                outcome = Outcome(Verdict.RETRY, str(exc))
-            except Exception:
-                # A bug or an environment failure before the request left (e.g. no trust
-                # store) or while reading its answer: these rows did not go unanswered, so
-                # they must not count towards the resend bound.
-                with self.outbox.db.write() as conn:
-                    self.outbox.clear_in_flight((item.seq for item in items), conn)
-                raise
-            report.requests += 1
-            report.outcomes.append(outcome)
-            log.info("%s: %d events -> %s (%s)", self.backend.name, len(items),
-                     outcome.verdict.value, outcome.message)
-            settled = outcome.verdict.removes_events or (
-                outcome.verdict is Verdict.SPLIT and len(items) == 1  # cannot get smaller
-            )
-            # The history entry and the removal from the outbox are one transaction: a crash
-            # leaves either both or neither. The entry keeps the request as sent, masked.
-            outcome = _scrubbed(outcome, ctx.secrets)
-            with self.outbox.db.write() as conn:
-                self.history.record(self.backend.name, {i.category for i in items},
-                                    request.event_ids, outcome, conn,
-                                    request=request.masked(ctx.secrets),
-                                    possible_duplicates=sum(1 for i in items if i.unanswered))
-                if settled:
-                    self.outbox.ack((item.seq for item in items), conn)
-                else:
-                    self.outbox.clear_in_flight((item.seq for item in items), conn)
-            if settled and outcome.verdict is Verdict.SPLIT:
-                report.rejected += len(items)
-                continue
-            if settled:
-                self._succeeded(outcome, report, len(items))
-                continue
-            if outcome.verdict is Verdict.SPLIT:
-                # Smaller batches for an hour, then one try at growing again: at most one wasted
-                # 413 an hour instead of a 413 after every success.
-                self.state.update(self.state_key, {
-                    "batch_limit": max(1, len(items) // 2),
-                    "batch_limit_until": self.clock() + BATCH_LIMIT_HOLD,
-                })
-                return  # the next round resends in smaller batches
-            self._failed(outcome, report)
-            return
+        work = [
+            Work(request, [item for event_id in request.event_ids for item in by_id[event_id]],
+                  stored_request_text(request.masked(ctx.secrets)))
+            for request in requests_for(self.backend, [queued], ctx)
+        ]
+        return Round(work, last_seq)
+
+    def _next(self, categories: list[str], size: int, after: int,
+              ctx: SendContext) -> Round | None:
+        """The round after row ``after``, read and built (on the helper thread)."""
+        read = self._read(categories, size, after)
+        return None if read is None else self._build(*read, ctx)
 
     def _give_up_unanswered(self, queued: list[QueuedEvent]) -> list[QueuedEvent]:
         """Settle the rows already sent ``MAX_UNANSWERED`` times without an answer recorded.
@@ -361,62 +475,17 @@ class Sender:
             self._lease_until = now + self.lease_ttl
         return True
 
-    def _succeeded(self, outcome: Outcome, report: RoundReport, count: int) -> None:
-        """The events are settled; a rejection settles them but is no success to report."""
-        info = self.info()
-        now = self.clock()
-        changes: dict[str, Any] = {"failures": 0, "next_at": 0, "blocked": None}
+    def _success_changes(self, outcome: Outcome, report: RoundReport,
+                         count: int) -> dict[str, Any] | None:
+        """Count the settled events; the send state to store with the answer (None: none)."""
         if outcome.verdict is Verdict.REJECTED:
             report.rejected += count
-            changes["last_rejection"] = outcome.message
-            changes["last_rejection_at"] = now
-            changes["rejected_total"] = int(info.get("rejected_total") or 0) + count
+        elif outcome.verdict is Verdict.DELIVERED:
+            report.delivered += count
         else:
-            if outcome.verdict is Verdict.DELIVERED:
-                report.delivered += count
-            else:
-                report.flagged += count
-            changes["last_success"] = now
-            changes["last_rejection"] = None
-        if outcome.signature in (SignatureStatus.VALID, SignatureStatus.NOT_CHECKED):
-            changes["signature_warning"] = None
-        if info.get("batch_limit") and now > (info.get("batch_limit_until") or 0):
-            doubled = info["batch_limit"] * 2
-            changes["batch_limit"] = None if doubled >= self.backend.max_batch else doubled
-            changes["batch_limit_until"] = now + BATCH_LIMIT_HOLD
-        # Write only when something changed, or to refresh last_success once per second.
-        volatile = ("last_success", "last_rejection_at", "rejected_total")
-        changed = any(info.get(k) != v for k, v in changes.items() if k not in volatile)
-        if changed or now - (info.get("last_success") or 0) > 1:
-            self.state.update(self.state_key, changes)
+            report.flagged += count
+        return success_changes(self.info(), outcome, count, self.clock(), self.backend.max_batch)
 
     def _failed(self, outcome: Outcome, report: RoundReport) -> None:
-        info = self.info()
-        now = self.clock()
-        failures = int(info.get("failures") or 0) + 1
-        changes: dict[str, Any] = {
-            "failures": failures,
-            "last_failure": now,
-            "last_error": printable(outcome.message),
-        }
-        if outcome.verdict is Verdict.BLOCKED:
-            changes["blocked"] = outcome.message
-            report.stopped = f"stopped: {outcome.message}"
-        else:
-            changes["next_at"] = now + backoff_delay(failures, self.rand)
-            report.stopped = f"will retry: {outcome.message}"
-        if outcome.retry_after:
-            changes["retry_after_until"] = now + min(outcome.retry_after, 24 * 3600)
-        if outcome.signature in (SignatureStatus.INVALID, SignatureStatus.UNSIGNED):
-            changes["signature_warning"] = outcome.message
+        changes, report.stopped = failure_changes(self.info(), outcome, self.clock(), self.rand)
         self.state.update(self.state_key, changes)
-
-
-def _scrubbed(outcome: Outcome, secrets: Iterable[str]) -> Outcome:
-    """The outcome as the history keeps it: a key the server echoed in its words is masked."""
-    secrets = tuple(secrets)
-    errors = outcome.errors
-    if errors:
-        errors = json.loads(scrub_secrets(json.dumps(errors, default=str), secrets))
-    return dataclasses.replace(outcome, message=scrub_secrets(outcome.message, secrets),
-                               errors=errors)

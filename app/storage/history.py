@@ -85,6 +85,7 @@ class History:
         *,
         request: PreparedRequest | None = None,
         possible_duplicates: int = 0,
+        request_text: str | None = None,
     ) -> None:
         """Add an entry for one request and prune what is past the bounds.
 
@@ -99,17 +100,21 @@ class History:
                 (``PreparedRequest.masked``); it is stored as given.
             possible_duplicates: how many of its events had been sent before without an
                 answer, so the server may hold them twice.
+            request_text: ``stored_request_text`` of the masked request, made beforehand (the
+                sender builds it while the previous request is in flight); wins over
+                ``request``.
         """
         if conn is None:
             with self.db.write() as own:
                 self.record(backend, categories, event_ids, outcome, own, request=request,
-                            possible_duplicates=possible_duplicates)
+                            possible_duplicates=possible_duplicates, request_text=request_text)
             return
         ids = list(event_ids)
         now = self.clock()
-        stored = (json.dumps(request.to_dict(), ensure_ascii=False, separators=(",", ":"))
-                  if request is not None else None)
-        conn.execute(
+        stored = request_text
+        if stored is None and request is not None:
+            stored = stored_request_text(request)
+        cursor = conn.execute(
             "INSERT INTO history (at, backend, categories, event_count, verdict, http_status, "
             "code, message, errors, signature, event_ids, request, possible_duplicates) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -129,7 +134,7 @@ class History:
                 possible_duplicates,
             ),
         )
-        self._prune(conn, now)
+        self._prune(conn, now, cursor.lastrowid)
 
     def record_unconfirmed(
         self, backend: str, categories: Iterable[str], event_ids: Iterable[str], sends: int,
@@ -145,22 +150,25 @@ class History:
         now = self.clock()
         message = (f"sent {sends} times, each time the app was stopped before the answer came; "
                    "they may have arrived (perhaps more than once), so they are not sent again")
-        conn.execute(
+        cursor = conn.execute(
             "INSERT INTO history (at, backend, categories, event_count, verdict, http_status, "
             "code, message, errors, signature, event_ids, request, possible_duplicates) "
             "VALUES (?,?,?,?,?,NULL,NULL,?,NULL,?,?,NULL,?)",
             (now, backend, json.dumps(sorted(set(categories))), len(ids), UNCONFIRMED, message,
              "n/a", json.dumps(ids), len(ids)),
         )
-        self._prune(conn, now)
+        self._prune(conn, now, cursor.lastrowid)
 
-    def _prune(self, conn: sqlite3.Connection, now: float) -> None:
+    def _prune(self, conn: sqlite3.Connection, now: float, newest: int | None) -> None:
+        """Drop entries past the age and row bounds; two index lookups, whatever the size.
+
+        Ids only grow (AUTOINCREMENT) and entries leave only from the old end, so the newest
+        ``max_rows`` entries are those with an id above ``newest - max_rows`` (fewer if the
+        clock jumped back and the age bound took one from the middle: still within the bound).
+        """
         conn.execute("DELETE FROM history WHERE at < ?", (now - self.max_days * DAY,))
-        conn.execute(
-            "DELETE FROM history WHERE id <= (SELECT id FROM history ORDER BY id DESC "
-            "LIMIT 1 OFFSET ?)",
-            (self.max_rows,),
-        )
+        if newest is not None and newest > self.max_rows:
+            conn.execute("DELETE FROM history WHERE id <= ?", (newest - self.max_rows,))
 
     def entries(self, limit: int | None = None) -> list[HistoryEntry]:
         """Newest first, at most ``limit`` (None: all that are kept)."""
@@ -192,6 +200,11 @@ class History:
             )
             for r in rows
         ]
+
+
+def stored_request_text(request: PreparedRequest) -> str:
+    """The text a history entry keeps of a request (give it the masked request)."""
+    return json.dumps(request.to_dict(), ensure_ascii=False, separators=(",", ":"))
 
 
 def _stored_request(text: str | None) -> PreparedRequest | None:

@@ -156,6 +156,7 @@ class Outbox:
         exclude: Iterable[str] | None = None,
         *,
         quarantine: bool = False,
+        after: int = 0,
     ) -> list[QueuedEvent]:
         """The oldest queued events for a backend that read back.
 
@@ -170,6 +171,8 @@ class Outbox:
             exclude: none of these categories.
             quarantine: move rows that do not read back to ``outbox_quarantine`` (kept as
                 they were, counted as ``unreadable:<backend>``); the write path only.
+            after: only rows past this ``seq`` (the sender reads the next batch while the
+                rows before it are still in flight, and never reads a row twice).
         """
         where, params = self._where(backend, categories, exclude)
         if where is None:
@@ -177,9 +180,10 @@ class Outbox:
         sql = (
             # as bytes: a row whose text is not UTF-8 must not fail the whole query
             "SELECT seq, backend, category, CAST(event AS BLOB), attempts, unanswered, "  # noqa: S608
-            f"in_flight_since IS NOT NULL FROM outbox WHERE {where} ORDER BY seq LIMIT ?"
+            f"in_flight_since IS NOT NULL FROM outbox WHERE {where} AND seq > ? "
+            "ORDER BY seq LIMIT ?"
         )
-        rows = self.db.connection().execute(sql, (*params, limit)).fetchall()
+        rows = self.db.connection().execute(sql, (*params, after, limit)).fetchall()
         result = []
         for seq, name, cat, body, attempts, unanswered, in_flight in rows:
             try:
@@ -244,21 +248,34 @@ class Outbox:
             conn: a connection inside a write transaction to join (e.g. with the history
                 entry of the same answer); by default a transaction of its own.
         """
-        ids = [(seq,) for seq in seqs]
+        ids = list(seqs)
         if conn is None:
             with self.db.write() as own:
-                return self.ack(seqs=[i for (i,) in ids], conn=own)
-        # rowcount, not total_changes: the triggers' own updates of outbox_size are no removal
-        return conn.executemany("DELETE FROM outbox WHERE seq = ?", ids).rowcount
+                return self.ack(ids, own)
+        removed = 0
+        for chunk in _chunks(ids):
+            # rowcount, not total_changes: the triggers' updates of outbox_size are no removal
+            removed += conn.execute(
+                f"DELETE FROM outbox WHERE seq IN ({_marks(chunk)})", chunk  # noqa: S608
+            ).rowcount
+        return removed
 
-    def still_queued(self, seqs: list[int]) -> bool:
-        """Whether all these rows are still waiting (not revoked or settled meanwhile)."""
-        if not seqs:
+    def still_queued(self, seqs: list[int], conn: sqlite3.Connection | None = None) -> bool:
+        """Whether all these rows are still waiting (not revoked or settled meanwhile).
+
+        Args:
+            seqs: the outbox rows.
+            conn: read inside this (write) transaction, so nothing can change in between.
+        """
+        ids = list(dict.fromkeys(seqs))
+        if not ids:
             return False
-        marks = ",".join("?" * len(seqs))
-        sql = f"SELECT count(*) FROM outbox WHERE seq IN ({marks})"  # noqa: S608 - placeholders only
-        (count,) = self.db.connection().execute(sql, seqs).fetchone()
-        return bool(count == len(seqs))
+        reader = conn if conn is not None else self.db.connection()
+        count = 0
+        for chunk in _chunks(ids):
+            sql = f"SELECT count(*) FROM outbox WHERE seq IN ({_marks(chunk)})"  # noqa: S608
+            count += reader.execute(sql, chunk).fetchone()[0]
+        return bool(count == len(ids))
 
     def mark_attempt(self, seqs: Iterable[int]) -> None:
         """Count one more delivery attempt for these events."""
@@ -267,25 +284,51 @@ class Outbox:
                 "UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?", [(s,) for s in seqs]
             )
 
-    def mark_in_flight(self, seqs: Iterable[int]) -> None:
+    def mark_in_flight(self, seqs: Iterable[int], conn: sqlite3.Connection | None = None) -> None:
         """Record, committed before the request goes out, that it may reach the server.
 
         A row still marked from an earlier request had no answer recorded for it (the process
         was killed, the power went): that request counts as ``unanswered``.
+
+        Args:
+            seqs: the rows of the request.
+            conn: a write transaction to join (it must commit before the request leaves);
+                by default a transaction of its own.
         """
+        ids = list(seqs)
+        if conn is None:
+            with self.db.write() as own:
+                self.mark_in_flight(ids, own)
+            return
         now = self.clock()
-        with self.db.write() as conn:
-            conn.executemany(
-                "UPDATE outbox SET attempts = attempts + 1, "
+        for chunk in _chunks(ids):
+            conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, "  # noqa: S608 - placeholders only
                 "unanswered = unanswered + (in_flight_since IS NOT NULL), "
-                "in_flight_since = ? WHERE seq = ?",
-                [(now, s) for s in seqs],
+                f"in_flight_since = ? WHERE seq IN ({_marks(chunk)})",
+                [now, *chunk],
             )
+
+    def claim_for_send(self, seqs: Iterable[int], conn: sqlite3.Connection) -> bool:
+        """Mark the rows of a request in flight if every one is still queued; else change nothing.
+
+        Inside the caller's write transaction, so a revoke either came before (False: the
+        request must not go) or waits until the request is on its way. The sender joins it to
+        the transaction that settles the previous request: one fsync per request.
+        """
+        ids = list(seqs)
+        if not self.still_queued(ids, conn):
+            return False
+        self.mark_in_flight(ids, conn)
+        return True
 
     def clear_in_flight(self, seqs: Iterable[int], conn: sqlite3.Connection) -> None:
         """The answer (or the failure) of the request is recorded: no longer in flight."""
-        conn.executemany("UPDATE outbox SET in_flight_since = NULL WHERE seq = ?",
-                         [(s,) for s in seqs])
+        for chunk in _chunks(list(seqs)):
+            conn.execute(
+                f"UPDATE outbox SET in_flight_since = NULL WHERE seq IN ({_marks(chunk)})",  # noqa: S608
+                chunk,
+            )
 
     def counts(self) -> dict[str, int]:
         """Queued events per backend (read from the counter the triggers keep)."""
@@ -354,3 +397,14 @@ class Outbox:
             entry = result.setdefault(category, {"declined": 0, "dropped_undecided": 0})
             entry["declined" if prefix == "discarded" else "dropped_undecided"] += value
         return result
+
+
+_CHUNK = 500  # rows per statement: well below SQLite's bound on parameters
+
+
+def _chunks(ids: list[int]) -> list[list[int]]:
+    return [ids[start:start + _CHUNK] for start in range(0, len(ids), _CHUNK)]
+
+
+def _marks(chunk: list[int]) -> str:
+    return ",".join("?" * len(chunk))

@@ -197,6 +197,34 @@ def test_slow_mode_delays_every_answer_until_switched_off(td):
     assert td_post(td).status_code == 200
 
 
+def test_slow_mode_counts_the_latency_from_the_request_s_arrival(td):
+    """The receiver's own work is inside the latency: a request that arrived ``slow`` seconds
+    ago (its handling took that long) is answered at once; one that just arrived still waits."""
+    import time
+
+    td.slow = 30
+    done: list[str] = []
+
+    def delay(arrived: float) -> None:
+        try:
+            td._delay(arrived)
+            done.append("answered")
+        except Exception as exc:  # _Stopped when the receiver closes while it waits
+            done.append(type(exc).__name__)
+
+    late = threading.Thread(target=delay, args=(time.monotonic() - 31,))
+    late.start()
+    late.join(10)  # a bound against hanging, far below the 30 s it would wait if counted anew
+    assert done == ["answered"]
+    fresh = threading.Thread(target=delay, args=(time.monotonic(),))
+    fresh.start()
+    fresh.join(0.3)
+    assert fresh.is_alive()  # still waiting for its 30 s
+    td.close()  # wakes it
+    fresh.join(10)
+    assert done == ["answered", "_Stopped"]
+
+
 def test_clear_forgets_requests_and_script(td):
     td.script(Respond(500))
     td_post(td)
