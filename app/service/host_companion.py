@@ -3,7 +3,7 @@
 The tray builds one ``CompanionHost`` with two callables of its own, ``show(window)`` and
 ``flush()``, which must return at once (post to the GUI thread / the send worker) because they
 are called from the host server's threads. Everything else uses the Companion's public methods:
-``track`` (inside a group transaction), ``consent.states``/``consent.do_not_track``,
+``track_many`` (one transaction per group), ``consent.states``/``consent.do_not_track``,
 ``why_not_sending`` and, for ``license``, the license service's ``cached_status``/``verify``.
 """
 
@@ -19,7 +19,6 @@ from app.model.errors import ValidationError
 from app.service import host_protocol as hp
 from app.service.companion import Companion
 from app.service.host_dispatch import HostUnavailable, TrackOutcome
-from app.service.host_group import group_transaction
 from app.service.host_license import install_recorder, license_answer
 from app.service.host_protocol import ErrorReply, TrackItem
 
@@ -68,20 +67,22 @@ class CompanionHost:
                 "companion": __version__}
 
     def commit(self, items: Sequence[TrackItem]) -> list[TrackOutcome]:
+        # One transaction for the whole group (``Companion.track_many``): one fsync, the
+        # consent read once per category, one insert for every row; each event still refused
+        # or stored alone.
+        results = self.companion.track_many(
+            {"name": item.name, "kind": item.kind, "value": item.value,
+             "payload": item.payload or None, "timestamp": item.timestamp,
+             "session_id": item.session}
+            for item in items
+        )
         outcomes: list[TrackOutcome] = []
-        with group_transaction(self.companion.db):
-            for item in items:
-                try:
-                    result = self.companion.track(
-                        item.name, kind=item.kind, value=item.value,
-                        payload=item.payload or None, timestamp=item.timestamp,
-                        session_id=item.session,
-                    )
-                except ValidationError as exc:
-                    field = {"session_id": "session"}.get(exc.field, exc.field)
-                    outcomes.append(TrackOutcome(error=ErrorReply(hp.INVALID_FIELD, str(exc),
-                                                                  field)))
-                    continue
+        for result in results:
+            if isinstance(result, ValidationError):
+                field = {"session_id": "session"}.get(result.field, result.field)
+                outcomes.append(TrackOutcome(error=ErrorReply(hp.INVALID_FIELD, str(result),
+                                                              field)))
+            else:
                 outcomes.append(TrackOutcome(result.event.id, result.category, result.stored))
         if any(o.stored for o in outcomes if o.error is None):
             self.wake()  # committed: the tray's sender, idle without a timer, sends them now

@@ -93,6 +93,40 @@ MIGRATIONS: tuple[str, ...] = (
         at REAL NOT NULL
     );
     """,
+    # 4: the queue counted per backend *and category* by the triggers, so "how many of this
+    # backend's events wait for a consent the user has not given" (asked by the sender's
+    # scheduler after every write) reads a handful of counters instead of scanning the queue;
+    # the category index ordered by seq, so a new event is appended to it (one hot page per
+    # commit) instead of written into a random page of it (an event id is random).
+    """
+    CREATE TABLE outbox_count (
+        backend TEXT NOT NULL,
+        category TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (backend, category)
+    ) WITHOUT ROWID;
+    INSERT INTO outbox_count (backend, category, n)
+        SELECT backend, category, count(*) FROM outbox GROUP BY backend, category;
+    DROP TRIGGER outbox_size_insert;
+    DROP TRIGGER outbox_size_delete;
+    DROP TABLE outbox_size;
+    CREATE TRIGGER outbox_count_insert AFTER INSERT ON outbox BEGIN
+        INSERT INTO outbox_count (backend, category, n) VALUES (NEW.backend, NEW.category, 1)
+        ON CONFLICT (backend, category) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER outbox_count_delete AFTER DELETE ON outbox BEGIN
+        UPDATE outbox_count SET n = n - 1
+        WHERE backend = OLD.backend AND category = OLD.category;
+    END;
+    CREATE TRIGGER outbox_count_update AFTER UPDATE OF backend, category ON outbox BEGIN
+        UPDATE outbox_count SET n = n - 1
+        WHERE backend = OLD.backend AND category = OLD.category;
+        INSERT INTO outbox_count (backend, category, n) VALUES (NEW.backend, NEW.category, 1)
+        ON CONFLICT (backend, category) DO UPDATE SET n = n + 1;
+    END;
+    DROP INDEX outbox_category;
+    CREATE INDEX outbox_category ON outbox (category, seq, event_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
