@@ -10,6 +10,7 @@ are called from the host server's threads. Everything else uses the Companion's 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,6 +24,9 @@ from app.service.host_license import install_recorder, license_answer
 from app.service.host_protocol import ErrorReply, TrackItem
 
 log = logging.getLogger(__name__)
+
+COMMIT_WAKE_EVERY = 0.2  # seconds: the sender is woken at most this often by host commits
+_monotonic = time.monotonic  # the interval's clock (tests hold it still)
 
 
 class CompanionHost:
@@ -53,6 +57,9 @@ class CompanionHost:
         self._flush = flush
         self._wake = wake
         self.clock = clock
+        self._wake_lock = threading.Lock()
+        self._woken_at = -COMMIT_WAKE_EVERY  # monotonic time of the last wake after a commit
+        self._wake_pending = False  # a wake is due at the end of the interval
         if companion.license is not None:
             install_recorder(companion.license)
 
@@ -85,8 +92,36 @@ class CompanionHost:
             else:
                 outcomes.append(TrackOutcome(result.event.id, result.category, result.stored))
         if any(o.stored for o in outcomes if o.error is None):
-            self.wake()  # committed: the tray's sender, idle without a timer, sends them now
+            self._committed()  # the tray's sender, idle without a timer, sends them soon
         return outcomes
+
+    def _committed(self) -> None:
+        """Wake the sender after a commit, at most once per ``COMMIT_WAKE_EVERY``.
+
+        Why not after every group: each wake makes the tray's worker work out when to send
+        next (several queries); under a stream of host events that cost more than the events.
+        The first commit of a burst wakes at once; later ones within the interval leave one
+        wake for its end (a one-shot timer, only while events arrive), so none is forgotten.
+        """
+        with self._wake_lock:
+            now = _monotonic()
+            due = self._woken_at + COMMIT_WAKE_EVERY
+            if now >= due:
+                self._woken_at = now
+            else:
+                if not self._wake_pending:
+                    self._wake_pending = True
+                    timer = threading.Timer(due - now, self._trailing_wake)
+                    timer.daemon = True
+                    timer.start()
+                return
+        self.wake()
+
+    def _trailing_wake(self) -> None:
+        with self._wake_lock:
+            self._wake_pending = False
+            self._woken_at = _monotonic()
+        self.wake()
 
     def license(self, refresh: bool = False) -> dict[str, Any]:
         return license_answer(self.companion.license, self.grace_days, self.clock(), refresh)
