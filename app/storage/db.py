@@ -145,6 +145,10 @@ class Database:
         self.notices: list[str] = []
         self._local = threading.local()
         self._lock = threading.Lock()
+        # One writer at a time in this process, queued here: SQLite's own wait for a busy file
+        # sleeps 1, 2, 5, 10... ms between looks, which a thread of ours (the host door's
+        # group commit behind a sender's write) would pay on top of the write it waits for.
+        self._writing = threading.Lock()
         self._ready = False
         self.read_only = ""  # why the file is open read-only ("" = it is not)
 
@@ -188,22 +192,28 @@ class Database:
         if depth:
             yield from self._savepoint(conn, depth)
             return
+        if not self._writing.acquire(timeout=self.busy_timeout_ms / 1000):
+            raise StorageError(f"cannot write the state database {self.path}: another write "
+                               f"of this process took over {self.busy_timeout_ms} ms")
         try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise write_error(self.path, exc) from None
-        self._local.depth = 1
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
                 raise write_error(self.path, exc) from None
-            raise
+            self._local.depth = 1
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise write_error(self.path, exc) from None
+                raise
+            finally:
+                self._local.depth = 0
         finally:
-            self._local.depth = 0
+            self._writing.release()
 
     def _savepoint(self, conn: sqlite3.Connection, depth: int) -> Iterator[sqlite3.Connection]:
         """A nested ``write()``: a savepoint inside the outer transaction."""
