@@ -22,6 +22,7 @@ from app.service.companion import Companion
 from app.service.host_dispatch import HostUnavailable, TrackOutcome
 from app.service.host_license import install_recorder, license_answer
 from app.service.host_protocol import ErrorReply, TrackItem
+from app.storage.checkpoint import Checkpointer
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class CompanionHost:
         self._wake_lock = threading.Lock()
         self._woken_at = -COMMIT_WAKE_EVERY  # monotonic time of the last wake after a commit
         self._wake_pending = False  # a wake is due at the end of the interval
+        self._checkpointer: Checkpointer | None = None
         if companion.license is not None:
             install_recorder(companion.license)
 
@@ -122,6 +124,22 @@ class CompanionHost:
             self._wake_pending = False
             self._woken_at = _monotonic()
         self.wake()
+
+    def writer_started(self) -> None:
+        """On the endpoint's writer thread, first: its checkpoints move to a thread of their
+        own (``app.storage.checkpoint``), so no group's answer waits for one."""
+        self._checkpointer = Checkpointer(self.companion.db)
+        try:
+            self._checkpointer.start()
+        except Exception as exc:  # a read-only disk: nothing to checkpoint, nothing lost
+            log.warning("host endpoint: WAL checkpoints stay with the commits: %s", exc)
+            self._checkpointer = None
+
+    def writer_stopping(self) -> None:
+        """On the writer thread, last: one checkpoint, and the thread's default back."""
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
 
     def license(self, refresh: bool = False) -> dict[str, Any]:
         return license_answer(self.companion.license, self.grace_days, self.clock(), refresh)

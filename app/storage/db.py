@@ -15,7 +15,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from app.model.errors import StorageError
@@ -204,6 +204,9 @@ class Database:
             try:
                 yield conn
                 conn.execute("COMMIT")
+                after = getattr(self._local, "after_commit", None)
+                if after is not None:
+                    after()
             except BaseException as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -232,6 +235,11 @@ class Database:
             raise
         finally:
             self._local.depth = depth
+
+    def after_commits(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback`` (quick; it must not raise) after each outermost commit on this
+        thread; None stops it. ``app.storage.checkpoint`` counts commits with it."""
+        self._local.after_commit = callback
 
     def close(self) -> None:
         """Close this thread's connection (other threads close theirs when they end)."""
