@@ -4,16 +4,24 @@ A ``license-companion track`` run by the vendor's product writes the outbox from
 process; the tray's sender keeps no timer while idle, so it learns of the new event from the
 operating system's file notifications (inotify, FSEvents, ReadDirectoryChangesW through
 ``QFileSystemWatcher``) on the database and its write-ahead log.
+
+At most one ``changed`` per ``EVERY``: the tray's own host door commits hundreds of times a
+second under load, and each ``changed`` costs the worker a look at the whole send state; the
+first change is told at once, later ones within the interval once at its end (a one-shot timer,
+armed only by a change).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
-from PySide6.QtCore import QFileSystemWatcher, QObject, Signal, Slot
+from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal, Slot
 
 from app.qt_emit import emit
+
+EVERY = 0.1  # seconds between two ``changed`` signals at most
 
 
 class DatabaseWatch(QObject):
@@ -35,6 +43,10 @@ class DatabaseWatch(QObject):
         self._stamps: dict[str, tuple[int, int] | None] = {}
         self._watcher = QFileSystemWatcher(self)
         self._watcher.fileChanged.connect(self._file_changed)
+        self._told = -EVERY  # monotonic time of the last ``changed``
+        self._later = QTimer(self)
+        self._later.setSingleShot(True)
+        self._later.timeout.connect(self._tell)
         self._watch()
 
     def _watch(self) -> None:
@@ -46,6 +58,8 @@ class DatabaseWatch(QObject):
 
     @Slot(str)
     def _file_changed(self, path: str) -> None:
+        if self._later.isActive():
+            return  # told at the end of the interval anyway
         self._watch()
         try:
             info = os.stat(path)
@@ -55,10 +69,21 @@ class DatabaseWatch(QObject):
         if self._stamps.get(path) == stamp:
             return
         self._stamps[path] = stamp
+        wait = self._told + EVERY - time.monotonic()
+        if wait <= 0:
+            self._tell()
+        elif not self._later.isActive():
+            self._later.start(int(wait * 1000) + 1)
+
+    @Slot()
+    def _tell(self) -> None:
+        self._watch()
+        self._told = time.monotonic()
         emit(self.changed)
 
     def close(self) -> None:
         """Stop watching and destroy the watch now, on the calling (its own) thread."""
+        self._later.stop()
         self._watcher.blockSignals(True)
         if self._watcher.files():
             self._watcher.removePaths(self._watcher.files())

@@ -83,6 +83,17 @@ class HostWriter:
             self.chores += 1
 
     def _loop(self) -> None:
+        started = getattr(self.host, "writer_started", None)  # optional: see CompanionHost
+        if started is not None:
+            started()
+        try:
+            self._serve()
+        finally:
+            stopping = getattr(self.host, "writer_stopping", None)
+            if stopping is not None:
+                stopping()
+
+    def _serve(self) -> None:
         while True:
             first = self._queue.get()  # sleeps until there is work
             if first is _CHORE:

@@ -185,7 +185,7 @@ class WorkerController(_Events):
         self.ensure_network()
         watcher = self._watcher
         if watcher is not None:
-            return watcher.state()  # type: ignore[attr-defined,no-any-return]
+            return watcher.state()  # type: ignore[attr-defined]
         return self.worker.network
 
     def grant(self, categories: Iterable[str] | None = None,

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from benchmarks.core import Row, Settings, Stat, clean_env, failed
+from benchmarks.procstat import cpu_seconds
 from benchmarks.session import user_session
 from benchmarks.vendor import EVENT
 
@@ -122,7 +123,9 @@ def run(s: Settings) -> list[Row]:
                 if not _wait_serving(s.python, env, tray):
                     return [failed(FIGURE, "not available", "app.client exists, but the tray "
                                    f"does not answer on the host socket within {WAIT:g} s", GOAL)]
+                cpu_before = cpu_seconds(tray.pid)
                 ours = _hosts(s.python, ["client", str(s.host_events)], env)
+                tray_cpu = cpu_seconds(tray.pid) - cpu_before
             finally:
                 tray.terminate()
                 try:
@@ -130,8 +133,11 @@ def run(s: Settings) -> list[Row]:
                 except subprocess.TimeoutExpired:
                     tray.kill()
                     tray.wait()
+    per_event = tray_cpu / len(ours) * 1e6 if ours else 0.0
     note = (f"{HOSTS} hosts × {s.host_events} events, one call at a time each; bare: SQLite WAL "
-            "+ synchronous=FULL, one shared file; ours: the tray's own durability")
+            "+ synchronous=FULL, one shared file; ours: the tray's own durability (an answer "
+            f"only after its group's commit); tray CPU {per_event:.0f} µs per event (all its "
+            "threads, /proc)")
     rows = []
     for label, q in (("p50", 0.50), ("p99", 0.99)):
         rows.append(Row(f"host `track` {label}, {HOSTS} host processes",

@@ -15,6 +15,7 @@ bytes in argv become) is never text. Each refusal names the field and the charac
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -103,9 +104,21 @@ def _describe(ch: str) -> str:
     return f"{code} (not a printable character)"
 
 
+# Every character ``_text_char`` refuses, as one class: free text is checked by one search.
+_TEXT_REFUSED = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff"
+    + "".join(sorted(BIDI_CONTROLS)) + "]"
+)
+
+
 def _bad_char(text: str, allowed: Callable[[str], bool]) -> tuple[int, str] | None:
-    if text.isprintable():
-        return None  # both rules refuse only characters ``isprintable`` refuses (checked in C)
+    # The common case in one C call each (validation runs on every event at the door):
+    # ``isprintable`` is ``_name_char`` for the whole text, the class is ``_text_char``'s.
+    if allowed is _name_char and text.isprintable():
+        return None
+    if allowed is _text_char:
+        found = _TEXT_REFUSED.search(text)
+        return None if found is None else (found.start(), found.group())
     for index, ch in enumerate(text):
         if not allowed(ch):
             return index, ch

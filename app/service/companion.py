@@ -18,20 +18,20 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app.model.consent import NO_POLICY, AdminPolicy, Choice
-from app.model.errors import CompanionError
-from app.model.event import make_event
+from app.model.errors import CompanionError, ValidationError
 from app.model.ids import uuid4_text
 from app.service.consent import ConsentPolicy, enforce_policy
+from app.service.intake import check_event, store_checked
 from app.service.lazy_http import LazyHttpClient
 from app.service.parallel import run_each
 from app.service.track_result import TrackResult
 from app.storage.config import VendorConfig
 from app.storage.db import Database, EnvironmentProblem
 from app.storage.history import History, HistoryEntry
-from app.storage.outbox import UNDECIDED_KEEP, Outbox
+from app.storage.outbox import Outbox
 from app.storage.state import StateStore
 
 if TYPE_CHECKING:  # imported where used: ``track`` needs none of them
@@ -222,22 +222,24 @@ class Companion:
         Raises:
             ValidationError: naming the field; nothing was stored.
         """
-        event = make_event(
-            name, kind=kind, value=value, payload=payload,
-            timestamp=self.clock() if timestamp is None else timestamp,
-            session_id=session_id or self.session_id,
-        )
-        category = self.consent.category_of(event.name)
-        names = self.backend_names
-        choice = self.consent.effective(category.id)
-        if choice is Choice.DENIED:
-            self.outbox.count_discarded(category.id)
-            return TrackResult(event, category.id, False, names)
-        # Undecided events are kept so the user sees real examples before deciding, but bounded
-        # per category, in the same transaction as the event itself.
-        hold = UNDECIDED_KEEP if choice is Choice.UNDECIDED else None
-        stored = self.outbox.enqueue(event, names, category.id, hold=hold)
-        return TrackResult(event, category.id, True, names, stored.dropped, stored.held_dropped)
+        result = self.track_many([dict(name=name, kind=kind, value=value, payload=payload,
+                                       timestamp=timestamp, session_id=session_id)])[0]
+        if isinstance(result, ValidationError):
+            raise result
+        return result
+
+    def track_many(self, events: Iterable[Mapping[str, Any]]
+                   ) -> list[TrackResult | ValidationError]:
+        """``track`` for several events (``track``'s keyword arguments each) in one transaction.
+
+        Each event is validated alone: a refused one comes back as its ``ValidationError`` and
+        leaves no trace. See ``app.service.intake.store_checked`` for the rest.
+
+        Raises:
+            StorageError: nothing of the group was stored.
+        """
+        checked = [check_event(args, self.consent, self.clock, self.session_id) for args in events]
+        return store_checked(self.db, self.consent, self.outbox, self.backend_names, checked)
 
     # consent ----------------------------------------------------------------------------
 

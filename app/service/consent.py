@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from app.model.consent import (
     NO_POLICY,
@@ -121,13 +121,25 @@ class ConsentPolicy:
             )
         return category
 
-    def decision(self, category_id: str) -> Decision:
-        """The stored decision for the current consent version (undecided if none or stale)."""
-        stored = self.state.get(STATE_KEY, {})
+    def decision(self, category_id: str, stored: Mapping[str, Any] | None = None) -> Decision:
+        """The stored decision for the current consent version (undecided if none or stale).
+
+        Args:
+            category_id: the category.
+            stored: the stored decisions as ``_stored`` read them (a caller asking about every
+                category reads them once); read now by default.
+        """
+        if stored is None:
+            stored = self._stored()
         entry = stored.get("decisions", {}).get(category_id)
         if not entry or entry.get("version") != self.config.version:
             return Decision(category_id, Choice.UNDECIDED, self.config.version, None)
         return Decision(category_id, Choice(entry["choice"]), entry["version"], entry.get("at"))
+
+    def _stored(self) -> Mapping[str, Any]:
+        """Every stored decision, read from the state database (one query)."""
+        stored = self.state.get(STATE_KEY, {})
+        return stored if isinstance(stored, Mapping) else {}
 
     @property
     def telemetry_off(self) -> bool:
@@ -147,8 +159,12 @@ class ConsentPolicy:
             return "DO_NOT_TRACK is set: nothing is sent"
         return ""
 
-    def effective_decision(self, category_id: str) -> Effective:
-        """The decision that applies now and which rule made it (policy › DO_NOT_TRACK › user)."""
+    def effective_decision(self, category_id: str,
+                           stored: Mapping[str, Any] | None = None) -> Effective:
+        """The decision that applies now and which rule made it (policy › DO_NOT_TRACK › user).
+
+        ``stored``: as for ``decision``.
+        """
         if self.telemetry_off:
             return Effective(Choice.DENIED, DecidedBy.POLICY, self.blocked_reason(), True)
         if category_id in self.admin.deny:
@@ -158,7 +174,7 @@ class ConsentPolicy:
         locked = self.admin.locked
         if self.do_not_track:
             return Effective(Choice.DENIED, DecidedBy.DO_NOT_TRACK, "DO_NOT_TRACK is set", locked)
-        choice = self.decision(category_id).choice
+        choice = self.decision(category_id, stored).choice
         by = DecidedBy.UNDECIDED if choice is Choice.UNDECIDED else DecidedBy.USER
         return Effective(choice, by, "", locked)
 
@@ -169,9 +185,10 @@ class ConsentPolicy:
     def states(self) -> list[CategoryState]:
         """Every category with its decision, the effective choice and which rule made it."""
         result = []
+        stored = self._stored()
         for category in self.categories:
-            decision = self.decision(category.id)
-            now = self.effective_decision(category.id)
+            decision = self.decision(category.id, stored)
+            now = self.effective_decision(category.id, stored)
             result.append(CategoryState(category, decision, now.choice, now.reason,
                                         now.decided_by, now.locked))
         return result
@@ -197,11 +214,17 @@ class ConsentPolicy:
 
     def granted(self) -> list[str]:
         """Ids of the categories whose events may be sent now."""
-        return [c.id for c in self.categories if self.effective(c.id) is Choice.GRANTED]
+        if self.telemetry_off or self.do_not_track:
+            return []  # no need to read the decisions (the tray asks after every write)
+        stored = self._stored()
+        return [c.id for c in self.categories
+                if self.effective_decision(c.id, stored).choice is Choice.GRANTED]
 
     def ever_decided(self) -> bool:
         """Whether the user answered for the current version (else the window should ask)."""
-        return any(self.decision(c.id).choice is not Choice.UNDECIDED for c in self.categories)
+        stored = self._stored()
+        return any(self.decision(c.id, stored).choice is not Choice.UNDECIDED
+                   for c in self.categories)
 
     def _resolve(self, category_ids: Iterable[str] | None) -> list[str]:
         known = [c.id for c in self.categories]

@@ -3,13 +3,14 @@
 The tray builds one ``CompanionHost`` with two callables of its own, ``show(window)`` and
 ``flush()``, which must return at once (post to the GUI thread / the send worker) because they
 are called from the host server's threads. Everything else uses the Companion's public methods:
-``track`` (inside a group transaction), ``consent.states``/``consent.do_not_track``,
+``track_many`` (one transaction per group), ``consent.states``/``consent.do_not_track``,
 ``why_not_sending`` and, for ``license``, the license service's ``cached_status``/``verify``.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,11 +20,14 @@ from app.model.errors import ValidationError
 from app.service import host_protocol as hp
 from app.service.companion import Companion
 from app.service.host_dispatch import HostUnavailable, TrackOutcome
-from app.service.host_group import group_transaction
 from app.service.host_license import install_recorder, license_answer
 from app.service.host_protocol import ErrorReply, TrackItem
+from app.storage.checkpoint import Checkpointer
 
 log = logging.getLogger(__name__)
+
+COMMIT_WAKE_EVERY = 0.2  # seconds: the sender is woken at most this often by host commits
+_monotonic = time.monotonic  # the interval's clock (tests hold it still)
 
 
 class CompanionHost:
@@ -54,6 +58,10 @@ class CompanionHost:
         self._flush = flush
         self._wake = wake
         self.clock = clock
+        self._wake_lock = threading.Lock()
+        self._woken_at = -COMMIT_WAKE_EVERY  # monotonic time of the last wake after a commit
+        self._wake_pending = False  # a wake is due at the end of the interval
+        self._checkpointer: Checkpointer | None = None
         if companion.license is not None:
             install_recorder(companion.license)
 
@@ -68,24 +76,70 @@ class CompanionHost:
                 "companion": __version__}
 
     def commit(self, items: Sequence[TrackItem]) -> list[TrackOutcome]:
+        # One transaction for the whole group (``Companion.track_many``): one fsync, the
+        # consent read once per category, one insert for every row; each event still refused
+        # or stored alone.
+        results = self.companion.track_many(
+            {"name": item.name, "kind": item.kind, "value": item.value,
+             "payload": item.payload or None, "timestamp": item.timestamp,
+             "session_id": item.session}
+            for item in items
+        )
         outcomes: list[TrackOutcome] = []
-        with group_transaction(self.companion.db):
-            for item in items:
-                try:
-                    result = self.companion.track(
-                        item.name, kind=item.kind, value=item.value,
-                        payload=item.payload or None, timestamp=item.timestamp,
-                        session_id=item.session,
-                    )
-                except ValidationError as exc:
-                    field = {"session_id": "session"}.get(exc.field, exc.field)
-                    outcomes.append(TrackOutcome(error=ErrorReply(hp.INVALID_FIELD, str(exc),
-                                                                  field)))
-                    continue
+        for result in results:
+            if isinstance(result, ValidationError):
+                field = {"session_id": "session"}.get(result.field, result.field)
+                outcomes.append(TrackOutcome(error=ErrorReply(hp.INVALID_FIELD, str(result),
+                                                              field)))
+            else:
                 outcomes.append(TrackOutcome(result.event.id, result.category, result.stored))
         if any(o.stored for o in outcomes if o.error is None):
-            self.wake()  # committed: the tray's sender, idle without a timer, sends them now
+            self._committed()  # the tray's sender, idle without a timer, sends them soon
         return outcomes
+
+    def _committed(self) -> None:
+        """Wake the sender after a commit, at most once per ``COMMIT_WAKE_EVERY``.
+
+        Why not after every group: each wake makes the tray's worker work out when to send
+        next (several queries); under a stream of host events that cost more than the events.
+        The first commit of a burst wakes at once; later ones within the interval leave one
+        wake for its end (a one-shot timer, only while events arrive), so none is forgotten.
+        """
+        with self._wake_lock:
+            now = _monotonic()
+            due = self._woken_at + COMMIT_WAKE_EVERY
+            if now >= due:
+                self._woken_at = now
+            else:
+                if not self._wake_pending:
+                    self._wake_pending = True
+                    timer = threading.Timer(due - now, self._trailing_wake)
+                    timer.daemon = True
+                    timer.start()
+                return
+        self.wake()
+
+    def _trailing_wake(self) -> None:
+        with self._wake_lock:
+            self._wake_pending = False
+            self._woken_at = _monotonic()
+        self.wake()
+
+    def writer_started(self) -> None:
+        """On the endpoint's writer thread, first: its checkpoints move to a thread of their
+        own (``app.storage.checkpoint``), so no group's answer waits for one."""
+        self._checkpointer = Checkpointer(self.companion.db)
+        try:
+            self._checkpointer.start()
+        except Exception as exc:  # a read-only disk: nothing to checkpoint, nothing lost
+            log.warning("host endpoint: WAL checkpoints stay with the commits: %s", exc)
+            self._checkpointer = None
+
+    def writer_stopping(self) -> None:
+        """On the writer thread, last: one checkpoint, and the thread's default back."""
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
 
     def license(self, refresh: bool = False) -> dict[str, Any]:
         return license_answer(self.companion.license, self.grace_days, self.clock(), refresh)

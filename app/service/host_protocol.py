@@ -30,6 +30,7 @@ MAX_DEPTH = 8  # nesting of objects/arrays; a valid request needs 4
 MAX_INT_DIGITS = 20  # longer integer literals are refused before Python converts them
 MAX_ID = 64  # length of a request "id" echoed back
 
+CHECK_ONLY_ID = "-"  # the ids of an event built only to check it
 OPS = ("hello", "track", "track_batch", "license", "consent", "watch", "show", "flush", "wake")
 WINDOWS = ("license", "consent", "history")
 VALUE_FIELDS = ("value", "xy", "text")
@@ -315,8 +316,11 @@ def event_item(data: Mapping[str, Any], prefix: str = "") -> TrackItem | ErrorRe
     if session is not None and not isinstance(session, str):
         return ErrorReply(INVALID_FIELD, f"{prefix}session: must be text", prefix + "session")
     try:
+        # Checked only (the companion builds the event when it stores it): fixed ids, so no
+        # random ids are drawn for an event that is thrown away.
         make_event(data.get("name"), kind=kind, value=value, payload=payload,
-                   timestamp=timestamp, session_id=session or None)
+                   timestamp=timestamp, session_id=session or CHECK_ONLY_ID,
+                   event_id=CHECK_ONLY_ID)
     except ValidationError as exc:
         where = exc.field
         if where.startswith("value"):

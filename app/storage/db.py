@@ -14,7 +14,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from app.model.errors import StorageError
@@ -92,6 +92,40 @@ MIGRATIONS: tuple[str, ...] = (
         at REAL NOT NULL
     );
     """,
+    # 4: the queue counted per backend *and category* by the triggers, so "how many of this
+    # backend's events wait for a consent the user has not given" (asked by the sender's
+    # scheduler after every write) reads a handful of counters instead of scanning the queue;
+    # the category index ordered by seq, so a new event is appended to it (one hot page per
+    # commit) instead of written into a random page of it (an event id is random).
+    """
+    CREATE TABLE outbox_count (
+        backend TEXT NOT NULL,
+        category TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (backend, category)
+    ) WITHOUT ROWID;
+    INSERT INTO outbox_count (backend, category, n)
+        SELECT backend, category, count(*) FROM outbox GROUP BY backend, category;
+    DROP TRIGGER outbox_size_insert;
+    DROP TRIGGER outbox_size_delete;
+    DROP TABLE outbox_size;
+    CREATE TRIGGER outbox_count_insert AFTER INSERT ON outbox BEGIN
+        INSERT INTO outbox_count (backend, category, n) VALUES (NEW.backend, NEW.category, 1)
+        ON CONFLICT (backend, category) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER outbox_count_delete AFTER DELETE ON outbox BEGIN
+        UPDATE outbox_count SET n = n - 1
+        WHERE backend = OLD.backend AND category = OLD.category;
+    END;
+    CREATE TRIGGER outbox_count_update AFTER UPDATE OF backend, category ON outbox BEGIN
+        UPDATE outbox_count SET n = n - 1
+        WHERE backend = OLD.backend AND category = OLD.category;
+        INSERT INTO outbox_count (backend, category, n) VALUES (NEW.backend, NEW.category, 1)
+        ON CONFLICT (backend, category) DO UPDATE SET n = n + 1;
+    END;
+    DROP INDEX outbox_category;
+    CREATE INDEX outbox_category ON outbox (category, seq, event_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -118,6 +152,10 @@ class Database:
         self.notices: list[str] = []
         self._local = threading.local()
         self._lock = threading.Lock()
+        # One writer at a time in this process, queued here: SQLite's own wait for a busy file
+        # sleeps 1, 2, 5, 10... ms between looks, which a thread of ours (the host door's
+        # group commit behind a sender's write) would pay on top of the write it waits for.
+        self._writing = threading.Lock()
         self._ready = False
         self.read_only = ""  # why the file is open read-only ("" = it is not)
 
@@ -161,22 +199,31 @@ class Database:
         if depth:
             yield from self._savepoint(conn, depth)
             return
+        if not self._writing.acquire(timeout=self.busy_timeout_ms / 1000):
+            raise StorageError(f"cannot write the state database {self.path}: another write "
+                               f"of this process took over {self.busy_timeout_ms} ms")
         try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise write_error(self.path, exc) from None
-        self._local.depth = 1
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
                 raise write_error(self.path, exc) from None
-            raise
+            self._local.depth = 1
+            try:
+                yield conn
+                conn.execute("COMMIT")
+                after = getattr(self._local, "after_commit", None)
+                if after is not None:
+                    after()
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise write_error(self.path, exc) from None
+                raise
+            finally:
+                self._local.depth = 0
         finally:
-            self._local.depth = 0
+            self._writing.release()
 
     def _savepoint(self, conn: sqlite3.Connection, depth: int) -> Iterator[sqlite3.Connection]:
         """A nested ``write()``: a savepoint inside the outer transaction."""
@@ -195,6 +242,11 @@ class Database:
             raise
         finally:
             self._local.depth = depth
+
+    def after_commits(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback`` (quick; it must not raise) after each outermost commit on this
+        thread; None stops it. ``app.storage.checkpoint`` counts commits with it."""
+        self._local.after_commit = callback
 
     def close(self) -> None:
         """Close this thread's connection (other threads close theirs when they end)."""

@@ -7,8 +7,9 @@ Every statement that reads or writes the ``outbox`` table, and its counters, liv
 bounds keep it finite, both enforced in the transaction that stores the event:
 
 * a cap per backend: beyond ``cap`` events the oldest are dropped and counted
-  (``dropped:<backend>``). The number of queued events per backend is kept by triggers in
-  ``outbox_size`` (see ``app.storage.db``), so checking the cap never counts the table.
+  (``dropped:<backend>``). The number of queued events per backend and category is kept by
+  triggers in ``outbox_count`` (see ``app.storage.db``), so neither the cap nor the scheduler's
+  "how many wait for consent" ever counts the table.
 * a hold per undecided category: events of a category the user has not decided about stay on
   disk so the consent window can show real examples, but beyond ``UNDECIDED_KEEP`` distinct
   events the oldest are dropped and counted (``held_dropped:<category>``), so ``consent show``
@@ -21,7 +22,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from app.model.event import Event
@@ -80,7 +81,8 @@ class Outbox:
         self.clock = clock
 
     def enqueue(
-        self, event: Event, backends: Iterable[str], category: str, *, hold: int | None = None
+        self, event: Event, backends: Iterable[str], category: str, *, hold: int | None = None,
+        conn: sqlite3.Connection | None = None,
     ) -> Enqueued:
         """Store the event once for each backend, in one transaction (one fsync).
 
@@ -90,28 +92,57 @@ class Outbox:
             category: its consent category.
             hold: when the category is undecided, how many distinct events of it to keep; the
                 oldest beyond that are dropped in the same transaction. None: no such bound.
+            conn: a connection inside a write transaction to join (the caller commits); by
+                default a transaction of its own.
+        """
+        holds = {category: hold} if hold is not None else {}
+        return self.enqueue_many([(event, category)], backends, holds, conn=conn)
+
+    def enqueue_many(
+        self, events: Sequence[tuple[Event, str]], backends: Iterable[str],
+        holds: Mapping[str, int] | None = None, *, conn: sqlite3.Connection | None = None,
+    ) -> Enqueued:
+        """Store several events, each once for each backend, in one transaction (one fsync).
+
+        The bounds are enforced once, after every row is in: the same rows survive as if the
+        events had come one by one (the oldest go first), at one query per backend and held
+        category instead of one per event.
+
+        Args:
+            events: (validated event, its consent category), oldest first.
+            backends: every backend they go to.
+            holds: undecided category -> how many distinct events of it to keep.
+            conn: a connection inside a write transaction to join; by default one of its own.
+
+        Returns:
+            What the bounds dropped, summed over the events.
         """
         names = list(dict.fromkeys(backends))
-        if not names:
+        if not names or not events:
             return Enqueued()
-        body = json.dumps(event.to_dict(), separators=(",", ":"), ensure_ascii=False)
+        if conn is None:
+            with self.db.write() as own:
+                return self.enqueue_many(events, names, holds, conn=own)
         now = self.clock()
-        with self.db.write() as conn:
-            conn.executemany(
-                "INSERT INTO outbox (backend, event_id, category, event, enqueued_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(backend, event.id, category, body, now) for backend in names],
-            )
-            dropped = self._enforce_cap(conn, names)
-            held = self._enforce_hold(conn, category, hold) if hold is not None else 0
+        rows = []
+        for event, category in events:
+            body = json.dumps(event.to_dict(), separators=(",", ":"), ensure_ascii=False)
+            rows += [(backend, event.id, category, body, now) for backend in names]
+        conn.executemany(
+            "INSERT INTO outbox (backend, event_id, category, event, enqueued_at) "
+            "VALUES (?, ?, ?, ?, ?)", rows,
+        )
+        dropped = self._enforce_cap(conn, names)
+        held = sum(self._enforce_hold(conn, category, keep)
+                   for category, keep in (holds or {}).items())
         return Enqueued(dropped, held)
 
     def _enforce_cap(self, conn: sqlite3.Connection, names: list[str]) -> int:
         """Drop each backend's oldest events beyond the cap; returns how many in all."""
         marks = ",".join("?" * len(names))
         sizes = conn.execute(
-            f"SELECT backend, n FROM outbox_size WHERE backend IN ({marks})",  # noqa: S608
-            names,
+            f"SELECT backend, sum(n) FROM outbox_count WHERE backend IN ({marks}) "  # noqa: S608
+            "GROUP BY backend", names,
         ).fetchall()
         dropped = 0
         for backend, size in sizes:
@@ -133,6 +164,11 @@ class Outbox:
         An event queued for two backends counts once and is dropped for both, so the preview
         never shows an event for one backend that the other has lost.
         """
+        (rows,) = conn.execute(
+            "SELECT coalesce(sum(n), 0) FROM outbox_count WHERE category = ?", (category,)
+        ).fetchone()
+        if rows <= keep:
+            return 0  # fewer rows than the bound: fewer distinct events too, nothing to count
         (count,) = conn.execute(
             "SELECT count(DISTINCT event_id) FROM outbox WHERE category = ?", (category,)
         ).fetchone()
@@ -331,9 +367,9 @@ class Outbox:
             )
 
     def counts(self) -> dict[str, int]:
-        """Queued events per backend (read from the counter the triggers keep)."""
+        """Queued events per backend (read from the counters the triggers keep)."""
         rows = self.db.connection().execute(
-            "SELECT backend, n FROM outbox_size WHERE n > 0"
+            "SELECT backend, sum(n) FROM outbox_count GROUP BY backend HAVING sum(n) > 0"
         ).fetchall()
         return dict(rows)
 
@@ -352,8 +388,10 @@ class Outbox:
             ).fetchall()
             skip = set(exclude or ())
             return {cat: n for cat, n in rows if cat not in skip}
+        # One backend's rows per category are what the triggers count: no scan of the queue
+        # (the tray's scheduler asks this after every write it is told of).
         where, params = self._where(backend, None, exclude)
-        sql = f"SELECT category, count(*) FROM outbox WHERE {where} GROUP BY category"  # noqa: S608
+        sql = f"SELECT category, n FROM outbox_count WHERE {where} AND n > 0"  # noqa: S608
         return dict(self.db.connection().execute(sql, params).fetchall())
 
     def discard(self, categories: Iterable[str] | None = None, backend: str | None = None) -> int:
@@ -380,10 +418,20 @@ class Outbox:
         ).fetchall()
         return {key.split(":", 1)[1]: value for key, value in rows}
 
-    def count_discarded(self, category: str) -> None:
-        """Count an event that was not stored because its category is declined."""
-        with self.db.write() as conn:
-            bump_counter(conn, DISCARDED + category, 1)
+    def count_discarded(self, category: str, count: int = 1,
+                        conn: sqlite3.Connection | None = None) -> None:
+        """Count events that were not stored because their category is declined.
+
+        Args:
+            category: the declined category.
+            count: how many events.
+            conn: a connection inside a write transaction to join; by default one of its own.
+        """
+        if conn is not None:
+            bump_counter(conn, DISCARDED + category, count)
+            return
+        with self.db.write() as own:
+            bump_counter(own, DISCARDED + category, count)
 
     def category_counters(self) -> dict[str, dict[str, int]]:
         """Per category: events discarded because declined, and undecided events dropped."""

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import functools
 
-import app.service.companion as companion_module
+import app.service.intake as intake_module
 from app import cli
 from app.wiring import build_companion
 from tests.ui.conftest import LICENSE, fixed_identity, write_config
 
 
 def test_track_says_when_older_undecided_events_were_dropped(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(companion_module, "UNDECIDED_KEEP", 2)
+    monkeypatch.setattr(intake_module, "UNDECIDED_KEEP", 2)
     config = write_config(tmp_path / "companion.toml", "http://127.0.0.1:9", "")
     build = functools.partial(build_companion, license_key=lambda: LICENSE,
                               identity=fixed_identity, environ={})
