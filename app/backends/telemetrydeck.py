@@ -29,7 +29,14 @@ from app.model.wire import HttpResponse, Outcome, PreparedRequest, SendContext, 
 
 MAX_SIGNALS = 100
 USER_AGENT = f"{APP_ID}/{__version__}"
-REJECTED_FOR_GOOD = {400, 401, 403, 404, 422}
+REJECTED_FOR_GOOD = {400, 422}  # the request itself is refused: sending it again cannot help
+# The server refuses this app or this URL, whatever we send: a configuration problem. Sending
+# stops with the events kept until the vendor's configuration (or the server) is mended.
+BLOCKED_BY_SETUP = {
+    401: "TelemetryDeck does not accept this app ID; check [telemetrydeck] app_id",
+    403: "TelemetryDeck does not accept this app ID; check [telemetrydeck] app_id",
+    404: "no TelemetryDeck ingest API at this URL; check [telemetrydeck] url",
+}
 
 
 def client_user(user_identifier: str, salt: str) -> str:
@@ -112,7 +119,8 @@ class TelemetryDeckBackend:
         return requests
 
     def interpret(self, request: PreparedRequest, response: HttpResponse) -> Outcome:
-        """2xx delivered (unless it is an HTML page), 413 split, some 4xx final, rest retried."""
+        """2xx delivered (unless it is an HTML page), 413 split, 401/403/404 stop sending (the
+        setup is wrong; events kept), 400/422 refused for good, the rest retried."""
         status = response.status
         if 200 <= status < 300:
             if looks_like_html(response):
@@ -122,6 +130,9 @@ class TelemetryDeckBackend:
         detail = _short_body(response)
         if status == 413:
             return Outcome(Verdict.SPLIT, "HTTP 413: batch too large", status)
+        if status in BLOCKED_BY_SETUP:
+            why = f"{detail} ({BLOCKED_BY_SETUP[status]})" if detail else BLOCKED_BY_SETUP[status]
+            return Outcome(Verdict.BLOCKED, f"HTTP {status}: {why}; the events are kept", status)
         if status in REJECTED_FOR_GOOD:
             return Outcome(Verdict.REJECTED, f"HTTP {status}: {detail}".rstrip(": "), status)
         return Outcome(Verdict.RETRY, f"HTTP {status}: {detail}".rstrip(": "), status,

@@ -394,15 +394,51 @@ def test_abort_stops_the_round_before_its_next_request(make, km, td):
 def test_a_rejection_is_not_reported_as_a_success(make, km, td):
     companion = make(km_on=False)
     companion.track("feature.export", kind="number", value=1)
-    td.script(Respond(403, b"unknown app"))
+    td.script(Respond(422, b"unprocessable"))
     companion.send(force=True)
     backend = companion.status().backend("telemetrydeck").state
     assert backend.last_success is None
-    assert backend.rejected_total == 1 and "403" in (backend.last_rejection or "")
+    assert backend.rejected_total == 1 and "422" in (backend.last_rejection or "")
     assert any("refused events for good" in w for w in companion.status().warnings)
     companion.track("feature.export", kind="number", value=2)
     companion.send(force=True)
     assert companion.status().backend("telemetrydeck").state.last_rejection is None
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_an_app_id_the_server_refuses_stops_sending_and_keeps_the_events(tmp_path, status):
+    """A wrong app ID is the vendor's setup, not the events' fault: nothing is thrown away."""
+    def companion_for(app_id: str, url: str) -> Companion:
+        path = tmp_path / "companion.toml"
+        path.write_text(vendor_config(keymanager=keymanager("http://127.0.0.1:9", API_KEY,
+                                                            enabled=False),
+                                      telemetrydeck=telemetrydeck(url, app_id),
+                                      categories=[*CATEGORIES, DIAGNOSTICS]))
+        return build_companion(load_config(path), tmp_path / "home", license_key=lambda: LICENSE,
+                               identity=lambda: IDENTITY, environ={})
+
+    with TelemetryDeckReceiver(app_ids={"RIGHT-APP"}, app_id_status=status) as rx:
+        wrong = companion_for("WRONG-APP", rx.url)
+        try:
+            wrong.grant()
+            for i in range(3):
+                wrong.track("feature.export", kind="number", value=i)
+            report = wrong.send(force=True)["telemetrydeck"]
+            assert report.stopped.startswith(f"stopped: HTTP {status}")
+            assert "app_id" in report.stopped and report.rejected == 0
+            assert wrong.outbox.counts()["telemetrydeck"] == 3  # kept
+            assert any(f"HTTP {status}" in w for w in wrong.status().warnings)
+            wrong.send()  # stopped: no request until the setup changes or the user forces one
+            assert len(rx.requests) == 1
+        finally:
+            wrong.close()
+        right = companion_for("RIGHT-APP", rx.url)
+        try:
+            right.send(force=True)
+            assert right.outbox.counts().get("telemetrydeck", 0) == 0
+            assert len(rx.accepted_events()) == 3
+        finally:
+            right.close()
 
 
 def test_after_a_413_the_batch_does_not_grow_back_at_once(make, km):
