@@ -410,30 +410,3 @@ class LicenseService:
     def close(self) -> None:
         """Close the HTTP session."""
         self.client.close()
-
-
-def build_license_service(
-    config: VendorConfig,
-    state: StateStore,
-    identity: Callable[[], Identity],
-    *,
-    keyring_timeout: float = 10.0,
-    clock: Callable[[], float] = time.time,
-    store: LicenseStore | None = None,
-) -> LicenseService:
-    """The production wiring: the product's keyring entry and an HTTP client with its timeout.
-
-    Called by ``app.wiring.build_companion`` on the companion's own state database, so the
-    service shares it (and the notices recorded when opening it) instead of opening a second
-    one.
-
-    Args:
-        store: the key store to use (default: the product's keyring entry).
-    """
-    if store is None:
-        store = LicenseStore(LicenseStore.service_name(config.product.id, config.product.name),
-                             timeout=keyring_timeout)
-    from app.service.http import HttpClient
-
-    return LicenseService(config, store, state, identity, HttpClient(config.keymanager.timeout),
-                          clock)

@@ -290,7 +290,7 @@ class Outbox:
                 return self.ack(ids, own)
         removed = 0
         for chunk in _chunks(ids):
-            # rowcount, not total_changes: the triggers' updates of outbox_size are no removal
+            # rowcount, not total_changes: the triggers' updates of the counter table are no removal
             removed += conn.execute(
                 f"DELETE FROM outbox WHERE seq IN ({_marks(chunk)})", chunk  # noqa: S608
             ).rowcount
@@ -312,13 +312,6 @@ class Outbox:
             sql = f"SELECT count(*) FROM outbox WHERE seq IN ({_marks(chunk)})"  # noqa: S608
             count += reader.execute(sql, chunk).fetchone()[0]
         return bool(count == len(ids))
-
-    def mark_attempt(self, seqs: Iterable[int]) -> None:
-        """Count one more delivery attempt for these events."""
-        with self.db.write() as conn:
-            conn.executemany(
-                "UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?", [(s,) for s in seqs]
-            )
 
     def mark_in_flight(self, seqs: Iterable[int], conn: sqlite3.Connection | None = None) -> None:
         """Record, committed before the request goes out, that it may reach the server.

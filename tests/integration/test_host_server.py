@@ -16,7 +16,6 @@ import pytest
 from app.client import Client, ClientError
 from app.host_server import HostServer, Limits
 from app.service.host_companion import CompanionHost
-from app.service.host_group import group_transaction
 from app.service.host_ingest import ingest_inbox, ingest_jsonl
 from app.service.host_protocol import ErrorReply, TrackItem
 from app.service.identity import Identity
@@ -158,7 +157,7 @@ def test_group_commit_is_one_transaction_and_refusals_leave_no_trace(companion):
 
 def test_group_rolls_back_whole_on_failure(companion):
     before = outbox_ids(companion)
-    with pytest.raises(RuntimeError), group_transaction(companion.db):
+    with pytest.raises(RuntimeError), companion.db.write():
         companion.track("App.a", kind="number", value=1)
         raise RuntimeError("crash before the commit")
     assert outbox_ids(companion) == before

@@ -7,7 +7,6 @@ import sqlite3
 import pytest
 
 from app.model.errors import StorageError
-from app.service.host_group import group_transaction
 from app.storage.db import Database
 from app.storage.state import StateStore
 
@@ -58,7 +57,7 @@ def test_an_sql_error_inside_is_a_storage_error_and_the_rest_survives(db):
 
 def test_the_outer_failure_drops_everything(db):
     state = StateStore(db)
-    with pytest.raises(RuntimeError), group_transaction(db):
+    with pytest.raises(RuntimeError), db.write():
         state.set("a", 1)
         raise RuntimeError("crash before the commit")
     assert stored(db) == {}
@@ -70,7 +69,7 @@ def test_one_commit_for_a_whole_group(db):
     state = StateStore(db)
     statements: list[str] = []
     db.connection().set_trace_callback(statements.append)
-    with group_transaction(db):
+    with db.write():
         for i in range(5):
             state.set(f"k{i}", i)
     db.connection().set_trace_callback(None)
