@@ -161,6 +161,7 @@ class Companion:
     @functools.cached_property
     def senders(self) -> dict[str, Sender]:
         """One sender per enabled backend, each with its own kept-alive HTTP client."""
+        from app.service.send_state import setup_fingerprint
         from app.service.sender import Sender
 
         senders: dict[str, Sender] = {}
@@ -170,7 +171,8 @@ class Companion:
                 backend, self.outbox, self.state, self.history_store,
                 LazyHttpClient(timeout),  # type: ignore[arg-type]
                 functools.partial(self.send_context, with_license=backend.needs_license),
-                clock=self.clock,
+                clock=self.clock, setup=setup_fingerprint(name, getattr(self.config, name),
+                                                           self.config.product),
             )
         return senders
 

@@ -51,6 +51,26 @@ def success_changes(info: Mapping[str, Any], outcome: Outcome, count: int, now: 
     return None
 
 
+def current_state(info: dict[str, Any], setup: str) -> dict[str, Any]:
+    """The stored send state as it holds now for a backend sending with ``setup``.
+
+    A block the server's answer set under another setup (the vendor has since mended the URL,
+    app ID or API key it named) no longer holds: the next round tries the new one.
+    """
+    if info.get("blocked") and info.get("blocked_setup", setup) != setup:
+        return {**info, "blocked": None}
+    return info
+
+
+def setup_fingerprint(name: str, section: Any, product: Any) -> str:
+    """A short one-way digest of what backend ``name`` sends with (its config section and the
+    product): it tells a changed setup and cannot give the API key in it back."""
+    import hashlib
+
+    text = repr((name, section._values(), product._values()))
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
 def failure_changes(info: Mapping[str, Any], outcome: Outcome, now: float,
                     rand: Callable[[], float]) -> tuple[dict[str, Any], str]:
     """The send state after a failed request, and why sending stopped (for the report)."""

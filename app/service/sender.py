@@ -33,6 +33,7 @@ from app.service.deadline import when_sent
 from app.service.prefetch import Prefetch, Round, Work
 from app.service.send_state import (
     BATCH_LIMIT_HOLD,
+    current_state,
     failure_changes,
     owner_is_dead,
     scrubbed,
@@ -89,6 +90,9 @@ class Sender:
         lease_ttl: seconds the send lease lasts unless renewed; by default long enough for two
             requests at the client's full timeouts, so a slow answer never lets another process
             take over a batch that is still in flight.
+        setup: a fingerprint of the settings this backend sends with (URL, app ID, API key...,
+            never the settings themselves); a block ("stopped until the setup changes") is kept
+            with it and ends when the vendor's configuration gives another one.
 
     Attributes:
         abort: set it (from any thread) to stop sending before the next request, for good
@@ -111,8 +115,10 @@ class Sender:
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
         lease_ttl: float | None = None,
+        setup: str = "",
     ) -> None:
         self.backend = backend
+        self.setup = setup
         self.outbox = outbox
         self.state = state
         self.history = history
@@ -134,9 +140,8 @@ class Sender:
         return f"backend:{self.backend.name}"
 
     def info(self) -> dict[str, Any]:
-        """Backoff/block/warning state for ``status``."""
-        info: dict[str, Any] = self.state.get(self.state_key, {})
-        return info
+        """Backoff/block/warning state for ``status`` (a block of another setup ended)."""
+        return current_state(self.state.get(self.state_key, {}), self.setup)
 
     def batch_size(self) -> int:
         """Events per round now: the backend's ``max_batch``, or fewer after a 413."""
@@ -488,4 +493,6 @@ class Sender:
 
     def _failed(self, outcome: Outcome, report: RoundReport) -> None:
         changes, report.stopped = failure_changes(self.info(), outcome, self.clock(), self.rand)
+        if changes.get("blocked"):
+            changes["blocked_setup"] = self.setup
         self.state.update(self.state_key, changes)

@@ -407,7 +407,8 @@ def test_a_rejection_is_not_reported_as_a_success(make, km, td):
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_an_app_id_the_server_refuses_stops_sending_and_keeps_the_events(tmp_path, status):
-    """A wrong app ID is the vendor's setup, not the events' fault: nothing is thrown away."""
+    """A wrong app ID is the vendor's setup, not the events' fault: nothing is thrown away,
+    and the next setup (the vendor's fixed configuration) is tried without the user asking."""
     def companion_for(app_id: str, url: str) -> Companion:
         path = tmp_path / "companion.toml"
         path.write_text(vendor_config(keymanager=keymanager("http://127.0.0.1:9", API_KEY,
@@ -432,10 +433,19 @@ def test_an_app_id_the_server_refuses_stops_sending_and_keeps_the_events(tmp_pat
             assert len(rx.requests) == 1
         finally:
             wrong.close()
-        right = companion_for("RIGHT-APP", rx.url)
+        again = companion_for("WRONG-APP", rx.url)  # the same setup: still stopped
         try:
-            right.send(force=True)
+            assert any(f"HTTP {status}" in w for w in again.status().warnings)
+            again.send()
+            assert len(rx.requests) == 1
+        finally:
+            again.close()
+        right = companion_for("RIGHT-APP", rx.url)  # the vendor mended it: no "Send now" needed
+        try:
+            assert not any(f"HTTP {status}" in w for w in right.status().warnings)
+            right.send()
             assert right.outbox.counts().get("telemetrydeck", 0) == 0
+            assert right.senders["telemetrydeck"].info().get("blocked") is None
             assert len(rx.accepted_events()) == 3
         finally:
             right.close()
