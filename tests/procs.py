@@ -1,10 +1,14 @@
-"""Stopping a child process the same way everywhere: SIGTERM, a bounded wait, then SIGKILL."""
+"""Child processes and threads, the same way everywhere: stopping one (SIGTERM, a bounded wait,
+then SIGKILL) and waiting for something it does."""
 
 from __future__ import annotations
 
 import contextlib
 import signal
 import subprocess
+import time
+from collections.abc import Callable
+from typing import Any
 
 
 def terminate(proc: subprocess.Popen | None, timeout: float = 15.0) -> None:
@@ -18,3 +22,20 @@ def terminate(proc: subprocess.Popen | None, timeout: float = 15.0) -> None:
         proc.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "the condition",
+             step: float = 0.02) -> Any:
+    """Poll ``predicate`` until it gives a true value, and return that value.
+
+    Raises:
+        AssertionError: naming ``what``, when ``timeout`` seconds passed first.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(step)

@@ -31,7 +31,7 @@ import pytest
 
 import app
 from app.service.autostart import BUNDLE_ID
-from tests.procs import terminate
+from tests.procs import terminate, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGING = os.environ.get("LC_PACKAGING") == "1"
@@ -444,7 +444,7 @@ def installed() -> bool:
 def tray_under_x11(tmp_path: Path, bus_address: str | None) -> None:
     """Start the installed tray on a real X tray; time to icon, idle RSS, a screenshot."""
     try:
-        from tests.e2e.test_tray_x11 import NEEDED, Desktop, rss_kb, wait_for
+        from tests.e2e.test_tray_x11 import NEEDED, Desktop, rss_kb
     except ImportError as exc:
         report(f"installed tray: not checked ({exc})")
         return
@@ -467,14 +467,7 @@ def tray_under_x11(tmp_path: Path, bus_address: str | None) -> None:
     tray = subprocess.Popen([f"/usr/bin/{INFO.app_id}", "tray"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        def icon() -> str:
-            for window in desktop.windows_of(tray.pid):
-                _x, y, w, h = desktop.geometry(window)
-                if 0 < w <= 32 and 0 < h <= 32 and y < 40:
-                    return window
-            return ""
-
-        wait_for(icon, 30, "the installed tray's icon to dock", step=0.02)
+        wait_for(lambda: desktop.docked_icon(tray.pid), 30, "the installed tray's icon to dock", step=0.02)
         report(f"installed tray: start to icon {time.monotonic() - started:.2f} s")
         time.sleep(3)
         report(f"installed tray: idle RSS {rss_kb(tray.pid) / 1024:.0f} MiB")

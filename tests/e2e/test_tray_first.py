@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from app.receiver import TelemetryDeckReceiver
-from tests.e2e.test_tray_x11 import desktop, wait_for  # noqa: F401 - the fixture
-from tests.procs import terminate
+from tests.e2e.test_tray_x11 import desktop  # noqa: F401 - the fixture
+from tests.procs import terminate, wait_for
 from tests.ui.conftest import write_config
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
@@ -41,14 +41,7 @@ def test_the_option_less_tray_shows_its_icon_first_and_then_works(desktop, tmp_p
         tray = subprocess.Popen([sys.executable, "-m", "app"], env=env, cwd=REPO,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            def icon() -> str:
-                for window in desktop.windows_of(tray.pid):
-                    x, y, w, h = desktop.geometry(window)
-                    if 0 < w <= 32 and 0 < h <= 32 and y < 40 and x > 600:
-                        return window
-                return ""
-
-            wait_for(icon, 30, "the tray icon to dock", step=0.02)
+            wait_for(lambda: desktop.docked_icon(tray.pid), 30, "the tray icon to dock", step=0.02)
             log = home / "logs" / "companion.log"
             wait_for(lambda: log.exists() and "worker ready" in log.read_text(), 30,
                      "the worker")

@@ -20,7 +20,7 @@ from app.service.identity import Identity
 from app.storage.config import load_config
 from app.wiring import build_companion
 from tests.configs import telemetrydeck, write_vendor_config
-from tests.procs import terminate
+from tests.procs import terminate, wait_for
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
@@ -49,14 +49,6 @@ def log_text(home: Path) -> str:
     except FileNotFoundError:
         return ""
 
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def fill(home: Path, config: Path, count: int) -> None:

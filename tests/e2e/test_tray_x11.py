@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import serialization
 
 from app.client import Client
 from app.receiver import KeyManagerReceiver, License, TelemetryDeckReceiver, generate_private_key
-from tests.procs import terminate
+from tests.procs import terminate, wait_for
 from tests.ui.conftest import API_KEY, LICENSE, write_config
 
 pytestmark = [pytest.mark.tray, pytest.mark.timeout(180)]
@@ -42,15 +42,6 @@ def screenshot_dir() -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
-
-def wait_for(predicate, timeout: float, what: str, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class Desktop:
@@ -108,6 +99,14 @@ class Desktop:
         values = dict(line.split("=", 1) for line in out.split() if "=" in line)
         return (int(values.get("X", -1)), int(values.get("Y", -1)), int(values.get("WIDTH", 0)),
                 int(values.get("HEIGHT", 0)))
+
+    def docked_icon(self, pid: int) -> str:
+        """The window of ``pid`` docked in trayer's strip (top right, icon-sized), or ""."""
+        for window in self.windows_of(pid):
+            x, y, w, h = self.geometry(window)
+            if 0 < w <= 32 and 0 < h <= 32 and y < 40 and x > 600:
+                return window
+        return ""
 
     def find_name(self, name: str) -> str:
         found = self.run("xdotool", "search", "--onlyvisible", "--name", name,
@@ -194,14 +193,8 @@ def test_tray_icon_menu_and_windows_under_x11(desktop, bus_address, tmp_path):
         tray = subprocess.Popen([*cmd, "tray", "--send-interval", "1"], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            def icon() -> str:
-                for window in desktop.windows_of(tray.pid):
-                    x, y, w, h = desktop.geometry(window)
-                    if 0 < w <= 32 and 0 < h <= 32 and y < 40 and x > 600:
-                        return window
-                return ""
-
-            icon_window = wait_for(icon, 30, "the tray icon to dock", step=0.02)
+            icon_window = wait_for(lambda: desktop.docked_icon(tray.pid), 30,
+                                   "the tray icon to dock", step=0.02)
             start_to_icon = time.monotonic() - started
             # First run: the consent window opens by itself, without blocking the tray.
             wait_for(lambda: desktop.find_name("sends — your choice"), 15, "the consent window")

@@ -19,17 +19,10 @@ from app.service.identity import Identity
 from app.storage.config import load_config
 from app.wiring import build_companion
 from tests.configs import write_vendor_config
+from tests.procs import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
-
-def wait_for(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 @pytest.fixture()

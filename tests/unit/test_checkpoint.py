@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 
 from app.storage.checkpoint import AUTOCHECKPOINT, Checkpointer
 from app.storage.db import Database
 from app.storage.state import StateStore
-
-
-def wait_for(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
+from tests.procs import wait_for
 
 
 def wal_frames(db: Database) -> int:
