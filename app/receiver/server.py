@@ -30,6 +30,7 @@ from app.receiver.faults import (
     TooLarge,
 )
 from app.receiver.records import RecordedRequest, Reply
+from app.storage.files import private_file
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 
@@ -95,6 +96,8 @@ class Receiver:
     ) -> None:
         self._address = (host, port)
         self._record_path = record
+        if record is not None:
+            private_file(record)  # it holds the requests' bodies, keys included: 0600
         self._shutdown_timeout = shutdown_timeout
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
