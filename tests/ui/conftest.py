@@ -15,8 +15,12 @@ from pathlib import Path
 import pytest
 
 from app.receiver import KeyManagerReceiver
+from app.service.autostart import Autostart
 from app.service.identity import Identity
 from app.storage.config import load_config
+from app.ui.icons import Icons
+from app.ui.tray import TrayIcon
+from app.ui.windows import Windows
 from app.wiring import build_companion
 from tests.configs import keymanager, telemetrydeck, write_vendor_config
 
@@ -109,3 +113,25 @@ def controller_for(qtbot):
     yield start
     for ctl in made:
         ctl.shutdown(10)
+
+
+@pytest.fixture()
+def tray_for(tmp_path, home, controller_for):
+    """Builds a tray icon over a real worker and companion (``tray.windows`` its windows);
+    every window it opened is closed afterwards."""
+    made = []
+
+    def build(factory, interval: float = 10.0, license_factory=None):
+        ctl = controller_for(factory, interval, license_factory)
+        icons = Icons()
+        windows = Windows(ctl, "Test Product", home, factory.config.source, icons)
+        autostart = Autostart(["/usr/bin/license-companion", "tray"], platform="linux",
+                              environ={"XDG_CONFIG_HOME": str(tmp_path / "xdg")})
+        tray = TrayIcon(ctl, windows, icons, autostart)
+        tray.update_state(ctl.snapshot)
+        made.append(windows)
+        return tray
+
+    yield build
+    for windows in made:
+        windows.close_all()

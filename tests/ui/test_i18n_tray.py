@@ -7,11 +7,7 @@ import pytest
 from PySide6.QtCore import QLocale
 
 from app import i18n
-from app.service.autostart import Autostart
 from app.ui.app import setup_language
-from app.ui.icons import Icons
-from app.ui.tray import TrayIcon
-from app.ui.windows import Windows
 from tests.ui.artifacts import save_screenshot
 
 pytestmark = pytest.mark.timeout(90)
@@ -20,28 +16,16 @@ ENGLISH_MENU = {"License…", "What is sent…", "History…", "Send now", "Paus
 
 
 @pytest.fixture()
-def started_in(monkeypatch, qtbot, tmp_path, home, km, make_factory, controller_for):
-    made = []
-
+def started_in(monkeypatch, qtbot, km, make_factory, tray_for):
     def start(lang: str):
         for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", i18n.OVERRIDE_ENV):
             monkeypatch.delenv(var, raising=False)
         monkeypatch.setenv("LANG", lang)
         setup_language()
-        factory = make_factory(km_url=km.url)
-        ctl = controller_for(factory)
-        icons = Icons()
-        windows = Windows(ctl, "Test Product", home, factory.config.source, icons)
-        autostart = Autostart(["/usr/bin/license-companion", "tray"], platform="linux",
-                              environ={"XDG_CONFIG_HOME": str(tmp_path / "xdg")})
-        tray = TrayIcon(ctl, windows, icons, autostart)
-        tray.update_state(ctl.snapshot)
-        made.append(windows)
-        return tray, windows
+        tray = tray_for(make_factory(km_url=km.url))
+        return tray, tray.windows
 
     yield start
-    for windows in made:
-        windows.close_all()
     QLocale.setDefault(QLocale("en_US"))
     i18n.reset()
 

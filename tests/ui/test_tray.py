@@ -6,12 +6,10 @@ import pytest
 from PySide6.QtWidgets import QPushButton
 
 from app.receiver import License
-from app.service.autostart import Autostart
 from app.service.tray_state import Level, Problem
 from app.ui.icons import Icons
 from app.ui.license_window import LicenseWindow
 from app.ui.tray import Notifier, TrayIcon
-from app.ui.windows import Windows
 from tests.ui.artifacts import save_screenshot
 from tests.ui.conftest import LICENSE, wait_result
 
@@ -25,26 +23,6 @@ def enqueue(factory, count: int, name: str = "feature.export") -> None:
             companion.track(name, kind="number", value=i)
     finally:
         companion.close()
-
-
-@pytest.fixture()
-def tray_for(tmp_path, home, controller_for):
-    made = []
-
-    def build(factory, interval: float = 10.0, license_factory=None):
-        ctl = controller_for(factory, interval, license_factory)
-        icons = Icons()
-        windows = Windows(ctl, "Test Product", home, factory.config.source, icons)
-        autostart = Autostart(["/usr/bin/license-companion", "tray"], platform="linux",
-                              environ={"XDG_CONFIG_HOME": str(tmp_path / "xdg")})
-        tray = TrayIcon(ctl, windows, icons, autostart)
-        tray.update_state(ctl.snapshot)
-        made.append(windows)
-        return tray
-
-    yield build
-    for windows in made:
-        windows.close_all()
 
 
 def menu_texts(tray: TrayIcon) -> list[str]:

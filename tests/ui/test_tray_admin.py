@@ -13,13 +13,13 @@ from app.storage.config import load_config
 from app.ui.tray import TrayIcon
 from app.wiring import build_companion
 from tests.ui.conftest import LICENSE, fixed_identity, wait_result, write_config
-from tests.ui.test_tray import action, tray_for  # noqa: F401 - the fixture
+from tests.ui.test_tray import action
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def test_send_on_metered_is_off_by_default_and_stored_from_the_menu(qtbot, km, make_factory,
-                                                                   tray_for):  # noqa: F811
+                                                                   tray_for):
     tray = tray_for(make_factory(km_url=km.url))
     qtbot.waitUntil(lambda: tray.send_on_metered is not None)
     item = action(tray, "Send on metered connections")
@@ -56,7 +56,7 @@ def test_tooltip_under_a_policy_from_the_worker(qtbot, tmp_path, home, km, contr
 
 
 def test_about_shows_the_doctor_report_and_copies_it(qtbot, km, make_factory,
-                                                    tray_for):  # noqa: F811
+                                                    tray_for):
     tray = tray_for(make_factory(km_url=km.url))
     action(tray, "About").trigger()
     about = tray.windows.open["about"]
