@@ -40,16 +40,16 @@ packaging_only = pytest.mark.skipif(
     not PACKAGING, reason="packaging build: set LC_PACKAGING=1 (scripts/build-all.sh does)")
 
 
-def load_branding():
-    """installer/branding.py, registered as ``branding`` (the name build.spec imports it by)."""
-    spec = importlib.util.spec_from_file_location("branding", REPO / "installer" / "branding.py")
+def load_installer_module(name: str):
+    """installer/NAME.py, registered as ``NAME`` (the name build.spec imports it by)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "installer" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("branding", module)
+    sys.modules.setdefault(name, module)
     spec.loader.exec_module(module)
     return module
 
 
-branding = load_branding()
+branding = load_installer_module("branding")
 INFO = branding.build_info()
 
 
@@ -196,16 +196,7 @@ def test_spec_drops_the_run_time_hooks_that_load_qt_or_patch_spawning(tmp_path):
                                                  "pyi_rth_multiprocessing", "entry"]
 
 
-def load_icudata():
-    """installer/icudata.py, registered as ``icudata`` (the name build.spec imports it by)."""
-    spec = importlib.util.spec_from_file_location("icudata", REPO / "installer" / "icudata.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("icudata", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-icudata = load_icudata()
+icudata = load_installer_module("icudata")
 ICU_DATA = next((p for p in sorted((PYSIDE / "lib").glob("libicudata.so.*")) if not p.is_symlink()),
                 None) if (PYSIDE / "lib").is_dir() else None
 needs_icu_tools = pytest.mark.skipif(
