@@ -10,6 +10,7 @@ import argparse
 from typing import NoReturn
 
 from app import APP_ID, NAME, __version__
+from app.cli_plain import LOG_LEVELS
 from app.cli_tray import WINDOWS
 
 
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="FILE",
                         help="vendor configuration (default: $LICENSE_COMPANION_CONFIG or built-in)")
     parser.add_argument("--log-level", default="INFO",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        choices=LOG_LEVELS,
                         help="level of the log file in the state directory")
     parser.add_argument("--self-test", action="store_true",
                         help="check Qt, keyring, config and state dir; print JSON; exit 0/1")

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 COMMAND = "track"
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")  # --log-level, for both parsers
 # argparse takes a token starting with "-" for a value only when it looks like a negative
 # number and no option of the parser does (none of ours does); this is its own pattern.
 _NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
