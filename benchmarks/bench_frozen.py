@@ -141,8 +141,8 @@ def start_to_icon(s: Settings, exe: Path) -> Row:
     with tempfile.TemporaryDirectory(prefix="lc-bench-frozen-") as tmp_text:
         tmp = Path(tmp_text)
         with user_session(tmp, s.python, clean_env()) as (env, session), \
-                Desktop(tmp / "desktop.log") as desktop:
-            env = desktop.env(env)
+                Desktop(tmp / "desktop.log", displays=range(500, 900)) as desktop:
+            env = desktop.on_display(env)
             ours = TrayRunner(desktop, [str(exe), "tray"], env, tmp / "frozen.log")
             base = TrayRunner(desktop, [s.python, "-m", "benchmarks.smallest_tray"], env,
                               tmp / "smallest.log")

@@ -105,8 +105,8 @@ def run(s: Settings) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="lc-bench-tray-") as tmp_text:
         tmp = Path(tmp_text)
         with user_session(tmp, s.python, clean_env()) as (env, session), \
-                Desktop(tmp / "desktop.log") as desktop:
-            env = with_bytecode(desktop.env(env), tmp / "pyc")
+                Desktop(tmp / "desktop.log", displays=range(500, 900)) as desktop:
+            env = with_bytecode(desktop.on_display(env), tmp / "pyc")
             ours = TrayRunner(desktop, [s.python, "-m", "app", "tray"], env, tmp / "ours.log")
             base = TrayRunner(desktop, [s.python, "-m", "benchmarks.smallest_tray"], env,
                               tmp / "smallest.log")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+import benchmarks.desktop
 from app.client import Client
 from app.receiver import KeyManagerReceiver, License, TelemetryDeckReceiver, generate_private_key
 from tests.procs import terminate, wait_for
@@ -33,7 +33,7 @@ from tests.ui.conftest import API_KEY, LICENSE, write_config
 
 pytestmark = [pytest.mark.tray, pytest.mark.timeout(180)]
 REPO = Path(__file__).resolve().parents[2]
-NEEDED = ("Xvfb", "openbox", "trayer", "xdotool", "import")
+NEEDED = (*benchmarks.desktop.TOOLS, "import")
 
 
 def screenshot_dir() -> Path:
@@ -44,91 +44,16 @@ def screenshot_dir() -> Path:
 
 
 
-class Desktop:
-    """Xvfb + openbox + trayer on a free display, and the tools to look at it."""
+class Desktop(benchmarks.desktop.Desktop):
+    """The benchmarks' desktop on a display of the tests' range, with named screenshots."""
 
     def __init__(self, tmp: Path) -> None:
-        self.display = ""
-        self.env = {k: v for k, v in os.environ.items()
-                    if k not in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS")}
-        self.env["DISPLAY"] = self.display
-        self.procs: list[subprocess.Popen] = []
-        self.log = tmp / "desktop.log"
-
-    def spawn(self, *cmd: str) -> subprocess.Popen:
-        with open(self.log, "ab") as log:
-            proc = subprocess.Popen(list(cmd), env=self.env, stdout=log, stderr=log)
-        self.procs.append(proc)
-        return proc
-
-    def start(self) -> None:
-        # A display number nobody uses (lock and socket absent); Xvfb exits at once if another
-        # run took it in the meantime, and we try the next one.
-        for number in range(random.randrange(100, 400), 500):
-            if Path(f"/tmp/.X11-unix/X{number}").exists() or Path(f"/tmp/.X{number}-lock").exists():
-                continue
-            self.display = f":{number}"
-            self.env["DISPLAY"] = self.display
-            xvfb = self.spawn("Xvfb", self.display, "-screen", "0", "1280x800x24",
-                              "-nolisten", "tcp")
-            socket = Path(f"/tmp/.X11-unix/X{number}")
-            wait_for(lambda xvfb=xvfb, socket=socket: xvfb.poll() is not None or socket.exists(),
-                     10, "Xvfb")
-            if xvfb.poll() is None:
-                break
-        else:
-            raise AssertionError(f"Xvfb did not start; see {self.log}")
-        wait_for(lambda: self.run("xdotool", "getdisplaygeometry", check=False).returncode == 0,
-                 10, "Xvfb")
-        self.spawn("openbox")
-        self.spawn("trayer", "--edge", "top", "--align", "right", "--widthtype", "request",
-                   "--height", "24", "--transparent", "false", "--tint", "0xd0d0d0")
-        wait_for(lambda: self.run("xdotool", "search", "--class", "trayer",
-                                  check=False).stdout.strip(), 20, "trayer")
-
-    def run(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run(list(cmd), env=self.env, capture_output=True, text=True,
-                              timeout=20, check=check)
-
-    def windows_of(self, pid: int) -> list[str]:
-        out = self.run("xdotool", "search", "--pid", str(pid), check=False).stdout
-        return out.split()
-
-    def geometry(self, window: str) -> tuple[int, int, int, int]:
-        out = self.run("xdotool", "getwindowgeometry", "--shell", window, check=False).stdout
-        values = dict(line.split("=", 1) for line in out.split() if "=" in line)
-        return (int(values.get("X", -1)), int(values.get("Y", -1)), int(values.get("WIDTH", 0)),
-                int(values.get("HEIGHT", 0)))
-
-    def docked_icon(self, pid: int) -> str:
-        """The window of ``pid`` docked in trayer's strip (top right, icon-sized), or ""."""
-        for window in self.windows_of(pid):
-            x, y, w, h = self.geometry(window)
-            if 0 < w <= 32 and 0 < h <= 32 and y < 40 and x > 600:
-                return window
-        return ""
-
-    def find_name(self, name: str) -> str:
-        found = self.run("xdotool", "search", "--onlyvisible", "--name", name,
-                         check=False).stdout.split()
-        return found[0] if found else ""
+        super().__init__(tmp / "desktop.log", displays=range(100, 500))
 
     def shot(self, name: str) -> Path:
-        time.sleep(0.6)  # let the compositor-less X server finish drawing
-        path = screenshot_dir() / f"{name}.png"
-        self.run("import", "-window", "root", str(path))
+        path = self.screenshot(screenshot_dir() / f"{name}.png")
         assert path.stat().st_size > 1000
         return path
-
-    def stop(self) -> None:
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
 
 
 def rss_kb(pid: int) -> int:
