@@ -33,6 +33,7 @@ from app.service.consent import do_not_track
 from app.service.doctor_check import Check, DoctorReport, Verdict
 from app.service.doctor_net import Probe, default_tls, environment_proxies, probe_backend
 from app.service.network import NetworkState, Reachability, decide_for
+from app.service.send_state import current_state, setup_fingerprint
 from app.storage.config import VendorConfig
 from app.storage.db import APPLICATION_ID, SCHEMA_VERSION
 from app.storage.keyring_access import fix_hint
@@ -101,7 +102,9 @@ def run_doctor(setup: DoctorSetup) -> DoctorReport:
         for name, url in backend_urls(config).items():
             checks += probe_backend(Probe(name, url, setup.net_timeout, setup.tls,
                                           setup.proxies_for, setup.clock))
-        checks += check_outbox(setup.home / DB_NAME, list(backend_urls(config)), setup.clock)
+        setups = {name: setup_fingerprint(name, getattr(config, name), config.product)
+                  for name in backend_urls(config)}
+        checks += check_outbox(setup.home / DB_NAME, list(setups), setup.clock, setups)
     return report
 
 
@@ -212,8 +215,14 @@ def check_database(db_path: Path) -> Check:
                  f"(this version: {SCHEMA_VERSION})")
 
 
-def check_outbox(db_path: Path, backends: list[str], clock: Callable[[], float]) -> list[Check]:
-    """Per backend: how much waits, how old the oldest is, the last success and failure."""
+def check_outbox(db_path: Path, backends: list[str], clock: Callable[[], float],
+                 setups: Mapping[str, str] | None = None) -> list[Check]:
+    """Per backend: how much waits, how old the oldest is, the last success and failure.
+
+    ``setups``: each backend's ``setup_fingerprint``. A stop set under another setup (the
+    vendor has mended what the server refused) no longer holds, as the sender sees it: the
+    next round tries the new setup, so it is not reported as stopped.
+    """
     if not db_path.exists():
         return [Check(f"{name} outbox", Verdict.OK, "nothing queued") for name in backends]
     try:
@@ -236,6 +245,8 @@ def check_outbox(db_path: Path, backends: list[str], clock: Callable[[], float])
     for name in backends:
         count, oldest = queued.get(name, (0, None))
         info = infos[name]
+        if setups and name in setups:
+            info = current_state(info, setups[name])
         success, failure = info.get("last_success"), info.get("last_failure")
         parts = [f"{count} queued"]
         if oldest is not None:

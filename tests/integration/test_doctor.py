@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from app.model.consent import NO_POLICY
-from app.receiver import KeyManagerReceiver, Respond
+from app.receiver import KeyManagerReceiver, Respond, TelemetryDeckReceiver
 from app.service.doctor import DoctorSetup, run_doctor
 from app.service.doctor_check import Verdict
 from app.service.doctor_net import Probe, probe_backend
@@ -178,6 +178,37 @@ def test_failed_deliveries_show_in_the_outbox_check(tmp_path, km, td):
     assert outbox.verdict is Verdict.WARN and "1 queued" in outbox.detail
     assert "last error" in outbox.detail and outbox.fix
     assert by_name(report)["keymanager outbox"].verdict is Verdict.OK
+
+
+def test_a_stop_the_vendor_has_since_mended_is_not_reported(tmp_path):
+    """A server that refused the app ID stops sending (doctor says so); once the vendor's
+    configuration names the right one, doctor no longer calls it stopped, as the sender does
+    not: its next round tries the new setup."""
+    home = tmp_path / "state"
+
+    def config_for(app_id: str, url: str):
+        return parse_config(tmp_path / "companion.toml", vendor_config(
+            keymanager=keymanager("http://127.0.0.1:9", enabled=False),
+            telemetrydeck=telemetrydeck(url, app_id)))
+
+    def outbox_check(config):
+        report = run_doctor(DoctorSetup(config=lambda: config, home=home, admin=NO_POLICY,
+                                        environ={}, license_store=lambda _c: _NoKeyring()))
+        return by_name(report)["telemetrydeck outbox"]
+
+    with TelemetryDeckReceiver(app_ids={"RIGHT-APP"}, app_id_status=401) as rx:
+        wrong = config_for("WRONG-APP", rx.url)
+        companion = build_companion(wrong, home, license_key=lambda: "", identity=lambda: IDENTITY,
+                                   environ={})
+        companion.grant()
+        companion.track("feature.export", kind="number", value=1)
+        assert companion.send(force=True)["telemetrydeck"].stopped.startswith("stopped: HTTP 401")
+        companion.close()
+        stopped = outbox_check(wrong)
+        assert stopped.verdict is Verdict.FAIL and "stopped: HTTP 401" in stopped.fix, stopped
+        mended = outbox_check(config_for("RIGHT-APP", rx.url))
+        assert mended.verdict is not Verdict.FAIL and "stopped" not in mended.fix, mended
+        assert "1 queued" in mended.detail and "last error" in mended.detail
 
 
 class _NoKeyring:
