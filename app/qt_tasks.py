@@ -19,7 +19,7 @@ Guarantees:
       are answered with ``on_error`` ("not running") without running.
 
 Another thread with its own resource: make a ``TaskRunner`` a child of the object that owns the
-resource, move that object to a ``QThread``, ``open()`` the runner once the thread runs,
+resource, move that object to a ``ResourceThread``, ``open()`` the runner once the thread runs,
 ``close()`` it before stopping the thread, and end with ``join(thread, owner, timeout)``.
 """
 
@@ -43,6 +43,21 @@ S = TypeVar("S")
 T = TypeVar("T")
 NOT_RUNNING = "the companion is not running"
 _STILL_RUNNING: list[tuple[QThread, QObject]] = []  # threads that outlived join()
+
+
+class ResourceThread(QThread):
+    """A ``QThread`` whose Python thread state lives as long as the thread does.
+
+    Why: a plain ``QThread`` runs its event loop in C++, and each slot PySide calls on it gets a
+    Python thread state of its own for that one call, so ``threading.local`` values do not last
+    from one call to the next. The state database keeps one SQLite connection per thread in a
+    ``threading.local``: on a plain ``QThread`` every command, wake-up and round opened, set up
+    and closed a new connection. Running the event loop from Python keeps one state, and with
+    it the thread's connection, for the thread's whole life.
+    """
+
+    def run(self) -> None:
+        self.exec()
 
 
 class _Courier(QObject):

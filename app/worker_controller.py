@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 
 from app.qt_emit import emit
-from app.qt_tasks import join
+from app.qt_tasks import ResourceThread, join
 from app.service import commands
 from app.service.companion import Companion
 from app.service.network import UNKNOWN_NETWORK, NetworkState
@@ -51,7 +51,7 @@ class WorkerController(_Events):
                  license_factory: LicenseFactory | None = None, interval: float = SEND_INTERVAL,
                  parent: QObject | None = None, sending: bool = True) -> None:
         super().__init__(parent)
-        self._thread = QThread()
+        self._thread = ResourceThread()
         self._thread.setObjectName("companion-worker")
         self.worker = w = CompanionWorker(companion_factory, license_factory, interval,
                                           sending=sending)

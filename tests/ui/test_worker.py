@@ -224,3 +224,19 @@ def test_revoke_during_a_long_round_stops_it_before_the_next_request(
         assert leftover.outbox.counts() == {}
     finally:
         leftover.close()
+
+
+def test_the_worker_keeps_one_database_connection_from_command_to_command(qtbot, km,
+                                                                           make_factory,
+                                                                           controller_for):
+    """The state database has one SQLite connection per thread; on the worker thread it must
+    outlive a command, not be opened, set up and closed again by every command and wake-up."""
+    ctl = controller_for(make_factory(km_url=km.url, pem=km.public_key_pem))
+
+    def connection(companion):
+        return companion.outbox.db.connection()
+
+    first = wait_result(qtbot, lambda done, err: ctl.run(connection, done, err))
+    ctl.wake()
+    second = wait_result(qtbot, lambda done, err: ctl.run(connection, done, err))
+    assert second is first
