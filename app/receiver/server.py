@@ -56,9 +56,16 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"  # one request per connection: Hang/Drop stay unambiguous
     timeout = 30  # a client that stops sending mid-body cannot hold a thread forever
 
+    arrived = 0.0  # time.monotonic() when the request line was read (slow mode counts from it)
+
     def version_string(self) -> str:
         """The Server header: say plainly that this is not the real service."""
         return "LicenseCompanionReceiver"
+
+    def parse_request(self) -> bool:
+        # Called as soon as the request line has been read, before the headers are parsed.
+        self.arrived = time.monotonic()
+        return super().parse_request()
 
     def do_POST(self) -> None:
         """Every method goes to the owner, which answers 405 where the spec says POST."""
@@ -244,7 +251,7 @@ class Receiver:
                 self._handlers.discard(current)
 
     def _handle_request(self, handler: _Handler) -> None:
-        arrived = time.monotonic()  # the latency of slow mode counts from here
+        arrived = handler.arrived or time.monotonic()  # slow mode's latency counts from here
         split = urlsplit(handler.path)
         length_text = handler.headers.get("Content-Length")
         body = b""
@@ -277,8 +284,9 @@ class Receiver:
         try:
             reply = self._apply(behaviour, rec, handler, too_big)
             if reply is not None:
+                headers = self._start_answer(handler, reply)
                 self._delay(arrived)
-                self._send(handler, rec, reply)
+                self._send(handler, rec, reply, headers)
         except _Stopped:
             rec.outcome = "hung"
             handler.close_connection = True
@@ -333,11 +341,23 @@ class Receiver:
         if left > 0 and self._stopping.wait(left):
             raise _Stopped
 
-    def _send(self, handler: _Handler, rec: RecordedRequest, reply: Reply) -> None:
+    def _start_answer(self, handler: _Handler, reply: Reply) -> dict[str, str]:
+        """Put the status line and headers in the handler's buffer (nothing is written yet).
+
+        Done before slow mode's wait, so that the whole answer is ready when it ends and the
+        latency holds the receiver's own work, as it would on a server with that latency.
+        """
         headers = dict(reply.headers)
         if reply.content_type and not any(k.lower() == "content-type" for k in headers):
             headers["Content-Type"] = reply.content_type
         headers.setdefault("Content-Length", str(len(reply.body)))
+        handler.send_response(reply.status)
+        for key, value in headers.items():
+            handler.send_header(key, value)
+        return headers
+
+    def _send(self, handler: _Handler, rec: RecordedRequest, reply: Reply,
+              headers: dict[str, str]) -> None:
         # Filled in before writing: the client may read the answer and inspect the record
         # before this thread returns.
         rec.status = reply.status
@@ -345,9 +365,6 @@ class Receiver:
         rec.response_body = reply.body
         rec.outcome = "answered"
         try:
-            handler.send_response(reply.status)
-            for key, value in headers.items():
-                handler.send_header(key, value)
             handler.end_headers()
             if handler.command != "HEAD":
                 handler.wfile.write(reply.body)
