@@ -2,11 +2,11 @@
 
 ``CompanionWorker`` lives on a ``ResourceThread`` (``app.qt_tasks``) and owns everything that
 may block: the ``Companion`` (its SQLite connection is per thread, so the companion is *created*
-on the worker thread), the network, the keyring (through the optional license service) and sending. The GUI talks
-to it only through ``WorkerController``: events arrive as its signals, and every command is
-``run(call, on_done, on_error)`` (``app.qt_tasks``): ``call(companion)`` runs on the worker
-thread and its answer comes back to a callback on the caller's thread. What the commands do is
-in ``app.service.commands``, their answers in ``app.service.results``.
+on the worker thread), the network, the keyring (through the optional license service) and
+sending. The GUI talks to it only through ``WorkerController``: events arrive as its signals,
+and every command is ``run(call, on_done, on_error)`` (``app.qt_tasks``): ``call(companion)``
+runs on the worker thread and its answer comes back to a callback on the caller's thread. What
+the commands do is in ``app.service.commands``, their answers in ``app.service.results``.
 
 Sending is event-driven (no timer while nothing is due): a round starts at start, on
 ``wake()``, "Send now", a grant, resume, a write to the state database by another process

@@ -50,6 +50,12 @@ if TYPE_CHECKING:  # the HTTP stack is imported on the first request (``LazyHttp
 
 log = logging.getLogger(__name__)
 
+# An answer to a request of at least this many events is stored while the next request is in
+# flight (the next one's in-flight mark alone goes before it). Storing many rows costs more than
+# a second transaction does; for a request of one event (KeyManager) it is the other way round,
+# and its answer is stored with the next one's mark, one transaction between two requests.
+OVERLAP_MIN = 8
+
 
 @dataclass
 class RoundReport:
@@ -255,10 +261,12 @@ class Sender:
     def _rounds(self, categories: list[str], report: RoundReport, rounds: int) -> None:
         """Send up to ``rounds`` batches, one request in flight at a time.
 
-        Between two requests there is one durable write: the answer of the one (history entry,
-        removal or in-flight clear, send state) and the in-flight mark of the next, committed
-        together before the next leaves. The next round is read and built on the helper thread
-        while the last request of this one waits for its answer.
+        Between two requests there is one durable write before the next leaves: its in-flight
+        mark. The answer of the one before (history entry, removal or in-flight clear, send
+        state) is committed with it for a request of fewer than ``OVERLAP_MIN`` events;
+        for a larger one it is stored on the helper thread while the next is in flight, and
+        always before the next answer is looked at. The next round is read and built on the
+        helper thread while the last request of this one waits for its answer.
         """
         size = self.batch_size()
         first = self._read(categories, size, after=0)
@@ -280,7 +288,18 @@ class Sender:
 
     def _run(self, categories: list[str], size: int, ctx: SendContext, current: Round | None,
              report: RoundReport, rounds: int, helper: Prefetch) -> None:
-        marked: tuple[int, ...] = ()  # rows the last settling transaction marked in flight
+        answer = _Pending()  # the last answer, while it is stored on the helper thread
+        try:
+            self._requests(categories, size, ctx, current, report, rounds, helper, answer)
+        except BaseException:
+            answer.finish(quiet=True)  # stored whatever happened after it; the first error wins
+            raise
+        answer.finish()
+
+    def _requests(self, categories: list[str], size: int, ctx: SendContext,
+                  current: Round | None, report: RoundReport, rounds: int, helper: Prefetch,
+                  answer: _Pending) -> None:
+        marked: tuple[int, ...] = ()  # rows marked in flight after the last answer
         for round_no in range(rounds):
             if current is None:
                 return
@@ -290,6 +309,7 @@ class Sender:
             for index, work in enumerate(current.work):
                 seqs = tuple(item.seq for item in work.items)
                 if seqs != marked:
+                    answer.finish()  # its state first, then this request's checks
                     stop = self._stop_reason()
                     if stop:
                         report.stopped = stop
@@ -302,15 +322,19 @@ class Sender:
                 marked = ()
                 last = index == len(current.work) - 1
                 started: list[Future[Round | None]] = []
+                # Started once the request is written, not before: the helper's Python then
+                # runs while this thread waits without the GIL, never while it works. The last
+                # answer is stored first, then (at a round's last request) the next round read.
+                on_sent = [answer.starter(helper)]
                 if last and more:
-                    # Started once the request is written, not before: the helper's Python
-                    # then runs while this thread waits without the GIL, never while it works.
                     job = functools.partial(self._next, categories, size, current.last_seq, ctx)
-                    when_sent(helper.starter(job, started))
+                    on_sent.append(helper.starter(job, started))
+                when_sent(functools.partial(_call_each, on_sent))
                 try:
                     outcome = self._exchange(work)
                 finally:
                     when_sent(None)
+                answer.finish()  # stored before this answer is looked at (raises its error)
                 upcoming = started[0] if started else None
                 report.requests += 1
                 report.outcomes.append(outcome)
@@ -331,6 +355,16 @@ class Sender:
                     else:
                         following = ahead.work[0] if ahead is not None else None
                 stop = self._stop_reason() if following is not None else ""
+                if following is not None and not stop and len(work.items) >= OVERLAP_MIN:
+                    # The next request may leave: its in-flight mark is the one durable write
+                    # before it does; this answer is stored on the helper thread meanwhile.
+                    marked = self._claim(following)
+                    store = functools.partial(self._settle, work, outcome, settled, report, ctx)
+                    if marked:
+                        answer.defer(store)
+                    else:
+                        store()  # revoked meanwhile: no next request to overlap with
+                    continue
                 marked = self._settle(work, outcome, settled, report, ctx,
                                       None if stop else following)
                 if problem is not None:
@@ -346,6 +380,12 @@ class Sender:
             last_seq = current.last_seq
             current = upcoming.result() if upcoming is not None else self._next(
                 categories, size, last_seq, ctx)
+
+    def _claim(self, work: Work) -> tuple[int, ...]:
+        """Mark ``work``'s rows in flight (committed); its rows, or () when one is gone."""
+        seqs = tuple(item.seq for item in work.items)
+        with self.outbox.db.write() as conn:
+            return seqs if self.outbox.claim_for_send(seqs, conn) else ()
 
     def _stop_reason(self) -> str:
         """Why no further request may leave now ("" = it may)."""
@@ -373,12 +413,13 @@ class Sender:
             raise
 
     def _settle(self, work: Work, outcome: Outcome, settled: bool, report: RoundReport,
-                ctx: SendContext, following: Work | None) -> tuple[int, ...]:
-        """Store the answer and mark the next request in flight: one transaction, one fsync.
+                ctx: SendContext, following: Work | None = None) -> tuple[int, ...]:
+        """Store the answer, and mark ``following`` in flight: one transaction, one fsync.
 
         The history entry and the removal from the outbox go together (a crash leaves both or
-        neither); the entry keeps the request as sent, masked. Returns the rows of
-        ``following`` if they were all still queued and are now marked, else ().
+        neither); the entry keeps the request as sent, masked. Until it commits the rows stay
+        marked in flight, so a crash before it resends them as possible duplicates. Returns
+        the rows of ``following`` if they were all still queued and are now marked, else ().
         """
         items = work.items
         changes = None
@@ -387,7 +428,6 @@ class Sender:
         elif settled:
             changes = self._success_changes(outcome, report, len(items))
         outcome = scrubbed(outcome, ctx.secrets)
-        marked: tuple[int, ...] = ()
         with self.outbox.db.write() as conn:
             self.history.record(self.backend.name, {i.category for i in items},
                                 work.request.event_ids, outcome, conn,
@@ -402,8 +442,8 @@ class Sender:
             if following is not None:
                 seqs = tuple(item.seq for item in following.items)
                 if self.outbox.claim_for_send(seqs, conn):
-                    marked = seqs
-        return marked
+                    return seqs
+        return ()
 
     def _unsettled(self, outcome: Outcome, report: RoundReport, count: int) -> None:
         """The answer kept the events: a 413 shrinks the batch, anything else backs off."""
@@ -496,3 +536,47 @@ class Sender:
         if changes.get("blocked"):
             changes["blocked_setup"] = self.setup
         self.state.update(self.state_key, changes)
+
+
+def _call_each(calls: list[Callable[[], None]]) -> None:
+    for call in calls:
+        call()
+
+
+class _Pending:
+    """The last answer's storing, run on the helper thread once the next request is written.
+
+    ``defer(store)`` holds it; ``starter(helper)`` gives the callback that starts it on the
+    helper; ``finish()`` waits for it, or runs it here when the next request was never written
+    (e.g. its connection failed first), and raises what it raised. Every answer is stored before
+    the next one is looked at and before the sender writes anything else, so the history and the
+    send state keep the order of the answers.
+    """
+
+    def __init__(self) -> None:
+        self._store: Callable[[], object] | None = None
+        self._running: list[Future[object]] = []
+
+    def defer(self, store: Callable[[], object]) -> None:
+        self.finish()
+        self._store = store
+
+    def starter(self, helper: Prefetch) -> Callable[[], None]:
+        def start() -> None:
+            store, self._store = self._store, None
+            if store is not None:
+                self._running.append(helper.submit(store))
+        return start
+
+    def finish(self, quiet: bool = False) -> None:
+        store, self._store = self._store, None
+        running, self._running = self._running, []
+        try:
+            if store is not None:
+                store()
+            for future in running:
+                future.result()
+        except Exception:
+            if not quiet:
+                raise
+            log.exception("storing an answer failed while the round was failing already")

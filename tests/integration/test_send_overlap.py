@@ -1,9 +1,13 @@
-"""The next round is read while a request is in flight; that never weakens the send rules.
+"""While a request is in flight the next round is read and the answer before it is stored;
+that never weakens the send rules.
 
 Real SQLite file, real TelemetryDeck receiver (100 signals per request, so every round is one
-request). What is checked: the next batch is read while the rows before it are still marked in
-flight; between two requests there is one commit; a revoke or a stop that comes while a request
-is in flight keeps the batch read ahead from leaving and from being marked.
+request), and the real KeyManager receiver (one event per request). What is checked: the next
+batch is read while the rows before it are still marked in flight; between two TelemetryDeck
+requests the one commit is the next one's in-flight mark, and the answer before it is stored
+while it is in flight, in order; between two KeyManager requests there is one commit, the
+answer and the next mark together; a revoke or a stop that comes while a request is in flight
+keeps the batch read ahead from leaving and from being marked.
 """
 
 from __future__ import annotations
@@ -76,15 +80,111 @@ def test_the_next_batch_is_read_while_the_request_before_it_is_in_flight(compani
     assert rows(companion) == (0, 0, None)
 
 
-def test_one_commit_between_two_requests(companion, td):
+def count_commits(db) -> list[str]:
+    """Every COMMIT from now on, on any thread's connection (each thread has its own)."""
     commits: list[str] = []
-    companion.db.connection().set_trace_callback(
-        lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None)
+    real_connect = db._connect
+
+    def trace(sql: str) -> None:
+        if sql.strip().upper() == "COMMIT":
+            commits.append(threading.current_thread().name)
+
+    def connect():
+        conn = real_connect()
+        conn.set_trace_callback(trace)
+        return conn
+
+    db._connect = connect
+    db.connection().set_trace_callback(trace)
+    return commits
+
+
+def test_between_two_requests_the_one_commit_on_the_way_is_the_next_mark(companion, td):
+    sending = threading.current_thread().name
+    commits = count_commits(companion.db)
     report = companion.send()["telemetrydeck"]
-    assert report.requests == 3
-    # the first mark, then one per answer (carrying the next mark), and the lease taken and
-    # given back: at most two more
-    assert 1 + 3 <= len(commits) <= 1 + 3 + 2, commits
+    assert report.requests == 3 and report.delivered == EVENTS
+    mine = [name for name in commits if name == sending]
+    helper = [name for name in commits if name != sending]
+    # here: the lease taken, the three marks, the last answer, the lease given back; the first
+    # two answers were stored on the helper thread
+    assert len(mine) == 1 + 3 + 1 + 1 and len(helper) == 2, commits
+    entries = companion.history(10)
+    assert [e.event_count for e in reversed(entries)] == [100, 100, 1]  # in order
+    assert rows(companion) == (0, 0, None)
+
+
+def test_an_answer_is_stored_while_the_next_request_is_in_flight(companion, td, monkeypatch):
+    history = companion.senders["telemetrydeck"].history
+    real_record = history.record
+    while_storing: list[bool] = []
+
+    def record(*args, **kwargs):
+        if not while_storing:  # the first answer: has the second request left meanwhile?
+            while_storing.append(td.wait_for_requests(2, timeout=3, finished=False))
+        return real_record(*args, **kwargs)
+
+    monkeypatch.setattr(history, "record", record)
+    td.slow = 0.05
+    report = companion.send()["telemetrydeck"]
+    assert report.delivered == EVENTS
+    assert while_storing == [True]
+    assert [e.event_count for e in reversed(companion.history(10))] == [100, 100, 1]
+
+
+def test_a_failure_to_store_an_answer_stops_the_round_and_keeps_the_rows(companion, td,
+                                                                         monkeypatch):
+    from app.model.errors import StorageError
+
+    history = companion.senders["telemetrydeck"].history
+    real_record = history.record
+    calls = []
+
+    def record(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise StorageError("disk full (test)")
+        return real_record(*args, **kwargs)
+
+    monkeypatch.setattr(history, "record", record)
+    with pytest.raises(StorageError):
+        companion.send()
+    # the first answer was not stored: its rows stay, marked (a possible duplicate when resent);
+    # the second request had left already and its answer was not stored either
+    assert len(td.requests) == 2
+    count, in_flight, _ = rows(companion)
+    assert count == EVENTS and in_flight == 200
+    monkeypatch.setattr(history, "record", real_record)
+    again = companion.send(force=True)["telemetrydeck"]
+    assert again.delivered == EVENTS
+    assert rows(companion) == (0, 0, None)
+
+
+def test_between_two_keymanager_requests_there_is_one_commit(tmp_path, signing_key):
+    from app.receiver import KeyManagerReceiver
+    from tests.configs import API_KEY, keymanager
+
+    with KeyManagerReceiver(api_key=API_KEY, private_key=signing_key) as km:
+        pem = tmp_path / "km.pem"
+        pem.write_bytes(km.public_key_pem)
+        config = write_vendor_config(tmp_path / "km.toml",
+                                     keymanager=keymanager(km.url, public_key=str(pem)))
+        companion = build_companion(load_config(config), tmp_path / "km-home",
+                                    license_key=lambda: "AB12-CD34", identity=lambda: IDENTITY,
+                                    environ={})
+        try:
+            companion.grant()
+            for i in range(5):
+                companion.track("feature.a", kind="number", value=i)
+            commits = count_commits(companion.db)
+            report = companion.send()["keymanager"]
+            assert report.requests == 5 and report.delivered == 5
+            # the lease taken, the first mark, one per answer (carrying the next mark), the
+            # lease given back: all on this thread
+            assert commits == [threading.current_thread().name] * (1 + 1 + 5 + 1), commits
+            assert len(km.accepted_events()) == 5
+        finally:
+            companion.close()
 
 
 def test_a_revoke_while_a_request_is_in_flight_keeps_the_batch_read_ahead_home(
