@@ -37,10 +37,10 @@ from app.storage.state import StateStore
 if TYPE_CHECKING:  # imported where used: ``track`` needs none of them
     from app.backends.base import Backend
     from app.model.wire import PreparedRequest, SendContext
-    from app.service.companion_types import BackendPreview
+    from app.service.companion_types import BackendPreview, RoundReport
     from app.service.identity import Identity
     from app.service.license import LicenseService
-    from app.service.sender import RoundReport, Sender
+    from app.service.sender import Sender
     from app.service.status import CompanionStatus, LicenseSummary
 
 log = logging.getLogger(__name__)
@@ -298,8 +298,8 @@ class Companion:
                 and retries a backend stopped by a configuration problem once.
             backends: only these backends (default: all enabled).
         """
+        from app.service.companion_types import RoundReport
         from app.service.host_ingest import take_inbox
-        from app.service.sender import RoundReport
 
         take_inbox(self)  # what hosts left while no companion answered goes with this send
         self.enforce_policy()

@@ -12,12 +12,16 @@ import dataclasses
 import json
 import os
 import socket
+import uuid
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.model.text import printable
 from app.model.wire import Outcome, SignatureStatus, Verdict, scrub_secrets
 from app.service.backoff import backoff_delay
+
+if TYPE_CHECKING:
+    from app.storage.state import StateStore
 
 BATCH_LIMIT_HOLD = 3600.0  # seconds a batch size reduced by a 413 is kept before growing again
 _VOLATILE = ("last_success", "last_rejection_at", "rejected_total")
@@ -120,3 +124,44 @@ def owner_is_dead(owner: str) -> bool:
     except PermissionError:
         return False  # it exists, under another user
     return False
+
+
+class SendLease:
+    """This process's lease on sending to one backend: the state row ``lease:<backend>``.
+
+    One process sends to a backend at a time. The lease is taken for ``ttl`` seconds and
+    renewed, one durable write, only once half of it has run out; a holder that no longer runs
+    (``owner_is_dead``) or whose time is up loses it.
+
+    Args:
+        state: the state store (its ``claim`` and ``release``).
+        backend: the backend's name.
+        ttl: seconds the lease lasts unless renewed.
+        clock: seconds since the epoch.
+    """
+
+    def __init__(self, state: StateStore, backend: str, ttl: float,
+                 clock: Callable[[], float]) -> None:
+        self.state = state
+        self.key = f"lease:{backend}"
+        self.ttl = ttl
+        self.clock = clock
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.until = 0.0  # when ours runs out (0: not held)
+
+    def hold(self) -> bool:
+        """Make sure we hold it for at least half its time; False when another process does."""
+        now = self.clock()
+        if now < self.until - self.ttl / 2:
+            return True  # ours, with time to spare: no write
+        if not self.state.claim(self.key, self.owner, now, self.ttl, owner_is_dead):
+            self.until = 0.0
+            return False
+        self.until = now + self.ttl
+        return True
+
+    def release(self) -> None:
+        """Give it back (a no-op when it is not held)."""
+        if self.until:
+            self.until = 0.0
+            self.state.release(self.key, self.owner)

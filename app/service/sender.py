@@ -6,36 +6,34 @@ the backend ``interpret`` the answer. Events are removed only after a settled an
 between send and ack means a resend, never a loss.
 
 At the wire's speed: while the last request of a round waits for its answer, the next round is
-read and built on a helper thread (``app.service.prefetch``); between two requests there is one
-transaction, which stores the answer of the one and marks the next in flight (only if all its
-rows are still queued, so a revoke that came meanwhile wins) before the next leaves.
+read and built on a helper thread (``app.service.prefetch``). Before the next request leaves,
+its rows are marked in flight (only if all are still queued, so a revoke that came meanwhile
+wins), in one transaction with the answer of the one before; or, for a request of many events,
+alone, the answer being stored on the helper while the next request is in flight.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import os
 import random
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from app.backends.base import Backend
 from app.model.errors import CompanionError
 from app.model.wire import Outcome, SendContext, Verdict
 from app.service.batches import Batch, batch_size, next_batches, requests_for
+from app.service.companion_types import RoundReport
 from app.service.deadline import when_sent
-from app.service.prefetch import Prefetch, Round, Work
+from app.service.prefetch import PendingStore, Prefetch, Round, Work, call_each
 from app.service.send_state import (
     BATCH_LIMIT_HOLD,
+    SendLease,
     current_state,
     failure_changes,
-    owner_is_dead,
     scrubbed,
     success_changes,
 )
@@ -55,30 +53,6 @@ log = logging.getLogger(__name__)
 # a second transaction does; for a request of one event (KeyManager) it is the other way round,
 # and its answer is stored with the next one's mark, one transaction between two requests.
 OVERLAP_MIN = 8
-
-
-@dataclass
-class RoundReport:
-    """What one or more rounds of sending did."""
-
-    backend: str
-    requests: int = 0
-    delivered: int = 0
-    flagged: int = 0
-    rejected: int = 0
-    stopped: str = ""  # why sending stopped before the queue was empty ("" = it did not)
-    outcomes: list[Outcome] = field(default_factory=list)
-    rounds: int = 0  # batches read and sent (or skipped because revoked meanwhile)
-
-    def merge(self, other: RoundReport) -> None:
-        """Add another round's counts to this one."""
-        self.rounds += other.rounds
-        self.requests += other.requests
-        self.delivered += other.delivered
-        self.flagged += other.flagged
-        self.rejected += other.rejected
-        self.stopped = other.stopped
-        self.outcomes += other.outcomes
 
 
 class Sender:
@@ -136,9 +110,8 @@ class Sender:
         self.lease_ttl = lease_ttl or max(60.0, 2 * (connect + read) + 10)
         self.abort = threading.Event()
         self.interrupt = threading.Event()
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease = SendLease(state, backend.name, self.lease_ttl, clock)
         self._lock = threading.Lock()  # one request in flight per backend in this process
-        self._lease_until = 0.0
 
     @property
     def state_key(self) -> str:
@@ -214,32 +187,21 @@ class Sender:
         if not self.outbox.counts().get(self.backend.name):
             return report  # nothing queued: no lease to take, no write for an idle wake-up
         with self._lock:
-            now = self.clock()
-            if now < self._lease_until - self.lease_ttl / 2:
-                pass  # still ours from the previous round of this drain, with time to spare
-            elif not self.state.claim(f"lease:{self.backend.name}", self.owner, now,
-                                      self.lease_ttl, owner_is_dead):
-                self._lease_until = 0.0
+            # Still ours from the previous round of a drain: no write while time is to spare.
+            if not self.lease.hold():
                 report.stopped = "another process is sending to this backend"
                 return report
-            else:
-                self._lease_until = now + self.lease_ttl
             try:
                 self._rounds(list(categories), report, max(1, rounds))
             finally:
                 if not keep_lease or report.stopped or report.requests == 0:
-                    self._release()
+                    self.lease.release()
         return report
 
     def release_lease(self) -> None:
         """Give the send lease back (after rounds sent with ``keep_lease``)."""
         with self._lock:
-            if self._lease_until:
-                self._release()
-
-    def _release(self) -> None:
-        self._lease_until = 0.0
-        self.state.release(f"lease:{self.backend.name}", self.owner)
+            self.lease.release()
 
     def drain(
         self, categories: Iterable[str], force: bool = False, max_rounds: int = 10_000
@@ -281,24 +243,19 @@ class Sender:
             return
         current: Round | None = self._build(*first, ctx)
         helper = Prefetch(f"send-{self.backend.name}-next", self.outbox.db.close)
+        answer = PendingStore()  # the last answer, while it is stored on the helper thread
         try:
-            self._run(categories, size, ctx, current, report, rounds, helper)
+            self._run(categories, size, ctx, current, report, rounds, helper, answer)
+        except BaseException:
+            answer.finish(quiet=True)  # stored whatever happened after it; the first error wins
+            raise
+        else:
+            answer.finish()
         finally:
             helper.close()
 
     def _run(self, categories: list[str], size: int, ctx: SendContext, current: Round | None,
-             report: RoundReport, rounds: int, helper: Prefetch) -> None:
-        answer = _Pending()  # the last answer, while it is stored on the helper thread
-        try:
-            self._requests(categories, size, ctx, current, report, rounds, helper, answer)
-        except BaseException:
-            answer.finish(quiet=True)  # stored whatever happened after it; the first error wins
-            raise
-        answer.finish()
-
-    def _requests(self, categories: list[str], size: int, ctx: SendContext,
-                  current: Round | None, report: RoundReport, rounds: int, helper: Prefetch,
-                  answer: _Pending) -> None:
+             report: RoundReport, rounds: int, helper: Prefetch, answer: PendingStore) -> None:
         marked: tuple[int, ...] = ()  # rows marked in flight after the last answer
         for round_no in range(rounds):
             if current is None:
@@ -314,11 +271,10 @@ class Sender:
                     if stop:
                         report.stopped = stop
                         return
-                    with self.outbox.db.write() as conn:
-                        if not self.outbox.claim_for_send(seqs, conn):
-                            # Revoked (or settled by another sender) since the batch was read:
-                            # the user's "no" wins over a request prepared but not yet sent.
-                            continue
+                    if not self._claim(work):
+                        # Revoked (or settled by another sender) since the batch was read:
+                        # the user's "no" wins over a request prepared but not yet sent.
+                        continue
                 marked = ()
                 last = index == len(current.work) - 1
                 started: list[Future[Round | None]] = []
@@ -329,7 +285,7 @@ class Sender:
                 if last and more:
                     job = functools.partial(self._next, categories, size, current.last_seq, ctx)
                     on_sent.append(helper.starter(job, started))
-                when_sent(functools.partial(_call_each, on_sent))
+                when_sent(functools.partial(call_each, on_sent))
                 try:
                     outcome = self._exchange(work)
                 finally:
@@ -391,7 +347,7 @@ class Sender:
         """Why no further request may leave now ("" = it may)."""
         if self.abort.is_set() or self.interrupt.is_set():
             return "stopped on request"
-        if not self._renew_lease():
+        if not self.lease.hold():
             return "lost the send lease to another process"
         return ""
 
@@ -507,19 +463,6 @@ class Sender:
             self.outbox.ack((item.seq for item in spent), conn)
         return [item for item in queued if item.unanswered < MAX_UNANSWERED]
 
-    def _renew_lease(self) -> bool:
-        """Keep our lease while a round goes on (a write only when half of it has run out).
-
-        Returns False when another process holds it now: the round must stop.
-        """
-        now = self.clock()
-        if now > self._lease_until - self.lease_ttl / 2:
-            if not self.state.claim(f"lease:{self.backend.name}", self.owner, now,
-                                    self.lease_ttl, owner_is_dead):
-                return False
-            self._lease_until = now + self.lease_ttl
-        return True
-
     def _success_changes(self, outcome: Outcome, report: RoundReport,
                          count: int) -> dict[str, Any] | None:
         """Count the settled events; the send state to store with the answer (None: none)."""
@@ -536,47 +479,3 @@ class Sender:
         if changes.get("blocked"):
             changes["blocked_setup"] = self.setup
         self.state.update(self.state_key, changes)
-
-
-def _call_each(calls: list[Callable[[], None]]) -> None:
-    for call in calls:
-        call()
-
-
-class _Pending:
-    """The last answer's storing, run on the helper thread once the next request is written.
-
-    ``defer(store)`` holds it; ``starter(helper)`` gives the callback that starts it on the
-    helper; ``finish()`` waits for it, or runs it here when the next request was never written
-    (e.g. its connection failed first), and raises what it raised. Every answer is stored before
-    the next one is looked at and before the sender writes anything else, so the history and the
-    send state keep the order of the answers.
-    """
-
-    def __init__(self) -> None:
-        self._store: Callable[[], object] | None = None
-        self._running: list[Future[object]] = []
-
-    def defer(self, store: Callable[[], object]) -> None:
-        self.finish()
-        self._store = store
-
-    def starter(self, helper: Prefetch) -> Callable[[], None]:
-        def start() -> None:
-            store, self._store = self._store, None
-            if store is not None:
-                self._running.append(helper.submit(store))
-        return start
-
-    def finish(self, quiet: bool = False) -> None:
-        store, self._store = self._store, None
-        running, self._running = self._running, []
-        try:
-            if store is not None:
-                store()
-            for future in running:
-                future.result()
-        except Exception:
-            if not quiet:
-                raise
-            log.exception("storing an answer failed while the round was failing already")
