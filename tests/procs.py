@@ -6,9 +6,10 @@ from __future__ import annotations
 import contextlib
 import signal
 import subprocess
-import time
 from collections.abc import Callable
 from typing import Any
+
+from benchmarks import desktop  # the one poll loop, shared with the benchmarks
 
 
 def terminate(proc: subprocess.Popen | None, timeout: float = 15.0) -> None:
@@ -31,11 +32,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "t
     Raises:
         AssertionError: naming ``what``, when ``timeout`` seconds passed first.
     """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(step)
+    try:
+        return desktop.wait_for(predicate, timeout, what, step)
+    except TimeoutError as exc:
+        raise AssertionError(str(exc)) from None

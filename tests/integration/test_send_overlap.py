@@ -12,6 +12,7 @@ keeps the batch read ahead from leaving and from being marked.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import pytest
@@ -46,6 +47,25 @@ def companion(config, tmp_path):
             companion.track("feature.a", kind="number", value=i)
     yield companion
     companion.close()
+
+
+@contextlib.contextmanager
+def while_the_first_request_waits(td, action):
+    """Run ``action`` on another thread once the receiver holds the first request; the event
+    it yields is set once ``action`` ran (the thread is joined on leaving)."""
+    done = threading.Event()
+
+    def run():
+        td.wait_for_requests(1, timeout=20, finished=False)
+        action()
+        done.set()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        yield done
+    finally:
+        thread.join(30)
 
 
 def rows(companion):
@@ -191,19 +211,10 @@ def test_a_revoke_while_a_request_is_in_flight_keeps_the_batch_read_ahead_home(
         companion, td, config, tmp_path):
     other = open_companion(config, tmp_path)  # as another process sees the same file
     td.slow = 0.5
-    revoked = threading.Event()
-
-    def revoke_during_the_first_request():
-        td.wait_for_requests(1, timeout=20, finished=False)
-        other.revoke(["usage"])
-        revoked.set()
-
-    thread = threading.Thread(target=revoke_during_the_first_request)
-    thread.start()
     try:
-        report = companion.send()["telemetrydeck"]
+        with while_the_first_request_waits(td, lambda: other.revoke(["usage"])) as revoked:
+            report = companion.send()["telemetrydeck"]
     finally:
-        thread.join(30)
         other.close()
     assert revoked.is_set()
     assert len(td.requests) == 1, "the batch read ahead was sent after the revoke"
@@ -214,17 +225,9 @@ def test_a_revoke_while_a_request_is_in_flight_keeps_the_batch_read_ahead_home(
 def test_a_stop_while_a_request_is_in_flight_leaves_the_next_batch_unmarked(companion, td):
     sender = companion.senders["telemetrydeck"]
     td.slow = 0.5
-
-    def stop_during_the_first_request():
-        td.wait_for_requests(1, timeout=20, finished=False)
-        sender.abort.set()
-
-    thread = threading.Thread(target=stop_during_the_first_request)
-    thread.start()
-    try:
+    with while_the_first_request_waits(td, sender.abort.set) as stopped:
         report = companion.send()["telemetrydeck"]
-    finally:
-        thread.join(30)
+    assert stopped.is_set()
     assert report.stopped == "stopped on request"
     assert len(td.requests) == 1 and report.delivered == 100
     # the next 100 were read ahead but never marked: no false "may have arrived" later
