@@ -94,11 +94,12 @@ class Demo:
     Args:
         keep: leave the folder and the demo key in place at the end.
         stream: where the receivers' lines and the demo's own messages go.
-        log_level: the level of the log file in the demo's state directory.
+        log_level: the level of the log file in the demo's state directory (None: the
+            process's logging is left as it is).
     """
 
     def __init__(self, *, keep: bool = False, stream: TextIO | None = None,
-                 log_level: str = "INFO") -> None:
+                 log_level: str | None = "INFO") -> None:
         self.keep = keep
         self.stream = stream if stream is not None else sys.stdout
         self.log_level = log_level
@@ -132,7 +133,8 @@ class Demo:
                 name=PRODUCT_NAME, product=PRODUCT_ID, km_url=km.url, api_key=API_KEY,
                 td_url=td.url, app_id=APP_ID, salt=SALT).encode())
             self.state.mkdir(mode=0o700)
-            setup_logging(self.state, self.log_level)
+            if self.log_level is not None:
+                setup_logging(self.state, self.log_level)
         except BaseException:
             self._stack.close()
             shutil.rmtree(self.folder, ignore_errors=True)
@@ -160,7 +162,7 @@ class Demo:
     def context(self, command: str, **args: Any) -> Context:
         """A command line context on the demo's configuration and state directory."""
         namespace = SimpleNamespace(home=str(self.state), config=str(self.config_path),
-                                    command=command, log_level=self.log_level, json=False,
+                                    command=command, log_level=self.log_level or "INFO", json=False,
                                     limit=None, **args)
         return Context(cast("argparse.Namespace", namespace))
 
