@@ -78,9 +78,9 @@ def test_keep_leaves_the_state_to_look_at(keyring_env, tmp_path):
 
 
 def test_the_tray_demo_stops_everything_on_sigterm(keyring_env, tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "app", "demo"], cwd=REPO,
-                            env=demo_env(keyring_env, tmp_path), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    env = demo_env(keyring_env, tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "app", "demo"], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: queue.Queue = queue.Queue()
 
     def read() -> None:
@@ -101,6 +101,17 @@ def test_the_tray_demo_stops_everything_on_sigterm(keyring_env, tmp_path):
         # The tray took its lock in the demo's state directory: it is running there.
         wait_for(lambda: any((folder / "state").glob("*.lock")) or
                  (folder / "state" / "logs" / "companion.log").is_file(), 30, "the tray")
+        # Allowing a category (as the consent window does) makes the tray deliver it.
+        granted = subprocess.run(
+            [sys.executable, "-m", "app", "--home", str(folder / "state"), "--config",
+             str(folder / "companion.toml"), "consent", "grant", "usage"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+        assert granted.returncode == 0, granted.stderr
+        while (line := lines.get(timeout=60)) is not None:
+            if " telemetrydeck " in line and "[HTTP" in line:
+                break
+        assert line is not None
+        assert "telemetrydeck app.started, feature.export -> accepted 2 signals" in line, line
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
     finally:
