@@ -83,7 +83,7 @@ def read_package_metadata(init_file: Path | None = None) -> dict[str, str]:
 def login_item_label(autostart_file: Path | None = None) -> str:
     """The LaunchAgent label the tray's "Start at login" switch uses (``BUNDLE_ID``).
 
-    Read from ``app/service/autostart.py`` so the plist an installer writes and the one the
+    Read from ``app/support/autostart.py`` so the plist an installer writes and the one the
     tray toggles are the same file with the same label.
     """
     autostart_file = autostart_file or ROOT / "app" / "service" / "autostart.py"

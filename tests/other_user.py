@@ -22,7 +22,7 @@ AS_NOBODY = ("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups")
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "license-companion"
 NOT_COPIED = ("pyside6", "shiboken6")  # Qt: hundreds of MB, and never imported by the CLI
-IMPORTS = "import app.cli, app.cli_license, app.wiring, keyring, cryptography, platformdirs"
+IMPORTS = "import app.cli, app.cli.license, app.core.wiring, keyring, cryptography, platformdirs"
 
 
 @dataclass(frozen=True)

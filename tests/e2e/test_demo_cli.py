@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from app.cli_demo import PRODUCT_ID, PRODUCT_NAME
-from app.storage.license_store import LicenseStore
+from app.cli.demo import PRODUCT_ID, PRODUCT_NAME
+from app.storage.keyring.license_store import LicenseStore
 from tests.procs import wait_for
 
 pytestmark = [pytest.mark.keyring, pytest.mark.timeout(120)]

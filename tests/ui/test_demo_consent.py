@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from app.cli_demo import EXAMPLE_EVENTS, Demo
+from app.cli.demo import EXAMPLE_EVENTS, Demo
 from app.storage.texts import load_texts
 from tests.ui.controllers import ConsentController
 

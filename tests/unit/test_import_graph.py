@@ -39,7 +39,7 @@ def imports_of(source: str, name: str, is_package: bool, modules: set[str]) -> s
                 base = ".".join([*anchor, base] if base else anchor)
             targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
         for target in targets:
-            # the longest product module the name starts with: ``app.ui.tray.TrayIcon`` -> tray
+            # the longest product module the name starts with: ``app.tray.tray_icon.TrayIcon`` -> tray
             parts = target.split(".")
             for cut in range(len(parts), 0, -1):
                 candidate = ".".join(parts[:cut])
@@ -99,12 +99,12 @@ def test_the_checker_finds_a_circle_hidden_in_a_function():
 
 
 def test_the_reader_counts_function_level_relative_and_type_checking_imports():
-    modules = {"app", "app.ui", "app.ui.tray", "app.ui.session", "app.worker", "app.model"}
+    modules = {"app", "app.tray", "app.tray.tray_icon", "app.tray.session", "app.tray.worker", "app.model"}
     source = ("from typing import TYPE_CHECKING\n"
               "if TYPE_CHECKING:\n    from app.model import Event\n"
-              "def f():\n    from app.worker import X\n    from .tray import Y\n")
-    assert imports_of(source, "app.ui.session", False, modules) == {
-        "app.model", "app.worker", "app.ui.tray"}
+              "def f():\n    from app.tray.worker import X\n    from .tray import Y\n")
+    assert imports_of(source, "app.tray.session", False, modules) == {
+        "app.model", "app.tray.worker", "app.tray.tray_icon"}
 
 
 def test_the_product_has_no_import_circles():
@@ -113,10 +113,10 @@ def test_the_product_has_no_import_circles():
 
 
 @pytest.mark.parametrize("low, high", [
-    ("app.model", ("app.storage", "app.backends", "app.service", "app.ui", "app.cli")),
-    ("app.storage", ("app.service", "app.ui", "app.cli")),
-    ("app.backends", ("app.service", "app.ui", "app.cli")),
-    ("app.service", ("app.ui", "app.cli", "app.worker", "app.main")),
+    ("app.model", ("app.storage", "app.backends", "app.core", "app.tray", "app.cli")),
+    ("app.storage", ("app.core", "app.tray", "app.cli")),
+    ("app.backends", ("app.core", "app.tray", "app.cli")),
+    ("app.core", ("app.tray", "app.cli", "app.tray.worker", "app.main")),
 ])
 def test_no_import_points_up(low, high):
     graph = import_graph()

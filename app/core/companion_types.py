@@ -1,0 +1,56 @@
+"""What ``Companion.track``, ``preview`` and ``send`` answer: plain data, cheap to import.
+
+Kept apart from ``app.core.results`` (the tray's answers, which name the license state) so
+that ``track`` on the command line imports nothing of the license service. ``TrackResult``
+is in ``app.core.track_result``, so that ``track`` does not make this module's classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from app.core.track_result import TrackResult
+
+if TYPE_CHECKING:  # named in annotations only
+    from app.model.wire import Outcome, PreparedRequest
+
+__all__ = ["BackendPreview", "RoundReport", "TrackResult"]
+
+
+@dataclass(frozen=True)
+class BackendPreview:
+    """The exact requests one backend would send now, and what it would not send."""
+
+    backend: str
+    title: str
+    problem: str  # "" when the backend can send; otherwise why it will not
+    requests: list[PreparedRequest]
+    will_send: bool
+    queued: int
+    held_back: dict[str, int] = field(default_factory=dict)  # category -> events not consented
+    held_requests: list[PreparedRequest] = field(default_factory=list)  # "will not be sent"
+
+
+@dataclass
+class RoundReport:
+    """What one or more rounds of sending did."""
+
+    backend: str
+    requests: int = 0
+    delivered: int = 0
+    flagged: int = 0
+    rejected: int = 0
+    stopped: str = ""  # why sending stopped before the queue was empty ("" = it did not)
+    outcomes: list[Outcome] = field(default_factory=list)
+    rounds: int = 0  # batches read and sent (or skipped because revoked meanwhile)
+
+    def merge(self, other: RoundReport) -> None:
+        """Add another round's counts to this one."""
+        self.rounds += other.rounds
+        self.requests += other.requests
+        self.delivered += other.delivered
+        self.flagged += other.flagged
+        self.rejected += other.rejected
+        self.stopped = other.stopped
+        self.outcomes += other.outcomes
