@@ -35,9 +35,11 @@ def _command_line(raw: list[str]) -> int:
     command = cli.COMMANDS.get(args.command)
     if command is not None:
         return cli.run(args, command)
-    from app.cli.tray import TRAY_COMMANDS, TrayUi
+    from app.cli.tray import TRAY_COMMANDS, TrayUi, cmd_demo
 
     tray_command = TRAY_COMMANDS[args.command]
+    if getattr(args, "no_tray", False):  # ``demo --no-tray``: the same flow without Qt
+        return cli.run(args, lambda ctx: cmd_demo(ctx, None))
     from app.tray import app as ui  # Qt: only for the tray and its windows
 
     tray_ui = TrayUi(run_tray=ui.run_tray, forward=ui.forward)

@@ -106,8 +106,9 @@ def run(args: argparse.Namespace, command: Callable[[Context], int],
     ctx = Context(args, build)
     if args.command == "receiver":
         setup_logging(None, args.log_level, stderr_level="INFO")
-    elif args.command == "doctor":
-        setup_logging(None, args.log_level)  # doctor writes nothing, not even a log file
+    elif args.command in ("doctor", "demo"):
+        # doctor writes nothing, not even a log file; the demo logs into its own state dir
+        setup_logging(None, args.log_level)
     else:
         setup_logging(ctx.home, args.log_level)
     try:

@@ -113,6 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-free", type=int, default=None, metavar="BYTES",
                    help=argparse.SUPPRESS)  # tests: the free space below which the disk is "full"
 
+    p = sub.add_parser("demo", help="the whole flow offline: test receivers, a demo setup, "
+                       "the tray with the consent window open")
+    p.add_argument("--no-tray", action="store_true",
+                   help="the same on the command line: consent granted, send, then history")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the demo's folder and demo license key afterwards")
+
     p = sub.add_parser("tray", help="the tray icon (the default when no command is given)")
     p.add_argument("--send-interval", type=float, default=None, metavar="SECONDS",
                    help=argparse.SUPPRESS)  # tuning and tests; 10 s by default

@@ -73,8 +73,16 @@ def cmd_show(ctx: Context, ui: TrayUi) -> int:
                        ctx.config.source, show=what, windows_only=True)
 
 
+def cmd_demo(ctx: Context, ui: TrayUi | None) -> int:
+    """``demo``: ``app.cli.demo`` (``ui`` is None with ``--no-tray``: no Qt is loaded)."""
+    from app.cli.demo import cmd_demo as demo
+
+    return demo(ctx, ui)
+
+
 TRAY_COMMANDS: dict[str, Callable[[Context, TrayUi], int]] = {
     "tray": cmd_tray,
     "show": cmd_show,
+    "demo": cmd_demo,
 }
 

@@ -27,6 +27,7 @@ from app.receiver import (
     generate_private_key,
 )
 from tests.configs import keymanager, telemetrydeck, write_vendor_config
+from tests.other_user import AS_NOBODY, readable_install
 
 pytestmark = [pytest.mark.keyring, pytest.mark.timeout(180)]
 
@@ -64,18 +65,21 @@ def write_config(tmp_path: Path, km: KeyManagerReceiver | None = None,
 class Cli:
     """Runs the CLI and keeps every byte it printed (for the leak check)."""
 
-    def __init__(self, env: dict[str, str], home: Path, config: Path) -> None:
+    def __init__(self, env: dict[str, str], home: Path, config: Path,
+                 python: Path | str = sys.executable, cwd: Path = ROOT) -> None:
         self.env = env
         self.home = home
         self.config = config
+        self.python = str(python)
+        self.cwd = cwd
         self.outputs: list[tuple[list[str], str, str]] = []
 
     def __call__(self, *args: str, stdin: str | None = None, check: bool = True,
                  prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-        argv = [*prefix, sys.executable, "-m", "app", "--home", str(self.home),
+        argv = [*prefix, self.python, "-m", "app", "--home", str(self.home),
                 "--config", str(self.config), "--log-level", "DEBUG", *args]
         result = subprocess.run(argv, input=stdin if stdin is not None else "", text=True,
-                                capture_output=True, timeout=60, env=self.env, cwd=ROOT)
+                                capture_output=True, timeout=60, env=self.env, cwd=self.cwd)
         self.outputs.append((list(args), result.stdout, result.stderr))
         if check and result.returncode not in (0, 1):
             raise AssertionError(f"{args} exited {result.returncode}: {result.stderr}")
@@ -140,18 +144,22 @@ def test_another_product_gets_other_identifiers(cli_env, tmp_path):
                     reason="needs root and setpriv to run the CLI as a second OS user")
 def test_another_os_user_gets_other_identifiers(cli_env, tmp_path):
     tmp_path = Path(tempfile.mkdtemp(prefix="lc-two-users-"))  # pytest's is 0700 for root only
-    tmp_path.chmod(0o755)
     request_cleanup.append(tmp_path)
+    tmp_path.chmod(0o755)
+    # The checkout and its .venv may be out of nobody's reach (a clone in a 0700 folder).
+    install = readable_install(tmp_path / "python")
+    if isinstance(install, str):
+        pytest.skip(install)
     config = write_config(tmp_path)
     config.chmod(0o644)
     other_home = tmp_path / "nobody"
     other_home.mkdir(mode=0o777)
-    env = dict(cli_env, HOME=str(other_home))
+    other_home.chmod(0o777)
+    env = dict(cli_env, HOME=str(other_home), PYTHONPATH=str(install.pythonpath))
     mine = Cli(cli_env, tmp_path / "state", config).id_json()
-    cli = Cli(env, other_home / "state", config)
-    prefix = ("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups")
-    theirs = json.loads(cli("id", "--json", prefix=prefix).stdout)
-    again = json.loads(cli("id", "--json", prefix=prefix).stdout)
+    cli = Cli(env, other_home / "state", config, python=install.python, cwd=other_home)
+    theirs = json.loads(cli("id", "--json", prefix=AS_NOBODY).stdout)
+    again = json.loads(cli("id", "--json", prefix=AS_NOBODY).stdout)
     assert ids(theirs) == ids(again)
     assert theirs["user_identifier"] != mine["user_identifier"]
     assert theirs["activation_identifier"] != mine["activation_identifier"]
