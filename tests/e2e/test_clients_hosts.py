@@ -135,7 +135,7 @@ def host_argv(kind: str, c_host: Path, product: str, count: int, slow: bool) -> 
     if kind == "node":
         node = shutil.which("node")
         assert node, "node is missing (scripts/install-system-deps.sh installs nodejs)"
-        return [node, str(HOSTS / "host.js"), product, "0", str(count), "3" if slow else "0"]
+        return [node, str(HOSTS / "host.js"), product, "0", str(count), "25" if slow else "0"]
     return [sys.executable, "-c", PYTHON_HOST, product, "0", str(count),
             "0.0003" if slow else "0"]
 
