@@ -218,3 +218,10 @@ def test_an_event_id_is_stored_once_by_socket_inbox_or_both(door):
     assert client.request({"op": "track", "name": "App.a", "value": 1,
                            "event_id": "e-1"})["duplicate"] is True
     assert door.outbox_ids() == []
+
+
+def test_host_info_gives_the_product_id_and_its_slug(door):
+    from app.host_endpoint import host_info
+
+    info = host_info(door.companion.config, door.home)
+    assert (info["product"], info["product_slug"]) == ("Acme Pro 7", "acme-pro-7")
