@@ -143,9 +143,8 @@ def main(argv: Sequence[str] | None = None, *, build: CompanionBuilder | None = 
     """Run one command of the command line; returns the exit code.
 
     The program's entry point is ``app.main.main``; this is for callers that want the command
-    line with their own ``build`` (tests, scripts). ``tray``, ``show`` and ``--self-test`` are
-    handed to the entry point, which alone decides to load Qt (a ``license-companion`` script
-    installed when it still pointed here keeps starting the tray that way).
+    line with their own ``build`` (tests, scripts). ``tray``, ``show`` and ``--self-test`` load
+    Qt, which only the entry point does: here they are a usage error that says so.
 
     Args:
         argv: the arguments (default: ``sys.argv[1:]``).
@@ -154,7 +153,7 @@ def main(argv: Sequence[str] | None = None, *, build: CompanionBuilder | None = 
     raw = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(raw)
     if args.command not in COMMANDS or args.self_test:  # ``tray`` or ``show`` (Qt)
-        from app.main import main as entry_point
-
-        return entry_point(raw)
+        print(f"{APP_ID}: error: {args.command or '--self-test'} starts from the program's entry "
+              f"point ({APP_ID}, python -m app), not app.cli.main", file=sys.stderr)
+        return EXIT_USAGE
     return run(args, COMMANDS[args.command], build)

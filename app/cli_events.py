@@ -162,7 +162,10 @@ def cmd_preview(ctx: Context) -> int:
 
 def cmd_send(ctx: Context) -> int:
     """``send``: deliver what is queued and consented now; 1 when events remain."""
+    from app.service.host_ingest import take_inbox
+
     companion = ctx.companion
+    take_inbox(companion)  # what hosts left while no companion answered goes with this send
     reports = companion.send(force=True)
     for name, report in reports.items():
         line = (f"{name}: {report.requests} request(s), {report.delivered} delivered, "

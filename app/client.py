@@ -321,6 +321,8 @@ class Client:
                 sock.sendall(line + b"\n")
                 while True:
                     data = json.loads(self._read_line(sock, self.timeout))
+                    if not isinstance(data, dict):
+                        raise ValueError("the companion's answer is not a JSON object")
                     if "push" in data:
                         self.pushes.append(data)
                         continue

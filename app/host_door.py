@@ -20,8 +20,8 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from app.host_endpoint import HostServerError, endpoint_path
-from app.host_server import HostServer, Limits
+from app.host_endpoint import HostServerError, Limits, endpoint_path
+from app.host_server import HostServer
 from app.service.companion import Companion
 from app.service.host_companion import CompanionHost
 from app.service.host_ingest import IngestReport, ingest_inbox

@@ -104,7 +104,7 @@ def same_user(sock: socket.socket) -> bool:
         creds = sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
     except OSError:
         return False
-    _pid, uid, _gid = struct.unpack("3i", creds)
+    uid: int = struct.unpack("3i", creds)[1]
     return uid == os.getuid()
 
 

@@ -27,7 +27,7 @@ from PySide6.QtCore import QObject, Signal
 from app.host_door import HostDoor, HostServerError
 from app.qt_emit import emit
 from app.service.host_ingest import take_inbox
-from app.worker import WorkerController
+from app.worker_controller import WorkerController
 
 log = logging.getLogger(__name__)
 

@@ -414,8 +414,5 @@ class CompanionWorker(_Events):
         return snap
 
 
-# The GUI thread's handle lives in its own module (size); importable from here as before.
-from app.worker_controller import WorkerController  # noqa: E402
-
 # CommandError, ConsentResult, LicenseInfo: the answers callers get, importable from here.
-__all__ = ["CommandError", "CompanionWorker", "ConsentResult", "LicenseInfo", "WorkerController"]
+__all__ = ["CommandError", "CompanionWorker", "ConsentResult", "LicenseInfo"]

@@ -304,9 +304,7 @@ class Companion:
             backends: only these backends (default: all enabled).
         """
         from app.service.companion_types import RoundReport
-        from app.service.host_ingest import take_inbox
 
-        take_inbox(self)  # what hosts left while no companion answered goes with this send
         self.enforce_policy()
         granted = self.consent.granted()
         reports: dict[str, RoundReport] = {}

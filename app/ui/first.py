@@ -36,7 +36,7 @@ class FirstStart:
 
     Attributes:
         state_dir: the (default) state directory whose lock is held.
-        instance: the single-instance lock and socket (``app.ui.app.SingleInstance``).
+        instance: the single-instance lock and socket (``app.ui.instance.SingleInstance``).
         app: the ``QApplication``.
         icons: its icons.
         tray: the icon, shown.
@@ -75,7 +75,8 @@ def icon_first(rest: Callable[[], int]) -> int | None:
     global _prepared
     started = time.monotonic()
     from app.storage.paths import ensure_dir, state_dir
-    from app.ui import app as ui
+    from app.ui import qt_app as ui
+    from app.ui.instance import SingleInstance
 
     if not ui.display_available():
         return None
@@ -84,7 +85,7 @@ def icon_first(rest: Callable[[], int]) -> int | None:
         ensure_dir(home)
     except OSError:
         return None  # the ordinary start says what is wrong with it
-    instance = ui.SingleInstance(home)
+    instance = SingleInstance(home)
     if not instance.acquire():
         return None  # the ordinary start tells the running one to come forward
     try:
@@ -106,7 +107,7 @@ def icon_first(rest: Callable[[], int]) -> int | None:
 def _run(app: Any, tray: Any, prepared: FirstStart, rest: Callable[[], int]) -> int:
     from PySide6.QtCore import QTimer
 
-    from app.ui import app as ui
+    from app.ui import qt_app as ui
 
     codes: list[int] = []
 

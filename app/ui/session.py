@@ -29,11 +29,11 @@ from app import APP_ID
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
 
-    from app.ui.app import SingleInstance
     from app.ui.icons import Icons
+    from app.ui.instance import SingleInstance
     from app.ui.tray import TrayIcon
     from app.ui.windows import Windows
-    from app.worker import WorkerController
+    from app.worker_controller import WorkerController
 
 log = logging.getLogger("app.ui.app")
 
@@ -101,7 +101,7 @@ class TraySession(QObject):
 
     def _build_worker_and_windows(self) -> None:
         from app.ui.windows import Windows
-        from app.worker import WorkerController
+        from app.worker_controller import WorkerController
 
         controller = WorkerController(self._companion_factory, self._license_factory,
                                       self._interval, sending=not self.windows_only)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # imported where used: the icon is shown before any of these 
     from app.service.status import Problem
     from app.service.tray_state import Snapshot
     from app.ui.windows import Windows
-    from app.worker import WorkerController
+    from app.worker_controller import WorkerController
 
 
 NOTIFY_EVERY = 6 * 3600.0  # the same problem again after this long

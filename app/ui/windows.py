@@ -21,7 +21,7 @@ from app.ui.icons import Icons
 if TYPE_CHECKING:  # imported where used: an idle tray needs none of them
     from app.service.results import CommandError, ConsentResult, ConsentView
     from app.storage.texts import Texts
-    from app.worker import WorkerController
+    from app.worker_controller import WorkerController
 
 log = logging.getLogger(__name__)
 

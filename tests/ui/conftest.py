@@ -99,7 +99,7 @@ def wait_result(qtbot, submit, timeout: int = 10_000):
 @pytest.fixture()
 def controller_for(qtbot):
     """Start a ``WorkerController`` and shut it down after the test."""
-    from app.worker import WorkerController
+    from app.worker_controller import WorkerController
 
     made = []
 

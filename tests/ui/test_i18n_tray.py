@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import QLocale
 
 from app import i18n
-from app.ui.app import setup_language
+from app.ui.qt_app import setup_language
 from tests.ui.artifacts import save_screenshot
 
 pytestmark = pytest.mark.timeout(90)

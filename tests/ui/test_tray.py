@@ -309,7 +309,7 @@ def test_the_servers_message_is_shown_as_text_not_markup(qtbot):
 
 
 def test_single_instance_name_does_not_follow_the_user_variable(tmp_path, monkeypatch):
-    from app.ui.app import server_name
+    from app.ui.instance import server_name
 
     first = server_name(tmp_path)
     monkeypatch.setenv("USER", "someone-else")

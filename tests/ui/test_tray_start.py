@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from app.ui.app import SingleInstance
 from app.ui.icons import Icons
+from app.ui.instance import SingleInstance
 from app.ui.session import TraySession
 from app.ui.tray import TrayIcon
 from tests.ui.test_worker import enqueue
@@ -76,7 +76,7 @@ def test_an_idle_tray_imports_no_window_and_no_network_module(tmp_path):
 
 def test_the_network_watcher_is_built_when_a_round_first_needs_it(qtbot, td, make_factory):
     from app.netinfo import NetworkWatcher
-    from app.worker import WorkerController
+    from app.worker_controller import WorkerController
 
     factory = make_factory(td_url=td.url)
     enqueue(factory, 2)
@@ -108,7 +108,7 @@ def test_the_network_watcher_is_built_when_a_round_first_needs_it(qtbot, td, mak
 
 
 def test_a_failing_network_backend_lets_the_round_go_as_without_one(qtbot, td, make_factory):
-    from app.worker import WorkerController
+    from app.worker_controller import WorkerController
 
     factory = make_factory(td_url=td.url)
     enqueue(factory, 1)
