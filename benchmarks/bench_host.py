@@ -1,8 +1,8 @@
 """Host ``track`` latency with 8 host processes at once, against a bare SQLite commit.
 
-Ours: the tray runs (offscreen), and 8 processes each call ``app.client.track`` one event at a
+Ours: the tray runs (offscreen), and 8 processes each call ``app.door.client.track`` one event at a
 time, timing every call. Baseline: 8 processes each doing a bare SQLite insert + commit (WAL,
-synchronous=FULL) into one shared file, timed the same way. Until ``app.client`` exists the
+synchronous=FULL) into one shared file, timed the same way. Until ``app.door.client`` exists the
 figure is a "not available" row.
 
 Two loads. *Back to back*: each host calls again as soon as it has its answer, so the tray
@@ -61,7 +61,7 @@ def _pace(rate: float) -> Callable[[int], None]:
 
 def _host_client(n: int, rate: float) -> list[float]:
     """One host: ``track`` one event at a time, each timed; no inbox fallback (a miss fails)."""
-    from app.client import Client
+    from app.door.client import Client
 
     client = Client(PRODUCT, fallback=False)
     out = []
@@ -108,7 +108,7 @@ def _hosts(python: str, args: list[str], env: dict[str, str]) -> list[float]:
 
 def _wait_serving(python: str, env: dict[str, str], tray: subprocess.Popen) -> bool:
     """Whether the tray answers ``hello`` on the host socket within ``WAIT`` seconds."""
-    probe = ("import sys\nfrom app.client import Client\n"
+    probe = ("import sys\nfrom app.door.client import Client\n"
              f"Client({PRODUCT!r}, fallback=False).hello()\n")
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
@@ -125,11 +125,11 @@ def _wait_serving(python: str, env: dict[str, str], tray: subprocess.Popen) -> b
 def run(s: Settings) -> list[Row]:
     """p50 and p99 of ours and of the bare commit, or a "not available" row."""
     try:
-        available = importlib.util.find_spec("app.client") is not None
+        available = importlib.util.find_spec("app.door.client") is not None
     except (ImportError, ValueError):
         available = False
     if not available:
-        return [failed(FIGURE, "not available", "app.client does not exist yet (no host "
+        return [failed(FIGURE, "not available", "app.door.client does not exist yet (no host "
                                                 "endpoint in the tray)", GOAL)]
     with tempfile.TemporaryDirectory(prefix="lc-bench-host-") as tmp_text:
         tmp = Path(tmp_text)
@@ -147,7 +147,7 @@ def run(s: Settings) -> list[Row]:
                                         stderr=log)
             try:
                 if not _wait_serving(s.python, env, tray):
-                    return [failed(FIGURE, "not available", "app.client exists, but the tray "
+                    return [failed(FIGURE, "not available", "app.door.client exists, but the tray "
                                    f"does not answer on the host socket within {WAIT:g} s", GOAL)]
                 cpu_before = cpu_seconds(tray.pid)
                 ours = _hosts(s.python, ["client", n, "0"], env)

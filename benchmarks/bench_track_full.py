@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.service.companion import Companion
-from app.service.identity import Identity
+from app.core.companion import Companion
+from app.core.identity import Identity
+from app.core.wiring import build_companion
 from app.storage.config import load_config
-from app.wiring import build_companion
 
 CONFIG = """
 [product]

@@ -36,10 +36,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path and not os.environ.get("PYTHONPATH"):
     sys.path.insert(0, str(ROOT))
 
+from app.core.identity import Identity  # noqa: E402
+from app.core.wiring import build_companion  # noqa: E402
 from app.receiver import TelemetryDeckReceiver  # noqa: E402
-from app.service.identity import Identity  # noqa: E402
 from app.storage.config import load_config  # noqa: E402
-from app.wiring import build_companion  # noqa: E402
 
 CONFIG = """
 [product]

@@ -54,15 +54,15 @@ def prepare_home(tmp: Path, python: str, env_base: dict[str, str]) -> dict[str, 
 def open_service(config_path: Path, home: Path, **kwargs: Any) -> Any:
     """The companion service object, built as the product builds it, its database open.
 
-    ``app.wiring.build_companion`` where the app has it, else ``open_companion``; with a fixed
+    ``app.core.wiring.build_companion`` where the app has it, else ``open_companion``; with a fixed
     identity and license key so no keyring is needed in process.
     """
     from app.storage.config import load_config
 
     try:
-        from app.wiring import build_companion as build
+        from app.core.wiring import build_companion as build
     except ImportError:
-        from app.service.companion import open_companion as build
+        from app.core.companion import open_companion as build
     kwargs.setdefault("identity", identity)
     kwargs.setdefault("license_key", lambda: LICENSE_KEY)
     kwargs.setdefault("environ", {})
@@ -71,7 +71,7 @@ def open_service(config_path: Path, home: Path, **kwargs: Any) -> Any:
 
 def identity() -> Any:
     """A fixed user identity (deriving the real one reads the machine id)."""
-    from app.service.identity import Identity
+    from app.core.identity import Identity
 
     return Identity("bench-user-identifier-000000001", "bench-activation-0000000001",
                     "bench", "bench")

@@ -83,10 +83,10 @@ def read_package_metadata(init_file: Path | None = None) -> dict[str, str]:
 def login_item_label(autostart_file: Path | None = None) -> str:
     """The LaunchAgent label the tray's "Start at login" switch uses (``BUNDLE_ID``).
 
-    Read from ``app/service/autostart.py`` so the plist an installer writes and the one the
+    Read from ``app/support/autostart.py`` so the plist an installer writes and the one the
     tray toggles are the same file with the same label.
     """
-    autostart_file = autostart_file or ROOT / "app" / "service" / "autostart.py"
+    autostart_file = autostart_file or ROOT / "app" / "support" / "autostart.py"
     tree = ast.parse(autostart_file.read_text(encoding="utf-8"), str(autostart_file))
     for node in tree.body:
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):

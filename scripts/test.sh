@@ -19,7 +19,7 @@ timeout 1800 .venv/bin/python -m pip install -q --progress-bar off -e '.[dev]'
 
 # Lint only the folders that exist (ruff reports a missing path as an error).
 lint_paths=()
-for dir in app tests benchmarks scripts installer; do
+for dir in app tests benchmarks scripts installer tools; do
     [[ -e "$dir" ]] && lint_paths+=("$dir")
 done
 ruff_rc=0

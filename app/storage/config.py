@@ -324,8 +324,8 @@ def _consent(source: Path, raw: Mapping[str, Any]) -> ConsentConfig:
         description, descriptions = _localized(item, "description")
         title = title or cat_id
         texts = {title: titles, description: descriptions} if description else {title: titles}
-        if any(texts.values()):  # translations given: the tray shows them (``app.i18n``)
-            from app import i18n
+        if any(texts.values()):  # translations given: the tray shows them (``app.support.i18n``)
+            from app.support import i18n
 
             i18n.add_vendor_texts(texts)
         categories.append(

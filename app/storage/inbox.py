@@ -8,7 +8,7 @@ Layout, in the state directory (0700)::
 
 A host appends whole lines (one event object each, as in the protocol's ``track``) with
 ``O_APPEND``, holding an exclusive ``flock`` while it writes and fsyncs, and first checks that
-its file name still points at the file it opened (``app.client.append_to_inbox``).
+its file name still points at the file it opened (``app.door.client.append_to_inbox``).
 
 Why rename-to-claim and not "read up to the last newline and remember the offset": the offset
 would have to be committed together with the events or a crash would ingest lines twice or

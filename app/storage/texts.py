@@ -1,5 +1,5 @@
 """The consent and history windows' texts: English in ``resources/texts/en.toml``, translated
-through the gettext catalogs (``app.i18n``).
+through the gettext catalogs (``app.support.i18n``).
 
 Why keep the TOML: it is the one place the windows' English is written, each text under a key
 (``consent.allow_all``) that is also the text's gettext context, so two equal English words in
@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from app import i18n
 from app.storage.resources import resources_dir
+from app.support import i18n
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class Texts:
 
     Args:
         table: the English texts (``en.toml``).
-        language: the language in use (for information; the catalog is ``app.i18n``'s).
+        language: the language in use (for information; the catalog is ``app.support.i18n``'s).
     """
 
     def __init__(self, table: Mapping[str, Any], language: str = FALLBACK) -> None:
@@ -106,11 +106,11 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 
 def load_texts(language: str | None = None, folder: Path | None = None) -> Texts:
-    """The windows' texts in the current language (``app.i18n.setup``).
+    """The windows' texts in the current language (``app.support.i18n.setup``).
 
     Args:
         language: ``en`` forces English whatever catalog is loaded; another code loads that
-            language's catalog (``app.i18n.setup(language)``) first.
+            language's catalog (``app.support.i18n.setup(language)``) first.
         folder: where ``en.toml`` is (default: ``resources/texts``).
     """
     folder = folder or resources_dir() / "texts"

@@ -22,7 +22,7 @@ eval "$("$PY" "$ROOT/installer/branding.py" --shell)"
 APP="$LC_APP_ID"
 ONEDIR="${1:-$ROOT/dist/$APP}"
 OUTDIR="${2:-$ROOT/dist}"
-# The tray's subcommand (app/cli_tray.py); the menu entry and the autostart entry run it.
+# The tray's subcommand (app/cli/tray.py); the menu entry and the autostart entry run it.
 TRAY_COMMAND="${LC_TRAY_COMMAND:-tray}"
 DEB_REVISION="${LC_DEB_REVISION:-1}"
 ARCH="$(dpkg --print-architecture)"

@@ -10,7 +10,7 @@
 ;   - copies the onedir build to %LOCALAPPDATA%\Programs\<display name>
 ;   - a Start-menu shortcut to <app_id>-tray.exe (the windowed build of the same program)
 ;   - optional section "Start at login": HKCU\...\Run value <app_id>, the same value the tray's
-;     own "Start at login" switch writes (app/service/autostart.py), so either can turn it off
+;     own "Start at login" switch writes (app/support/autostart.py), so either can turn it off
 ;   - an entry in "Apps & features" with a quiet uninstall string
 ; Uninstall removes the program, the shortcut and the Run value. Only if the user ticks
 ; "Also remove my settings and data" (or passes /REMOVEDATA) does it first run

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from app.client import Client
+from app.door.client import Client
 from tests.configs import telemetrydeck, vendor_config
 from tests.e2e.test_tray_process import log_text, wait_for
 from tests.procs import terminate
@@ -33,7 +33,7 @@ NOWHERE = "http://127.0.0.1:9/v2/"  # the discard port: connection refused, noth
 
 PYTHON_HOST = """
 import sys, time
-from app.client import Client
+from app.door.client import Client
 product, base, count, pause = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 client = Client(product, connect_timeout=0.2)
 for i in range(count):

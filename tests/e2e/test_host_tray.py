@@ -3,7 +3,7 @@ a stuck send round, a SIGKILL mid-stream with the inbox taking over.
 
 Each test runs ``python -m app tray`` with its own state directory, a socket in a short private
 directory (``LICENSE_COMPANION_HOST_SOCKET``) and a config sending to an in-process TelemetryDeck
-receiver (no license key, so no keyring). Hosts are separate processes: ``app/client.py`` run
+receiver (no license key, so no keyring). Hosts are separate processes: ``app/door/client.py`` run
 by Python, and a shell script speaking the protocol through ``socat``.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from app.client import Client
+from app.door.client import Client
 from app.receiver.faults import Hang
 from tests.configs import telemetrydeck, write_vendor_config
 from tests.e2e.test_tray_process import delivered_values, log_text, wait_for
@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 HOST_SCRIPT = """
 import sys, time
-from app.client import Client
+from app.door.client import Client
 sock, inbox, base, count, pause = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), \\
     float(sys.argv[5])
 client = Client(socket_path=sock, inbox=inbox, connect_timeout=0.2)

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from app.core.identity import Identity
+from app.core.wiring import build_companion
 from app.receiver import Respond, TelemetryDeckReceiver
-from app.service.identity import Identity
 from app.storage.config import load_config
-from app.wiring import build_companion
 from tests.configs import telemetrydeck, write_vendor_config
 
 pytestmark = pytest.mark.timeout(180)

@@ -30,7 +30,7 @@ from types import SimpleNamespace
 import pytest
 
 import app
-from app.service.autostart import BUNDLE_ID
+from app.support.autostart import BUNDLE_ID
 from tests.procs import terminate, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -113,7 +113,7 @@ def test_spec_takes_name_version_and_resources_from_the_package(tmp_path):
     hidden = set(analysis.kwargs["hiddenimports"])
     for module in ("keyring.backends.SecretService", "keyring.backends.kwallet", "keyring.backends.Windows",
                    "keyring.backends.macOS", "keyring.backends.chainer", "keyring.backends.fail",
-                   "jeepney", "secretstorage", "app.cli_tray", "app.selftest", "app.ui.tray"):
+                   "jeepney", "secretstorage", "app.cli.tray", "app.tray.selftest", "app.tray.tray_icon"):
         assert module in hidden, module
     assert "PySide6.QtQuick" in analysis.kwargs["excludes"]
     meta = branding.read_package_metadata()
@@ -242,7 +242,7 @@ def test_qt_sorts_and_names_time_zones_with_the_trimmed_icu_data(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     icudata.shrink(ICU_DATA, empty / ICU_DATA.name, keep=lambda name: False)
-    code = ("import pathlib; from app.selftest import check_text_services; "
+    code = ("import pathlib; from app.tray.selftest import check_text_services; "
             "print(repr(check_text_services())); print([line.split()[-1] for line in "
             "pathlib.Path('/proc/self/maps').read_text().splitlines() if 'libicudata' in line][0])")
 
@@ -387,7 +387,7 @@ def test_frozen_self_test_offscreen(built, tmp_path):
     assert data["ok"], data
     assert data["frozen"] is True
     assert data["qt"]["platform"] == "offscreen"
-    assert "app.ui.app" in data["qt"]["ui_modules"]
+    assert "app.tray.app" in data["qt"]["ui_modules"]
     assert data["app"]["version"] == app.__version__
     assert Path(data["resources"]["path"]) == ONEDIR / "_internal" / "resources"
     assert any(name.endswith("app.svg") for name in data["resources"]["icons"])
@@ -505,7 +505,7 @@ def test_deb_installs_runs_and_purges_cleanly(built, tmp_path, request):
         if shutil.which("desktop-file-validate"):
             subprocess.run(["desktop-file-validate", str(autostart)], check=True)
         # The tray's "Start at login" switch sees the package's entry and turns it off per user.
-        from app.service.autostart import Autostart
+        from app.support.autostart import Autostart
 
         switch = Autostart(command=[str(exe), "tray"], platform="linux",
                            environ={"XDG_CONFIG_HOME": str(tmp_path / "xdg-switch")}, home=tmp_path)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from app.service.identity import Identity
+from app.core.identity import Identity
+from app.core.wiring import build_companion
 from app.storage.config import load_config
-from app.wiring import build_companion
 from tests.configs import telemetrydeck, write_vendor_config
 from tests.procs import terminate, wait_for
 

@@ -26,7 +26,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 import benchmarks.desktop
-from app.client import Client
+from app.door.client import Client
 from app.receiver import KeyManagerReceiver, License, TelemetryDeckReceiver, generate_private_key
 from tests.procs import terminate, wait_for
 from tests.ui.conftest import API_KEY, LICENSE, write_config

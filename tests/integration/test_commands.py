@@ -1,4 +1,4 @@
-"""The tray's commands (``app.service.commands``) on a real companion, without Qt or a thread."""
+"""The tray's commands (``app.core.commands``) on a real companion, without Qt or a thread."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import json
 
 import pytest
 
+from app.core import commands
+from app.core.consent_view import history_json
+from app.core.wiring import build_companion
 from app.model.errors import ValidationError
 from app.model.wire import Outcome, Verdict
-from app.service import commands
-from app.service.consent_view import history_json
 from app.storage.config import load_config
-from app.wiring import build_companion
 from tests.ui.conftest import fixed_identity, write_config
 
 pytestmark = pytest.mark.timeout(60)

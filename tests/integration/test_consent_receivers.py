@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from app import cli
+from app.core.companion import Companion
+from app.core.identity import Identity
+from app.core.wiring import build_companion
 from app.model.consent import Choice
 from app.receiver import KeyManagerReceiver
-from app.service.companion import Companion
-from app.service.identity import Identity
 from app.storage.config import load_config
 from app.storage.outbox import UNDECIDED_KEEP
-from app.wiring import build_companion
 from tests.configs import keymanager, telemetrydeck, vendor_config
 
 pytestmark = pytest.mark.timeout(60)

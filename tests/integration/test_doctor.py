@@ -18,16 +18,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from app.core.wiring import build_companion
+from app.delivery.network import NetworkState, Reachability
+from app.doctor.check import Verdict
+from app.doctor.net import Probe, probe_backend
+from app.doctor.report import DoctorSetup, run_doctor
 from app.model.consent import NO_POLICY
 from app.receiver import KeyManagerReceiver, Respond, TelemetryDeckReceiver
-from app.service.doctor import DoctorSetup, run_doctor
-from app.service.doctor_check import Verdict
-from app.service.doctor_net import Probe, probe_backend
-from app.service.network import NetworkState, Reachability
 from app.storage.config import parse_config
-from app.storage.license_store import LicenseStore
+from app.storage.keyring.license_store import LicenseStore
 from app.storage.policy import read_policy_file
-from app.wiring import build_companion
 from tests.configs import API_KEY, keymanager, telemetrydeck, vendor_config
 from tests.integration.test_consent_receivers import IDENTITY
 from tests.raw_server import ConnectProxy

@@ -9,14 +9,14 @@ import sys
 
 import pytest
 
-import app.client as client_module
-import app.host_endpoint as endpoint_module
+import app.door.client as client_module
+import app.door.endpoint as endpoint_module
 from app import cli
-from app.client import Client, ClientError
-from app.host_door import HostDoor
-from app.service.identity import Identity
+from app.core.identity import Identity
+from app.core.wiring import build_companion
+from app.door.client import Client, ClientError
+from app.door.door import HostDoor
 from app.storage.config import load_config
-from app.wiring import build_companion
 from tests.configs import telemetrydeck, write_vendor_config
 
 pytestmark = pytest.mark.timeout(60)

@@ -10,12 +10,12 @@ import time
 
 import pytest
 
-import app.service.host_companion as host_companion
-from app.service.host_companion import COMMIT_WAKE_EVERY, CompanionHost
-from app.service.host_protocol import TrackItem
-from app.service.identity import Identity
+import app.door.companion_side as host_companion
+from app.core.identity import Identity
+from app.core.wiring import build_companion
+from app.door.companion_side import COMMIT_WAKE_EVERY, CompanionHost
+from app.door.protocol import TrackItem
 from app.storage.config import load_config
-from app.wiring import build_companion
 from tests.configs import keymanager, telemetrydeck, write_vendor_config
 
 pytestmark = pytest.mark.timeout(60)

@@ -12,12 +12,12 @@ import time
 
 import pytest
 
-from app.client import Client, nudge
-from app.host_door import HostDoor
-from app.host_endpoint import Limits
-from app.service.identity import Identity
+from app.core.identity import Identity
+from app.core.wiring import build_companion
+from app.door.client import Client, nudge
+from app.door.door import HostDoor
+from app.door.endpoint import Limits
 from app.storage.config import load_config
-from app.wiring import build_companion
 from tests.configs import write_vendor_config
 from tests.procs import wait_for
 

@@ -7,14 +7,14 @@ import uuid
 
 import pytest
 
+from app.core.identity import derive_identity
+from app.core.license import LicenseService
+from app.delivery.http import HttpClient
+from app.door.license import SKEW, install_recorder, license_answer
 from app.receiver import KeyManagerReceiver, License
-from app.service.host_license import SKEW, install_recorder, license_answer
-from app.service.http import HttpClient
-from app.service.identity import derive_identity
-from app.service.license import LicenseService
 from app.storage.config import parse_config
 from app.storage.db import Database
-from app.storage.license_store import LicenseStore
+from app.storage.keyring.license_store import LicenseStore
 from app.storage.state import StateStore
 
 pytestmark = [pytest.mark.keyring, pytest.mark.timeout(60)]

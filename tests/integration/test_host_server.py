@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from app.client import Client, ClientError
-from app.host_server import HostServer, Limits
-from app.service.host_companion import CompanionHost
-from app.service.host_ingest import ingest_inbox, ingest_jsonl
-from app.service.host_protocol import ErrorReply, TrackItem
-from app.service.identity import Identity
+from app.core.identity import Identity
+from app.core.wiring import build_companion
+from app.door.client import Client, ClientError
+from app.door.companion_side import CompanionHost
+from app.door.ingest import ingest_inbox, ingest_jsonl
+from app.door.protocol import ErrorReply, TrackItem
+from app.door.server import HostServer, Limits
 from app.storage.config import load_config
 from app.storage.inbox import Inbox
-from app.wiring import build_companion
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -246,7 +246,7 @@ def test_connection_limit(served):
 
 
 def test_second_server_on_the_same_path_is_refused(served, companion):
-    from app.host_server import HostServerError
+    from app.door.server import HostServerError
 
     server, _ = served
     with pytest.raises(HostServerError):
@@ -318,7 +318,7 @@ def test_pipelined_requests_are_answered_in_order(served, companion):
 
 HOST_SCRIPT = """
 import sys, json
-import app.client as c
+import app.door.client as c
 c.configure(socket_path=sys.argv[1], inbox=sys.argv[2], fallback=False)
 ids = [c.track("feature.proc", i, payload={"pid": i})["event_id"] for i in range(100)]
 ids += [r["event_id"] for r in c.track_batch([{"name": "App.p", "value": i}
@@ -376,7 +376,7 @@ def test_tracking_never_waits_for_a_stuck_send_round(tmp_path):
 
 
 def test_host_info_names_address_and_inbox(companion, tmp_path, monkeypatch):
-    from app.host_endpoint import host_info
+    from app.door.endpoint import host_info
 
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "rt"))
     info = host_info(companion.config, companion.home)
@@ -393,7 +393,7 @@ def test_host_info_names_address_and_inbox(companion, tmp_path, monkeypatch):
 
 
 def test_client_falls_back_and_reconnects_when_the_companion_comes_back(companion, tmp_path):
-    import app.client as client_module
+    import app.door.client as client_module
 
     path = tmp_path / "run" / "y" / "host.sock"
     server = HostServer(CompanionHost(companion), path)
@@ -415,7 +415,7 @@ def test_client_falls_back_and_reconnects_when_the_companion_comes_back(companio
 
 
 def test_the_door_takes_the_inbox_at_start_and_when_asked(companion, tmp_path):
-    from app.host_door import HostDoor
+    from app.door.door import HostDoor
 
     inbox = companion.home / "inbox"
     offline = Client(socket_path=tmp_path / "d" / "host.sock", inbox=inbox)

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
+from app.delivery.http import HttpClient, TransportError
 from app.model.wire import PreparedRequest
-from app.service.http import HttpClient, TransportError
 from tests.raw_server import RawServer
 
 pytestmark = pytest.mark.timeout(30)

@@ -13,10 +13,10 @@ import time
 
 import pytest
 
+from app.core.wiring import build_companion
+from app.delivery.http import HttpClient, TransportError
 from app.model.wire import PreparedRequest
-from app.service.http import HttpClient, TransportError
 from app.storage.config import parse_config
-from app.wiring import build_companion
 from tests.raw_server import RawServer
 
 pytestmark = pytest.mark.timeout(60)

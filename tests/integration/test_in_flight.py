@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from app.service.identity import Identity
+from app.core.identity import Identity
+from app.core.wiring import build_companion
 from app.storage.config import load_config
 from app.storage.history import UNCONFIRMED
 from app.storage.outbox import MAX_UNANSWERED
-from app.wiring import build_companion
 from tests.configs import telemetrydeck, write_vendor_config
 
 pytestmark = pytest.mark.timeout(60)

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from app.storage import keyring_access
+from app.storage.keyring import access as keyring_access
 
 REPO = Path(__file__).resolve().parents[2]
 PROBE = """
 import json, sys
-from app.storage.keyring_access import Keyring
+from app.storage.keyring.access import Keyring
 k = Keyring("license-companion:test-choice", timeout=5)
 name = k.backend_name()
 print(json.dumps({"name": name, "modules": sorted(m for m in sys.modules

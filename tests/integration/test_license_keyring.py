@@ -9,9 +9,9 @@ import uuid
 
 import pytest
 
+from app.core.identity import derive_identity
 from app.model.errors import KeyringUnavailableError
-from app.service.identity import derive_identity
-from app.storage.license_store import KEY_USERNAME, KeyringSecretStore, LicenseStore
+from app.storage.keyring.license_store import KEY_USERNAME, KeyringSecretStore, LicenseStore
 
 pytestmark = [pytest.mark.keyring, pytest.mark.timeout(60)]
 

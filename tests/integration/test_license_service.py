@@ -8,6 +8,9 @@ import uuid
 
 import pytest
 
+from app.core.identity import derive_identity
+from app.core.license import LicenseService
+from app.delivery.http import HttpClient
 from app.model.errors import ValidationError
 from app.receiver import (
     DEACTIVATE_PATH,
@@ -21,12 +24,9 @@ from app.receiver import (
     generate_private_key,
     make_envelope,
 )
-from app.service.http import HttpClient
-from app.service.identity import derive_identity
-from app.service.license import LicenseService
 from app.storage.config import parse_config
 from app.storage.db import Database
-from app.storage.license_store import LicenseStore
+from app.storage.keyring.license_store import LicenseStore
 from app.storage.state import StateStore
 from tests.configs import keymanager, vendor_config
 

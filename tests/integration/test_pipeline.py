@@ -10,6 +10,9 @@ from urllib.parse import parse_qsl
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from app.core.companion import Companion
+from app.core.identity import Identity
+from app.core.wiring import build_companion
 from app.model.consent import Choice
 from app.model.wire import SignatureStatus, Verdict
 from app.receiver import (
@@ -24,10 +27,7 @@ from app.receiver import (
     TooLarge,
     Unsigned,
 )
-from app.service.companion import Companion
-from app.service.identity import Identity
 from app.storage.config import load_config
-from app.wiring import build_companion
 from tests.configs import CATEGORIES, DIAGNOSTICS, keymanager, telemetrydeck, vendor_config
 
 pytestmark = pytest.mark.timeout(90)
@@ -516,7 +516,7 @@ def test_after_a_413_the_preview_is_the_next_request_byte_for_byte(make, td):
 
 
 def test_history_keeps_each_request_as_sent_with_the_secrets_masked(make, km, td):
-    from app.service.consent_view import history_data
+    from app.core.consent_view import history_data
 
     companion = make()
     track_three(companion)

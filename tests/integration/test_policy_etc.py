@@ -10,13 +10,13 @@ import os
 
 import pytest
 
+from app.core import consent_view
+from app.core.consent import ConsentPolicy, PolicyLockedError, enforce_policy, system_policy
+from app.core.wiring import build_companion
 from app.model.consent import Choice, DecidedBy
 from app.receiver import KeyManagerReceiver
-from app.service import consent_view
-from app.service.consent import ConsentPolicy, PolicyLockedError, enforce_policy, system_policy
 from app.storage.config import parse_config
 from app.storage.policy import LINUX_POLICY_PATH, read_policy_file
-from app.wiring import build_companion
 from tests.configs import API_KEY, keymanager, telemetrydeck, vendor_config
 from tests.integration.test_consent_receivers import IDENTITY, LICENSE
 

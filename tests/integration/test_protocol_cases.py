@@ -1,5 +1,5 @@
 """The shared protocol cases (clients/protocol-cases.json) against the real door, through a raw
-socket, the C client (clients/c), the Node client (clients/node) and app/client.py, so the
+socket, the C client (clients/c), the Node client (clients/node) and app/door/client.py, so the
 clients and the door cannot drift apart. Also: an event id is stored at most once whether it
 comes by the socket, the inbox or both.
 """
@@ -18,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from app.client import Client, ClientError
-from app.host_server import HostServer
-from app.service.host_companion import CompanionHost
-from app.service.host_ingest import ingest_inbox
-from app.service.identity import Identity
+from app.core.identity import Identity
+from app.core.wiring import build_companion
+from app.door.client import Client, ClientError
+from app.door.companion_side import CompanionHost
+from app.door.ingest import ingest_inbox
+from app.door.server import HostServer
 from app.storage.config import load_config
 from app.storage.inbox import Inbox
-from app.wiring import build_companion
 from tests import protocol_cases
 
 pytestmark = pytest.mark.timeout(120)
@@ -100,7 +100,7 @@ def test_the_python_client_gets_every_case_answer(door):
     answers = []
     for case in CASES["cases"]:
         if not case["send"].startswith("{"):
-            continue  # app/client.py sends objects only: no way to write a non-object line
+            continue  # app/door/client.py sends objects only: no way to write a non-object line
         try:
             answers.append((case, client.request(json.loads(case["send"]))))
         except ClientError as exc:
@@ -221,7 +221,7 @@ def test_an_event_id_is_stored_once_by_socket_inbox_or_both(door):
 
 
 def test_host_info_gives_the_product_id_and_its_slug(door):
-    from app.host_endpoint import host_info
+    from app.door.endpoint import host_info
 
     info = host_info(door.companion.config, door.home)
     assert (info["product"], info["product_slug"]) == ("Acme Pro 7", "acme-pro-7")

@@ -17,9 +17,9 @@ import threading
 
 import pytest
 
-from app.service.identity import Identity
+from app.core.identity import Identity
+from app.core.wiring import build_companion
 from app.storage.config import load_config
-from app.wiring import build_companion
 from tests.configs import telemetrydeck, write_vendor_config
 
 pytestmark = pytest.mark.timeout(120)

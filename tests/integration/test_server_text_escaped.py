@@ -11,9 +11,9 @@ import json
 import pytest
 
 from app.backends.keymanager import KeyManagerBackend
+from app.core.wiring import build_companion
 from app.model.wire import HttpResponse
 from app.storage.config import parse_config
-from app.wiring import build_companion
 from tests.raw_server import RawServer
 
 pytestmark = pytest.mark.timeout(30)

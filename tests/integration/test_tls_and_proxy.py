@@ -22,13 +22,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from app.core.companion import Companion
+from app.core.wiring import build_companion
+from app.delivery import http
+from app.delivery.http import HttpClient, TransportError
 from app.model.wire import PreparedRequest
 from app.receiver import TelemetryDeckReceiver
-from app.service import http
-from app.service.companion import Companion
-from app.service.http import HttpClient, TransportError
 from app.storage.config import parse_config
-from app.wiring import build_companion
 from tests.raw_server import ConnectProxy
 
 pytestmark = pytest.mark.timeout(60)

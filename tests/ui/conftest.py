@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from app.core.identity import Identity
+from app.core.wiring import build_companion
 from app.receiver import KeyManagerReceiver
-from app.service.autostart import Autostart
-from app.service.identity import Identity
 from app.storage.config import load_config
-from app.ui.icons import Icons
-from app.ui.tray import TrayIcon
-from app.ui.windows import Windows
-from app.wiring import build_companion
+from app.support.autostart import Autostart
+from app.tray.icons import Icons
+from app.tray.tray_icon import TrayIcon
+from app.tray.windows import Windows
 from tests.configs import keymanager, telemetrydeck, write_vendor_config
 
 API_KEY = "2964c3c9-0b5d-4d89-b3ac-4668f30bc492"
@@ -99,7 +99,7 @@ def wait_result(qtbot, submit, timeout: int = 10_000):
 @pytest.fixture()
 def controller_for(qtbot):
     """Start a ``WorkerController`` and shut it down after the test."""
-    from app.worker_controller import WorkerController
+    from app.tray.worker_controller import WorkerController
 
     made = []
 

@@ -1,6 +1,6 @@
 """Test-only owners for the consent and history windows: they call a ``Companion`` directly.
 
-The product feeds the windows through its worker (off the GUI thread; app/ui/windows.py). These
+The product feeds the windows through its worker (off the GUI thread; app/tray/windows.py). These
 adapters answer the same signals at once on the calling thread, so the window tests need no
 worker thread. They would block a real GUI on disk and keyring, which is why they live here.
 """
@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
+from app.core.commands import export_history
+from app.core.consent_view import version_changed
 from app.model.consent import Choice
-from app.qt_emit import emit
-from app.service.commands import export_history
-from app.service.consent_view import version_changed
 from app.storage.texts import Texts, load_texts
-from app.ui.consent_window import ConsentWindow
-from app.ui.history_window import HistoryWindow
+from app.tray.consent_window import ConsentWindow
+from app.tray.history_window import HistoryWindow
+from app.tray.qt_emit import emit
 
 if TYPE_CHECKING:
-    from app.service.companion import Companion
+    from app.core.companion import Companion
 
 
 class ConsentController(QObject):

@@ -18,9 +18,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import i18n
-from app.service.tray_state import Level
-from app.ui.icons import Icons
+from app.core.tray_state import Level
+from app.support import i18n
+from app.tray.icons import Icons
 from tests.ui.window_kit import build_windows, close_all
 
 pytestmark = pytest.mark.timeout(90)

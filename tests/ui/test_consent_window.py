@@ -6,11 +6,11 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QCheckBox, QPushButton
 
+from app.core.wiring import build_companion
 from app.model.consent import Choice
 from app.storage.config import load_config
 from app.storage.texts import load_texts
-from app.ui.consent_window import ConsentWindow
-from app.wiring import build_companion
+from app.tray.consent_window import ConsentWindow
 from tests.ui.artifacts import save_screenshot
 from tests.ui.conftest import API_KEY, LICENSE, fixed_identity, write_config
 from tests.ui.controllers import ConsentController

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
+from app.core.wiring import build_companion
 from app.model.consent import AdminPolicy, Choice
 from app.storage.config import load_config
 from app.storage.texts import load_texts
-from app.wiring import build_companion
 from tests.ui.artifacts import save_screenshot
 from tests.ui.conftest import LICENSE, fixed_identity, write_config
 from tests.ui.controllers import ConsentController

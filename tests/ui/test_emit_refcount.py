@@ -6,7 +6,7 @@ import sys
 
 from PySide6.QtCore import QObject, Signal
 
-from app.qt_emit import emit
+from app.tray.qt_emit import emit
 
 
 class Source(QObject):

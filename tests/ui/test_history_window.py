@@ -9,11 +9,11 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app import cli
+from app.core.wiring import build_companion
 from app.model.wire import Outcome, Verdict
 from app.receiver import KeyManagerReceiver
 from app.storage.config import load_config
 from app.storage.texts import load_texts
-from app.wiring import build_companion
 from tests.ui.artifacts import save_screenshot
 from tests.ui.conftest import API_KEY, LICENSE, fixed_identity, write_config
 from tests.ui.controllers import HistoryController
@@ -60,7 +60,7 @@ def shown(qtbot, companion):
 
 
 def column(window, name: str) -> list[str]:
-    from app.ui.history_window import COLUMNS
+    from app.tray.history_window import COLUMNS
 
     index = COLUMNS.index(name)
     return [window.table.item(row, index).text() for row in range(window.table.rowCount())

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from app import i18n
-from app.i18n_catalog import build, parse_po, placeholders, po_files, source_messages
-from app.service.status import BackendState
-from app.service.tray_state import snapshot
+from app.core.status import BackendState
+from app.core.tray_state import snapshot
 from app.storage.texts import load_texts
+from app.support import i18n
 from tests.unit.test_tray_state import status_with
+from tools.i18n_catalog import build, parse_po, placeholders, po_files, source_messages
 
 SHIPPED = set(i18n.SHIPPED)
 
@@ -48,7 +48,7 @@ def test_every_catalog_covers_every_message_and_keeps_every_placeholder(lang):
 
 
 def test_the_compiled_catalogs_and_the_template_are_up_to_date():
-    assert build(check=True) == []  # `python -m app.i18n_catalog` rewrites them
+    assert build(check=True) == []  # `python -m tools.i18n_catalog` rewrites them
 
 
 @pytest.mark.parametrize(("environ", "wanted"), [
@@ -164,7 +164,7 @@ def test_vendor_texts_as_a_table_and_typos_named(tmp_path):
 def test_numbers_in_the_windows_follow_the_locale(qapp):
     from PySide6.QtCore import QLocale
 
-    from app.ui.history_window import HistoryWindow
+    from app.tray.history_window import HistoryWindow
 
     i18n.setup("de")
     QLocale.setDefault(QLocale("de_DE"))

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QLocale
 
-from app import i18n
-from app.ui.qt_app import setup_language
+from app.support import i18n
+from app.tray.qt_app import setup_language
 from tests.ui.artifacts import save_screenshot
 
 pytestmark = pytest.mark.timeout(90)

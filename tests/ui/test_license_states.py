@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from app.service.license import LicenseState
-from app.ui.license_window import STATE_WORDS, LicenseWindow, available_for_entry
-from app.worker import LicenseInfo
+from app.core.license import LicenseState
+from app.tray.license_window import STATE_WORDS, LicenseWindow, available_for_entry
+from app.tray.worker import LicenseInfo
 
 
 def test_every_license_state_has_its_words():

@@ -12,8 +12,8 @@ from PySide6.QtCore import QLocale
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QStyleFactory, QWidget
 
-from app import i18n
-from app.ui import looks
+from app.support import i18n
+from app.tray import looks
 from tests.ui.artifacts import REPO, save_screenshot, screenshot_dir
 from tests.ui.window_kit import build_windows, close_all, license_window
 
@@ -134,7 +134,7 @@ SCALED = """
 import sys
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
-from app import i18n
+from app.support import i18n
 from tests.ui.window_kit import license_window
 from tests.ui.artifacts import save_screenshot
 for lang in ("en", "ja"):

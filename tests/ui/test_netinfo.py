@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtNetwork import QNetworkInformation
 
-from app.netinfo import NetworkWatcher, to_reachability
-from app.service.network import NetworkState, Reachability, decide_for
+from app.delivery.network import NetworkState, Reachability, decide_for
+from app.tray.netinfo import NetworkWatcher, to_reachability
 
 
 def test_mapping_never_turns_a_failed_internet_check_into_offline():
@@ -28,6 +28,6 @@ def test_a_reading_here(qapp):
 
 
 def test_one_reading_for_doctor_without_an_event_loop():
-    from app.netinfo import current_state
+    from app.tray.netinfo import current_state
 
     assert isinstance(current_state(), NetworkState)

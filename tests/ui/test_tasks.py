@@ -11,8 +11,8 @@ from PySide6.QtCore import QThread
 from PySide6.QtWidgets import QWidget
 
 from app.model.errors import ValidationError
-from app.qt_tasks import NOT_RUNNING
-from app.worker_controller import WorkerController
+from app.tray.qt_tasks import NOT_RUNNING
+from app.tray.worker_controller import WorkerController
 from tests.ui.conftest import wait_answer, wait_result
 from tests.ui.test_worker import SlowClient, enqueue
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from app.core.results import CommandError
+from app.core.wiring import build_companion
 from app.model.wire import Outcome, Verdict
-from app.service.results import CommandError
 from app.storage.config import load_config
 from app.storage.texts import load_texts
-from app.ui.license_window import LicenseWindow
-from app.wiring import build_companion
+from app.tray.license_window import LicenseWindow
 from tests.ui.conftest import LICENSE, fixed_identity, write_config
 from tests.ui.controllers import HistoryController
 
@@ -40,7 +40,7 @@ def test_the_history_table_and_details_show_the_escaped_message(qtbot, tmp_path,
         qtbot.waitExposed(controller.window)
         window = controller.window
         qtbot.waitUntil(lambda: window.table.rowCount() == 1)
-        from app.ui.history_window import COLUMNS
+        from app.tray.history_window import COLUMNS
 
         cell = window.table.item(0, COLUMNS.index("message")).text()
         assert ESCAPED in cell and "\x1b" not in cell
@@ -52,8 +52,8 @@ def test_the_history_table_and_details_show_the_escaped_message(qtbot, tmp_path,
 
 
 def test_the_tray_tooltip_is_escaped():
-    from app.service.tray_state import Level, Snapshot
-    from app.ui.tray import TrayIcon
+    from app.core.tray_state import Level, Snapshot
+    from app.tray.tray_icon import TrayIcon
 
     snap = Snapshot(Level.ATTENTION,
                     f"error {HOSTILE}", (f"last error: {HOSTILE}",))

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QPushButton
 
+from app.core.tray_state import Level, Problem
 from app.receiver import License
-from app.service.tray_state import Level, Problem
-from app.ui.icons import Icons
-from app.ui.license_window import LicenseWindow
-from app.ui.tray import Notifier, TrayIcon
+from app.tray.icons import Icons
+from app.tray.license_window import LicenseWindow
+from app.tray.tray_icon import Notifier, TrayIcon
 from tests.ui.artifacts import save_screenshot
 from tests.ui.conftest import LICENSE, wait_result
 
@@ -123,10 +123,10 @@ def test_license_window_without_a_license_service(qtbot, km, make_factory, tray_
 @pytest.mark.keyring
 def test_license_window_enter_check_reveal_remove(qtbot, keyring_env, signing_key, home,
                                                   make_factory, tray_for):
+    from app.core.license import LicenseService
+    from app.delivery.http import HttpClient
     from app.receiver import KeyManagerReceiver
-    from app.service.http import HttpClient
-    from app.service.license import LicenseService
-    from app.storage.license_store import LicenseStore
+    from app.storage.keyring.license_store import LicenseStore
     from app.storage.state import StateStore
     from tests.ui.conftest import API_KEY, fixed_identity
 
@@ -221,10 +221,10 @@ def test_a_missing_icon_folder_gives_null_icons_not_a_crash(tmp_path):
 @pytest.mark.keyring
 def test_replacing_or_removing_an_activated_key_frees_its_seat_first(
         qtbot, keyring_env, signing_key, home, make_factory, tray_for):
+    from app.core.license import LicenseService
+    from app.delivery.http import HttpClient
     from app.receiver import KeyManagerReceiver, Respond
-    from app.service.http import HttpClient
-    from app.service.license import LicenseService
-    from app.storage.license_store import LicenseStore
+    from app.storage.keyring.license_store import LicenseStore
     from tests.ui.conftest import API_KEY, fixed_identity
 
     other = "5f0b2a77-8c1e-4e55-9d3a-a1b2c3d4e5f6"
@@ -297,7 +297,7 @@ def test_history_export_writes_everything_not_just_the_500_loaded(qtbot, km, mak
 
 
 def test_the_servers_message_is_shown_as_text_not_markup(qtbot):
-    from app.service.results import LicenseInfo
+    from app.core.results import LicenseInfo
 
     window = LicenseWindow("Test Product")
     qtbot.addWidget(window)
@@ -309,7 +309,7 @@ def test_the_servers_message_is_shown_as_text_not_markup(qtbot):
 
 
 def test_single_instance_name_does_not_follow_the_user_variable(tmp_path, monkeypatch):
-    from app.ui.instance import server_name
+    from app.tray.instance import server_name
 
     first = server_name(tmp_path)
     monkeypatch.setenv("USER", "someone-else")

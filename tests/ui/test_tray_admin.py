@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QApplication
 
+from app.core.settings import send_on_metered
+from app.core.tray_state import Level, Snapshot
+from app.core.wiring import build_companion
 from app.model.consent import AdminPolicy
-from app.service.settings import send_on_metered
-from app.service.tray_state import Level, Snapshot
 from app.storage.config import load_config
-from app.ui.tray import TrayIcon
-from app.wiring import build_companion
+from app.tray.tray_icon import TrayIcon
 from tests.ui.conftest import LICENSE, fixed_identity, wait_result, write_config
 from tests.ui.test_tray import action
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from app.ui.icons import Icons
-from app.ui.instance import SingleInstance
-from app.ui.session import TraySession
-from app.ui.tray import TrayIcon
+from app.tray.icons import Icons
+from app.tray.instance import SingleInstance
+from app.tray.session import TraySession
+from app.tray.tray_icon import TrayIcon
 from tests.ui.test_worker import enqueue
 
 pytestmark = pytest.mark.timeout(60)
@@ -60,12 +60,12 @@ def test_the_icon_exists_before_the_worker_and_gets_its_menu_once_built(
 
 
 def test_an_idle_tray_imports_no_window_and_no_network_module(tmp_path):
-    code = ("import sys, app.ui.app, app.ui.first, app.ui.session, app.ui.tray, "
-            "app.ui.windows, app.worker\n"
+    code = ("import sys, app.tray.app, app.tray.first, app.tray.session, app.tray.tray_icon, "
+            "app.tray.windows, app.tray.worker\n"
             "print(' '.join(m for m in sys.modules if m in {"
-            "'app.ui.license_window', 'app.ui.about', 'app.ui.consent_window', "
-            "'app.ui.history_window', 'app.netinfo', 'PySide6.QtNetwork', "
-            "'app.service.doctor_companion'}))\n")
+            "'app.tray.license_window', 'app.tray.about', 'app.tray.consent_window', "
+            "'app.tray.history_window', 'app.tray.netinfo', 'PySide6.QtNetwork', "
+            "'app.doctor.companion'}))\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                           text=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": str(REPO),
@@ -75,8 +75,8 @@ def test_an_idle_tray_imports_no_window_and_no_network_module(tmp_path):
 
 
 def test_the_network_watcher_is_built_when_a_round_first_needs_it(qtbot, td, make_factory):
-    from app.netinfo import NetworkWatcher
-    from app.worker_controller import WorkerController
+    from app.tray.netinfo import NetworkWatcher
+    from app.tray.worker_controller import WorkerController
 
     factory = make_factory(td_url=td.url)
     enqueue(factory, 2)
@@ -108,7 +108,7 @@ def test_the_network_watcher_is_built_when_a_round_first_needs_it(qtbot, td, mak
 
 
 def test_a_failing_network_backend_lets_the_round_go_as_without_one(qtbot, td, make_factory):
-    from app.worker_controller import WorkerController
+    from app.tray.worker_controller import WorkerController
 
     factory = make_factory(td_url=td.url)
     enqueue(factory, 1)
@@ -130,7 +130,7 @@ def test_a_failing_network_backend_lets_the_round_go_as_without_one(qtbot, td, m
 
 @pytest.mark.skipif(os.name != "posix", reason="the Unix socket is the POSIX server")
 def test_a_second_start_reaches_the_first_through_a_private_socket(qtbot, home):
-    from app.ui.local_socket import socket_path
+    from app.tray.local_socket import socket_path
 
     first, second = SingleInstance(home), SingleInstance(home)
     assert first.acquire()
@@ -162,7 +162,7 @@ def test_a_second_start_reaches_the_first_through_a_private_socket(qtbot, home):
 
 @pytest.mark.skipif(os.name != "posix", reason="the Unix socket is the POSIX server")
 def test_a_stale_socket_of_a_dead_tray_is_replaced(qtbot, home):
-    from app.ui.local_socket import socket_path
+    from app.tray.local_socket import socket_path
 
     instance = SingleInstance(home)
     path = socket_path(instance.name)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from app.service.results import SendSummary
-from app.service.tray_state import Level, Snapshot
+from app.core.results import SendSummary
+from app.core.tray_state import Level, Snapshot
 from tests.ui.conftest import wait_answer, wait_result
 
 pytestmark = pytest.mark.timeout(60)
@@ -131,7 +131,7 @@ def test_many_emits_do_not_exhaust_true(qtbot):
 
     from PySide6.QtCore import QObject, Signal
 
-    from app.qt_emit import emit
+    from app.tray.qt_emit import emit
 
     class Source(QObject):
         changed = Signal(object)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.service.network import NetworkState, Reachability
-from app.service.settings import set_send_on_metered
+from app.core.settings import set_send_on_metered
+from app.delivery.network import NetworkState, Reachability
 from tests.ui.conftest import wait_result
 from tests.ui.test_worker import enqueue
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QApplication, QWidget
 
-from app.service.license import LicenseState
-from app.service.results import LicenseInfo
+from app.core.license import LicenseState
+from app.core.results import LicenseInfo
+from app.core.wiring import build_companion
 from app.storage.config import load_config
 from app.storage.texts import load_texts
-from app.ui.about import AboutWindow
-from app.ui.license_window import LicenseWindow
-from app.wiring import build_companion
+from app.tray.about import AboutWindow
+from app.tray.license_window import LicenseWindow
 from tests.ui.conftest import LICENSE, fixed_identity, write_config
 from tests.ui.controllers import ConsentController, HistoryController
 

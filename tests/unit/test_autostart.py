@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from app.service.autostart import Autostart, AutostartError, default_command
+from app.support.autostart import Autostart, AutostartError, default_command
 
 
 def xdg(tmp_path, command=("/opt/lc/license-companion", "--home", "/tmp/a b", "tray")):
@@ -96,7 +96,7 @@ def test_system_wide_entry_is_hidden_for_this_user_not_ignored(tmp_path):
 
 
 def test_login_args_keep_explicit_home_and_config_as_absolute_paths(tmp_path, monkeypatch):
-    from app.service.autostart import login_args
+    from app.support.autostart import login_args
 
     monkeypatch.chdir(tmp_path)
     assert login_args(None, None) == []
@@ -106,7 +106,7 @@ def test_login_args_keep_explicit_home_and_config_as_absolute_paths(tmp_path, mo
 
 def test_tray_command_hands_its_home_and_config_to_start_at_login(tmp_path, monkeypatch):
     """`--home X --config Y tray` must write X and Y into the login entry, not the defaults."""
-    import app.ui.app
+    import app.tray.app
     from app.main import main
     from tests.ui.conftest import write_config
 
@@ -118,7 +118,7 @@ def test_tray_command_hands_its_home_and_config_to_start_at_login(tmp_path, monk
         seen.update(kwargs)
         return 0
 
-    monkeypatch.setattr(app.ui.app, "run_tray", fake_run_tray)
+    monkeypatch.setattr(app.tray.app, "run_tray", fake_run_tray)
     assert main(["--home", "state", "--config", "cfg/companion.toml", "tray"]) == 0
     command = default_command(seen["login_args"])
     assert command[-5:] == ["--home", str(tmp_path / "state"),

@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.service.backoff import BASE, CAP, backoff_delay
+from app.delivery.backoff import BASE, CAP, backoff_delay
 
 
 @pytest.mark.parametrize(("failures", "window"), [(1, 10), (2, 20), (3, 40), (6, 300), (50, 300)])

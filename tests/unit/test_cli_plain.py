@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import pytest
 
 from app import cli
-from app.cli_plain import read_plain_track
+from app.cli.plain import read_plain_track
 
 COMMON = [
     ["track", "feature.export", "--value", "1"],

@@ -10,9 +10,9 @@ import json
 import pytest
 
 from app import cli
+from app.core.wiring import build_companion
 from app.model.consent import AdminPolicy
 from app.storage.policy import parse_policy_text, read_policy_file
-from app.wiring import build_companion
 from tests.ui.conftest import LICENSE, fixed_identity, write_config
 
 SOURCE = "/etc/license-companion/policy.toml"

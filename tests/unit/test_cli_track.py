@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 
-import app.service.intake as intake_module
+import app.core.intake as intake_module
 from app import cli
-from app.wiring import build_companion
+from app.core.wiring import build_companion
 from tests.ui.conftest import LICENSE, fixed_identity, write_config
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from app.core.consent import ConsentPolicy, PolicyLockedError, enforce_policy
 from app.model.consent import NO_POLICY, AdminPolicy, Category, Choice, DecidedBy
 from app.model.errors import ValidationError
-from app.service.consent import ConsentPolicy, PolicyLockedError, enforce_policy
 from app.storage.config import ConsentConfig
 from app.storage.db import Database
 from app.storage.state import StateStore

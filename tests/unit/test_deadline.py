@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from app.service.deadline import Exchange, Watchdog, release, watch
+from app.delivery.deadline import Exchange, Watchdog, release, watch
 
 pytestmark = pytest.mark.timeout(20)
 

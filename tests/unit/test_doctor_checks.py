@@ -6,8 +6,10 @@ import json
 import socket
 import sqlite3
 
-from app.model.consent import NO_POLICY, AdminPolicy
-from app.service.doctor import (
+from app.delivery.network import NetworkState, Reachability
+from app.doctor.check import Check, DoctorReport, Verdict
+from app.doctor.net import without_credentials
+from app.doctor.report import (
     DoctorSetup,
     _bus_socket,
     check_database,
@@ -18,9 +20,7 @@ from app.service.doctor import (
     check_state_dir,
     check_tray,
 )
-from app.service.doctor_check import Check, DoctorReport, Verdict
-from app.service.doctor_net import without_credentials
-from app.service.network import NetworkState, Reachability
+from app.model.consent import NO_POLICY, AdminPolicy
 from app.storage.db import APPLICATION_ID, SCHEMA_VERSION, Database
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import app.client as client
+import app.door.client as client
 from app.storage import paths
 from app.storage.inbox import Inbox
 

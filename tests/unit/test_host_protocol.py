@@ -7,8 +7,8 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.service import host_protocol as hp
-from app.service.host_dispatch import (
+from app.door import protocol as hp
+from app.door.dispatch import (
     Commit,
     Dispatcher,
     HostUnavailable,
@@ -18,7 +18,7 @@ from app.service.host_dispatch import (
     run_commits,
     run_query,
 )
-from app.service.host_protocol import ErrorReply, Request, parse_line
+from app.door.protocol import ErrorReply, Request, parse_line
 
 
 def line(obj) -> bytes:

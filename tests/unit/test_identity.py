@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from app.service.identity import (
+from app.core.identity import (
     GENERATED_NAME,
     derive_identity,
     read_machine_id,

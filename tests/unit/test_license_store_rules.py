@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from app.model.errors import KeyringUnavailableError, ValidationError
 from app.model.license_key import MAX_KEY_LENGTH, normalise_key
-from app.storage.keyring_access import fix_hint
-from app.storage.license_store import LicenseStore
+from app.storage.keyring.access import fix_hint
+from app.storage.keyring.license_store import LicenseStore
 
 UUID_KEY = "9cc2cc83-4c74-49f9-98f5-f0e1c1eb1541"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app.logsetup import LOG_NAME, SECRETS, DeferredFileHandler, setup_logging
+from app.support.logsetup import LOG_NAME, SECRETS, DeferredFileHandler, setup_logging
 
 KEY = "LOGSECRET-4c74-49f9-b2f1"
 

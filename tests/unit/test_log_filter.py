@@ -2,7 +2,7 @@
 
 import logging
 
-from app.logsetup import SecretFilter
+from app.support.logsetup import SecretFilter
 
 KEY = "SECRETKEY-9cc2cc83-4c74-49f9"
 

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from app.service.network import (
+from app.delivery.network import (
     UNKNOWN_NETWORK,
     NetworkState,
     Reachability,

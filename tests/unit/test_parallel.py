@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from app.service.parallel import run_each
+from app.delivery.parallel import run_each
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.service.send_state import current_state, setup_fingerprint
+from app.delivery.send_state import current_state, setup_fingerprint
 from app.storage.config import parse_config
 from tests.configs import telemetrydeck, vendor_config
 

@@ -12,10 +12,10 @@ import json
 import pytest
 
 from app import cli
-from app.service.license import ANSWER_KEY, LicenseState, LicenseStatus
-from app.service.status import BackendState, warning_key
+from app.core.license import ANSWER_KEY, LicenseState, LicenseStatus
+from app.core.status import BackendState, warning_key
+from app.core.wiring import build_companion
 from app.storage.config import load_config
-from app.wiring import build_companion
 from tests.ui.conftest import APP_ID, LICENSE, fixed_identity, write_config
 
 TOP_KEYS = ["product", "config", "state_dir", "consent_version", "do_not_track", "consent",
@@ -67,7 +67,7 @@ def test_json_has_exactly_the_documented_keys_in_order(make):
 
 
 def test_every_key_is_named_in_the_to_json_docstring():
-    from app.service.status import CompanionStatus
+    from app.core.status import CompanionStatus
 
     doc = CompanionStatus.to_json.__doc__ or ""
     missing = [k for k in TOP_KEYS + BACKEND_KEYS if f"``{k}``" not in doc]

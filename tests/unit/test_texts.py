@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from app import i18n
-from app.i18n_catalog import Entry, write_mo
 from app.storage.texts import load_texts
+from app.support import i18n
+from tools.i18n_catalog import Entry, write_mo
 
-UI = Path(__file__).resolve().parents[2] / "app" / "ui"
+UI = Path(__file__).resolve().parents[2] / "app" / "tray"
 
 
 def test_unknown_language_falls_back_to_english():

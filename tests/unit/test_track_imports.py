@@ -19,8 +19,8 @@ from tests.ui.conftest import write_config
 REPO = Path(__file__).resolve().parents[2]
 # Only ``send``, ``preview``, ``status`` and the license commands need these.
 HEAVY = ("requests", "urllib3", "keyring", "cryptography", "truststore", "certifi",
-         "PySide6", "app.service.http", "app.service.sender", "app.backends",
-         "app.service.license", "app.service.identity", "platformdirs")
+         "PySide6", "app.delivery.http", "app.delivery.sender", "app.backends",
+         "app.core.license", "app.core.identity", "platformdirs")
 PROBE = """
 import json, sys
 from app.main import main
@@ -56,10 +56,10 @@ def modules_after(tmp_path: Path, *argv: str, home: bool = True) -> tuple[int, s
 # `uuid` (it imports `platform` on Linux; ids are made from os.urandom), argparse (a plain
 # track line is read without it), the wire format (only sending and history need it), the
 # preview's answers and gettext (a config without translations needs no catalog).
-UNNEEDED = ("logging.handlers", "app.key_stores", "app.storage.license_store",
-            "app.storage.keyring_access", "app.cli_tray", "app.service.host_protocol",
+UNNEEDED = ("logging.handlers", "app.storage.keyring.stores", "app.storage.keyring.license_store",
+            "app.storage.keyring.access", "app.cli.tray", "app.door.protocol",
             "app.storage.inbox", "plistlib", "socket", "shutil", "difflib", "uuid", "platform",
-            "argparse", "app.model.wire", "app.service.companion_types", "gettext")
+            "argparse", "app.model.wire", "app.core.companion_types", "gettext")
 
 
 def heavy(modules: set[str]) -> list[str]:
@@ -115,13 +115,13 @@ def test_the_check_sees_what_send_imports(tmp_path):
     assert modules_after(tmp_path, "track", "feature.export", "--value", "1")[0] == 0
     code, _, modules = modules_after(tmp_path, "send")
     assert code == 1  # nothing listens on port 9: the event stays queued
-    assert {"requests", "app.service.sender", "app.service.http"} <= modules
+    assert {"requests", "app.delivery.sender", "app.delivery.http"} <= modules
 
 
 def test_status_reads_the_send_state_without_the_http_stack(tmp_path):
     code, _, modules = modules_after(tmp_path, "status")
     assert code in (0, 1)
-    assert "app.service.sender" in modules and "requests" not in modules
+    assert "app.delivery.sender" in modules and "requests" not in modules
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the XDG rule is Linux's")
@@ -142,8 +142,8 @@ def test_the_linux_state_dir_is_platformdirs_own(monkeypatch, tmp_path):
 
 
 def test_the_lazy_http_client_has_the_real_clients_timeout_and_makes_it_once():
-    from app.service.http import HttpClient
-    from app.service.lazy_http import LazyHttpClient
+    from app.delivery.http import HttpClient
+    from app.delivery.lazy_http import LazyHttpClient
 
     for seconds in (0.5, 10.0, 15.0, 60.0):
         lazy = LazyHttpClient(seconds)

@@ -8,8 +8,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from app.service.license import LicenseStatus
-from app.service.status import (
+from app.core.license import LicenseStatus
+from app.core.status import (
     BackendState,
     BackendStatus,
     CategoryStatus,
@@ -20,7 +20,7 @@ from app.service.status import (
     disabled_backend,
     warning_key,
 )
-from app.service.tray_state import Level, Snapshot, snapshot
+from app.core.tray_state import Level, Snapshot, snapshot
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -92,7 +92,7 @@ def test_warning_keys_ignore_changing_counts():
 
 
 def test_the_state_rules_import_no_qt():
-    code = ("import sys, app.service.tray_state, app.service.status; "
+    code = ("import sys, app.core.tray_state, app.core.status; "
             "print(sorted(m for m in sys.modules if m.startswith('PySide6')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                          check=True).stdout

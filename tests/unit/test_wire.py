@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from app.backends.keymanager import KeyManagerBackend, KeyManagerLicense
 from app.backends.telemetrydeck import TelemetryDeckBackend
+from app.delivery.send_state import scrubbed as _scrubbed
 from app.model.event import make_event
 from app.model.wire import Outcome, PreparedRequest, SendContext, Verdict, mask_secret, scrub_secrets
-from app.service.send_state import scrubbed as _scrubbed
 
 CTX = SendContext(
     user_identifier="u" * 32,

@@ -1,0 +1,136 @@
+"""``status`` and ``consent``: what the companion is doing, and what the user agreed to."""
+
+from __future__ import annotations
+
+from app import NAME, __version__
+from app.cli.context import EXIT_OK, Context, out, out_json, when
+from app.cli.events import nudge_tray
+from app.core import consent_view, settings
+from app.model.errors import ValidationError
+from app.model.text import printable
+from app.storage.inbox import Inbox, inbox_dir
+
+
+def cmd_status(ctx: Context) -> int:
+    """``status``: backends, queue, consent, license and warnings (``--json``: see
+    ``CompanionStatus.to_json`` for the keys)."""
+    status = ctx.companion.status()
+    rejected = Inbox(inbox_dir(ctx.home)).rejected_count()
+    if ctx.args.json:
+        out_json({**status.to_json(), "inbox_rejected": rejected})
+        return EXIT_OK
+    out(f"{NAME} {__version__} for {status.product}")
+    out(f"config:    {status.config}")
+    out(f"state dir: {status.state_dir}")
+    out(f"sending:   {status.sending}")
+    consent = ", ".join(f"{c.id}={c.choice} ({consent_view.rule_words(c.decided_by)})"
+                        for c in status.consent)
+    out(f"consent:   {consent} (version {status.consent_version})")
+    out(f"policy:    {ctx.companion.consent.admin.describe()}")
+    out("           (precedence: policy › DO_NOT_TRACK › your choice)")
+    for b in status.backends:
+        if not b.enabled:
+            out(f"{b.name}: disabled")
+            continue
+        out(f"{b.name}: {'configured' if b.configured else printable(b.problem)}")
+        unreadable = (f" ({b.unreadable} unreadable, kept aside unsent)" if b.unreadable
+                      else "")
+        out(f"  queued {b.queued}, dropped {b.dropped}{unreadable}, last success "
+            f"{when(b.state.last_success)}, last failure {when(b.state.last_failure)}")
+        if b.state.last_error:
+            out(f"  last error: {printable(b.state.last_error)}")
+        if b.waiting_because:
+            out(f"  {printable(b.waiting_because)}")
+    if status.license is not None:
+        for key, value in status.license.to_json().items():
+            out(f"{key}: {printable(value)}")
+    if rejected:
+        out(f"inbox:     {rejected} bad line(s) from applications kept aside in "
+            f"{inbox_dir(ctx.home) / 'rejected'}")
+    for warning in status.warnings:
+        out(f"WARNING: {printable(warning)}")
+    return EXIT_OK
+
+
+def cmd_host_info(ctx: Context) -> int:
+    """``host-info [--json]``: where a host (the vendor's application) reaches the companion:
+    the socket, the protocol version, whether a companion answers there, and the inbox."""
+    from app.door.endpoint import host_info
+
+    info = host_info(ctx.config, ctx.home)
+    if ctx.args.json:
+        out_json(info)
+        return EXIT_OK
+    out(f"address:   {printable(info['address'])} ({info['transport']})")
+    if info.get("problem"):
+        out(f"note:      {info['problem']}")
+    out(f"product:   {printable(info['product'])} (in paths: {info['product_slug']})")
+    out(f"protocol:  {info['protocol']}")
+    out(f"running:   {'yes' if info['running'] else 'no (events go to the inbox)'}")
+    out(f"inbox:     {printable(info['inbox'])}")
+    return EXIT_OK
+
+
+def cmd_consent(ctx: Context) -> int:
+    """``consent [show|grant|revoke] [CATEGORY...]``."""
+    companion = ctx.companion
+    action = ctx.args.action
+    cats = ctx.args.categories or None
+    if action == "metered":
+        return _metered(ctx)
+    if action == "grant":
+        ids = companion.grant(cats)  # PolicyLockedError (exit 2) names the policy's file
+        nudge_tray(ctx)  # a running tray tells watching applications
+        out(f"granted: {', '.join(ids)}")
+        skipped = sorted(set(companion.consent.admin.deny) & {c.id for c in
+                                                               companion.consent.categories})
+        if skipped and not cats:
+            out(f"not granted: {', '.join(skipped)} (denied by policy, set by your "
+                f"administrator in {companion.consent.admin.source})")
+        if companion.consent.do_not_track:
+            out("note: DO_NOT_TRACK is set, so nothing is sent while it is")
+        return EXIT_OK
+    if action == "revoke":
+        ids, deleted = companion.revoke(cats)
+        nudge_tray(ctx)
+        out(f"revoked: {', '.join(ids)}; {deleted} queued event(s) deleted")
+        return EXIT_OK
+    data = consent_view.consent_data(companion)
+    if ctx.args.json:
+        out_json(data)
+        return EXIT_OK
+    if data["blocked"]:
+        out(f"{data['blocked']}: everything is treated as declined.")
+    elif data["do_not_track"]:
+        out("DO_NOT_TRACK is set: everything is treated as declined.")
+    out(f"consent version {data['version']}; {companion.consent.admin.describe()}")
+    out("which rule decides: policy › DO_NOT_TRACK › your choice")
+    for c in data["categories"]:
+        out(f"{c['id']:14} {c['choice']:9} {printable(c['title'])}: "
+            f"{printable(c['description'])}")
+        rule = f"decided by {consent_view.rule_words(c['decided_by'])}"
+        if c["reason"]:
+            rule += f": {printable(c['reason'])}"
+        if c["locked"]:
+            rule += "; set by your administrator, you cannot allow it here"
+        out(f"{'':14} {rule}")
+        out(f"{'':14} {c['waiting']} waiting, {c['discarded_declined']} discarded (declined), "
+            f"{c['dropped_undecided']} dropped (undecided, over {data['undecided_keep']} kept)")
+    return EXIT_OK
+
+
+def _metered(ctx: Context) -> int:
+    """``consent metered [on|off]``: the user's "Send on metered connections" (off by default)."""
+    state = ctx.companion.state
+    words = ctx.args.categories
+    if not words:
+        allowed = settings.send_on_metered(state)
+    elif len(words) == 1 and words[0] in ("on", "off"):
+        allowed = settings.set_send_on_metered(state, words[0] == "on")
+    else:
+        raise ValidationError("metered", f"expected on or off, got {' '.join(words)!r}")
+    if ctx.args.json:
+        out_json({"send_on_metered": allowed})
+    else:
+        out(f"send on metered connections: {'on' if allowed else 'off'}")
+    return EXIT_OK

@@ -1,0 +1,481 @@
+"""Drains the outbox of one backend: at most one request in flight, backoff on failure.
+
+The sender does not care who enqueued an event (CLI, tray, the vendor app's socket): it reads
+the outbox, asks the backend to ``prepare`` requests, sends them with the ``HttpClient`` and lets
+the backend ``interpret`` the answer. Events are removed only after a settled answer, so a crash
+between send and ack means a resend, never a loss.
+
+At the wire's speed: while the last request of a round waits for its answer, the next round is
+read and built on a helper thread (``app.delivery.prefetch``). Before the next request leaves,
+its rows are marked in flight (only if all are still queued, so a revoke that came meanwhile
+wins), in one transaction with the answer of the one before; or, for a request of many events,
+alone, the answer being stored on the helper while the next request is in flight.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from app.backends.base import Backend
+from app.delivery.batches import Batch, batch_size, next_batches, requests_for
+from app.delivery.deadline import when_sent
+from app.delivery.prefetch import PendingStore, Prefetch, Round, Work, call_each
+from app.delivery.report import RoundReport
+from app.delivery.send_state import (
+    BATCH_LIMIT_HOLD,
+    SendLease,
+    current_state,
+    failure_changes,
+    scrubbed,
+    success_changes,
+)
+from app.model.errors import CompanionError
+from app.model.wire import Outcome, SendContext, Verdict
+from app.storage.history import History, stored_request_text
+from app.storage.outbox import MAX_UNANSWERED, Outbox, QueuedEvent
+from app.storage.state import StateStore
+
+if TYPE_CHECKING:  # the HTTP stack is imported on the first request (``LazyHttpClient``)
+    from concurrent.futures import Future
+
+    from app.delivery.http import HttpClient
+
+log = logging.getLogger(__name__)
+
+# An answer to a request of at least this many events is stored while the next request is in
+# flight (the next one's in-flight mark alone goes before it). Storing many rows costs more than
+# a second transaction does; for a request of one event (KeyManager) it is the other way round,
+# and its answer is stored with the next one's mark, one transaction between two requests.
+OVERLAP_MIN = 8
+
+
+class Sender:
+    """Sends one backend's queued events.
+
+    Args:
+        backend: builds and interprets the requests.
+        outbox: where the events wait.
+        state: backoff, block and warning state, shared with other processes.
+        history: where every request that left the machine is recorded.
+        client: the HTTP client (one per backend).
+        context: returns the identity and secrets to attach, at send time.
+        clock: seconds since the epoch.
+        rand: 0..1 random source for the backoff jitter.
+        lease_ttl: seconds the send lease lasts unless renewed; by default long enough for two
+            requests at the client's full timeouts, so a slow answer never lets another process
+            take over a batch that is still in flight.
+        setup: a fingerprint of the settings this backend sends with (URL, app ID, API key...,
+            never the settings themselves); a block ("stopped until the setup changes") is kept
+            with it and ends when the vendor's configuration gives another one.
+
+    Attributes:
+        abort: set it (from any thread) to stop sending before the next request, for good
+            (quit). It is never cleared here, so a stop cannot be lost to a round that was just
+            starting.
+        interrupt: set it (from any thread) to end the round in progress before its next
+            request, e.g. because the user is revoking consent; whoever set it clears it once
+            the change is stored.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        outbox: Outbox,
+        state: StateStore,
+        history: History,
+        client: HttpClient,
+        context: Callable[[], SendContext],
+        *,
+        clock: Callable[[], float] = time.time,
+        rand: Callable[[], float] = random.random,
+        lease_ttl: float | None = None,
+        setup: str = "",
+    ) -> None:
+        self.backend = backend
+        self.setup = setup
+        self.outbox = outbox
+        self.state = state
+        self.history = history
+        self.client = client
+        self.context = context
+        self.clock = clock
+        self.rand = rand
+        connect, read = client.timeout
+        self.lease_ttl = lease_ttl or max(60.0, 2 * (connect + read) + 10)
+        self.abort = threading.Event()
+        self.interrupt = threading.Event()
+        self.lease = SendLease(state, backend.name, self.lease_ttl, clock)
+        self._lock = threading.Lock()  # one request in flight per backend in this process
+
+    @property
+    def state_key(self) -> str:
+        """Where this backend's send state lives in the state store."""
+        return f"backend:{self.backend.name}"
+
+    def info(self) -> dict[str, Any]:
+        """Backoff/block/warning state for ``status`` (a block of another setup ended)."""
+        return current_state(self.state.get(self.state_key, {}), self.setup)
+
+    def batch_size(self) -> int:
+        """Events per round now: the backend's ``max_batch``, or fewer after a 413."""
+        return batch_size(self.backend, self.info().get("batch_limit"))
+
+    def next_batches(
+        self,
+        categories: Iterable[str] | None,
+        *,
+        exclude: Iterable[str] | None = None,
+        rounds: int = 1,
+        quarantine: bool = False,
+        after: int = 0,
+    ) -> list[Batch]:
+        """The events the next ``rounds`` rounds would send, one list per round.
+
+        ``send_round`` sends the first of them; the preview shows them all.
+
+        Args:
+            categories: only these consent categories (None: any; empty: none).
+            exclude: none of these categories.
+            rounds: how many rounds ahead.
+            quarantine: move rows that do not read back aside (the sender only: reading
+                for the preview never changes the file).
+            after: only rows past this outbox ``seq``.
+        """
+        return next_batches(self.outbox, self.backend, self.batch_size(), categories,
+                            exclude=exclude, rounds=rounds, quarantine=quarantine, after=after)
+
+    def wait_time(self, force: bool = False) -> tuple[float, str]:
+        """Seconds until the next attempt is allowed, and why (0 = now)."""
+        info = self.info()
+        now = self.clock()
+        retry_after = info.get("retry_after_until") or 0
+        if retry_after > now:
+            return retry_after - now, "the server asked us to wait (Retry-After)"
+        if info.get("blocked") and not force:
+            return float("inf"), f"stopped: {info['blocked']}"
+        next_at = info.get("next_at") or 0
+        if next_at > now and not force:
+            return next_at - now, f"backing off after {info.get('failures', 0)} failures"
+        return 0.0, ""
+
+    def send_round(self, categories: Iterable[str], force: bool = False, *,
+                   keep_lease: bool = False, rounds: int = 1) -> RoundReport:
+        """Send one batch of the oldest allowed events (or up to ``rounds``), if the backoff allows.
+
+        Args:
+            keep_lease: keep the send lease after the round (``drain``: the next round renews
+                it instead of two more durable writes per request); ``release_lease`` ends it.
+            rounds: batches to send one after the other; each next one is read and built while
+                the last request of the one before is in flight (``app.delivery.prefetch``).
+                Sending stops early after a 413 (the caller starts again with the smaller
+                batch) or on any failure.
+        """
+        report = RoundReport(self.backend.name)
+        if self.abort.is_set():
+            report.stopped = "stopped on request"
+            return report
+        wait, why = self.wait_time(force)
+        if wait > 0:
+            report.stopped = why
+            return report
+        if not self.outbox.counts().get(self.backend.name):
+            return report  # nothing queued: no lease to take, no write for an idle wake-up
+        with self._lock:
+            # Still ours from the previous round of a drain: no write while time is to spare.
+            if not self.lease.hold():
+                report.stopped = "another process is sending to this backend"
+                return report
+            try:
+                self._rounds(list(categories), report, max(1, rounds))
+            finally:
+                if not keep_lease or report.stopped or report.requests == 0:
+                    self.lease.release()
+        return report
+
+    def release_lease(self) -> None:
+        """Give the send lease back (after rounds sent with ``keep_lease``)."""
+        with self._lock:
+            self.lease.release()
+
+    def drain(
+        self, categories: Iterable[str], force: bool = False, max_rounds: int = 10_000
+    ) -> RoundReport:
+        """Send until the allowed queue is empty or something stops us."""
+        cats = list(categories)
+        total = RoundReport(self.backend.name)
+        try:
+            while total.rounds < max_rounds:
+                report = self.send_round(cats, force=force and total.rounds == 0,
+                                         keep_lease=True, rounds=max_rounds - total.rounds)
+                total.merge(report)
+                if report.stopped or report.requests == 0 or report.rounds == 0:
+                    break
+        finally:
+            self.release_lease()
+        return total
+
+    def _rounds(self, categories: list[str], report: RoundReport, rounds: int) -> None:
+        """Send up to ``rounds`` batches, one request in flight at a time.
+
+        Between two requests there is one durable write before the next leaves: its in-flight
+        mark. The answer of the one before (history entry, removal or in-flight clear, send
+        state) is committed with it for a request of fewer than ``OVERLAP_MIN`` events;
+        for a larger one it is stored on the helper thread while the next is in flight, and
+        always before the next answer is looked at. The next round is read and built on the
+        helper thread while the last request of this one waits for its answer.
+        """
+        size = self.batch_size()
+        first = self._read(categories, size, after=0)
+        if first is None:
+            return
+        try:
+            ctx = self.context()  # once there is something to send; the same for the whole run
+        except CompanionError as exc:
+            # e.g. the keyring is locked: sending now would send an empty license key and look
+            # like a pirated copy, so wait for the user instead.
+            self._failed(Outcome(Verdict.RETRY, str(exc)), report)
+            return
+        current: Round | None = self._build(*first, ctx)
+        helper = Prefetch(f"send-{self.backend.name}-next", self.outbox.db.close)
+        answer = PendingStore()  # the last answer, while it is stored on the helper thread
+        try:
+            self._run(categories, size, ctx, current, report, rounds, helper, answer)
+        except BaseException:
+            answer.finish(quiet=True)  # stored whatever happened after it; the first error wins
+            raise
+        else:
+            answer.finish()
+        finally:
+            helper.close()
+
+    def _run(self, categories: list[str], size: int, ctx: SendContext, current: Round | None,
+             report: RoundReport, rounds: int, helper: Prefetch, answer: PendingStore) -> None:
+        marked: tuple[int, ...] = ()  # rows marked in flight after the last answer
+        for round_no in range(rounds):
+            if current is None:
+                return
+            report.rounds += 1
+            more = round_no + 1 < rounds
+            upcoming: Future[Round | None] | None = None
+            for index, work in enumerate(current.work):
+                seqs = tuple(item.seq for item in work.items)
+                if seqs != marked:
+                    answer.finish()  # its state first, then this request's checks
+                    stop = self._stop_reason()
+                    if stop:
+                        report.stopped = stop
+                        return
+                    if not self._claim(work):
+                        # Revoked (or settled by another sender) since the batch was read:
+                        # the user's "no" wins over a request prepared but not yet sent.
+                        continue
+                marked = ()
+                last = index == len(current.work) - 1
+                started: list[Future[Round | None]] = []
+                # Started once the request is written, not before: the helper's Python then
+                # runs while this thread waits without the GIL, never while it works. The last
+                # answer is stored first, then (at a round's last request) the next round read.
+                on_sent = [answer.starter(helper)]
+                if last and more:
+                    job = functools.partial(self._next, categories, size, current.last_seq, ctx)
+                    on_sent.append(helper.starter(job, started))
+                when_sent(functools.partial(call_each, on_sent))
+                try:
+                    outcome = self._exchange(work)
+                finally:
+                    when_sent(None)
+                answer.finish()  # stored before this answer is looked at (raises its error)
+                upcoming = started[0] if started else None
+                report.requests += 1
+                report.outcomes.append(outcome)
+                log.info("%s: %d events -> %s (%s)", self.backend.name, len(work.items),
+                         outcome.verdict.value, outcome.message)
+                settled = outcome.verdict.removes_events or (
+                    outcome.verdict is Verdict.SPLIT and len(work.items) == 1  # cannot be smaller
+                )
+                following: Work | None = None
+                problem: BaseException | None = None
+                if settled and not last:
+                    following = current.work[index + 1]
+                elif settled and upcoming is not None:
+                    try:
+                        ahead = upcoming.result()
+                    except Exception as exc:  # raised once this answer is stored
+                        problem = exc
+                    else:
+                        following = ahead.work[0] if ahead is not None else None
+                stop = self._stop_reason() if following is not None else ""
+                if following is not None and not stop and len(work.items) >= OVERLAP_MIN:
+                    # The next request may leave: its in-flight mark is the one durable write
+                    # before it does; this answer is stored on the helper thread meanwhile.
+                    marked = self._claim(following)
+                    store = functools.partial(self._settle, work, outcome, settled, report, ctx)
+                    if marked:
+                        answer.defer(store)
+                    else:
+                        store()  # revoked meanwhile: no next request to overlap with
+                    continue
+                marked = self._settle(work, outcome, settled, report, ctx,
+                                      None if stop else following)
+                if problem is not None:
+                    raise problem
+                if stop:
+                    report.stopped = stop
+                    return
+                if not settled:
+                    self._unsettled(outcome, report, len(work.items))
+                    return
+            if not more:
+                return
+            last_seq = current.last_seq
+            current = upcoming.result() if upcoming is not None else self._next(
+                categories, size, last_seq, ctx)
+
+    def _claim(self, work: Work) -> tuple[int, ...]:
+        """Mark ``work``'s rows in flight (committed); its rows, or () when one is gone."""
+        seqs = tuple(item.seq for item in work.items)
+        with self.outbox.db.write() as conn:
+            return seqs if self.outbox.claim_for_send(seqs, conn) else ()
+
+    def _stop_reason(self) -> str:
+        """Why no further request may leave now ("" = it may)."""
+        if self.abort.is_set() or self.interrupt.is_set():
+            return "stopped on request"
+        if not self.lease.hold():
+            return "lost the send lease to another process"
+        return ""
+
+    def _exchange(self, work: Work) -> Outcome:
+        """Send one request (its rows already marked in flight) and read what the answer means."""
+        from app.delivery.http import TransportError  # only once there is something to send
+
+        try:
+            response = self.client.send(work.request)
+            return self.backend.interpret(work.request, response)
+        except TransportError as exc:
+            return Outcome(Verdict.RETRY, str(exc))
+        except Exception:
+            # A bug or an environment failure before the request left (e.g. no trust
+            # store) or while reading its answer: these rows did not go unanswered, so
+            # they must not count towards the resend bound.
+            with self.outbox.db.write() as conn:
+                self.outbox.clear_in_flight((item.seq for item in work.items), conn)
+            raise
+
+    def _settle(self, work: Work, outcome: Outcome, settled: bool, report: RoundReport,
+                ctx: SendContext, following: Work | None = None) -> tuple[int, ...]:
+        """Store the answer, and mark ``following`` in flight: one transaction, one fsync.
+
+        The history entry and the removal from the outbox go together (a crash leaves both or
+        neither); the entry keeps the request as sent, masked. Until it commits the rows stay
+        marked in flight, so a crash before it resends them as possible duplicates. Returns
+        the rows of ``following`` if they were all still queued and are now marked, else ().
+        """
+        items = work.items
+        changes = None
+        if settled and outcome.verdict is Verdict.SPLIT:
+            report.rejected += len(items)
+        elif settled:
+            changes = self._success_changes(outcome, report, len(items))
+        outcome = scrubbed(outcome, ctx.secrets)
+        with self.outbox.db.write() as conn:
+            self.history.record(self.backend.name, {i.category for i in items},
+                                work.request.event_ids, outcome, conn,
+                                request_text=work.history_text,
+                                possible_duplicates=sum(1 for i in items if i.unanswered))
+            if settled:
+                self.outbox.ack((item.seq for item in items), conn)
+            else:
+                self.outbox.clear_in_flight((item.seq for item in items), conn)
+            if changes:
+                self.state.update(self.state_key, changes)
+            if following is not None:
+                seqs = tuple(item.seq for item in following.items)
+                if self.outbox.claim_for_send(seqs, conn):
+                    return seqs
+        return ()
+
+    def _unsettled(self, outcome: Outcome, report: RoundReport, count: int) -> None:
+        """The answer kept the events: a 413 shrinks the batch, anything else backs off."""
+        if outcome.verdict is Verdict.SPLIT:
+            # Smaller batches for an hour, then one try at growing again: at most one wasted
+            # 413 an hour instead of a 413 after every success.
+            self.state.update(self.state_key, {
+                "batch_limit": max(1, count // 2),
+                "batch_limit_until": self.clock() + BATCH_LIMIT_HOLD,
+            })
+            return  # the next round resends in smaller batches
+        self._failed(outcome, report)
+
+    def _read(self, categories: list[str], size: int,
+              after: int) -> tuple[list[QueuedEvent], int] | None:
+        """The next batch past row ``after`` and the last row it read (None: nothing left)."""
+        queued: list[QueuedEvent] = []
+        while not queued:
+            batches = next_batches(self.outbox, self.backend, size, categories,
+                                   quarantine=True, after=after)
+            if not batches:
+                return None
+            after = batches[0][-1].seq
+            queued = self._give_up_unanswered(batches[0])
+        return queued, after
+
+    def _build(self, queued: list[QueuedEvent], last_seq: int, ctx: SendContext) -> Round:
+        """The requests that carry ``queued``, with the masked copies the history keeps."""
+        by_id: dict[str, list[QueuedEvent]] = {}
+        for item in queued:
+            by_id.setdefault(item.event.id, []).append(item)
+        work = [
+            Work(request, [item for event_id in request.event_ids for item in by_id[event_id]],
+                  stored_request_text(request.masked(ctx.secrets)))
+            for request in requests_for(self.backend, [queued], ctx)
+        ]
+        return Round(work, last_seq)
+
+    def _next(self, categories: list[str], size: int, after: int,
+              ctx: SendContext) -> Round | None:
+        """The round after row ``after``, read and built (on the helper thread)."""
+        read = self._read(categories, size, after)
+        return None if read is None else self._build(*read, ctx)
+
+    def _give_up_unanswered(self, queued: list[QueuedEvent]) -> list[QueuedEvent]:
+        """Settle the rows already sent ``MAX_UNANSWERED`` times without an answer recorded.
+
+        At-least-once is kept up to that bound: each of those requests may have arrived, so
+        one more would most likely be one more copy. They leave the queue with a history entry
+        that says so. Returns the rows still to send.
+        """
+        spent = [item for item in queued if item.unanswered >= MAX_UNANSWERED]
+        if not spent:
+            return queued
+        log.warning("%s: %d event(s) sent %d times without an answer; not sent again",
+                    self.backend.name, len(spent), MAX_UNANSWERED)
+        with self.outbox.db.write() as conn:
+            self.history.record_unconfirmed(
+                self.backend.name, {i.category for i in spent},
+                list(dict.fromkeys(i.event.id for i in spent)), MAX_UNANSWERED, conn)
+            self.outbox.ack((item.seq for item in spent), conn)
+        return [item for item in queued if item.unanswered < MAX_UNANSWERED]
+
+    def _success_changes(self, outcome: Outcome, report: RoundReport,
+                         count: int) -> dict[str, Any] | None:
+        """Count the settled events; the send state to store with the answer (None: none)."""
+        if outcome.verdict is Verdict.REJECTED:
+            report.rejected += count
+        elif outcome.verdict is Verdict.DELIVERED:
+            report.delivered += count
+        else:
+            report.flagged += count
+        return success_changes(self.info(), outcome, count, self.clock(), self.backend.max_batch)
+
+    def _failed(self, outcome: Outcome, report: RoundReport) -> None:
+        changes, report.stopped = failure_changes(self.info(), outcome, self.clock(), self.rand)
+        if changes.get("blocked"):
+            changes["blocked_setup"] = self.setup
+        self.state.update(self.state_key, changes)

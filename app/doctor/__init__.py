@@ -1,0 +1,1 @@
+"""``doctor``: every check sending needs, each problem with its fix. No Qt."""

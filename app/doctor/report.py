@@ -1,0 +1,405 @@
+"""``license-companion doctor``: why nothing arrives, one check per line, with what to do.
+
+For a vendor's support desk as much as for the user: every check says what it found and, when
+it needs attention, the fix. It changes nothing and sends no telemetry: the state database is
+opened read-only, the keyring is only read (and the key itself never kept: only whether there is
+one), and the backends get a bodiless ``GET`` (``doctor_net``). No secret appears in it.
+
+Everything that needs something this layer cannot have (Qt for the tray, the OS's network
+information) is passed in as a callable, so the CLI, the tray's About window and the tests each
+give what they have.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app import NAME, __version__
+from app.backends.keymanager import TELEMETRY_PATH
+from app.core.consent import do_not_track
+from app.delivery.network import NetworkState, Reachability, decide_for
+from app.delivery.send_state import current_state, setup_fingerprint
+from app.doctor.check import Check, DoctorReport, Verdict
+from app.doctor.net import Probe, default_tls, environment_proxies, probe_backend
+from app.model.consent import AdminPolicy
+from app.model.errors import CompanionError
+from app.storage.config import VendorConfig
+from app.storage.db import APPLICATION_ID, SCHEMA_VERSION
+from app.storage.keyring.access import fix_hint
+from app.storage.keyring.license_store import LicenseStore
+
+DB_NAME = "companion.db"  # the companion's file name in the state directory
+MIN_FREE = 50 * 1024 * 1024  # below this the outbox and the log may fail to grow
+OLD_EVENT = 7 * 86_400.0  # an event queued longer than this means something blocks sending
+
+
+@dataclass
+class DoctorSetup:
+    """What ``doctor`` looks at, and how.
+
+    Attributes:
+        config: loads the vendor configuration (raises ``CompanionError`` when it cannot).
+        home: the state directory.
+        admin: the administrator's policy in force.
+        environ: the environment (``DO_NOT_TRACK``, ``DBUS_SESSION_BUS_ADDRESS``).
+        license_store: the keyring-backed store for a configuration (default: the one the
+            companion uses for its product).
+        keyring_timeout: seconds any keyring call may take.
+        tray_available: whether a system tray is there (needs Qt; None: not checked).
+        network: the OS's network information (None: not available here).
+        allow_metered: the user's "Send on metered connections".
+        tls: the TLS context requests are verified with, and its trust store's name.
+        proxies_for: the proxies for a URL.
+        net_timeout: seconds per network step.
+        min_free: bytes of free space below which the state dir needs attention.
+        clock: seconds since the epoch.
+        platform: ``sys.platform``.
+    """
+
+    config: Callable[[], VendorConfig]
+    home: Path
+    admin: AdminPolicy
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    license_store: Callable[[VendorConfig], LicenseStore] | None = None
+    keyring_timeout: float = 5.0
+    tray_available: Callable[[], bool] | None = None
+    network: Callable[[], NetworkState] | None = None
+    allow_metered: bool = False
+    tls: Callable[[], Any] = default_tls
+    proxies_for: Callable[[str], Mapping[str, str]] = environment_proxies
+    net_timeout: float = 5.0
+    min_free: int = MIN_FREE
+    clock: Callable[[], float] = time.time
+    platform: str = sys.platform
+
+
+def run_doctor(setup: DoctorSetup) -> DoctorReport:
+    """Every check, in the order support reads them."""
+    report = DoctorReport(title=f"{NAME} {__version__} doctor")
+    checks = report.checks
+    config, config_check = check_config(setup)
+    checks += config_check
+    checks += check_state_dir(setup)
+    checks.append(check_database(setup.home / DB_NAME))
+    checks.append(check_keyring(setup, config))
+    checks.append(check_session_bus(setup))
+    checks.append(check_tray(setup.tray_available))
+    checks.append(check_policy(setup.admin))
+    checks.append(check_do_not_track(setup.environ))
+    checks.append(check_network(setup))
+    if config is not None:
+        for name, url in backend_urls(config).items():
+            checks += probe_backend(Probe(name, url, setup.net_timeout, setup.tls,
+                                          setup.proxies_for, setup.clock))
+        setups = {name: setup_fingerprint(name, getattr(config, name), config.product)
+                  for name in backend_urls(config)}
+        checks += check_outbox(setup.home / DB_NAME, list(setups), setup.clock, setups)
+    return report
+
+
+def backend_urls(config: VendorConfig) -> dict[str, str]:
+    """Where each enabled and configured backend sends (the same URLs the senders use)."""
+    urls = {}
+    if config.keymanager.enabled and not config.keymanager.missing():
+        urls["keymanager"] = config.keymanager.url.rstrip("/") + TELEMETRY_PATH
+    if config.telemetrydeck.enabled and not config.telemetrydeck.missing():
+        urls["telemetrydeck"] = config.telemetrydeck.url
+    return urls
+
+
+def check_config(setup: DoctorSetup) -> tuple[VendorConfig | None, list[Check]]:
+    """The vendor configuration: found, valid, and which backends it configures."""
+    try:
+        config = setup.config()
+    except CompanionError as exc:
+        return None, [Check("vendor config", Verdict.FAIL, str(exc),
+                            "correct the file and key named here (or pass --config)")]
+    checks = [Check("vendor config", Verdict.OK, f"{config.source} is valid")]
+    for name in ("keymanager", "telemetrydeck"):
+        section = getattr(config, name)
+        if not section.enabled:
+            checks.append(Check(f"{name} config", Verdict.OK, "disabled in the vendor configuration"))
+        elif section.missing():
+            checks.append(Check(f"{name} config", Verdict.FAIL,
+                                f"enabled but not configured: {', '.join(section.missing())} empty",
+                                f"set [{name}] {', '.join(section.missing())} in {config.source}"))
+        else:
+            checks.append(Check(f"{name} config", Verdict.OK, "configured"))
+    return config, checks
+
+
+def _existing_ancestor(path: Path) -> Path:
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def check_state_dir(setup: DoctorSetup) -> list[Check]:
+    """The state directory: a directory we can write to, on a disk with room."""
+    home = setup.home
+    fix = "use another state directory (--home or LICENSE_COMPANION_HOME) or fix its permissions"
+    if home.exists() and not home.is_dir():
+        writable = Check("state dir", Verdict.FAIL, f"{home} is a file, not a directory",
+                         f"move {home} away, or {fix}")
+    elif home.is_dir():
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".doctor-", dir=home)
+            os.close(fd)
+            os.unlink(probe)
+            writable = Check("state dir", Verdict.OK, f"{home} is writable")
+        except OSError as exc:
+            writable = Check("state dir", Verdict.FAIL, f"{home} is not writable: {exc.strerror}",
+                             fix)
+    else:
+        parent = _existing_ancestor(home)
+        if parent.is_dir() and os.access(parent, os.W_OK):
+            writable = Check("state dir", Verdict.OK,
+                             f"{home} does not exist yet; it will be created in {parent}")
+        else:
+            writable = Check("state dir", Verdict.FAIL,
+                             f"{home} does not exist and cannot be created in {parent}", fix)
+    try:
+        usage = shutil.disk_usage(_existing_ancestor(home))
+    except OSError as exc:
+        return [writable, Check("free space", Verdict.WARN, f"unknown: {exc.strerror}")]
+    free = f"{usage.free / 1024 / 1024:.0f} MiB free"
+    if usage.free < setup.min_free:
+        space = Check("free space", Verdict.FAIL, f"{free} (at least "
+                      f"{setup.min_free / 1024 / 1024:.0f} MiB needed)",
+                      "free disk space; queued events are kept but new ones may be refused")
+    else:
+        space = Check("free space", Verdict.OK, free)
+    return [writable, space]
+
+
+def _read_only(db_path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"{db_path.as_uri()}?mode=ro", uri=True, timeout=2)
+
+
+def check_database(db_path: Path) -> Check:
+    """The state database: intact (``quick_check``), ours, and a schema this version knows."""
+    if not db_path.exists():
+        return Check("database", Verdict.OK, f"{db_path} not created yet (nothing queued)")
+    try:
+        conn = _read_only(db_path)
+        try:
+            (result,) = conn.execute("PRAGMA quick_check").fetchone()
+            (app_id,) = conn.execute("PRAGMA application_id").fetchone()
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return Check("database", Verdict.FAIL, f"{db_path} cannot be read: {exc}",
+                     "the companion moves an unusable file aside at its next start")
+    if result != "ok":
+        return Check("database", Verdict.FAIL, f"{db_path} is damaged: {result}",
+                     "the companion moves it aside at its next start (its events are lost)")
+    if app_id != APPLICATION_ID:
+        return Check("database", Verdict.FAIL, f"{db_path} is another program's SQLite file",
+                     "the companion moves it aside at its next start")
+    if version > SCHEMA_VERSION:
+        return Check("database", Verdict.FAIL, f"schema {version} is newer than this version "
+                     f"knows ({SCHEMA_VERSION})", "update the app, or use another --home")
+    return Check("database", Verdict.OK, f"quick_check ok, schema {version} "
+                 f"(this version: {SCHEMA_VERSION})")
+
+
+def check_outbox(db_path: Path, backends: list[str], clock: Callable[[], float],
+                 setups: Mapping[str, str] | None = None) -> list[Check]:
+    """Per backend: how much waits, how old the oldest is, the last success and failure.
+
+    ``setups``: each backend's ``setup_fingerprint``. A stop set under another setup (the
+    vendor has mended what the server refused) no longer holds, as the sender sees it: the
+    next round tries the new setup, so it is not reported as stopped.
+    """
+    if not db_path.exists():
+        return [Check(f"{name} outbox", Verdict.OK, "nothing queued") for name in backends]
+    try:
+        conn = _read_only(db_path)
+        try:
+            rows = conn.execute("SELECT backend, count(*), min(enqueued_at) FROM outbox "
+                                "GROUP BY backend").fetchall()
+            queued = {name: (count, oldest) for name, count, oldest in rows}
+            infos = {}
+            for name in backends:
+                row = conn.execute("SELECT value FROM state WHERE key = ?",
+                                   (f"backend:{name}",)).fetchone()
+                infos[name] = json.loads(row[0]) if row else {}
+        finally:
+            conn.close()
+    except (sqlite3.Error, ValueError) as exc:
+        return [Check("outbox", Verdict.FAIL, f"cannot be read: {exc}")]
+    now = clock()
+    checks = []
+    for name in backends:
+        count, oldest = queued.get(name, (0, None))
+        info = infos[name]
+        if setups and name in setups:
+            info = current_state(info, setups[name])
+        success, failure = info.get("last_success"), info.get("last_failure")
+        parts = [f"{count} queued"]
+        if oldest is not None:
+            parts.append(f"oldest {_age(now - oldest)} old")
+        parts.append(f"last success {_when(success, now)}, last failure {_when(failure, now)}")
+        detail = "; ".join(parts)
+        verdict, fix = Verdict.OK, ""
+        if info.get("blocked"):
+            verdict, fix = Verdict.FAIL, f"stopped: {info['blocked']}"
+        elif failure and (not success or failure > success):
+            verdict = Verdict.WARN
+            detail += f"; last error: {info.get('last_error') or 'unknown'}"
+            fix = "see the backend's steps above; events stay queued and are retried"
+        elif oldest is not None and now - oldest > OLD_EVENT:
+            verdict = Verdict.WARN
+            fix = "events wait for days: check consent (status) and the backend's steps above"
+        checks.append(Check(f"{name} outbox", verdict, detail, fix))
+    return checks
+
+
+def stored_allow_metered(home: Path) -> bool:
+    """The user's "Send on metered connections", read without writing (False when unknown)."""
+    from app.core.settings import METERED_KEY
+
+    db_path = home / DB_NAME
+    if not db_path.is_file():
+        return False
+    try:
+        conn = _read_only(db_path)
+        try:
+            row = conn.execute("SELECT value FROM state WHERE key = ?", (METERED_KEY,)).fetchone()
+        finally:
+            conn.close()
+        return row is not None and json.loads(row[0]) is True
+    except (sqlite3.Error, ValueError):
+        return False
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86_400:.0f} days"
+
+
+def _when(ts: float | None, now: float) -> str:
+    return "never" if not ts else f"{_age(now - ts)} ago"
+
+
+def default_store(config: VendorConfig, timeout: float) -> LicenseStore:
+    """The store the companion keeps this product's key in."""
+    return LicenseStore(LicenseStore.service_name(config.product.id, config.product.name),
+                        timeout=timeout)
+
+
+def check_keyring(setup: DoctorSetup, config: VendorConfig | None) -> Check:
+    """The keyring: which backend, reachable, unlocked, and whether a key is stored (never it)."""
+    if config is None:
+        return Check("keyring", Verdict.WARN, "not checked: the vendor configuration is invalid",
+                     "fix the vendor configuration first")
+    store = (setup.license_store(config) if setup.license_store is not None
+             else default_store(config, setup.keyring_timeout))
+    try:
+        backend = store.backend_name()
+        present = bool(store.get())  # only whether there is one: the key itself is not kept
+    except CompanionError as exc:
+        hint = fix_hint(setup.platform)
+        message = str(exc).replace(f"; {hint}", "")  # the hint goes on the fix line
+        state = "locked" if "locked" in message else "not usable"
+        return Check("keyring", Verdict.FAIL, f"{state}: {message}", hint)
+    detail = f"{backend}: reachable, unlocked; "
+    if present:
+        return Check("keyring", Verdict.OK, detail + "a license key is stored")
+    needs_key = "keymanager" in backend_urls(config)
+    return Check("keyring", Verdict.WARN if needs_key else Verdict.OK,
+                 detail + "no license key stored",
+                 "enter your license key (license-companion license set)" if needs_key else "")
+
+
+def _bus_socket(address: str) -> str | None:
+    """The unix socket of a D-Bus address (``unix:path=`` or ``unix:abstract=``), if any."""
+    for entry in address.split(";"):
+        kind, _, params = entry.partition(":")
+        if kind != "unix":
+            continue
+        values = dict(p.split("=", 1) for p in params.split(",") if "=" in p)
+        if "path" in values:
+            return values["path"]
+        if "abstract" in values:
+            return "\0" + values["abstract"]
+    return None
+
+
+def check_session_bus(setup: DoctorSetup) -> Check:
+    """The D-Bus session bus the Secret Service and the tray talk over (Linux only)."""
+    if not setup.platform.startswith("linux"):
+        return Check("session bus", Verdict.OK, "not used on this system")
+    fix = ("start the companion from your desktop session (it provides the session bus), or "
+           "run it under dbus-run-session")
+    address = setup.environ.get("DBUS_SESSION_BUS_ADDRESS", "")
+    if not address:
+        return Check("session bus", Verdict.WARN, "DBUS_SESSION_BUS_ADDRESS is not set", fix)
+    path = _bus_socket(address)
+    if path is None:
+        return Check("session bus", Verdict.WARN, "the address names no unix socket; not checked")
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(2)
+            sock.connect(path)
+    except OSError as exc:
+        return Check("session bus", Verdict.FAIL, f"cannot connect: {exc.strerror or exc}", fix)
+    return Check("session bus", Verdict.OK, "reachable")
+
+
+def check_tray(tray_available: Callable[[], bool] | None) -> Check:
+    """Whether the desktop shows tray icons (asked through Qt by the caller)."""
+    if tray_available is None:
+        return Check("system tray", Verdict.OK, "not checked here (the tray's About window "
+                     "checks it)")
+    if tray_available():
+        return Check("system tray", Verdict.OK, "available")
+    return Check("system tray", Verdict.WARN, "no system tray on this desktop",
+                 "enable a tray (e.g. the AppIndicator extension on GNOME); meanwhile use the "
+                 "command line")
+
+
+def check_policy(admin: AdminPolicy) -> Check:
+    """The administrator's policy in force (an invalid one fails: it turned telemetry off)."""
+    if admin.error:
+        return Check("policy", Verdict.FAIL, admin.describe(),
+                     "the administrator corrects the file and key named here (until then "
+                     "telemetry stays off)")
+    return Check("policy", Verdict.OK, admin.describe())
+
+
+def check_do_not_track(environ: Mapping[str, str]) -> Check:
+    """DO_NOT_TRACK: the user's "send nothing", whatever they chose in the companion."""
+    if do_not_track(environ):
+        return Check("DO_NOT_TRACK", Verdict.OK, "set: nothing is sent while it is")
+    return Check("DO_NOT_TRACK", Verdict.OK, "not set")
+
+
+def check_network(setup: DoctorSetup) -> Check:
+    """What the OS says about the network, and what that means for sending."""
+    state = setup.network() if setup.network is not None else NetworkState()
+    decision = decide_for(state, setup.allow_metered)
+    if state.reachability is Reachability.OFFLINE:
+        return Check("network", Verdict.WARN, f"{state.describe()}: {decision.reason}",
+                     "connect to a network; sending resumes by itself")
+    if not decision.send:
+        return Check("network", Verdict.WARN, f"{state.describe()}: {decision.reason}",
+                     "allow \"Send on metered connections\", or wait for another network")
+    return Check("network", Verdict.OK, state.describe())

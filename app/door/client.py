@@ -1,0 +1,481 @@
+"""Talk to the License Companion from Python: standard library only, copy this one file.
+
+    import client as c                      # or: import app.door.client as c
+    c.configure(product="my-product-id")    # or LICENSE_COMPANION_PRODUCT in the environment
+    c.track("App.started", value=1)
+    c.license()["offline"]["counts_as_valid"]
+
+Every call returns the companion's answer as a plain dict and raises ``ClientError`` (with a
+stable ``code``) when it cannot be served. One persistent connection per ``Client``, reopened
+after a failure; connecting gives up after ``connect_timeout`` (0.5 s by default), so a host
+never waits long for a companion that is not there. Safe to call from several threads.
+
+Where the companion is, without asking it: the socket is
+``$XDG_RUNTIME_DIR/license-companion-<product>/host.sock`` (without ``XDG_RUNTIME_DIR``:
+``/tmp/license-companion-<uid>/license-companion-<product>/host.sock``), or
+``LICENSE_COMPANION_HOST_SOCKET``. When nothing answers there, ``track``/``track_batch`` append
+the events to the companion's inbox (``<state dir>/inbox``, the state dir being
+``LICENSE_COMPANION_HOME`` or the platform's user data directory ``license-companion``); the
+companion ingests it when it starts and on every round. The answer then says
+``"queued": "inbox"``. The protocol is described in docs/host-protocol.md.
+
+Windows: the endpoint is a Unix domain socket, not served on Windows; there every call that
+needs the companion raises ``ClientError`` with code ``transport_unavailable`` and events go
+straight to the inbox.
+
+``nudge()`` tells a running companion, best effort and within 50 ms, that this process stored
+something for it (``license-companion track`` uses it); it never raises.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import socket
+
+PROTOCOL = 1
+APP_ID = "license-companion"
+SOCKET_ENV = "LICENSE_COMPANION_HOST_SOCKET"
+HOME_ENV = "LICENSE_COMPANION_HOME"
+PRODUCT_ENV = "LICENSE_COMPANION_PRODUCT"
+INBOX_DIR = "inbox"
+INBOX_SUFFIX = ".jsonl"
+RETRY_CONNECT = 1.0  # seconds between connection attempts while the companion is away
+NUDGE_TIMEOUT = 0.05  # seconds a nudge may spend connecting
+FALLBACK_CODES = ("not_running", "connection", "transport_unavailable")
+
+
+def transport_problem() -> str:
+    """Why this computer cannot reach a companion's endpoint at all ("" when it can)."""
+    import socket  # here, as everywhere in this module: ``nudge`` with no companion needs none
+
+    if sys.platform == "win32" or not hasattr(socket, "AF_UNIX"):
+        return ("the host endpoint is a Unix domain socket, which this companion serves on "
+                "Linux and macOS only; on Windows no transport is available yet (events go to "
+                "the inbox)")
+    return ""
+
+
+class ClientError(Exception):
+    """The request could not be served. ``code`` is the protocol's error code, or
+    ``not_running`` (no companion and no fallback for this call), ``connection`` (the
+    connection broke while waiting for the answer), or ``transport_unavailable`` (no endpoint
+    can exist on this system: Windows); ``field`` names the offending field."""
+
+    def __init__(self, code: str, message: str, field: str = "") -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+def product_slug(product: str) -> str:
+    """The product id as it appears in paths: lower case letters, digits and dashes."""
+    slug = re.sub(r"[^a-z0-9]+", "-", product.lower()).strip("-")
+    return slug or "default"
+
+
+def socket_path(product: str, environ: dict[str, str] | None = None) -> Path:
+    """Where the companion of ``product`` listens (it need not be running)."""
+    env = os.environ if environ is None else environ
+    if env.get(SOCKET_ENV):
+        return Path(env[SOCKET_ENV])
+    runtime = env.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isabs(runtime):
+        base = Path(runtime)
+    else:
+        uid = os.getuid() if hasattr(os, "getuid") else 0
+        base = Path("/tmp" if sys.platform != "win32" else _temp_dir()) / \
+            f"{APP_ID}-{uid}"  # noqa: S108 - a 0700 directory the server checks is ours
+    return base / f"{APP_ID}-{product_slug(product)}" / "host.sock"
+
+
+def _temp_dir() -> str:
+    import tempfile  # Windows only
+
+    return tempfile.gettempdir()
+
+
+default_socket_path = socket_path  # the name ``Client``'s ``socket_path`` argument hides
+
+
+def state_dir(environ: dict[str, str] | None = None) -> Path:
+    """The companion's state directory, computed as the companion does (no platformdirs)."""
+    env = os.environ if environ is None else environ
+    if env.get(HOME_ENV):
+        return Path(env[HOME_ENV]).expanduser().resolve()
+    if sys.platform == "win32":
+        root = env.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(root) / APP_ID
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / APP_ID
+    data = env.get("XDG_DATA_HOME", "").strip()
+    base = Path(data).expanduser() if data and os.path.isabs(data) else \
+        Path.home() / ".local" / "share"
+    return base / APP_ID
+
+
+def append_to_inbox(inbox: Path, lines: list[bytes], name: str) -> None:
+    """Append complete lines to ``inbox/name`` durably, safe against the companion's claim.
+
+    The companion claims a file by renaming it and then taking its lock, so a writer locks the
+    file, checks the name still points at the file it opened (else it was claimed: open anew),
+    writes, fsyncs, and unlocks.
+    """
+    inbox.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = inbox / name
+    data = b"".join(lines)
+    for _attempt in range(20):
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            _lock(fd)
+            try:
+                same = os.fstat(fd).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:
+                continue
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+            return
+        finally:
+            os.close(fd)  # closing releases the lock
+    raise ClientError("inbox", f"cannot append to {path}: it is claimed again and again")
+
+
+def _lock(fd: int) -> None:
+    try:
+        import fcntl
+    except ImportError:  # Windows: a file open here cannot be renamed away, no lock needed
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+def _event(name: str, value: Any = None, xy: Any = None, text: Any = None,
+           payload: dict[str, Any] | None = None, timestamp: float | None = None,
+           session: str | None = None) -> dict[str, Any]:
+    event: dict[str, Any] = {"name": name}
+    given = [(k, v) for k, v in (("value", value), ("xy", xy), ("text", text)) if v is not None]
+    if len(given) != 1:
+        raise ClientError("invalid_field", "give exactly one of value=, xy= or text=", "value")
+    key, item = given[0]
+    event[key] = list(item) if key == "xy" else item
+    if payload:
+        event["payload"] = payload
+    if timestamp is not None:
+        event["timestamp"] = timestamp
+    if session:
+        event["session"] = session
+    return event
+
+
+class Client:
+    """One connection to the companion of ``product``.
+
+    Args:
+        product: the vendor's product id (default: ``LICENSE_COMPANION_PRODUCT``).
+        socket_path: override the socket (default: derived from the product).
+        inbox: override the fallback inbox directory (default: ``<state dir>/inbox``).
+        connect_timeout: seconds to wait for the connection.
+        timeout: seconds to wait for an answer.
+        fallback: write events to the inbox when no companion answers.
+    """
+
+    def __init__(self, product: str | None = None, *, socket_path: str | os.PathLike[str] |
+                 None = None, inbox: str | os.PathLike[str] | None = None,
+                 connect_timeout: float = 0.5, timeout: float = 30.0,
+                 fallback: bool = True) -> None:
+        product = product or os.environ.get(PRODUCT_ENV, "")
+        if not product and socket_path is None and not os.environ.get(SOCKET_ENV):
+            raise ClientError("invalid_field", "the product id is needed to find the "
+                              f"companion (Client(product=...) or {PRODUCT_ENV})", "product")
+        self.socket_path = Path(socket_path) if socket_path else default_socket_path(product)
+        self.inbox = Path(inbox) if inbox else state_dir() / INBOX_DIR
+        self.connect_timeout = connect_timeout
+        self.timeout = timeout
+        self.fallback = fallback
+        self.pushes: deque[dict[str, Any]] = deque(maxlen=100)
+        self._lock = threading.RLock()
+        self._sock: socket.socket | None = None
+        self._buffer = b""
+        self._next_try = 0.0
+        self._inbox_name = f"{os.getpid()}-{os.urandom(6).hex()}{INBOX_SUFFIX}"
+        self._id_prefix = f"p-{os.urandom(8).hex()}"
+        self._counter = 0
+
+    # -- the operations -------------------------------------------------------------------
+
+    def hello(self) -> dict[str, Any]:
+        """Protocol version, product and companion version, and the limits."""
+        return self.request({"op": "hello", "protocol": PROTOCOL})
+
+    def track(self, name: str, value: float | None = None, *, xy: tuple[float, float] |
+              None = None, text: str | None = None, payload: dict[str, Any] | None = None,
+              timestamp: float | None = None, session: str | None = None) -> dict[str, Any]:
+        """Hand over one event; returns after it is on disk (``event_id``, ``category``).
+
+        The event carries an ``event_id`` of this client's own: when the answer is lost (the
+        connection broke) the event goes to the inbox with it, and the companion stores an
+        id at most once, so a copy that had arrived is not stored twice."""
+        event = self._with_id(_event(name, value, xy, text, payload, timestamp, session))
+        return self._events({"op": "track", **event}, [event])
+
+    def track_batch(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        """Hand over up to 1,000 events (dicts as in the protocol); answered per event.
+        Events without an ``event_id`` get one (see ``track``)."""
+        events = [self._with_id(dict(e)) if isinstance(e, dict) else e for e in events]
+        return self._events({"op": "track_batch", "events": events}, events)
+
+    def _with_id(self, event: dict[str, Any]) -> dict[str, Any]:
+        if "event_id" not in event:
+            with self._lock:
+                self._counter += 1
+                event["event_id"] = f"{self._id_prefix}-{self._counter}"
+        return event
+
+    def license(self, refresh: bool = False) -> dict[str, Any]:
+        """The license state, the server's message, and the offline grace (never the key)."""
+        return self.request({"op": "license", "refresh": refresh})
+
+    def consent(self) -> dict[str, Any]:
+        """The effective choice per category (DO_NOT_TRACK included)."""
+        return self.request({"op": "consent"})
+
+    def show(self, window: str) -> dict[str, Any]:
+        """Open the companion's "license", "consent" or "history" window."""
+        return self.request({"op": "show", "window": window})
+
+    def flush(self) -> dict[str, Any]:
+        """Ask for a send round now (returns at once)."""
+        return self.request({"op": "flush"})
+
+    def wake(self) -> dict[str, Any]:
+        """Tell the companion this process stored events elsewhere (CLI, inbox): look soon."""
+        return self.request({"op": "wake"})
+
+    def watch(self, on: bool = True) -> dict[str, Any]:
+        """Ask for push lines on consent/license changes; read them with ``next_push``."""
+        return self.request({"op": "watch", "on": on})
+
+    def next_push(self, timeout: float = 5.0) -> dict[str, Any] | None:
+        """The next push line (None when none arrives in time)."""
+        with self._lock:
+            if self.pushes:
+                return self.pushes.popleft()
+            sock = self._connect()
+            try:
+                line = self._read_line(sock, timeout)
+            except TimeoutError:
+                return None
+            except OSError as exc:
+                self._drop()
+                raise ClientError("connection", f"the connection broke: {exc}") from None
+            try:
+                data = json.loads(line)
+            except ValueError:
+                self._drop()
+                raise ClientError("connection", "the companion sent a line that is not "
+                                  "JSON") from None
+            return data if isinstance(data, dict) and "push" in data else None
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Send one request and return its answer; ``ClientError`` for an error answer."""
+        answer = self._exchange(message)
+        if not answer.get("ok"):
+            error = answer.get("error") or {}
+            raise ClientError(str(error.get("code", "internal")), str(error.get("message", "")),
+                              str(error.get("field", "")))
+        return answer
+
+    def _events(self, message: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
+        try:
+            return self.request(message)
+        except ClientError as exc:
+            if exc.code not in FALLBACK_CODES or not self.fallback:
+                raise
+        lines = [json.dumps(e, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+                 for e in events]
+        with self._lock:
+            append_to_inbox(self.inbox, lines, self._inbox_name)
+        return {"ok": True, "queued": "inbox", "events": len(events), "inbox": str(self.inbox)}
+
+    def _exchange(self, message: dict[str, Any]) -> dict[str, Any]:
+        line = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        with self._lock:
+            sock = self._connect()
+            try:
+                sock.sendall(line + b"\n")
+                while True:
+                    data = json.loads(self._read_line(sock, self.timeout))
+                    if not isinstance(data, dict):
+                        raise ValueError("the companion's answer is not a JSON object")
+                    if "push" in data:
+                        self.pushes.append(data)
+                        continue
+                    return data
+            except (OSError, ValueError) as exc:
+                self._drop()
+                raise ClientError("connection", f"no answer from the companion: {exc}") from None
+
+    def _connect(self) -> socket.socket:
+        if self._sock is not None:
+            return self._sock
+        if time.monotonic() < self._next_try:
+            raise ClientError("not_running", f"no companion answers at {self.socket_path}")
+        problem = transport_problem()
+        if problem:
+            raise ClientError("transport_unavailable", problem)
+        import socket
+
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.connect_timeout)
+        try:
+            sock.connect(str(self.socket_path))
+        except OSError as exc:
+            sock.close()
+            self._next_try = time.monotonic() + RETRY_CONNECT
+            raise ClientError("not_running", f"no companion answers at {self.socket_path} "
+                              f"({exc.strerror or exc})") from None
+        self._sock = sock
+        self._buffer = b""
+        return sock
+
+    def _read_line(self, sock: socket.socket, timeout: float) -> bytes:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the companion did not answer in time")
+            sock.settimeout(left)
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the companion closed the connection")
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line
+
+    def _drop(self) -> None:
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            finally:
+                self._sock = None
+                self._buffer = b""
+
+    def close(self) -> None:
+        """Close the connection (the next call opens a new one)."""
+        with self._lock:
+            self._drop()
+
+
+def nudge(product: str | None = None, *, socket_path: str | os.PathLike[str] | None = None,
+          timeout: float = NUDGE_TIMEOUT) -> bool:
+    """Best effort, never raises, never waits for an answer: send ``wake`` to a running
+    companion. True when the line was handed to one.
+
+    Args:
+        product: the product id (default: ``LICENSE_COMPANION_PRODUCT``).
+        socket_path: override the socket.
+        timeout: seconds connecting and writing may take.
+    """
+    try:
+        path = Path(socket_path) if socket_path else default_socket_path(
+            product or os.environ.get(PRODUCT_ENV, ""))
+        if not path.exists():
+            return False  # no companion has ever listened there: nothing to connect to
+    except (OSError, ValueError):
+        return False
+    if transport_problem():
+        return False
+    import socket
+
+    try:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    except (OSError, ValueError):
+        return False
+    try:
+        sock.settimeout(timeout)
+        sock.connect(str(path))
+        sock.sendall(b'{"op":"wake"}\n')
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.close()
+
+
+_default: Client | None = None
+_default_lock = threading.Lock()
+
+
+def configure(product: str | None = None, **options: Any) -> Client:
+    """Replace the default client used by the module-level functions."""
+    global _default
+    with _default_lock:
+        if _default is not None:
+            _default.close()
+        _default = Client(product, **options)
+        return _default
+
+
+def default_client() -> Client:
+    """The client the module-level functions use (built on first use from the environment)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Client()
+        return _default
+
+
+def hello() -> dict[str, Any]:
+    """``Client.hello`` on the default client."""
+    return default_client().hello()
+
+
+def track(name: str, value: float | None = None, **kwargs: Any) -> dict[str, Any]:
+    """``Client.track`` on the default client."""
+    return default_client().track(name, value, **kwargs)
+
+
+def track_batch(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """``Client.track_batch`` on the default client."""
+    return default_client().track_batch(events)
+
+
+def license(refresh: bool = False) -> dict[str, Any]:
+    """``Client.license`` on the default client."""
+    return default_client().license(refresh)
+
+
+def consent() -> dict[str, Any]:
+    """``Client.consent`` on the default client."""
+    return default_client().consent()
+
+
+def show(window: str) -> dict[str, Any]:
+    """``Client.show`` on the default client."""
+    return default_client().show(window)
+
+
+def flush() -> dict[str, Any]:
+    """``Client.flush`` on the default client."""
+    return default_client().flush()
+
+
+def wake() -> dict[str, Any]:
+    """``Client.wake`` on the default client."""
+    return default_client().wake()
