@@ -30,11 +30,11 @@ runtime=(
 # x11-apps + imagemagick for the real-tray tests; fonts-noto-cjk for the Japanese and Chinese
 # screenshots (without it their text is drawn as boxes); nsis/lintian/fakeroot for the installers;
 # socat for the test host that speaks the host protocol without Python; time (GNU time) for the
-# benchmark's peak RSS of a cold CLI call.
+# benchmark's peak RSS of a cold CLI call; gcc, g++ and nodejs for the C and Node host clients' tests.
 dev=(
     python3 python3-venv ca-certificates
     libsecret-tools xvfb openbox trayer xdotool x11-apps imagemagick fonts-noto-cjk
-    nsis lintian fakeroot patchelf socat time
+    nsis lintian fakeroot patchelf socat time gcc g++ nodejs
 )
 
 packages=("${runtime[@]}")

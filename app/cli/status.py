@@ -64,6 +64,7 @@ def cmd_host_info(ctx: Context) -> int:
     out(f"address:   {printable(info['address'])} ({info['transport']})")
     if info.get("problem"):
         out(f"note:      {info['problem']}")
+    out(f"product:   {printable(info['product'])} (in paths: {info['product_slug']})")
     out(f"protocol:  {info['protocol']}")
     out(f"running:   {'yes' if info['running'] else 'no (events go to the inbox)'}")
     out(f"inbox:     {printable(info['inbox'])}")

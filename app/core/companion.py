@@ -30,6 +30,7 @@ from app.model.errors import CompanionError, ValidationError
 from app.model.ids import uuid4_text
 from app.storage.config import VendorConfig
 from app.storage.db import Database, EnvironmentProblem
+from app.storage.event_ids import EventIds
 from app.storage.history import History, HistoryEntry
 from app.storage.outbox import Outbox
 from app.storage.state import StateStore
@@ -133,6 +134,7 @@ class Companion:
         self.db = db
         self.state = StateStore(self.db)
         self.outbox = Outbox(self.db, cap=config.limits.outbox_cap, clock=clock)
+        self.event_ids = EventIds()  # the ids hosts chose, each stored at most once
         self.history_store = History(
             self.db, config.limits.history_days, config.limits.history_max_rows, clock
         )
@@ -240,8 +242,11 @@ class Companion:
         Raises:
             StorageError: nothing of the group was stored.
         """
+        events = list(events)
         checked = [check_event(args, self.consent, self.clock, self.session_id) for args in events]
-        return store_checked(self.db, self.consent, self.outbox, self.backend_names, checked)
+        host_ids = {str(args["event_id"]) for args in events if args.get("event_id")}
+        return store_checked(self.db, self.consent, self.outbox, self.backend_names, checked,
+                             host_ids, self.event_ids)
 
     # consent ----------------------------------------------------------------------------
 

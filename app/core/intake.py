@@ -9,7 +9,7 @@ event is never stored under a decision another process changed a moment before.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from app.core.consent import ConsentPolicy
@@ -18,6 +18,7 @@ from app.model.consent import Category, Choice
 from app.model.errors import ValidationError
 from app.model.event import Event, make_event
 from app.storage.db import Database
+from app.storage.event_ids import EventIds
 from app.storage.outbox import UNDECIDED_KEEP, Outbox
 
 Checked = tuple[Event, Category] | ValidationError
@@ -33,6 +34,7 @@ def check_event(args: Mapping[str, Any], consent: ConsentPolicy, clock: Callable
             args["name"], kind=args["kind"], value=args["value"], payload=args.get("payload"),
             timestamp=clock() if ts is None else ts,
             session_id=args.get("session_id") or session_id,
+            event_id=args.get("event_id") or None,
         )
         return event, consent.category_of(event.name)
     except ValidationError as exc:
@@ -40,13 +42,16 @@ def check_event(args: Mapping[str, Any], consent: ConsentPolicy, clock: Callable
 
 
 def store_checked(db: Database, consent: ConsentPolicy, outbox: Outbox,
-                  backends: tuple[str, ...], checked: Sequence[Checked]
+                  backends: tuple[str, ...], checked: Sequence[Checked],
+                  host_ids: Collection[str] = (), event_ids: EventIds | None = None,
                   ) -> list[TrackResult | ValidationError]:
     """Store the valid events of ``checked`` in one transaction; one result per entry.
 
     Denied categories are counted, not stored; undecided ones are stored but bounded
     (``UNDECIDED_KEEP`` per category); refused entries (a ``ValidationError``) come back as
-    they are. What the outbox's bounds dropped is reported on the last stored event.
+    they are. What the outbox's bounds dropped is reported on the last stored event. An event
+    whose id is in ``host_ids`` (the host chose it) is stored at most once (``event_ids``): a
+    copy is answered as stored, ``duplicate``, and not stored again.
 
     Raises:
         StorageError: nothing of it was stored (the transaction was rolled back).
@@ -55,6 +60,7 @@ def store_checked(db: Database, consent: ConsentPolicy, outbox: Outbox,
         return [item for item in checked if isinstance(item, ValidationError)]
     choices: dict[str, Choice] = {}
     stored: list[tuple[Event, str]] = []
+    copies: set[int] = set()  # id() of the events stored before
     with db.write() as conn:
         denied: dict[str, int] = {}
         holds: dict[str, int] = {}
@@ -73,6 +79,11 @@ def store_checked(db: Database, consent: ConsentPolicy, outbox: Outbox,
             if choice is Choice.UNDECIDED:
                 holds[category.id] = UNDECIDED_KEEP
             stored.append((event, category.id))
+        if host_ids and event_ids is not None:
+            mine = [event for event, _c in stored if event.id in host_ids]
+            new = event_ids.claim(conn, [event.id for event in mine], outbox.clock())
+            copies = {id(event) for event, fresh in zip(mine, new, strict=True) if not fresh}
+            stored = [entry for entry in stored if id(entry[0]) not in copies]
         for category_id, count in denied.items():
             outbox.count_discarded(category_id, count, conn=conn)
         cost = outbox.enqueue_many(stored, backends, holds, conn=conn)
@@ -84,7 +95,9 @@ def store_checked(db: Database, consent: ConsentPolicy, outbox: Outbox,
             continue
         event, category = item
         kept = choices[category.id] is not Choice.DENIED
-        if event is last:
+        if id(event) in copies:
+            results.append(TrackResult(event, category.id, True, backends, duplicate=True))
+        elif event is last:
             results.append(TrackResult(event, category.id, kept, backends, cost.dropped,
                                        cost.held_dropped))
         else:

@@ -21,3 +21,4 @@ class TrackResult:
     backends: tuple[str, ...]
     dropped: int = 0  # old events the outbox cap pushed out to make room
     held_dropped: int = 0  # old undecided events of this category dropped (bounded hold)
+    duplicate: bool = False  # its host-given id was stored before: not stored again

@@ -212,6 +212,8 @@ class Client:
         self._buffer = b""
         self._next_try = 0.0
         self._inbox_name = f"{os.getpid()}-{os.urandom(6).hex()}{INBOX_SUFFIX}"
+        self._id_prefix = f"p-{os.urandom(8).hex()}"
+        self._counter = 0
 
     # -- the operations -------------------------------------------------------------------
 
@@ -222,13 +224,26 @@ class Client:
     def track(self, name: str, value: float | None = None, *, xy: tuple[float, float] |
               None = None, text: str | None = None, payload: dict[str, Any] | None = None,
               timestamp: float | None = None, session: str | None = None) -> dict[str, Any]:
-        """Hand over one event; returns after it is on disk (``event_id``, ``category``)."""
-        event = _event(name, value, xy, text, payload, timestamp, session)
+        """Hand over one event; returns after it is on disk (``event_id``, ``category``).
+
+        The event carries an ``event_id`` of this client's own: when the answer is lost (the
+        connection broke) the event goes to the inbox with it, and the companion stores an
+        id at most once, so a copy that had arrived is not stored twice."""
+        event = self._with_id(_event(name, value, xy, text, payload, timestamp, session))
         return self._events({"op": "track", **event}, [event])
 
     def track_batch(self, events: list[dict[str, Any]]) -> dict[str, Any]:
-        """Hand over up to 1,000 events (dicts as in the protocol); answered per event."""
-        return self._events({"op": "track_batch", "events": list(events)}, list(events))
+        """Hand over up to 1,000 events (dicts as in the protocol); answered per event.
+        Events without an ``event_id`` get one (see ``track``)."""
+        events = [self._with_id(dict(e)) if isinstance(e, dict) else e for e in events]
+        return self._events({"op": "track_batch", "events": events}, events)
+
+    def _with_id(self, event: dict[str, Any]) -> dict[str, Any]:
+        if "event_id" not in event:
+            with self._lock:
+                self._counter += 1
+                event["event_id"] = f"{self._id_prefix}-{self._counter}"
+        return event
 
     def license(self, refresh: bool = False) -> dict[str, Any]:
         """The license state, the server's message, and the offline grace (never the key)."""

@@ -82,7 +82,7 @@ class CompanionHost:
         results = self.companion.track_many(
             {"name": item.name, "kind": item.kind, "value": item.value,
              "payload": item.payload or None, "timestamp": item.timestamp,
-             "session_id": item.session}
+             "session_id": item.session, "event_id": item.event_id}
             for item in items
         )
         outcomes: list[TrackOutcome] = []
@@ -92,7 +92,8 @@ class CompanionHost:
                 outcomes.append(TrackOutcome(error=ErrorReply(hp.INVALID_FIELD, str(result),
                                                               field)))
             else:
-                outcomes.append(TrackOutcome(result.event.id, result.category, result.stored))
+                outcomes.append(TrackOutcome(result.event.id, result.category, result.stored,
+                                             duplicate=result.duplicate))
         if any(o.stored for o in outcomes if o.error is None):
             self._committed()  # the tray's sender, idle without a timer, sends them soon
         return outcomes

@@ -34,6 +34,7 @@ class TrackOutcome:
     category: str = ""
     stored: bool = False
     error: ErrorReply | None = None
+    duplicate: bool = False  # its event_id was stored before: this copy was not stored again
 
     def to_dict(self) -> dict[str, Any]:
         """The per-event answer."""
@@ -41,6 +42,8 @@ class TrackOutcome:
             return self.error.to_dict()
         answer: dict[str, Any] = {"ok": True, "event_id": self.event_id,
                                   "category": self.category, "stored": self.stored}
+        if self.duplicate:
+            answer["duplicate"] = True
         if not self.stored:
             answer["discarded"] = "consent denied for this category (or DO_NOT_TRACK): not kept"
         return answer

@@ -11,7 +11,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.door.client import socket_path, transport_problem
+from app.door.client import product_slug, socket_path, transport_problem
 from app.model.errors import CompanionError
 
 if TYPE_CHECKING:  # ``track`` asks only for ``endpoint_path``: it imports none of these
@@ -127,7 +127,8 @@ def host_info(config: VendorConfig, home: Path) -> dict[str, Any]:
     info: dict[str, Any] = {"address": str(path), "transport": "unavailable" if problem else
                             "unix", "protocol": PROTOCOL, "running": not problem and
                             path.exists() and answers(path), "inbox": str(inbox_dir(home)),
-                            "product": config.product.id or config.product.name}
+                            "product": config.product.id or config.product.name,
+                            "product_slug": product_slug(config.product.id or config.product.name)}
     if problem:
         info["problem"] = problem
     return info

@@ -122,8 +122,9 @@ def offline_grace(service: LicenseService, status: LicenseStatus, grace_days: fl
         return answer
     base = status.state if status.state != "unknown" else status.last_state
     if base != VALID:
+        said = getattr(base, "value", base)  # a state, never its Python repr
         answer["reason"] = ("the server has never confirmed this license" if not base
-                            else f"the server's last answer was {base!r}, not valid")
+                            else f"the server's last answer was '{said}', not valid")
         return answer
     signed_required = service.config.keymanager.public_key_pem is not None
     record = _matching_record(service.state, status)

@@ -34,7 +34,8 @@ CHECK_ONLY_ID = "-"  # the ids of an event built only to check it
 OPS = ("hello", "track", "track_batch", "license", "consent", "watch", "show", "flush", "wake")
 WINDOWS = ("license", "consent", "history")
 VALUE_FIELDS = ("value", "xy", "text")
-EVENT_FIELDS = frozenset({"op", "id", "name", *VALUE_FIELDS, "payload", "timestamp", "session"})
+EVENT_FIELDS = frozenset({"op", "id", "name", *VALUE_FIELDS, "payload", "timestamp", "session",
+                          "event_id"})
 
 # Stable error codes (documented; hosts may branch on them).
 BAD_UTF8 = "bad_utf8"
@@ -91,6 +92,7 @@ class TrackItem:
     payload: dict[str, Any] = field(default_factory=dict)
     timestamp: float | None = None
     session: str | None = None
+    event_id: str | None = None  # the host's own id: stored at most once, whatever the door
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,8 @@ def _check_tree(value: Any, depth: int, where: str) -> ErrorReply | None:
 
 def decode_object(line: bytes) -> dict[str, Any] | ErrorReply:
     """The JSON object of one line (its newline stripped), or why it is not one."""
+    if not line.strip():
+        return ErrorReply(BAD_JSON, "an empty line; a request is one JSON object on one line")
     if len(line) > MAX_LINE:
         return ErrorReply(LINE_TOO_LONG, f"the line is {len(line)} bytes; at most {MAX_LINE}",
                           close=True)
@@ -301,7 +305,7 @@ def event_item(data: Mapping[str, Any], prefix: str = "") -> TrackItem | ErrorRe
     unknown = sorted(str(k) for k in data if k not in EVENT_FIELDS)
     if unknown:
         return ErrorReply(INVALID_FIELD, f"{prefix}{unknown[0]}: unknown field; an event has "
-                          "name, value | xy | text, payload, timestamp, session",
+                          "name, value | xy | text, payload, timestamp, session, event_id",
                           prefix + unknown[0])
     given = [name for name in VALUE_FIELDS if name in data]
     if len(given) != 1:
@@ -315,20 +319,27 @@ def event_item(data: Mapping[str, Any], prefix: str = "") -> TrackItem | ErrorRe
     session = data.get("session")
     if session is not None and not isinstance(session, str):
         return ErrorReply(INVALID_FIELD, f"{prefix}session: must be text", prefix + "session")
+    event_id = data.get("event_id")
+    if (event_id is not None and not isinstance(event_id, str)) or event_id == "":
+        return ErrorReply(INVALID_FIELD, f"{prefix}event_id: must be a non-empty text",
+                          prefix + "event_id")
     try:
         # Checked only (the companion builds the event when it stores it): fixed ids, so no
         # random ids are drawn for an event that is thrown away.
         make_event(data.get("name"), kind=kind, value=value, payload=payload,
                    timestamp=timestamp, session_id=session or CHECK_ONLY_ID,
-                   event_id=CHECK_ONLY_ID)
+                   event_id=event_id or CHECK_ONLY_ID)
     except ValidationError as exc:
         where = exc.field
         if where.startswith("value"):
             where = given[0] + where[len("value"):]
         elif where == "session_id":
             where = "session"
+        elif where == "id":
+            where = "event_id"
         return ErrorReply(INVALID_FIELD, f"{prefix}{where}: {exc.problem}", prefix + where)
     return TrackItem(
         name=data["name"], kind=kind, value=value, payload=dict(payload or {}),
         timestamp=None if timestamp is None else float(timestamp), session=session or None,
+        event_id=event_id,
     )

@@ -279,8 +279,6 @@ class HostServer:
         self._update_interest(conn)
 
     def _handle(self, conn: Conn, line: bytes) -> None:
-        if not line.strip():
-            return
         request = hp.parse_line(line)
         work = self.dispatcher.dispatch(request, conn.session)
         op = getattr(request, "op", "")

@@ -126,6 +126,12 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX outbox_category;
     CREATE INDEX outbox_category ON outbox (category, seq, event_id);
     """,
+    # 5: the ids hosts gave their events, each stored at most once (``app.storage.event_ids``):
+    # a copy of an event that arrives again by the inbox after a broken connection is known.
+    """
+    CREATE TABLE host_event_ids (event_id TEXT PRIMARY KEY, seen_at REAL NOT NULL) WITHOUT ROWID;
+    CREATE INDEX host_event_ids_seen ON host_event_ids (seen_at);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
