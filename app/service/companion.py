@@ -28,6 +28,7 @@ from app.service.intake import check_event, store_checked
 from app.service.lazy_http import LazyHttpClient
 from app.service.parallel import run_each
 from app.service.track_result import TrackResult
+from app.storage import drops
 from app.storage.config import VendorConfig
 from app.storage.db import Database, EnvironmentProblem
 from app.storage.history import History, HistoryEntry
@@ -241,7 +242,8 @@ class Companion:
             StorageError: nothing of the group was stored.
         """
         checked = [check_event(args, self.consent, self.clock, self.session_id) for args in events]
-        return store_checked(self.db, self.consent, self.outbox, self.backend_names, checked)
+        return store_checked(self.db, self.consent, self.outbox, self.backend_names, checked,
+                             self.history_store)
 
     # consent ----------------------------------------------------------------------------
 
@@ -252,20 +254,29 @@ class Companion:
     def revoke(self, categories: list[str] | None = None) -> tuple[list[str], int]:
         """The user says no: store it and delete what is queued of those categories at once."""
         ids = self.consent.set(Choice.DENIED, categories)
-        return ids, self.outbox.discard(ids)
+        return ids, self._purger(drops.CONSENT_REVOKED).discard(ids)
+
+    def _purger(self, reason: str) -> drops.Purger:
+        return drops.Purger(self.db, self.outbox, self.history_store, reason)
+
+    def dropped_by_reason(self) -> dict[str, dict[str, int]]:
+        """Per backend: queued events removed unsent, per reason (``app.storage.drops``)."""
+        return drops.dropped_by_reason(self.db.connection())
 
     # sending ----------------------------------------------------------------------------
 
     def enforce_policy(self) -> int:
         """Delete what is queued that the administrator's policy forbids; how many were.
 
-        On a read-only or full disk nothing can be deleted now; nothing is sent of it either
+        Each deletion is counted and in the history (``policy_denied``). Called at a send and a
+        send round, and when the tray starts; never by a read such as ``status``. On a
+        read-only or full disk nothing can be deleted now; nothing is sent of it either
         (the consent gate reads the same policy), so it waits for a writable disk.
         """
         if self.db.read_only:
             return 0
         try:
-            return enforce_policy(self.consent, self.outbox)
+            return enforce_policy(self.consent, self._purger(drops.POLICY_DENIED))
         except EnvironmentProblem as exc:
             log.warning("the policy's deletions wait for a writable disk: %s", exc)
             return 0
@@ -424,7 +435,7 @@ class Companion:
         )
 
         counts = self.outbox.counts()
-        dropped = self.outbox.dropped()
+        dropped = self.dropped_by_reason()
         unreadable = self.outbox.unreadable()
         backends: list[BackendStatus] = []
         for name, sender in self.senders.items():
@@ -434,7 +445,8 @@ class Companion:
             title = sender.backend.title
             backends.append(BackendStatus(
                 name=name, title=title, enabled=True, problem=problem, url=sender.backend.url,
-                queued=counts.get(name, 0), dropped=dropped.get(name, 0),
+                queued=counts.get(name, 0), dropped=sum(dropped.get(name, {}).values()),
+                dropped_by_reason=dropped.get(name, {}),
                 unreadable=unreadable.get(name, 0), state=state,
                 next_attempt_in=None if wait in (0, float("inf")) else round(wait, 1),
                 waiting_because=why, problems=backend_problems(name, title, problem, state),
