@@ -223,7 +223,8 @@ def cmd_history(ctx: Context) -> int:
         out(f"{when(e.at)}  {e.backend:13} {e.event_count:4} event(s) [{cats}]  "
             f"{consent_view.outcome_words(e)}  {status}: {printable(e.message)}{sig}{dup}")
         if e.errors:
-            out(f"    server errors: {printable(json.dumps(e.errors, ensure_ascii=False))}")
+            label = "removed" if e.verdict == "dropped" else "server errors"
+            out(f"    {label}: {printable(json.dumps(e.errors, ensure_ascii=False))}")
     return EXIT_OK
 
 

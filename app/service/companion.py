@@ -133,7 +133,8 @@ class Companion:
         self.session_id = session_id or uuid4_text()
         self.db = db
         self.state = StateStore(self.db)
-        self.outbox = Outbox(self.db, cap=config.limits.outbox_cap, clock=clock)
+        self.outbox = Outbox(self.db, cap={name: config.limits.cap_of(name)
+                                           for name in BACKEND_TITLES}, clock=clock)
         self.history_store = History(
             self.db, config.limits.history_days, config.limits.history_max_rows, clock
         )

@@ -77,14 +77,21 @@ class Outbox:
 
     Args:
         db: the state database.
-        cap: most events kept per backend; beyond it the oldest are dropped and counted.
+        cap: most events kept per backend (or per backend name; 10,000 for one not named);
+            beyond it events are dropped and counted (``_enforce_cap``).
         clock: seconds since the epoch (injectable for tests).
     """
 
-    def __init__(self, db: Database, cap: int = 10_000, clock: Callable[[], float] = time.time):
+    def __init__(self, db: Database, cap: int | Mapping[str, int] = 10_000,
+                 clock: Callable[[], float] = time.time):
         self.db = db
-        self.cap = cap
+        self.caps = dict(cap) if isinstance(cap, Mapping) else {}
+        self.cap = 10_000 if isinstance(cap, Mapping) else cap
         self.clock = clock
+
+    def cap_of(self, backend: str) -> int:
+        """Most events kept queued for ``backend``."""
+        return self.caps.get(backend, self.cap)
 
     def enqueue(
         self, event: Event, backends: Iterable[str], category: str, *, hold: int | None = None,
@@ -157,7 +164,7 @@ class Outbox:
             "GROUP BY backend", names,
         ).fetchall()
         for backend, size in sizes:
-            excess = size - self.cap
+            excess = size - self.cap_of(backend)
             if excess <= 0:
                 continue
             bump_counter(conn, f"dropped:{backend}", excess)
