@@ -119,6 +119,9 @@ def test_a_full_queue_names_the_event_counts_it_records_it_and_pushes(door):
     client.track_batch([{"name": "feature.b", "value": 1}])
     [entry] = _drops(run)
     assert entry["event_count"] == 5
+    checks = {c["name"]: c for c in json.loads(run("doctor", "--json"))["checks"]}
+    assert "removed unsent: over_cap 5" in checks["keymanager outbox"]["detail"]
+    assert "removed unsent" not in checks["telemetrydeck outbox"]["detail"]
     # The watching host is told: the push comes at the next check after the baseline.
     push = None
     for _ in range(50):
