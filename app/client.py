@@ -222,7 +222,11 @@ class Client:
     def track(self, name: str, value: float | None = None, *, xy: tuple[float, float] |
               None = None, text: str | None = None, payload: dict[str, Any] | None = None,
               timestamp: float | None = None, session: str | None = None) -> dict[str, Any]:
-        """Hand over one event; returns after it is on disk (``event_id``, ``category``)."""
+        """Hand over one event; returns after it is on disk (``event_id``, ``category``).
+
+        ``stored`` says whether it is kept for any backend, ``backends`` per backend
+        (``stored``, ``reason``), ``reason`` why it is kept nowhere (docs/host-protocol.md).
+        """
         event = _event(name, value, xy, text, payload, timestamp, session)
         return self._events({"op": "track", **event}, [event])
 
