@@ -6,11 +6,16 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.cli.context import EXIT_OK, EXIT_REMAINS, EXIT_USAGE, Context, out, out_json, when
 from app.model.errors import ValidationError
 from app.model.text import printable
+from app.storage.drops import CONSENT_DENIED, DO_NOT_TRACK, NO_BACKEND, POLICY_DENIED, describe
+
+if TYPE_CHECKING:
+    from app.core.companion import Companion
+    from app.core.track_result import TrackResult
 
 
 def parse_payload_item(item: str) -> tuple[str, Any]:
@@ -63,9 +68,10 @@ def cmd_track_jsonl(ctx: Context) -> int:
     if args.json:
         out_json(report.to_dict())
     else:
+        not_kept = ", ".join(f"{n} {reason}" for reason, n in sorted(report.not_kept.items()))
         out(f"{report.accepted} event(s) taken ({report.stored} queued, "
-            f"{report.accepted - report.stored} discarded by consent), {report.rejected} "
-            "line(s) refused")
+            f"{report.accepted - report.stored} not kept{f': {not_kept}' if not_kept else ''}), "
+            f"{report.rejected} line(s) refused")
         for error in report.errors:
             print(f"line {error.get('line')}: {printable(str(error.get('message')))}",
                   file=sys.stderr)
@@ -94,16 +100,20 @@ def cmd_track(ctx: Context) -> int:
     companion = ctx.companion
     result = companion.track(args.name, kind=kind, value=value, payload=payload,
                              session_id=args.session)
-    if not result.stored:
-        blocked = companion.consent.blocked_reason()
-        rule = companion.consent.effective_decision(result.category)
-        why = (blocked or (rule.reason if rule.decided_by.value == "policy" else "")
-               or f"you declined {result.category!r}")
-        out(f"discarded {result.event.name}: {why} (nothing was stored)")
+    if result.stored:
+        nudge_tray(ctx)
+    if args.json:
+        out_json(result.answer())
         return EXIT_OK
-    nudge_tray(ctx)
-    where = ", ".join(result.backends) or "no backend (none is enabled)"
-    out(f"queued {result.event.name} ({result.category}) for {where} [id {result.event.id}]")
+    if not result.stored:
+        out(f"discarded {result.event.name}: {_why_not_kept(companion, result)} "
+            "(nothing was stored)")
+        return EXIT_OK
+    kept = [name for name in result.backends if name not in result.not_kept]
+    out(f"queued {result.event.name} ({result.category}) for {', '.join(kept)} "
+        f"[id {result.event.id}]")
+    for name, reason in result.not_kept.items():
+        out(f"not kept for {name}: {reason} ({describe(reason)})")
     if result.dropped:
         out(f"warning: the outbox was full; {result.dropped} oldest event(s) dropped")
     if result.held_dropped:
@@ -113,6 +123,20 @@ def cmd_track(ctx: Context) -> int:
     if reason:
         out(f"not sent yet: {reason}")
     return EXIT_OK
+
+
+def _why_not_kept(companion: Companion, result: TrackResult) -> str:
+    """``track``'s words for an event kept for no backend, with the reason's name."""
+    if result.reason in (CONSENT_DENIED, DO_NOT_TRACK, POLICY_DENIED):
+        blocked = companion.consent.blocked_reason()
+        rule = companion.consent.effective_decision(result.category)
+        why = (blocked or (rule.reason if rule.decided_by.value == "policy" else "")
+               or f"you declined {result.category!r}")
+    elif result.reason == NO_BACKEND:
+        why = "no backend is enabled in the vendor configuration"
+    else:
+        why = describe(result.reason)
+    return f"{why} [{result.reason}]"
 
 
 def cmd_preview(ctx: Context) -> int:
@@ -202,7 +226,8 @@ def cmd_history(ctx: Context) -> int:
         out(f"{when(e.at)}  {e.backend:13} {e.event_count:4} event(s) [{cats}]  "
             f"{consent_view.outcome_words(e)}  {status}: {printable(e.message)}{sig}{dup}")
         if e.errors:
-            out(f"    server errors: {printable(json.dumps(e.errors, ensure_ascii=False))}")
+            label = "removed" if e.verdict == "dropped" else "server errors"
+            out(f"    {label}: {printable(json.dumps(e.errors, ensure_ascii=False))}")
     return EXIT_OK
 
 

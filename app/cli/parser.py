@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--session", metavar="ID", help="session id (default: a new one)")
     p.add_argument("--jsonl", metavar="FILE", help="events as JSON lines (host protocol "
                    "'track' objects) from FILE or - (stdin), in one process")
-    p.add_argument("--json", action="store_true", help="with --jsonl: print the report as JSON")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON (with --jsonl: the report)")
 
     p = sub.add_parser("preview", help="the exact requests that would be sent now")
     p.add_argument("--json", action="store_true")

@@ -28,6 +28,7 @@ from app.delivery.parallel import run_each
 from app.model.consent import NO_POLICY, AdminPolicy, Choice
 from app.model.errors import CompanionError, ValidationError
 from app.model.ids import uuid4_text
+from app.storage import drops
 from app.storage.config import VendorConfig
 from app.storage.db import Database, EnvironmentProblem
 from app.storage.event_ids import EventIds
@@ -133,7 +134,8 @@ class Companion:
         self.session_id = session_id or uuid4_text()
         self.db = db
         self.state = StateStore(self.db)
-        self.outbox = Outbox(self.db, cap=config.limits.outbox_cap, clock=clock)
+        self.outbox = Outbox(self.db, cap={name: config.limits.cap_of(name)
+                                           for name in BACKEND_TITLES}, clock=clock)
         self.event_ids = EventIds()  # the ids hosts chose, each stored at most once
         self.history_store = History(
             self.db, config.limits.history_days, config.limits.history_max_rows, clock
@@ -246,7 +248,7 @@ class Companion:
         checked = [check_event(args, self.consent, self.clock, self.session_id) for args in events]
         host_ids = {str(args["event_id"]) for args in events if args.get("event_id")}
         return store_checked(self.db, self.consent, self.outbox, self.backend_names, checked,
-                             host_ids, self.event_ids)
+                             self.history_store, host_ids, self.event_ids)
 
     # consent ----------------------------------------------------------------------------
 
@@ -257,20 +259,29 @@ class Companion:
     def revoke(self, categories: list[str] | None = None) -> tuple[list[str], int]:
         """The user says no: store it and delete what is queued of those categories at once."""
         ids = self.consent.set(Choice.DENIED, categories)
-        return ids, self.outbox.discard(ids)
+        return ids, self._purger(drops.CONSENT_REVOKED).discard(ids)
+
+    def _purger(self, reason: str) -> drops.Purger:
+        return drops.Purger(self.db, self.outbox, self.history_store, reason)
+
+    def dropped_by_reason(self) -> dict[str, dict[str, int]]:
+        """Per backend: queued events removed unsent, per reason (``app.storage.drops``)."""
+        return drops.dropped_by_reason(self.db.connection())
 
     # sending ----------------------------------------------------------------------------
 
     def enforce_policy(self) -> int:
         """Delete what is queued that the administrator's policy forbids; how many were.
 
-        On a read-only or full disk nothing can be deleted now; nothing is sent of it either
+        Each deletion is counted and in the history (``policy_denied``). Called at a send and a
+        send round, and when the tray starts; never by a read such as ``status``. On a
+        read-only or full disk nothing can be deleted now; nothing is sent of it either
         (the consent gate reads the same policy), so it waits for a writable disk.
         """
         if self.db.read_only:
             return 0
         try:
-            return enforce_policy(self.consent, self.outbox)
+            return enforce_policy(self.consent, self._purger(drops.POLICY_DENIED))
         except EnvironmentProblem as exc:
             log.warning("the policy's deletions wait for a writable disk: %s", exc)
             return 0
@@ -427,7 +438,7 @@ class Companion:
         )
 
         counts = self.outbox.counts()
-        dropped = self.outbox.dropped()
+        dropped = self.dropped_by_reason()
         unreadable = self.outbox.unreadable()
         backends: list[BackendStatus] = []
         for name, sender in self.senders.items():
@@ -437,7 +448,8 @@ class Companion:
             title = sender.backend.title
             backends.append(BackendStatus(
                 name=name, title=title, enabled=True, problem=problem, url=sender.backend.url,
-                queued=counts.get(name, 0), dropped=dropped.get(name, 0),
+                queued=counts.get(name, 0), dropped=sum(dropped.get(name, {}).values()),
+                dropped_by_reason=dropped.get(name, {}),
                 unreadable=unreadable.get(name, 0), state=state,
                 next_attempt_in=None if wait in (0, float("inf")) else round(wait, 1),
                 waiting_because=why, problems=backend_problems(name, title, problem, state),

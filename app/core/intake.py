@@ -14,11 +14,13 @@ from typing import Any
 
 from app.core.consent import ConsentPolicy
 from app.core.track_result import TrackResult
-from app.model.consent import Category, Choice
+from app.model.consent import Category, Choice, DecidedBy
 from app.model.errors import ValidationError
 from app.model.event import Event, make_event
+from app.storage import drops
 from app.storage.db import Database
 from app.storage.event_ids import EventIds
+from app.storage.history import History
 from app.storage.outbox import UNDECIDED_KEEP, Outbox
 
 Checked = tuple[Event, Category] | ValidationError
@@ -43,21 +45,24 @@ def check_event(args: Mapping[str, Any], consent: ConsentPolicy, clock: Callable
 
 def store_checked(db: Database, consent: ConsentPolicy, outbox: Outbox,
                   backends: tuple[str, ...], checked: Sequence[Checked],
-                  host_ids: Collection[str] = (), event_ids: EventIds | None = None,
-                  ) -> list[TrackResult | ValidationError]:
+                  history: History | None = None, host_ids: Collection[str] = (),
+                  event_ids: EventIds | None = None) -> list[TrackResult | ValidationError]:
     """Store the valid events of ``checked`` in one transaction; one result per entry.
 
     Denied categories are counted, not stored; undecided ones are stored but bounded
     (``UNDECIDED_KEEP`` per category); refused entries (a ``ValidationError``) come back as
-    they are. What the outbox's bounds dropped is reported on the last stored event. An event
-    whose id is in ``host_ids`` (the host chose it) is stored at most once (``event_ids``): a
-    copy is answered as stored, ``duplicate``, and not stored again.
+    they are. Each result says per backend whether the event is on disk and if not why
+    (``app.storage.drops``); what the outbox's bounds removed is counted and written to
+    ``history`` in the same transaction, and its total reported on the last stored event. An
+    event whose id is in ``host_ids`` (the host chose it) is stored at most once
+    (``event_ids``): a copy is answered as stored, ``duplicate``, and not stored again.
 
     Raises:
         StorageError: nothing of it was stored (the transaction was rolled back).
     """
     if not any(isinstance(item, tuple) for item in checked):
         return [item for item in checked if isinstance(item, ValidationError)]
+    denials: dict[str, str] = {}  # category -> reason, for the denied ones
     choices: dict[str, Choice] = {}
     stored: list[tuple[Event, str]] = []
     copies: set[int] = set()  # id() of the events stored before
@@ -70,7 +75,11 @@ def store_checked(db: Database, consent: ConsentPolicy, outbox: Outbox,
             event, category = item
             choice = choices.get(category.id)
             if choice is None:
-                choice = choices[category.id] = consent.effective(category.id)
+                decision = consent.effective_decision(category.id)
+                choice = choices[category.id] = decision.choice
+                if choice is Choice.DENIED:
+                    denials[category.id] = _DENIED_BY.get(decision.decided_by,
+                                                          drops.CONSENT_DENIED)
             if choice is Choice.DENIED:
                 denied[category.id] = denied.get(category.id, 0) + 1
                 continue
@@ -87,6 +96,7 @@ def store_checked(db: Database, consent: ConsentPolicy, outbox: Outbox,
         for category_id, count in denied.items():
             outbox.count_discarded(category_id, count, conn=conn)
         cost = outbox.enqueue_many(stored, backends, holds, conn=conn)
+        drops.record(conn, cost.drops, history)
     last = stored[-1][0] if stored else None
     results: list[TrackResult | ValidationError] = []
     for item in checked:
@@ -94,12 +104,17 @@ def store_checked(db: Database, consent: ConsentPolicy, outbox: Outbox,
             results.append(item)
             continue
         event, category = item
-        kept = choices[category.id] is not Choice.DENIED
         if id(event) in copies:
             results.append(TrackResult(event, category.id, True, backends, duplicate=True))
-        elif event is last:
-            results.append(TrackResult(event, category.id, kept, backends, cost.dropped,
-                                       cost.held_dropped))
-        else:
-            results.append(TrackResult(event, category.id, kept, backends))
+            continue
+        why = denials.get(category.id) or ("" if backends else drops.NO_BACKEND)
+        lost = {name: why for name in backends} if why else cost.removed.get(event.id, {})
+        kept = len(lost) < len(backends)
+        reason = "" if kept else why or next(iter(lost.values()))
+        counted = (cost.dropped, cost.held_dropped) if event is last else (0, 0)
+        results.append(TrackResult(event, category.id, kept, backends, *counted,
+                                   not_kept=lost, reason=reason))
     return results
+
+
+_DENIED_BY = {DecidedBy.POLICY: drops.POLICY_DENIED, DecidedBy.DO_NOT_TRACK: drops.DO_NOT_TRACK}

@@ -105,7 +105,9 @@ class BackendStatus:
         problem: why it cannot send at all ("" when it is configured).
         url: where it sends.
         queued: events waiting for it.
-        dropped: events the outbox cap pushed out.
+        dropped: queued events removed unsent (the sum of ``dropped_by_reason``).
+        dropped_by_reason: those per reason (``over_cap``, ``undecided_full``,
+            ``policy_denied``, ``consent_revoked``; see ``app.storage.drops``).
         unreadable: queued events that no longer read back, kept aside unsent.
         state: its send bookkeeping.
         next_attempt_in: seconds until the next attempt is allowed (None: now, or never).
@@ -120,6 +122,7 @@ class BackendStatus:
     url: str = ""
     queued: int = 0
     dropped: int = 0
+    dropped_by_reason: Mapping[str, int] = field(default_factory=dict)
     unreadable: int = 0
     state: BackendState = field(default_factory=BackendState)
     next_attempt_in: float | None = None
@@ -143,6 +146,7 @@ class BackendStatus:
             "url": self.url,
             "queued": self.queued,
             "dropped": self.dropped,
+            "dropped_by_reason": dict(self.dropped_by_reason),
             "unreadable": self.unreadable,
             "blocked": s.blocked,
             "next_attempt_in": self.next_attempt_in,
@@ -319,7 +323,8 @@ class CompanionStatus:
         ``locked``}}), ``policy`` (the administrator's: ``source``, ``enabled``, ``deny``,
         ``locked``, ``error``), ``sending``,
         ``backends`` ({name: {``enabled``, ``configured``, ``problem``, and for an enabled
-        backend ``url``, ``queued``, ``dropped``, ``unreadable`` (events kept aside unsent
+        backend ``url``, ``queued``, ``dropped`` (queued events removed unsent),
+        ``dropped_by_reason`` ({reason: events}), ``unreadable`` (events kept aside unsent
         because they no longer read back), ``blocked``, ``next_attempt_in``,
         ``waiting_because``, ``failures``, ``last_success``, ``last_failure``, ``last_error``,
         ``signature_warning``, ``last_rejection``, ``rejected_total``}}), ``warnings`` (list of

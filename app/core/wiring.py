@@ -106,7 +106,8 @@ def build_companion(
                           admin=system_policy() if admin is None else admin)
     try:
         db.open()  # now, so a damaged or unwritable state directory is reported at start
-        companion.enforce_policy()  # what the policy forbids leaves the queue at once
+        # No policy deletions here: a read (``status``) must never delete. The tray applies a
+        # policy change when it starts and on each send round, with its record.
     except CompanionError:
         companion.close()
         raise

@@ -36,6 +36,7 @@ from app.model.consent import AdminPolicy
 from app.model.errors import CompanionError
 from app.storage.config import VendorConfig
 from app.storage.db import APPLICATION_ID, SCHEMA_VERSION
+from app.storage.drops import dropped_by_reason
 from app.storage.keyring.access import fix_hint
 from app.storage.keyring.license_store import LicenseStore
 
@@ -236,6 +237,7 @@ def check_outbox(db_path: Path, backends: list[str], clock: Callable[[], float],
                 row = conn.execute("SELECT value FROM state WHERE key = ?",
                                    (f"backend:{name}",)).fetchone()
                 infos[name] = json.loads(row[0]) if row else {}
+            removed = dropped_by_reason(conn)
         finally:
             conn.close()
     except (sqlite3.Error, ValueError) as exc:
@@ -252,6 +254,10 @@ def check_outbox(db_path: Path, backends: list[str], clock: Callable[[], float],
         if oldest is not None:
             parts.append(f"oldest {_age(now - oldest)} old")
         parts.append(f"last success {_when(success, now)}, last failure {_when(failure, now)}")
+        gone = removed.get(name, {})
+        if gone:  # every queued event removed unsent, per reason (app.storage.drops)
+            parts.append("removed unsent: " + ", ".join(f"{why} {n}"
+                                                        for why, n in sorted(gone.items())))
         detail = "; ".join(parts)
         verdict, fix = Verdict.OK, ""
         if info.get("blocked"):

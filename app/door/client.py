@@ -228,7 +228,10 @@ class Client:
 
         The event carries an ``event_id`` of this client's own: when the answer is lost (the
         connection broke) the event goes to the inbox with it, and the companion stores an
-        id at most once, so a copy that had arrived is not stored twice."""
+        id at most once, so a copy that had arrived is not stored twice. ``stored`` says
+        whether it is kept for any backend, ``backends`` per backend (``stored``, ``reason``),
+        ``reason`` why it is kept nowhere (docs/host-protocol.md).
+        """
         event = self._with_id(_event(name, value, xy, text, payload, timestamp, session))
         return self._events({"op": "track", **event}, [event])
 

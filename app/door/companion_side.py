@@ -93,7 +93,9 @@ class CompanionHost:
                                                               field)))
             else:
                 outcomes.append(TrackOutcome(result.event.id, result.category, result.stored,
-                                             duplicate=result.duplicate))
+                                             duplicate=result.duplicate,
+                                             backends=result.per_backend(),
+                                             reason=result.reason))
         if any(o.stored for o in outcomes if o.error is None):
             self._committed()  # the tray's sender, idle without a timer, sends them soon
         return outcomes
@@ -173,7 +175,10 @@ class CompanionHost:
             self._wake()
 
     def watch_snapshot(self) -> dict[str, Any]:
-        """What a ``watch`` compares: consent and the license answer without its moving age."""
+        """What a ``watch`` compares: consent, the license answer without its moving age, and
+        the queued events removed unsent per backend and reason (a ``drops`` push when it
+        grows: dropping started or goes on)."""
         lic = self.license()
         lic["license"].pop("age_seconds", None)
-        return {"consent": self.consent(), "license": lic}
+        return {"consent": self.consent(), "license": lic,
+                "drops": {"dropped_by_reason": self.companion.dropped_by_reason()}}

@@ -11,13 +11,14 @@ round: ``flush`` only asks for one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from app.door import protocol as hp
 from app.door.protocol import ErrorReply, Request, TrackItem, with_id
 from app.model.errors import CompanionError, KeyringUnavailableError, StorageError, ValidationError
+from app.storage.drops import NOT_KEPT
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +36,22 @@ class TrackOutcome:
     stored: bool = False
     error: ErrorReply | None = None
     duplicate: bool = False  # its event_id was stored before: this copy was not stored again
+    # backend -> {"stored": bool, "reason": str | None} (``TrackResult.per_backend``)
+    backends: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    reason: str = ""  # why it is stored for no backend (``app.storage.drops``' names)
 
     def to_dict(self) -> dict[str, Any]:
         """The per-event answer."""
         if self.error is not None:
             return self.error.to_dict()
         answer: dict[str, Any] = {"ok": True, "event_id": self.event_id,
-                                  "category": self.category, "stored": self.stored}
+                                  "category": self.category, "stored": self.stored,
+                                  "backends": {k: dict(v) for k, v in self.backends.items()}}
         if self.duplicate:
             answer["duplicate"] = True
         if not self.stored:
-            answer["discarded"] = "consent denied for this category (or DO_NOT_TRACK): not kept"
+            answer["reason"] = self.reason
+            answer["discarded"] = NOT_KEPT.get(self.reason, f"not kept: {self.reason}")
         return answer
 
 
@@ -154,7 +160,7 @@ class Dispatcher:
         if op == "watch":
             session.watching = bool(request.args["on"])
             return with_id({"ok": True, "watching": session.watching,
-                            "pushes": ["consent", "license"]}, rid)
+                            "pushes": ["consent", "license", "drops"]}, rid)
         if op == "license":
             refresh = bool(request.args.get("refresh"))
             return self._query(lambda: {"ok": True, **self.host.license(refresh)}, rid)

@@ -39,19 +39,22 @@ class IngestReport:
     accepted: int = 0  # committed (stored or, by consent, discarded)
     stored: int = 0
     rejected: int = 0
+    not_kept: dict[str, int] = field(default_factory=dict)  # reason -> events kept nowhere
     errors: list[dict[str, Any]] = field(default_factory=list)  # line, code, message, field
 
     def add(self, other: IngestReport) -> None:
         """Sum another report into this one."""
         self.accepted += other.accepted
         self.stored += other.stored
+        for reason, n in other.not_kept.items():
+            self.not_kept[reason] = self.not_kept.get(reason, 0) + n
         self.rejected += other.rejected
         self.errors.extend(other.errors[:max(0, MAX_REPORTED - len(self.errors))])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (``track --jsonl --json``)."""
         return {"accepted": self.accepted, "stored": self.stored, "rejected": self.rejected,
-                "errors": self.errors}
+                "errors": self.errors, "not_kept": dict(self.not_kept)}
 
 
 def parse_event_line(line: bytes) -> TrackItem | ErrorReply:
@@ -102,6 +105,8 @@ def ingest_lines(lines: Iterable[bytes], host: CompanionHost, on_bad: Any = None
             else:
                 report.accepted += 1
                 report.stored += int(outcome.stored)
+                if not outcome.stored:
+                    report.not_kept[outcome.reason] = report.not_kept.get(outcome.reason, 0) + 1
         batch.clear()
 
     for number, raw in enumerate(lines, start=1):

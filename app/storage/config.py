@@ -37,6 +37,11 @@ TELEMETRYDECK_DEFAULT_URL = "https://nom.telemetrydeck.com/v2/"
 MAX_CONFIG_BYTES = 1 << 20  # a vendor config is a few kilobytes; refuse /dev/zero, not wait on it
 MAX_PEM_BYTES = 64 << 10  # an RSA public key in PEM is under 1 KiB even at 8192 bits
 
+# Most events queued per backend when ``[outbox]`` names no cap, sized from what each takes:
+# KeyManager one event a request (~100/s on a fast link: 30,000 is five minutes of sending),
+# TelemetryDeck 100 a request (100,000 is 1,000 requests); docs/deploying.md, "Queue caps".
+DEFAULT_CAPS = {"keymanager": 30_000, "telemetrydeck": 100_000}
+
 # Every table and key the configuration may hold. A key not listed is an error (a typo would
 # otherwise silently leave a setting at its default); add new settings here.
 KNOWN_KEYS: dict[str, frozenset[str]] = {
@@ -45,7 +50,7 @@ KNOWN_KEYS: dict[str, frozenset[str]] = {
     "telemetrydeck": frozenset({"enabled", "url", "app_id", "salt", "test_mode", "timeout"}),
     "consent": frozenset({"version", "category"}),
     "consent.category": frozenset({"id", "title", "description", "events"}),
-    "outbox": frozenset({"cap"}),
+    "outbox": frozenset({"cap", "keymanager_cap", "telemetrydeck_cap"}),
     "history": frozenset({"days", "max_rows"}),
     "license": frozenset({"offline_grace_days"}),
 }
@@ -379,8 +384,13 @@ def parse_config(source: Path, text: str) -> VendorConfig:
         test_mode=td.flag("test_mode", False),
         timeout=td.number("timeout", 15, 1, 120),
     )
+    cap = int(outbox.number("cap", 10_000, 10, 10_000_000))
+    given = "cap" in outbox.data
     limits = LimitsConfig(
-        outbox_cap=int(outbox.number("cap", 10_000, 10, 10_000_000)),
+        outbox_cap=cap,
+        backend_caps=tuple(
+            (name, int(outbox.number(f"{name}_cap", cap if given else default, 10, 10_000_000)))
+            for name, default in DEFAULT_CAPS.items()),
         history_days=int(history.number("days", 90, 1, 3650)),
         history_max_rows=int(history.number("max_rows", 50_000, 100, 10_000_000)),
     )

@@ -119,14 +119,21 @@ class ConsentConfig(_Record):
 class LimitsConfig(_Record):
     """``[outbox]`` and ``[history]`` bounds."""
 
-    _fields = ("outbox_cap", "history_days", "history_max_rows")
+    _fields = ("outbox_cap", "history_days", "history_max_rows", "backend_caps")
     outbox_cap: int
     history_days: int
     history_max_rows: int
+    # (backend, most events kept for it), sorted; ``outbox_cap`` for a backend not named
+    backend_caps: tuple[tuple[str, int], ...]
 
-    def __init__(self, outbox_cap: int, history_days: int, history_max_rows: int) -> None:
+    def __init__(self, outbox_cap: int, history_days: int, history_max_rows: int,
+                 backend_caps: tuple[tuple[str, int], ...] = ()) -> None:
         self._init(outbox_cap=outbox_cap, history_days=history_days,
-                   history_max_rows=history_max_rows)
+                   history_max_rows=history_max_rows, backend_caps=tuple(sorted(backend_caps)))
+
+    def cap_of(self, backend: str) -> int:
+        """Most events kept queued for ``backend``."""
+        return dict(self.backend_caps).get(backend, self.outbox_cap)
 
 
 class LicenseConfig(_Record):

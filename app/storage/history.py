@@ -22,6 +22,11 @@ if TYPE_CHECKING:  # imported where used: a ``track`` process records no history
 
 DAY = 86_400.0
 UNCONFIRMED = "unconfirmed"  # verdict of events given up after requests that got no answer
+DROPPED = "dropped"  # verdict of events removed unsent (a cap, the undecided hold, a purge)
+# Drops of one backend for one reason within this many seconds of the last are one entry
+# (its count grows, it moves to the top): a full queue drops on every write, and an entry per
+# write would push the record of what was sent out of the bounded history.
+DROP_MERGE_SECONDS = 3_600.0
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,42 @@ class History:
             "VALUES (?,?,?,?,?,NULL,NULL,?,NULL,?,?,NULL,?)",
             (now, backend, json.dumps(sorted(set(categories))), len(ids), UNCONFIRMED, message,
              "n/a", json.dumps(ids), len(ids)),
+        )
+        self._prune(conn, now, cursor.lastrowid)
+
+    def record_drop(self, backend: str, reason: str, message: str,
+                    by_category: dict[str, int], conn: sqlite3.Connection) -> None:
+        """Events of ``backend`` removed unsent, with why (``app.storage.drops``' reasons).
+
+        Joined to the transaction that removed them, so no event leaves without its record.
+        The entry's ``errors`` keeps ``reason``, ``since`` (the first drop it counts) and
+        ``by_category``; a drop within ``DROP_MERGE_SECONDS`` of the same backend's last entry
+        for the same reason is added to that entry, which then becomes the newest.
+        """
+        now = self.clock()
+        since = now
+        counts = dict(by_category)
+        row = conn.execute(
+            "SELECT id, errors FROM history WHERE at >= ? AND verdict = ? AND backend = ? "
+            "AND message = ? ORDER BY id DESC LIMIT 1",
+            (now - DROP_MERGE_SECONDS, DROPPED, backend, message),
+        ).fetchone()
+        if row is not None:
+            try:
+                earlier = json.loads(row[1])
+                since = float(earlier["since"])
+                for category, count in earlier["by_category"].items():
+                    counts[category] = counts.get(category, 0) + int(count)
+            except (TypeError, ValueError, KeyError, AttributeError):
+                pass  # a damaged entry: start a new count, the old row goes
+            conn.execute("DELETE FROM history WHERE id = ?", (row[0],))
+        details = {"reason": reason, "since": since, "by_category": counts}
+        cursor = conn.execute(
+            "INSERT INTO history (at, backend, categories, event_count, verdict, http_status, "
+            "code, message, errors, signature, event_ids, request, possible_duplicates) "
+            "VALUES (?,?,?,?,?,NULL,NULL,?,?,?,?,NULL,0)",
+            (now, backend, json.dumps(sorted(counts)), sum(counts.values()), DROPPED, message,
+             json.dumps(details, sort_keys=True), "n/a", "[]"),
         )
         self._prune(conn, now, cursor.lastrowid)
 

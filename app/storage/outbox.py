@@ -6,8 +6,10 @@ answer arrives (``ack``), so a crash at any moment means a resend, never a loss 
 Every statement that reads or writes the ``outbox`` table, and its counters, lives here. Two
 bounds keep it finite, both enforced in the transaction that stores the event:
 
-* a cap per backend: beyond ``cap`` events the oldest are dropped and counted
-  (``dropped:<backend>``). The number of queued events per backend and category is kept by
+* a cap per backend: beyond ``cap`` events, the backend's largest category (most events
+  queued for it) gives its oldest events until the queue fits; another backend's copy of an
+  event is never touched. Each is counted (``dropped:<backend>``, and per reason, see
+  ``app.storage.drops``). The number of queued events per backend and category is kept by
   triggers in ``outbox_count`` (see ``app.storage.db``), so neither the cap nor the scheduler's
   "how many wait for consent" ever counts the table.
 * a hold per undecided category: events of a category the user has not decided about stay on
@@ -23,11 +25,12 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.model.event import Event
 from app.model.text import printable
 from app.storage.db import Database, bump_counter
+from app.storage.drops import OVER_CAP, UNDECIDED_FULL, Drops, add
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ class QueuedEvent:
     unanswered: int = 0  # earlier requests of this row that may have arrived, unconfirmed
 
 
-@dataclass(frozen=True)
+@dataclass
 class Enqueued:
     """What storing one event cost the queue.
 
@@ -64,6 +67,9 @@ class Enqueued:
 
     dropped: int = 0
     held_dropped: int = 0
+    drops: Drops = field(default_factory=dict)  # backend -> reason -> category -> events
+    # event id -> backend -> reason, for the removed rows (the caller names its own events)
+    removed: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 class Outbox:
@@ -71,14 +77,21 @@ class Outbox:
 
     Args:
         db: the state database.
-        cap: most events kept per backend; beyond it the oldest are dropped and counted.
+        cap: most events kept per backend (or per backend name; 10,000 for one not named);
+            beyond it events are dropped and counted (``_enforce_cap``).
         clock: seconds since the epoch (injectable for tests).
     """
 
-    def __init__(self, db: Database, cap: int = 10_000, clock: Callable[[], float] = time.time):
+    def __init__(self, db: Database, cap: int | Mapping[str, int] = 10_000,
+                 clock: Callable[[], float] = time.time):
         self.db = db
-        self.cap = cap
+        self.caps = dict(cap) if isinstance(cap, Mapping) else {}
+        self.cap = 10_000 if isinstance(cap, Mapping) else cap
         self.clock = clock
+
+    def cap_of(self, backend: str) -> int:
+        """Most events kept queued for ``backend``."""
+        return self.caps.get(backend, self.cap)
 
     def enqueue(
         self, event: Event, backends: Iterable[str], category: str, *, hold: int | None = None,
@@ -132,33 +145,53 @@ class Outbox:
             "INSERT INTO outbox (backend, event_id, category, event, enqueued_at) "
             "VALUES (?, ?, ?, ?, ?)", rows,
         )
-        dropped = self._enforce_cap(conn, names)
-        held = sum(self._enforce_hold(conn, category, keep)
-                   for category, keep in (holds or {}).items())
-        return Enqueued(dropped, held)
+        cost = Enqueued()
+        for category, keep in (holds or {}).items():
+            self._enforce_hold(conn, category, keep, cost)
+        self._enforce_cap(conn, names, cost)
+        return cost
 
-    def _enforce_cap(self, conn: sqlite3.Connection, names: list[str]) -> int:
-        """Drop each backend's oldest events beyond the cap; returns how many in all."""
+    def _enforce_cap(self, conn: sqlite3.Connection, names: list[str], cost: Enqueued) -> None:
+        """Bring each backend's queue back to the cap, adding what went to ``cost``.
+
+        The rule (docs/host-protocol.md): the category with the most events queued for the
+        backend gives its oldest, down to the next largest, until the queue fits. So one
+        chatty category cannot push out the others, and within a category the oldest go first.
+        """
         marks = ",".join("?" * len(names))
         sizes = conn.execute(
             f"SELECT backend, sum(n) FROM outbox_count WHERE backend IN ({marks}) "  # noqa: S608
             "GROUP BY backend", names,
         ).fetchall()
-        dropped = 0
         for backend, size in sizes:
-            excess = size - self.cap
-            if excess > 0:
-                conn.execute(
+            excess = size - self.cap_of(backend)
+            if excess <= 0:
+                continue
+            bump_counter(conn, f"dropped:{backend}", excess)
+            cost.dropped += excess
+            while excess > 0:
+                top = conn.execute(
+                    "SELECT category, n FROM outbox_count WHERE backend = ? AND n > 0 "
+                    "ORDER BY n DESC, category LIMIT 2", (backend,),
+                ).fetchall()
+                if not top:
+                    break
+                category, largest = top[0]
+                runner_up = top[1][1] if len(top) > 1 else 0
+                take = min(excess, max(1, largest - runner_up))
+                gone = conn.execute(
                     "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE backend = ? "
-                    "ORDER BY seq LIMIT ?)",
-                    (backend, excess),
-                )
-                bump_counter(conn, f"dropped:{backend}", excess)
-                dropped += excess
-        return dropped
+                    "AND category = ? ORDER BY seq LIMIT ?) RETURNING event_id",
+                    (backend, category, take),
+                ).fetchall()
+                for (event_id,) in gone:
+                    cost.removed.setdefault(event_id, {})[backend] = OVER_CAP
+                add(cost.drops, backend, OVER_CAP, category, len(gone))
+                excess -= max(1, len(gone))
 
     @staticmethod
-    def _enforce_hold(conn: sqlite3.Connection, category: str, keep: int) -> int:
+    def _enforce_hold(conn: sqlite3.Connection, category: str, keep: int,
+                      cost: Enqueued) -> None:
         """Drop the oldest events of ``category`` beyond ``keep`` distinct events.
 
         An event queued for two backends counts once and is dropped for both, so the preview
@@ -168,21 +201,27 @@ class Outbox:
             "SELECT coalesce(sum(n), 0) FROM outbox_count WHERE category = ?", (category,)
         ).fetchone()
         if rows <= keep:
-            return 0  # fewer rows than the bound: fewer distinct events too, nothing to count
+            return  # fewer rows than the bound: fewer distinct events too, nothing to count
         (count,) = conn.execute(
             "SELECT count(DISTINCT event_id) FROM outbox WHERE category = ?", (category,)
         ).fetchone()
         excess = int(count) - keep
         if excess <= 0:
-            return 0
-        conn.execute(
+            return
+        gone = conn.execute(
             "DELETE FROM outbox WHERE category = ? AND event_id IN ("
             "SELECT event_id FROM outbox WHERE category = ? GROUP BY event_id "
-            "ORDER BY min(seq) LIMIT ?)",
+            "ORDER BY min(seq) LIMIT ?) RETURNING backend, event_id",
             (category, category, excess),
-        )
+        ).fetchall()
+        per_backend: dict[str, int] = {}
+        for backend, event_id in gone:
+            cost.removed.setdefault(event_id, {})[backend] = UNDECIDED_FULL
+            per_backend[backend] = per_backend.get(backend, 0) + 1
+        for backend, n in per_backend.items():
+            add(cost.drops, backend, UNDECIDED_FULL, category, n)
         bump_counter(conn, HELD_DROPPED + category, excess)
-        return excess
+        cost.held_dropped += excess
 
     def peek(
         self,
@@ -403,6 +442,26 @@ class Outbox:
         with self.db.write() as conn:
             cur = conn.execute(f"DELETE FROM outbox{where}", params)  # noqa: S608 - placeholders
             return cur.rowcount
+
+    def purge(self, categories: Iterable[str] | None, reason: str,
+              conn: sqlite3.Connection) -> Drops:
+        """Delete the queued events of ``categories`` (None: all), inside the caller's write
+        transaction; what went, per backend and category, for ``app.storage.drops.record``."""
+        drops: Drops = {}
+        where, params = "", []
+        if categories is not None:
+            params = list(categories)
+            if not params:
+                return drops
+            where = f" WHERE category IN ({','.join('?' * len(params))})"
+        rows = conn.execute(
+            f"SELECT backend, category, count(*) FROM outbox{where} "  # noqa: S608
+            "GROUP BY backend, category", params,
+        ).fetchall()
+        conn.execute(f"DELETE FROM outbox{where}", params)  # noqa: S608 - placeholders only
+        for backend, category, n in rows:
+            add(drops, backend, reason, category, int(n))
+        return drops
 
     def dropped(self) -> dict[str, int]:
         """How many events the cap has dropped, per backend, since the file was created."""

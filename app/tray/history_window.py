@@ -39,10 +39,11 @@ from app.tray import looks
 from app.tray.qt_emit import emit
 
 COLUMNS = ("time", "backend", "categories", "events", "outcome", "http", "message", "signature")
-OUTCOME_KEYS = ("delivered", "flagged", "rejected", "retry", "blocked", "split")
+OUTCOME_KEYS = ("delivered", "flagged", "rejected", "retry", "blocked", "split", "dropped")
 SIGNATURE_KEYS = {"valid": "valid", "invalid": "invalid", "unsigned": "unsigned",
                   "not-checked": "not_checked", "n/a": "na"}
-OUTCOME_COLOURS = {"delivered": "good", "flagged": "warn", "rejected": "bad", "blocked": "bad"}
+OUTCOME_COLOURS = {"delivered": "good", "flagged": "warn", "rejected": "bad", "blocked": "bad",
+                   "dropped": "warn"}
 
 
 def _when(ts: float) -> str:

@@ -133,6 +133,7 @@ class CompanionWorker(_Events):
         """Open the companion (on this thread) and start the timer."""
         try:
             self.companion = self._factory()
+            self.companion.enforce_policy()  # a policy change, applied once and recorded
             if self._license_factory is not None:
                 self.license = self._license_factory(self.companion)
         except Exception as exc:

@@ -78,7 +78,7 @@ def test_telemetry_off_by_policy(td_env, etc_policy, td):
     assert {c["decided_by"] for c in data["categories"]} == {"policy"}
     assert all(c["locked"] and c["choice"] == "denied" for c in data["categories"])
     assert data["policy"]["source"] == str(LINUX_POLICY_PATH) and not data["policy"]["enabled"]
-    assert [c["waiting"] for c in data["categories"]] == [0, 0]  # the early event was deleted
+    assert [c["waiting"] for c in data["categories"]] == [1, 0]  # a read deletes nothing
 
     status = json.loads(run(env, "status", "--json").stdout)
     assert "off by policy" in status["sending"] and status["consent"]["usage"]["decided_by"] == "policy"
@@ -94,6 +94,10 @@ def test_telemetry_off_by_policy(td_env, etc_policy, td):
 
     run(env, "send")
     assert td.requests == []
+    # the send applied the policy: the early event went, counted and in the history
+    assert [c["waiting"] for c in consent_json(env)["categories"]] == [0, 0]
+    status = json.loads(run(env, "status", "--json").stdout)
+    assert status["backends"]["telemetrydeck"]["dropped_by_reason"] == {"policy_denied": 1}
 
 
 @needs_root

@@ -18,7 +18,7 @@ from app.door.client import Client, nudge
 from app.door.door import HostDoor
 from app.door.endpoint import Limits
 from app.storage.config import load_config
-from tests.configs import write_vendor_config
+from tests.configs import telemetrydeck, write_vendor_config
 from tests.procs import wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -27,7 +27,8 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture()
 def companion(tmp_path):
-    config = write_vendor_config(tmp_path / "companion.toml", consent_version=1)
+    config = write_vendor_config(tmp_path / "companion.toml", consent_version=1,
+                                 telemetrydeck=telemetrydeck("http://127.0.0.1:9/v2/"))
     comp = build_companion(load_config(config), tmp_path / "home", environ={},
                            identity=lambda: Identity("u" * 32, "a" * 32, "test", "tester"),
                            license_key=lambda: "")

@@ -98,7 +98,10 @@ def test_consent_and_history_windows_through_the_worker(qtbot, km, make_factory,
     assert len(km.accepted_events()) == 2  # usage only; performance was not granted
     action(tray, "History…").trigger()
     history = windows.open["history"]
-    qtbot.waitUntil(lambda: len(history.visible_entries()) == 2, timeout=5000)
+    # the two deliveries, and the performance event removed when it was declined
+    qtbot.waitUntil(lambda: len(history.visible_entries()) == 3, timeout=5000)
+    assert sorted(e.verdict for e in history.visible_entries()) == [
+        "delivered", "delivered", "dropped"]
     save_screenshot(history, "tray-history-window")
 
 

@@ -54,7 +54,18 @@ def test_a_granted_category_denied_later_is_enforced_and_named(run):
     deny = parse_policy_text('[telemetry]\ndeny = ["usage"]\n', SOURCE)
     code, out, _ = run(deny, "status", "--json")
     data = json.loads(out)
-    assert data["backends"]["keymanager"]["queued"] == 0  # deleted when the companion opened
+    assert data["backends"]["keymanager"]["queued"] == 1  # a read never deletes
+    assert data["backends"]["keymanager"]["dropped_by_reason"] == {}
+    run(deny, "send")  # a send applies the policy, once, with its record
+    data = json.loads(run(deny, "status", "--json")[1])
+    assert data["backends"]["keymanager"]["queued"] == 0
+    assert data["backends"]["keymanager"]["dropped"] == 1
+    assert data["backends"]["keymanager"]["dropped_by_reason"] == {"policy_denied": 1}
+    [entry] = json.loads(run(deny, "history", "--json")[1])
+    assert (entry["verdict"], entry["backend"], entry["event_count"]) == ("dropped",
+                                                                           "keymanager", 1)
+    assert entry["errors"]["reason"] == "policy_denied"
+    assert entry["errors"]["by_category"] == {"usage": 1}
     assert data["consent"]["usage"]["decided_by"] == "policy" and data["consent"]["usage"]["locked"]
     assert data["consent"]["performance"]["decided_by"] == "user"
     assert data["policy"]["deny"] == ["usage"]

@@ -202,7 +202,8 @@ def test_commits_of_many_requests_answered_in_order():
     batch = d.dispatch(parse_line(line({"op": "track_batch", "id": 2, "events": [
         {"name": "a", "value": 1}, {"value": 1}, {"name": "b", "value": 2}]})), Session())
     first, second = run_commits(host, [one, batch])
-    assert first == {"ok": True, "event_id": "id0", "category": "usage", "stored": True, "id": 1}
+    assert first == {"ok": True, "event_id": "id0", "category": "usage", "stored": True,
+                     "backends": {}, "id": 1}
     assert second["accepted"] == 2 and second["refused"] == 1
     assert [r["ok"] for r in second["results"]] == [True, False, True]
     assert [r.get("event_id") for r in second["results"]] == ["id1", None, "id2"]

@@ -20,7 +20,8 @@ from tests.ui.conftest import APP_ID, LICENSE, fixed_identity, write_config
 
 TOP_KEYS = ["product", "config", "state_dir", "consent_version", "do_not_track", "consent",
             "policy", "sending", "backends", "warnings", "license_keyring", "license_key", "license_status"]
-BACKEND_KEYS = ["enabled", "configured", "problem", "url", "queued", "dropped", "unreadable",
+BACKEND_KEYS = ["enabled", "configured", "problem", "url", "queued", "dropped",
+                "dropped_by_reason", "unreadable",
                 "blocked",
                 "next_attempt_in", "waiting_because", "failures", "last_success", "last_failure",
                 "last_error", "signature_warning", "last_rejection", "rejected_total"]
