@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.model.consent import NO_POLICY, AdminPolicy, Choice
-from app.model.errors import CompanionError, ValidationError
+from app.model.errors import NO_KEY_REASON, CompanionError, NoLicenseKeyError, ValidationError
 from app.model.ids import uuid4_text
 from app.service.consent import ConsentPolicy, enforce_policy
 from app.service.intake import check_event, store_checked
@@ -195,15 +195,20 @@ class Companion:
                 a locked keyring never holds TelemetryDeck back).
 
         Raises:
+            NoLicenseKeyError: ``with_license`` and no key is stored: KeyManager would take an
+                empty key for a pirated copy, so nothing is sent to it until there is one.
             CompanionError: the keyring cannot be read (the key is not guessed or sent empty).
         """
         from app.model.wire import SendContext
 
         ident = self.identity()
+        key = self._license_key() if with_license else ""
+        if with_license and not key.strip():
+            raise NoLicenseKeyError()
         return SendContext(
             user_identifier=ident.user_identifier,
             activation_identifier=ident.activation_identifier,
-            license_key=self._license_key() if with_license else "",
+            license_key=key,
             api_key=self.config.keymanager.api_key,
         )
 
@@ -426,10 +431,14 @@ class Companion:
         counts = self.outbox.counts()
         dropped = self.outbox.dropped()
         unreadable = self.outbox.unreadable()
+        license = self._license_summary(read_keyring) if self.license is not None else None
+        no_key = license is None or license.status.state == "no-key"
         backends: list[BackendStatus] = []
         for name, sender in self.senders.items():
             state = BackendState.from_dict(sender.info())
             wait, why = sender.wait_time()
+            if sender.backend.needs_license and no_key:
+                wait, why = float("inf"), NO_KEY_REASON  # nothing goes to it without a key
             problem = self.backend_problem(name)
             title = sender.backend.title
             backends.append(BackendStatus(
@@ -442,7 +451,6 @@ class Companion:
         for name, title in BACKEND_TITLES.items():
             if name not in self.senders:
                 backends.append(disabled_backend(name, title))
-        license = self._license_summary(read_keyring) if self.license is not None else None
         problems, warnings = collect_problems(tuple(self.db.notices), tuple(backends), license)
         return CompanionStatus(
             product=self.config.product.name,

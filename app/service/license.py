@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 ANSWER_KEY = "license:answer"  # the last real answer about the license (never the key)
 ATTEMPT_KEY = "license:attempt"  # the last attempt that got no usable answer
+KEYMANAGER_STATE = "backend:keymanager"  # KeyManager's send state (``Sender.state_key``)
 
 
 
@@ -224,6 +225,9 @@ class LicenseService:
     def _forget(self) -> None:
         self.state.delete(ANSWER_KEY)
         self.state.delete(ATTEMPT_KEY)
+        # KeyManager telemetry waiting for a key looks again at once (``Sender.wait_time``).
+        if self.state.get(KEYMANAGER_STATE, {}).get("waiting_key_at"):
+            self.state.update(KEYMANAGER_STATE, {"waiting_key_at": None})
 
     # -- the seat policy ------------------------------------------------------------------
 

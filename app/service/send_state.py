@@ -31,12 +31,14 @@ def success_changes(info: Mapping[str, Any], outcome: Outcome, count: int, now: 
                     max_batch: int) -> dict[str, Any] | None:
     """The send state after ``count`` events were settled (delivered, flagged or rejected).
 
-    A rejection settles events but is no success: it is counted and kept as the last
-    rejection. Returns None when nothing but the volatile fields would change and
-    ``last_success`` is less than a second old: no write for that.
+    A rejection (or a KeyManager 831 "saved but flagged") settles events but is no success:
+    it is counted and kept as the last rejection. Returns None when nothing but the volatile
+    fields would change and ``last_success`` is less than a second old: no write for that.
     """
     changes: dict[str, Any] = {"failures": 0, "next_at": 0, "blocked": None}
-    if outcome.verdict is Verdict.REJECTED:
+    if outcome.verdict in (Verdict.REJECTED, Verdict.FLAGGED):
+        # KeyManager's 831 stores the event but says it was wrong (a missing or unknown
+        # license key among them): settled, never a success.
         changes["last_rejection"] = outcome.message
         changes["last_rejection_at"] = now
         changes["rejected_total"] = int(info.get("rejected_total") or 0) + count
