@@ -8,6 +8,7 @@ from app.cli_events import nudge_tray
 from app.model.errors import ValidationError
 from app.model.text import printable
 from app.service import consent_view, settings
+from app.service.overall import overall
 from app.storage.inbox import Inbox, inbox_dir
 
 
@@ -22,6 +23,11 @@ def cmd_status(ctx: Context) -> int:
     out(f"{NAME} {__version__} for {status.product}")
     out(f"config:    {status.config}")
     out(f"state dir: {status.state_dir}")
+    state = overall(status)
+    out(f"state:     {state.code} ({state.summary})")
+    for reason in state.reasons:
+        fix = f"; fix: {reason.fix}" if reason.fix else ""
+        out(f"  - {reason.title}: {printable(reason.detail)}{fix}")
     out(f"sending:   {status.sending}")
     consent = ", ".join(f"{c.id}={c.choice} ({consent_view.rule_words(c.decided_by)})"
                         for c in status.consent)

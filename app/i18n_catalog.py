@@ -23,7 +23,8 @@ from app.i18n import DOMAIN, locale_dir
 from app.storage.texts import load_texts
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("app/ui/*.py", "app/service/tray_state.py", "app/service/status.py")
+SOURCES = ("app/ui/*.py", "app/service/tray_state.py", "app/service/status.py",
+           "app/service/overall.py")
 CALLS = {"_": 1, "N_": 1, "ngettext": 2}
 HEADER = ("Project-Id-Version: license-companion\nMIME-Version: 1.0\n"
           "Content-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: 8bit\n")

@@ -46,6 +46,8 @@ if TYPE_CHECKING:  # imported where used: ``track`` needs none of them
 log = logging.getLogger(__name__)
 
 DB_NAME = "companion.db"
+PAUSE_KEY = "tray:paused"
+PAUSED_REASON = "paused in the tray (choose Resume sending in its menu)"
 # Every backend ``status`` lists, enabled or not, with its name for people.
 BACKEND_TITLES = {"keymanager": "KeyManager", "telemetrydeck": "TelemetryDeck"}
 
@@ -428,6 +430,7 @@ class Companion:
             disabled_backend,
         )
 
+        paused = self.paused
         counts = self.outbox.counts()
         dropped = self.outbox.dropped()
         unreadable = self.outbox.unreadable()
@@ -462,7 +465,7 @@ class Companion:
                                          s.decision.choice.value, s.reason,
                                          s.decided_by.value, s.locked)
                           for s in self.consent.states()),
-            sending=self.why_not_sending() or "allowed",
+            sending=self.why_not_sending() or (PAUSED_REASON if paused else "allowed"),
             backends=tuple(backends),
             license=license,
             consent_needed=not self.consent.ever_decided() and not self.consent.blocked_reason(),
@@ -470,7 +473,32 @@ class Companion:
             warnings=(self.consent.admin.error, *warnings) if self.consent.admin.error
             else warnings,
             policy=self.consent.admin.to_dict(),
+            paused=paused,
+            waiting_consent=self._waiting_consent(),
         )
+
+    # the tray's pause, stored so that ``status`` in another process knows it ---------------
+
+    @property
+    def paused(self) -> bool:
+        """The user paused the tray's sending (``send`` and "Send now" still send)."""
+        stored = self.state.get(PAUSE_KEY)
+        return bool(isinstance(stored, dict) and stored.get("paused"))
+
+    def set_paused(self, paused: bool) -> None:
+        """Store the tray's pause (the tray clears it when it starts and when it quits)."""
+        if paused != self.paused and not self.db.read_only:
+            self.state.set(PAUSE_KEY, {"paused": paused, "at": self.clock()})
+
+    def _waiting_consent(self) -> int:
+        """Queued events held for a category the user has not decided (most of any backend)."""
+        states = self.consent.states()
+        undecided = [s.category.id for s in states if s.decided_by.value == "undecided"]
+        if not undecided:
+            return 0
+        exclude = [s.category.id for s in states if s.category.id not in undecided]
+        return max((sum(self.outbox.counts_by_category(backend=name, exclude=exclude).values())
+                    for name in self.backend_names), default=0)
 
     def _license_summary(self, read_keyring: bool) -> LicenseSummary:
         """The license lines; a broken keyring is reported, never fatal."""

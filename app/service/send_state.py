@@ -35,7 +35,8 @@ def success_changes(info: Mapping[str, Any], outcome: Outcome, count: int, now: 
     it is counted and kept as the last rejection. Returns None when nothing but the volatile
     fields would change and ``last_success`` is less than a second old: no write for that.
     """
-    changes: dict[str, Any] = {"failures": 0, "next_at": 0, "blocked": None}
+    changes: dict[str, Any] = {"failures": 0, "next_at": 0, "blocked": None,
+                               "failing_since": None}
     if outcome.verdict in (Verdict.REJECTED, Verdict.FLAGGED):
         # KeyManager's 831 stores the event but says it was wrong (a missing or unknown
         # license key among them): settled, never a success.
@@ -86,6 +87,8 @@ def failure_changes(info: Mapping[str, Any], outcome: Outcome, now: float,
         "last_failure": now,
         "last_error": printable(outcome.message),
     }
+    if failures == 1 or not info.get("failing_since"):
+        changes["failing_since"] = now
     if outcome.verdict is Verdict.BLOCKED:
         changes["blocked"] = outcome.message
         stopped = f"stopped: {outcome.message}"

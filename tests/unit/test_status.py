@@ -19,11 +19,13 @@ from app.wiring import build_companion
 from tests.ui.conftest import APP_ID, LICENSE, fixed_identity, write_config
 
 TOP_KEYS = ["product", "config", "state_dir", "consent_version", "do_not_track", "consent",
-            "policy", "sending", "backends", "warnings", "license_keyring", "license_key", "license_status"]
+            "policy", "sending", "backends", "warnings", "license_keyring", "license_key", "license_status",
+            "paused", "waiting_consent", "state"]
 BACKEND_KEYS = ["enabled", "configured", "problem", "url", "queued", "dropped", "unreadable",
                 "blocked",
                 "next_attempt_in", "waiting_because", "failures", "last_success", "last_failure",
-                "last_error", "signature_warning", "last_rejection", "rejected_total"]
+                "last_error", "signature_warning", "last_rejection", "rejected_total",
+                "failing_since"]
 CLOSED = "http://127.0.0.1:9"
 
 
