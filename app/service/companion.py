@@ -523,7 +523,8 @@ class Companion:
 
         key_line = (f"set ({mask_secret(key)})" if key
                     else "not set (license-companion license set)")
-        status = service.cached_status(check_key=False) if key else LicenseStatus(NO_KEY)
+        status = (service.cached_status(check_key=False, key_known=True) if key
+                  else LicenseStatus(NO_KEY))
         return LicenseSummary(status, status.describe(now), keyring, key_line)
 
     def close(self) -> None:

@@ -8,12 +8,15 @@ for the network and the keyring), never on the GUI thread.
 
 from __future__ import annotations
 
+from typing import Any
+
 from app.service.companion import Companion
 from app.service.doctor import DoctorSetup, run_doctor
 from app.service.doctor_check import DoctorReport
 from app.service.http import proxies_for, tls_context
 from app.service.network import UNKNOWN_NETWORK, NetworkState
 from app.service.settings import send_on_metered
+from app.service.status import CompanionStatus
 
 
 def doctor_report(companion: Companion, *, tray_available: bool | None,
@@ -35,4 +38,18 @@ def doctor_report(companion: Companion, *, tray_available: bool | None,
         allow_metered=send_on_metered(companion.state),
         tls=tls_context,
         proxies_for=proxies_for,
+        status=companion.status,
+        offline=lambda status: _offline(companion, status),
+        tray_running=lambda: True,  # asked from the running tray's About window
     ))
+
+
+def _offline(companion: Companion, status: CompanionStatus) -> dict[str, Any] | None:
+    """The license's offline grace, as ``host-info``'s ``license`` answer gives it."""
+    service = companion.license
+    if service is None or status.license is None:
+        return None
+    from app.service.host_license import offline_grace
+
+    return offline_grace(service, status.license.status,
+                         companion.config.license.offline_grace_days, companion.clock())

@@ -157,7 +157,8 @@ def reasons(status: CompanionStatus, *, paused: bool | None = None, keyring: str
                 f"{_clock(since)}; last: {backend.state.last_error or '?'}",
                 "check the network or proxy (license-companion doctor); the companion "
                 "retries by itself"))
-    if license_relevant(status) and status.license is not None:
+    no_key = any(r.code == "no-license-key" for r in found)
+    if license_relevant(status) and status.license is not None and not no_key:
         lic = status.license.status
         if lic.state == "unknown" and not lic.last_state and lic.problem in ("", NOT_CHECKED):
             found.append(Reason("license-not-checked", ATTENTION, _("License not checked yet"),
