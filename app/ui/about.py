@@ -26,6 +26,7 @@ from app import NAME, __version__
 from app.i18n import _
 from app.qt_emit import emit
 from app.storage.texts import Texts, load_texts
+from app.ui import looks
 
 
 class AboutWindow(QWidget):
@@ -114,7 +115,7 @@ class AboutWindow(QWidget):
         row.addWidget(buttons)
         layout.addLayout(row)
         self.report_text = ""
-        self.resize(820, 620)
+        looks.fit_to_screen(self, 820, 620)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         """Escape closes; Enter presses the focused button, or else Close."""

@@ -74,7 +74,7 @@ class HistoryWindow(QWidget):
         texts.number = lambda n: QLocale().toString(n)
         self.setObjectName("history-window")
         self.setWindowTitle(texts("history.window_title", product=product or _("this product")))
-        self.resize(1100, 640)
+        looks.fit_to_screen(self, 1100, 640)
         self._entries: list[HistoryEntry] = []
         # Asks where to save; replaced in tests so no modal dialog opens.
         self.ask_export_path: Callable[[], str] = self._ask_export_path

@@ -244,7 +244,7 @@ class LicenseWindow(QWidget):
         self.save_button.setAccessibleDescription(self.save_button.toolTip())
         self.setTabOrder(self.key_edit, self.save_button)
         self.setTabOrder(self.save_button, self.verify_button)
-        self.resize(620, 300)
+        looks.fit_to_screen(self, 620, 300)
         self._update_buttons()
 
     # -- commands -----------------------------------------------------------------------------
