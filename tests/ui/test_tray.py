@@ -95,6 +95,10 @@ def test_consent_and_history_windows_through_the_worker(qtbot, km, make_factory,
     save_screenshot(consent, "tray-consent-window")
     with qtbot.waitSignal(tray.controller.sendFinished, timeout=10_000):
         consent.allow_selected.click()
+        # Declining "performance" deletes its held event: confirmed in the window's question.
+        qtbot.waitUntil(lambda: consent.confirm_box is not None)
+        assert "1 held event will be deleted" in consent.confirm_box.text()
+        consent.confirm_box.findChild(QPushButton, "confirm-delete").click()
     assert len(km.accepted_events()) == 2  # usage only; performance was not granted
     action(tray, "History…").trigger()
     history = windows.open["history"]
