@@ -46,9 +46,21 @@ OUTCOME_COLOURS = {"delivered": "good", "flagged": "warn", "rejected": "bad", "b
 
 
 def _when(ts: float) -> str:
-    """Date and time in the user's locale's format (QLocale's default, set at start)."""
+    """Date and time in ISO 8601 order (``2026-12-07 10:02:17``): never ambiguous, in any
+    locale ("12/7/26" reads as July in most of the world)."""
     moment = QDateTime.fromMSecsSinceEpoch(int(ts * 1000))
-    return QLocale().toString(moment, QLocale.FormatType.ShortFormat)
+    return moment.toString("yyyy-MM-dd HH:mm:ss")
+
+
+def _message(entry: HistoryEntry) -> str:
+    """The outcome's words without the HTTP status the column beside it already shows."""
+    message = entry.message
+    prefix = f"HTTP {entry.http_status}" if entry.http_status else ""
+    if prefix and message == prefix:
+        return ""
+    if prefix and message.startswith(prefix + ": "):
+        return message[len(prefix) + 2:]
+    return message
 
 
 class HistoryWindow(QWidget):
@@ -228,7 +240,7 @@ class HistoryWindow(QWidget):
             QLocale().toString(entry.event_count),
             outcome,
             http,
-            printable(entry.message),
+            printable(_message(entry)),
             signature,
         ]
 
