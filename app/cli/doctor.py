@@ -9,9 +9,17 @@ every other command stays Qt-free; without it the report says the network state 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from app.cli.context import Context, out
 from app.delivery.network import UNKNOWN_NETWORK, NetworkState
+
+if TYPE_CHECKING:
+    from app.core.companion import Companion
+    from app.core.status import CompanionStatus
+    from app.doctor.check import DoctorReport
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +45,53 @@ def network_state() -> NetworkState:
 def cmd_doctor(ctx: Context) -> int:
     """``doctor``: every check; exit 0 when all pass, 1 when something needs attention."""
     # Imported here: only this command needs the checks (every other command starts faster).
+    from app.core.wiring import reading_companion
+    from app.storage.config import load_config
+
+    args = ctx.args
+    companions: list[Companion] = []
+
+    def status() -> CompanionStatus | None:
+        companion = reading_companion(load_config(args.config), ctx.home)
+        if companion is None:
+            return None
+        companions.append(companion)
+        return companion.status()
+
+    def offline(current: CompanionStatus) -> dict[str, Any] | None:
+        service = companions[0].license if companions else None
+        if service is None or current.license is None:
+            return None
+        from app.door.license import offline_grace
+
+        config = companions[0].config
+        return offline_grace(service, current.license.status, config.license.offline_grace_days,
+                             time.time())
+
+    def tray_running() -> bool | None:
+        from app.door.endpoint import host_info
+
+        return bool(host_info(load_config(args.config), ctx.home)["running"])
+
+    try:
+        report = _report(ctx, status, offline, tray_running)
+    finally:
+        for companion in companions:
+            companion.close()
+    out(report.to_json() if args.json else report.to_text())
+    return report.exit_code
+
+
+def _report(ctx: Context, status: Callable[[], CompanionStatus | None],
+            offline: Callable[[CompanionStatus], dict[str, Any] | None],
+            tray_running: Callable[[], bool | None]) -> DoctorReport:
     from app.core.consent import system_policy
     from app.delivery.http import proxies_for, tls_context
     from app.doctor.report import MIN_FREE, DoctorSetup, run_doctor, stored_allow_metered
     from app.storage.config import load_config
 
     args = ctx.args
-    report = run_doctor(DoctorSetup(
+    return run_doctor(DoctorSetup(
         config=lambda: load_config(args.config),
         home=ctx.home,
         admin=system_policy(),
@@ -52,6 +100,5 @@ def cmd_doctor(ctx: Context) -> int:
         tls=tls_context,
         proxies_for=proxies_for,
         min_free=MIN_FREE if args.min_free is None else args.min_free,
+        status=status, offline=offline, tray_running=tray_running,
     ))
-    out(report.to_json() if args.json else report.to_text())
-    return report.exit_code

@@ -6,6 +6,7 @@ from app import NAME, __version__
 from app.cli.context import EXIT_OK, Context, out, out_json, when
 from app.cli.events import nudge_tray
 from app.core import consent_view, settings
+from app.core.overall import overall, status_json
 from app.model.errors import ValidationError
 from app.model.text import printable
 from app.storage.inbox import Inbox, inbox_dir
@@ -17,11 +18,16 @@ def cmd_status(ctx: Context) -> int:
     status = ctx.companion.status()
     rejected = Inbox(inbox_dir(ctx.home)).rejected_count()
     if ctx.args.json:
-        out_json({**status.to_json(), "inbox_rejected": rejected})
+        out_json({**status_json(status), "inbox_rejected": rejected})
         return EXIT_OK
     out(f"{NAME} {__version__} for {status.product}")
     out(f"config:    {status.config}")
     out(f"state dir: {status.state_dir}")
+    state = overall(status)
+    out(f"state:     {state.code} ({state.summary})")
+    for reason in state.reasons:
+        fix = f"; fix: {reason.fix}" if reason.fix else ""
+        out(f"  - {reason.title}: {printable(reason.detail)}{fix}")
     out(f"sending:   {status.sending}")
     consent = ", ".join(f"{c.id}={c.choice} ({consent_view.rule_words(c.decided_by)})"
                         for c in status.consent)

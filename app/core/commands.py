@@ -99,7 +99,7 @@ def license_info(companion: Companion, service: LicenseService | None, revealed:
         key = service.key() or ""
         # The key was just read: a second keyring read (a second timeout when it hangs) would
         # add nothing.
-        status = service.cached_status(check_key=False)
+        status = service.cached_status(check_key=False, key_known=bool(key))
     except CompanionError as exc:
         error = error or str(exc)
     known = bool(key and status)

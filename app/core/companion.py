@@ -26,7 +26,7 @@ from app.core.track_result import TrackResult
 from app.delivery.lazy_http import LazyHttpClient
 from app.delivery.parallel import run_each
 from app.model.consent import NO_POLICY, AdminPolicy, Choice
-from app.model.errors import CompanionError, ValidationError
+from app.model.errors import NO_KEY_REASON, CompanionError, NoLicenseKeyError, ValidationError
 from app.model.ids import uuid4_text
 from app.storage import drops
 from app.storage.config import VendorConfig
@@ -48,6 +48,8 @@ if TYPE_CHECKING:  # imported where used: ``track`` needs none of them
 log = logging.getLogger(__name__)
 
 DB_NAME = "companion.db"
+PAUSE_KEY = "tray:paused"
+PAUSED_REASON = "paused in the tray (choose Resume sending in its menu)"
 # Every backend ``status`` lists, enabled or not, with its name for people.
 BACKEND_TITLES = {"keymanager": "KeyManager", "telemetrydeck": "TelemetryDeck"}
 
@@ -199,15 +201,20 @@ class Companion:
                 a locked keyring never holds TelemetryDeck back).
 
         Raises:
+            NoLicenseKeyError: ``with_license`` and no key is stored: KeyManager would take an
+                empty key for a pirated copy, so nothing is sent to it until there is one.
             CompanionError: the keyring cannot be read (the key is not guessed or sent empty).
         """
         from app.model.wire import SendContext
 
         ident = self.identity()
+        key = self._license_key() if with_license else ""
+        if with_license and not key.strip():
+            raise NoLicenseKeyError()
         return SendContext(
             user_identifier=ident.user_identifier,
             activation_identifier=ident.activation_identifier,
-            license_key=self._license_key() if with_license else "",
+            license_key=key,
             api_key=self.config.keymanager.api_key,
         )
 
@@ -437,13 +444,18 @@ class Companion:
             disabled_backend,
         )
 
+        paused = self.paused
         counts = self.outbox.counts()
         dropped = self.dropped_by_reason()
         unreadable = self.outbox.unreadable()
+        license = self._license_summary(read_keyring) if self.license is not None else None
+        no_key = license is None or license.status.state == "no-key"
         backends: list[BackendStatus] = []
         for name, sender in self.senders.items():
             state = BackendState.from_dict(sender.info())
             wait, why = sender.wait_time()
+            if sender.backend.needs_license and no_key:
+                wait, why = float("inf"), NO_KEY_REASON  # nothing goes to it without a key
             problem = self.backend_problem(name)
             title = sender.backend.title
             backends.append(BackendStatus(
@@ -457,7 +469,6 @@ class Companion:
         for name, title in BACKEND_TITLES.items():
             if name not in self.senders:
                 backends.append(disabled_backend(name, title))
-        license = self._license_summary(read_keyring) if self.license is not None else None
         problems, warnings = collect_problems(tuple(self.db.notices), tuple(backends), license)
         return CompanionStatus(
             product=self.config.product.name,
@@ -469,7 +480,7 @@ class Companion:
                                          s.decision.choice.value, s.reason,
                                          s.decided_by.value, s.locked)
                           for s in self.consent.states()),
-            sending=self.why_not_sending() or "allowed",
+            sending=self.why_not_sending() or (PAUSED_REASON if paused else "allowed"),
             backends=tuple(backends),
             license=license,
             consent_needed=not self.consent.ever_decided() and not self.consent.blocked_reason(),
@@ -477,7 +488,32 @@ class Companion:
             warnings=(self.consent.admin.error, *warnings) if self.consent.admin.error
             else warnings,
             policy=self.consent.admin.to_dict(),
+            paused=paused,
+            waiting_consent=self._waiting_consent(),
         )
+
+    # the tray's pause, stored so that ``status`` in another process knows it ---------------
+
+    @property
+    def paused(self) -> bool:
+        """The user paused the tray's sending (``send`` and "Send now" still send)."""
+        stored = self.state.get(PAUSE_KEY)
+        return bool(isinstance(stored, dict) and stored.get("paused"))
+
+    def set_paused(self, paused: bool) -> None:
+        """Store the tray's pause (the tray clears it when it starts and when it quits)."""
+        if paused != self.paused and not self.db.read_only:
+            self.state.set(PAUSE_KEY, {"paused": paused, "at": self.clock()})
+
+    def _waiting_consent(self) -> int:
+        """Queued events held for a category the user has not decided (most of any backend)."""
+        states = self.consent.states()
+        undecided = [s.category.id for s in states if s.decided_by.value == "undecided"]
+        if not undecided:
+            return 0
+        exclude = [s.category.id for s in states if s.category.id not in undecided]
+        return max((sum(self.outbox.counts_by_category(backend=name, exclude=exclude).values())
+                    for name in self.backend_names), default=0)
 
     def _license_summary(self, read_keyring: bool) -> LicenseSummary:
         """The license lines; a broken keyring is reported, never fatal."""
@@ -502,7 +538,8 @@ class Companion:
 
         key_line = (f"set ({mask_secret(key)})" if key
                     else "not set (license-companion license set)")
-        status = service.cached_status(check_key=False) if key else LicenseStatus(NO_KEY)
+        status = (service.cached_status(check_key=False, key_known=True) if key
+                  else LicenseStatus(NO_KEY))
         return LicenseSummary(status, status.describe(now), keyring, key_line)
 
     def close(self) -> None:

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 ANSWER_KEY = "license:answer"  # the last real answer about the license (never the key)
 ATTEMPT_KEY = "license:attempt"  # the last attempt that got no usable answer
+NO_KEY_SEEN = "license:no-key"  # the last check found no key stored (cleared by storing one)
+KEYMANAGER_STATE = "backend:keymanager"  # KeyManager's send state (``Sender.state_key``)
 
 
 
@@ -224,6 +226,10 @@ class LicenseService:
     def _forget(self) -> None:
         self.state.delete(ANSWER_KEY)
         self.state.delete(ATTEMPT_KEY)
+        self.state.delete(NO_KEY_SEEN)
+        # KeyManager telemetry waiting for a key looks again at once (``Sender.wait_time``).
+        if self.state.get(KEYMANAGER_STATE, {}).get("waiting_key_at"):
+            self.state.update(KEYMANAGER_STATE, {"waiting_key_at": None})
 
     # -- the seat policy ------------------------------------------------------------------
 
@@ -272,7 +278,7 @@ class LicenseService:
         old = self.key()
         if not old or old == new_key:
             return SeatChange()
-        status = self.cached_status(check_key=False)
+        status = self.cached_status(check_key=False, key_known=True)
         if not (status.state == VALID or (status.state == UNKNOWN and status.last_state == VALID)):
             return SeatChange()
         answer = self.deactivate()
@@ -325,6 +331,8 @@ class LicenseService:
     def _ask(self, action: str) -> LicenseStatus:
         key = self.store.get()  # KeyringUnavailableError propagates: the caller shows it
         if not key:
+            if not self.state.get(NO_KEY_SEEN):
+                self.state.set(NO_KEY_SEEN, {"at": self.clock()})  # until a key is stored
             return LicenseStatus(NO_KEY, action=action)
         problem = self.problem()
         if problem:
@@ -381,18 +389,21 @@ class LicenseService:
         data = self.state.get(ANSWER_KEY)
         return LicenseStatus.from_dict(data) if isinstance(data, dict) else None
 
-    def cached_status(self, *, check_key: bool = True) -> LicenseStatus:
+    def cached_status(self, *, check_key: bool = True, key_known: bool = False) -> LicenseStatus:
         """The status without the network: the last answer, or unknown after a failed attempt.
 
         Args:
             check_key: read the keyring first, so "no key" is reported as such (status calls it
                 with True; a caller that already failed to read the keyring passes False).
+            key_known: the caller has just read a key, so an earlier "no key" is stale.
 
         Raises:
             KeyringUnavailableError: ``check_key`` and the keyring cannot be used.
         """
         if check_key and not self.store.get():
             return LicenseStatus(NO_KEY)
+        if not check_key and not key_known and self.state.get(NO_KEY_SEEN):
+            return LicenseStatus(NO_KEY)  # the last check found no key (the tray's status)
         last = self._last_answer()
         attempt = self.state.get(ATTEMPT_KEY)
         if isinstance(attempt, dict) and (last is None or

@@ -69,6 +69,7 @@ class BackendState:
         rejected_total: events refused for good so far.
         batch_limit: a batch size reduced by a "too large" answer (None: the backend's own).
         batch_limit_until: when that reduced size may grow again.
+        failing_since: when the current run of failed attempts began (None: not failing).
     """
 
     failures: int = 0
@@ -84,6 +85,7 @@ class BackendState:
     rejected_total: int = 0
     batch_limit: int | None = None
     batch_limit_until: float | None = None
+    failing_since: float | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BackendState:
@@ -158,6 +160,7 @@ class BackendStatus:
             "signature_warning": s.signature_warning,
             "last_rejection": s.last_rejection,
             "rejected_total": s.rejected_total,
+            "failing_since": s.failing_since,
         }
 
 
@@ -281,6 +284,9 @@ class CompanionStatus:
             ``warning`` lines are).
         warnings: the lines ``status`` prints as WARNING, in order.
         policy: the administrator's policy in force (``AdminPolicy.to_dict``).
+        paused: the user paused the tray's sending (stored by the tray, so every process
+            knows).
+        waiting_consent: queued events held for a category the user has not decided yet.
     """
 
     product: str
@@ -296,6 +302,8 @@ class CompanionStatus:
     problems: tuple[Problem, ...] = ()
     warnings: tuple[str, ...] = ()
     policy: Mapping[str, Any] = field(default_factory=dict)
+    paused: bool = False
+    waiting_consent: int = 0
 
     @property
     def queued(self) -> int:
@@ -327,9 +335,12 @@ class CompanionStatus:
         ``dropped_by_reason`` ({reason: events}), ``unreadable`` (events kept aside unsent
         because they no longer read back), ``blocked``, ``next_attempt_in``,
         ``waiting_because``, ``failures``, ``last_success``, ``last_failure``, ``last_error``,
-        ``signature_warning``, ``last_rejection``, ``rejected_total``}}), ``warnings`` (list of
+        ``signature_warning``, ``last_rejection``, ``rejected_total``, ``failing_since``}}),
+        ``warnings`` (list of
         text), then ``license_keyring``, ``license_key`` and ``license_status`` (text) when the
-        companion has a license service.
+        companion has a license service; then ``paused`` and ``waiting_consent``.
+        ``app.core.overall.status_json`` adds ``state``, the one account the tray and
+        ``doctor`` show too (``status --json`` prints that).
         """
         data: dict[str, Any] = {
             "product": self.product,
@@ -345,6 +356,8 @@ class CompanionStatus:
         }
         if self.license is not None:
             data.update(self.license.to_json())
+        data["paused"] = self.paused
+        data["waiting_consent"] = self.waiting_consent
         return data
 
 

@@ -13,8 +13,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from app.core.overall import overall
 from app.core.status import CompanionStatus, Problem
 from app.support.i18n import _, ngettext
+
+# Reasons that are ``status`` problems too: the tooltip lists those from the problems.
+PROBLEM_CODES = ("license-invalid", "keyring-unusable", "credentials-refused", "signature",
+                 "not-configured", "warning")
 
 # Why nothing is sent, as the service says it (with the command a CLI user would type), and
 # how the tray and the windows say it: in the user's language, never naming a command.
@@ -53,6 +58,7 @@ class Snapshot:
         sending_allowed: "allowed" or why nothing is sent.
         consent_needed: the user never decided for the current consent version.
         last_success: when a backend last confirmed a request.
+        state: ``Overall.code``, the same ``status --json`` prints as ``state.code``.
     """
 
     level: Level
@@ -65,6 +71,7 @@ class Snapshot:
     sending_allowed: str = "allowed"
     consent_needed: bool = False
     last_success: float | None = None
+    state: str = "ok"
 
 
 def keyring_problem(message: str) -> Problem:
@@ -82,7 +89,8 @@ def reason_words(reason: str) -> str:
 
 def snapshot(status: CompanionStatus, *, sending: bool = False, paused: bool = False,
              keyring: str = "") -> Snapshot:
-    """The tray's state for this status.
+    """The tray's state for this status: the icon is ``overall``'s, the one ``status`` and
+    ``doctor`` show.
 
     Args:
         status: ``Companion.status()``; its problems are shown as they are.
@@ -98,32 +106,33 @@ def snapshot(status: CompanionStatus, *, sending: bool = False, paused: bool = F
     queued = status.queued
     last_success = status.last_success
     allowed = status.sending
-    if problems:
-        level = Level.ATTENTION
-    elif sending:
-        level = Level.SENDING
-    elif paused:
-        level = Level.PAUSED
-    else:
-        level = Level.OK
+    state = overall(status, sending=sending, paused=paused, keyring=keyring)
+    level = Level(state.level)
+    others = [r for r in state.reasons if not r.code.startswith(PROBLEM_CODES)]
     if problems:
         summary = problems[0].title
-        if len(problems) > 1:
-            more = len(problems) - 1
-            summary = ngettext("{title} (+{count} more)", "{title} (+{count} more)", more).format(
-                title=summary, count=more)
-    elif sending:
+        more = len(problems) - 1 + len(others)
+    elif level is Level.SENDING:
         summary = ngettext("Sending ({count} queued)", "Sending ({count} queued)",
                            queued).format(count=queued)
-    elif paused:
-        summary = _("Sending paused")
-    elif allowed != "allowed":
-        summary = _("Not sending: {reason}").format(reason=reason_words(allowed))
+        more = 0
+    elif state.reasons:
+        first = state.reasons[0]
+        summary = (_("Not sending: {reason}").format(reason=reason_words(allowed))
+                   if first.code == "not-sending" or (first.code == "waiting-for-consent"
+                                                      and allowed != "allowed")
+                   else first.title)
+        more = len(state.reasons) - 1
     elif queued:
         summary = ngettext("All good, {count} queued", "All good, {count} queued",
                            queued).format(count=queued)
+        more = 0
     else:
         summary = _("All good")
+        more = 0
+    if more:
+        summary = ngettext("{title} (+{count} more)", "{title} (+{count} more)", more).format(
+            title=summary, count=more)
     details = [ngettext("{count} event queued", "{count} events queued", queued)
                .format(count=queued)]
     if last_success:
@@ -131,5 +140,7 @@ def snapshot(status: CompanionStatus, *, sending: bool = False, paused: bool = F
             time=time.strftime("%H:%M", time.localtime(last_success))))
     details += [_("{title}: {message}").format(title=p.title, message=reason_words(p.message))
                 for p in problems]
+    details += [_("{title}: {message}").format(title=r.title, message=reason_words(r.detail))
+                for r in others if r.code != "not-sending"]
     return Snapshot(level, summary, tuple(details), tuple(problems), queued, sending, paused,
-                    allowed, status.consent_needed, last_success)
+                    allowed, status.consent_needed, last_success, state.code)

@@ -114,6 +114,29 @@ def build_companion(
     return companion
 
 
+def reading_companion(config: VendorConfig, home: Path, *, keyring_timeout: float = 5.0,
+                      admin: AdminPolicy | None = None,
+                      environ: Mapping[str, str] | None = None) -> Companion | None:
+    """A companion on the existing state database opened read-only (``doctor``: it writes
+    nothing), or None when there is none yet. Its ``status`` is the one the tray shows."""
+    db = Database(home / DB_NAME, check_pages=False)
+    if not db.open_for_reading():
+        return None
+
+    def license() -> LicenseService:
+        from app.core.license import LicenseService
+        from app.storage.keyring.stores import keyring_store
+
+        return LicenseService(config, keyring_store(config, keyring_timeout), StateStore(db),
+                              identity_source(config.product.id),
+                              LazyHttpClient(config.keymanager.timeout),  # type: ignore[arg-type]
+                              time.time)
+
+    return Companion(config, home, db, license_factory=license,
+                     identity=identity_source(config.product.id), environ=environ,
+                     admin=system_policy() if admin is None else admin)
+
+
 def license_of(companion: Companion) -> LicenseService | None:
     """The tray worker's license service: the companion's own (one database, one cache)."""
     return companion.license

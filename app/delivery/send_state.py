@@ -31,12 +31,15 @@ def success_changes(info: Mapping[str, Any], outcome: Outcome, count: int, now: 
                     max_batch: int) -> dict[str, Any] | None:
     """The send state after ``count`` events were settled (delivered, flagged or rejected).
 
-    A rejection settles events but is no success: it is counted and kept as the last
-    rejection. Returns None when nothing but the volatile fields would change and
-    ``last_success`` is less than a second old: no write for that.
+    A rejection (or a KeyManager 831 "saved but flagged") settles events but is no success:
+    it is counted and kept as the last rejection. Returns None when nothing but the volatile
+    fields would change and ``last_success`` is less than a second old: no write for that.
     """
-    changes: dict[str, Any] = {"failures": 0, "next_at": 0, "blocked": None}
-    if outcome.verdict is Verdict.REJECTED:
+    changes: dict[str, Any] = {"failures": 0, "next_at": 0, "blocked": None,
+                               "failing_since": None}
+    if outcome.verdict in (Verdict.REJECTED, Verdict.FLAGGED):
+        # KeyManager's 831 stores the event but says it was wrong (a missing or unknown
+        # license key among them): settled, never a success.
         changes["last_rejection"] = outcome.message
         changes["last_rejection_at"] = now
         changes["rejected_total"] = int(info.get("rejected_total") or 0) + count
@@ -84,6 +87,8 @@ def failure_changes(info: Mapping[str, Any], outcome: Outcome, now: float,
         "last_failure": now,
         "last_error": printable(outcome.message),
     }
+    if failures == 1 or not info.get("failing_since"):
+        changes["failing_since"] = now
     if outcome.verdict is Verdict.BLOCKED:
         changes["blocked"] = outcome.message
         stopped = f"stopped: {outcome.message}"

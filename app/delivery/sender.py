@@ -35,7 +35,7 @@ from app.delivery.send_state import (
     scrubbed,
     success_changes,
 )
-from app.model.errors import CompanionError
+from app.model.errors import NO_KEY_REASON, CompanionError, NoLicenseKeyError
 from app.model.wire import Outcome, SendContext, Verdict
 from app.storage.history import History, stored_request_text
 from app.storage.outbox import MAX_UNANSWERED, Outbox, QueuedEvent
@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 # a second transaction does; for a request of one event (KeyManager) it is the other way round,
 # and its answer is stored with the next one's mark, one transaction between two requests.
 OVERLAP_MIN = 8
+# Without a license key nothing goes to KeyManager; the keyring is asked again this often (a
+# key stored in the meantime is also used at once by "Send now" / ``send``).
+KEY_RECHECK = 300.0
 
 
 class Sender:
@@ -159,6 +162,9 @@ class Sender:
             return retry_after - now, "the server asked us to wait (Retry-After)"
         if info.get("blocked") and not force:
             return float("inf"), f"stopped: {info['blocked']}"
+        waiting_key = info.get("waiting_key_at") or 0
+        if waiting_key and not force:
+            return max(0.0, waiting_key + KEY_RECHECK - now), NO_KEY_REASON
         next_at = info.get("next_at") or 0
         if next_at > now and not force:
             return next_at - now, f"backing off after {info.get('failures', 0)} failures"
@@ -236,11 +242,19 @@ class Sender:
             return
         try:
             ctx = self.context()  # once there is something to send; the same for the whole run
+        except NoLicenseKeyError as exc:
+            # Not a failure of the server: nothing leaves, no failure is counted, the events
+            # wait. The keyring is asked again after ``KEY_RECHECK`` (or at once on "Send now").
+            report.stopped = str(exc)
+            self.state.update(self.state_key, {"waiting_key_at": self.clock()})
+            return
         except CompanionError as exc:
             # e.g. the keyring is locked: sending now would send an empty license key and look
             # like a pirated copy, so wait for the user instead.
             self._failed(Outcome(Verdict.RETRY, str(exc)), report)
             return
+        if self.info().get("waiting_key_at"):
+            self.state.update(self.state_key, {"waiting_key_at": None})
         current: Round | None = self._build(*first, ctx)
         helper = Prefetch(f"send-{self.backend.name}-next", self.outbox.db.close)
         answer = PendingStore()  # the last answer, while it is stored on the helper thread

@@ -18,6 +18,7 @@ class Verdict(enum.Enum):
     OK = "ok"
     WARN = "warn"
     FAIL = "fail"
+    NOT_CHECKED = "not-checked"  # could not be looked at here: neither ok nor a problem
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,9 @@ class DoctorReport:
 
     @property
     def exit_code(self) -> int:
-        """0 all pass; 1 a warning or a failure."""
-        return 0 if all(c.verdict is Verdict.OK for c in self.checks) else 1
+        """0 all pass (or could not be checked here); 1 a warning or a failure."""
+        return 0 if all(c.verdict in (Verdict.OK, Verdict.NOT_CHECKED)
+                        for c in self.checks) else 1
 
     def counts(self) -> dict[str, int]:
         """How many checks had each verdict."""
@@ -65,10 +67,14 @@ class DoctorReport:
         width = max((len(c.name) for c in self.checks), default=0)
         lines = [self.title] if self.title else []
         for check in self.checks:
-            mark = "ok" if check.verdict is Verdict.OK else check.verdict.value.upper()
+            mark = {Verdict.OK: "ok", Verdict.NOT_CHECKED: "--"}.get(
+                check.verdict, check.verdict.value.upper())
             lines.append(f"{mark:4}  {check.name:{width}}  {check.detail}")
-            if check.fix and check.verdict is not Verdict.OK:
+            if check.fix and check.verdict in (Verdict.WARN, Verdict.FAIL):
                 lines.append(f"{'':4}  {'':{width}}  fix: {check.fix}")
         counts = self.counts()
-        lines.append(f"{counts['ok']} ok, {counts['warn']} warning(s), {counts['fail']} failed")
+        skipped = (f", {counts['not-checked']} not checked here" if counts["not-checked"]
+                   else "")
+        lines.append(f"{counts['ok']} ok, {counts['warn']} warning(s), {counts['fail']} failed"
+                     f"{skipped}")
         return "\n".join(lines)

@@ -8,8 +8,11 @@ for the network and the keyring), never on the GUI thread.
 
 from __future__ import annotations
 
+from typing import Any
+
 from app.core.companion import Companion
 from app.core.settings import send_on_metered
+from app.core.status import CompanionStatus
 from app.delivery.http import proxies_for, tls_context
 from app.delivery.network import UNKNOWN_NETWORK, NetworkState
 from app.doctor.check import DoctorReport
@@ -35,4 +38,18 @@ def doctor_report(companion: Companion, *, tray_available: bool | None,
         allow_metered=send_on_metered(companion.state),
         tls=tls_context,
         proxies_for=proxies_for,
+        status=companion.status,
+        offline=lambda status: _offline(companion, status),
+        tray_running=lambda: True,  # asked from the running tray's About window
     ))
+
+
+def _offline(companion: Companion, status: CompanionStatus) -> dict[str, Any] | None:
+    """The license's offline grace, as ``host-info``'s ``license`` answer gives it."""
+    service = companion.license
+    if service is None or status.license is None:
+        return None
+    from app.door.license import offline_grace
+
+    return offline_grace(service, status.license.status,
+                         companion.config.license.offline_grace_days, companion.clock())

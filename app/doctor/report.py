@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app import NAME, __version__
 from app.backends.keymanager import TELEMETRY_PATH
@@ -32,6 +32,7 @@ from app.delivery.network import NetworkState, Reachability, decide_for
 from app.delivery.send_state import current_state, setup_fingerprint
 from app.doctor.check import Check, DoctorReport, Verdict
 from app.doctor.net import Probe, default_tls, environment_proxies, probe_backend
+from app.doctor.state import companion_checks
 from app.model.consent import AdminPolicy
 from app.model.errors import CompanionError
 from app.storage.config import VendorConfig
@@ -39,6 +40,9 @@ from app.storage.db import APPLICATION_ID, SCHEMA_VERSION
 from app.storage.drops import dropped_by_reason
 from app.storage.keyring.access import fix_hint
 from app.storage.keyring.license_store import LicenseStore
+
+if TYPE_CHECKING:
+    from app.core.status import CompanionStatus
 
 DB_NAME = "companion.db"  # the companion's file name in the state directory
 MIN_FREE = 50 * 1024 * 1024  # below this the outbox and the log may fail to grow
@@ -66,6 +70,11 @@ class DoctorSetup:
         min_free: bytes of free space below which the state dir needs attention.
         clock: seconds since the epoch.
         platform: ``sys.platform``.
+        status: the companion's status, the tray's and ``status``'s (None: its checks of the
+            license, pause, consent and servers are left out; the callable returns None when
+            nothing ran here yet).
+        offline: the license's offline grace for a status (``host_license.offline_grace``).
+        tray_running: whether a tray answers for this state directory (None: not known).
     """
 
     config: Callable[[], VendorConfig]
@@ -83,6 +92,9 @@ class DoctorSetup:
     min_free: int = MIN_FREE
     clock: Callable[[], float] = time.time
     platform: str = sys.platform
+    status: Callable[[], CompanionStatus | None] | None = None
+    offline: Callable[[CompanionStatus], dict[str, Any] | None] = lambda _status: None
+    tray_running: Callable[[], bool | None] = lambda: None
 
 
 def run_doctor(setup: DoctorSetup) -> DoctorReport:
@@ -106,6 +118,8 @@ def run_doctor(setup: DoctorSetup) -> DoctorReport:
         setups = {name: setup_fingerprint(name, getattr(config, name), config.product)
                   for name in backend_urls(config)}
         checks += check_outbox(setup.home / DB_NAME, list(setups), setup.clock, setups)
+    if setup.status is not None and config is not None:
+        checks += companion_checks(setup.status, setup.offline, setup.tray_running)
     return report
 
 
@@ -373,8 +387,8 @@ def check_session_bus(setup: DoctorSetup) -> Check:
 def check_tray(tray_available: Callable[[], bool] | None) -> Check:
     """Whether the desktop shows tray icons (asked through Qt by the caller)."""
     if tray_available is None:
-        return Check("system tray", Verdict.OK, "not checked here (the tray's About window "
-                     "checks it)")
+        return Check("system tray", Verdict.NOT_CHECKED, "not checked here (the tray's About "
+                     "window checks it)")
     if tray_available():
         return Check("system tray", Verdict.OK, "available")
     return Check("system tray", Verdict.WARN, "no system tray on this desktop",

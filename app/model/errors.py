@@ -43,3 +43,13 @@ class StorageError(CompanionError):
 
 class KeyringUnavailableError(CompanionError):
     """No usable OS keyring; the message names the backend and the fix for this OS."""
+
+
+NO_KEY_REASON = "no license key stored (license-companion license set)"
+
+
+class NoLicenseKeyError(CompanionError):
+    """No license key is stored: KeyManager telemetry waits (an empty key looks pirated)."""
+
+    def __init__(self) -> None:
+        super().__init__(NO_KEY_REASON)

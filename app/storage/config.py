@@ -52,7 +52,7 @@ KNOWN_KEYS: dict[str, frozenset[str]] = {
     "consent.category": frozenset({"id", "title", "description", "events"}),
     "outbox": frozenset({"cap", "keymanager_cap", "telemetrydeck_cap"}),
     "history": frozenset({"days", "max_rows"}),
-    "license": frozenset({"offline_grace_days"}),
+    "license": frozenset({"offline_grace_days", "check_every_hours"}),
 }
 # Per-language vendor texts: ``"title.de" = "..."`` next to ``title``, or ``title.de`` when
 # ``title`` is a table (``title.default``/``title.en`` is then the default text).
@@ -401,7 +401,8 @@ def parse_config(source: Path, text: str) -> VendorConfig:
         telemetrydeck=td_cfg,
         consent=_consent(source, raw),
         limits=limits,
-        license=LicenseConfig(license_table.number("offline_grace_days", 7, 0, 365)),
+        license=LicenseConfig(license_table.number("offline_grace_days", 7, 0, 365),
+                              license_table.number("check_every_hours", 24, 0, 24 * 30)),
     )
 
 

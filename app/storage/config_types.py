@@ -137,13 +137,15 @@ class LimitsConfig(_Record):
 
 
 class LicenseConfig(_Record):
-    """``[license]``: how long a license last confirmed valid still counts while offline."""
+    """``[license]``: how long a license last confirmed valid still counts while offline, and
+    how often the tray asks the server again (``check_every_hours``; 0: only at start)."""
 
-    _fields = ("offline_grace_days",)
+    _fields = ("offline_grace_days", "check_every_hours")
     offline_grace_days: float
+    check_every_hours: float
 
-    def __init__(self, offline_grace_days: float = 7.0) -> None:
-        self._init(offline_grace_days=offline_grace_days)
+    def __init__(self, offline_grace_days: float = 7.0, check_every_hours: float = 24.0) -> None:
+        self._init(offline_grace_days=offline_grace_days, check_every_hours=check_every_hours)
 
 
 class VendorConfig(_Record):

@@ -164,8 +164,14 @@ class Database:
         self._writing = threading.Lock()
         self._ready = False
         self.read_only = ""  # why the file is open read-only ("" = it is not)
+        self._live = False  # read-only, but seeing other processes' latest writes
 
     def _connect(self) -> sqlite3.Connection:
+        if self.read_only and self._live:
+            # Reads what the running tray wrote a moment ago (its WAL), never writes.
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            return sqlite3.connect(uri, uri=True, timeout=self.busy_timeout_ms / 1000,
+                                   isolation_level=None)
         if self.read_only:
             return _connect_read_only(self.path, self.busy_timeout_ms)
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
@@ -297,7 +303,19 @@ class Database:
             self.notices.append(tightened)
         private_db_files(self.path)
 
-    def _open_read_only(self, why: str) -> bool:
+    def open_for_reading(self) -> bool:
+        """Open an existing file of ours read-only, writing nothing, not even a notice
+        (``doctor``). False when there is no such file (nothing ran here yet)."""
+        with self._lock:
+            if self._ready:
+                return True
+            if not self._open_read_only("opened only for reading", quiet=True):
+                return False
+            self._live = True
+            self._ready = True
+            return True
+
+    def _open_read_only(self, why: str, quiet: bool = False) -> bool:
         """The disk is full or read-only: read what is there so ``status`` still answers.
 
         Only a file of ours at the current schema can be read as it is; every write then fails
@@ -317,8 +335,9 @@ class Database:
         if app_id != APPLICATION_ID or version != SCHEMA_VERSION:
             return False
         self.read_only = why
-        self.notices.append(f"The state database is open read-only: {why}.")
-        log.warning("state database %s opened read-only: %s", self.path, why)
+        if not quiet:
+            self.notices.append(f"The state database is open read-only: {why}.")
+            log.warning("state database %s opened read-only: %s", self.path, why)
         return True
 
     def _migrate(self) -> None:

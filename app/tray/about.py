@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from app import NAME, __version__
 from app.storage.texts import Texts, load_texts
 from app.support.i18n import _
+from app.tray import looks
 from app.tray.qt_emit import emit
 
 
@@ -114,7 +115,7 @@ class AboutWindow(QWidget):
         row.addWidget(buttons)
         layout.addLayout(row)
         self.report_text = ""
-        self.resize(820, 620)
+        looks.fit_to_screen(self, 820, 620)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         """Escape closes; Enter presses the focused button, or else Close."""

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
@@ -37,7 +38,7 @@ from app.core.tray_state import reason_words
 from app.model.consent import Choice, DecidedBy
 from app.model.text import printable
 from app.storage.texts import Texts
-from app.support.i18n import _, vendor_text
+from app.support.i18n import _, ngettext, vendor_text
 from app.tray import looks
 from app.tray.qt_emit import emit
 
@@ -241,7 +242,9 @@ class ConsentWindow(QWidget):
         self.setObjectName("consent-window")
         self.setWindowTitle(texts("consent.window_title", product=self.product))
         self.setWindowModality(Qt.WindowModality.NonModal)
-        self.resize(1100, 760)
+        looks.fit_to_screen(self, 1100, 760)
+        self._held: dict[str, int] = {}  # category -> events held back now (the preview's)
+        self.confirm_box: QMessageBox | None = None
         self._rows: list[_CategoryRow] = []
         self._panes: list[_BackendPane] = []
         self._debounce = QTimer(self)
@@ -325,7 +328,8 @@ class ConsentWindow(QWidget):
             button.setObjectName(name)
             button.setAutoDefault(False)
             button.setAccessibleName(button.text().replace("&", ""))
-        self.allow_selected.setDefault(True)
+        # The default button never decides for the user: Enter on nothing closes the window.
+        self.close_button.setDefault(True)
         self.allow_selected.clicked.connect(self._on_allow_selected)
         self.allow_all.clicked.connect(lambda: self._decide(all_granted=True))
         self.deny_all.clicked.connect(lambda: self._decide(all_granted=False))
@@ -383,6 +387,10 @@ class ConsentWindow(QWidget):
 
     def set_preview(self, previews: Sequence[BackendPreview]) -> None:
         """Show the requests ``Companion.preview`` built, one tab per backend."""
+        self._held = {}
+        for backend_preview in previews:  # the events, once, whichever backend holds them
+            for category, count in backend_preview.held_back.items():
+                self._held[category] = max(self._held.get(category, 0), count)
         current = self.tabs.currentIndex()
         self.tabs.clear()
         for pane in self._panes:
@@ -445,7 +453,7 @@ class ConsentWindow(QWidget):
         self._debounce.start()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        """Escape closes; Enter presses the focused button, or else Allow selected."""
+        """Escape closes; Enter presses the focused button, or else Close."""
         if event.key() == Qt.Key.Key_Escape:
             self.close()
         elif event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
@@ -454,9 +462,9 @@ class ConsentWindow(QWidget):
             super().keyPressEvent(event)
 
     def _on_enter(self) -> None:
-        """Enter presses the focused button, or else the default one (Allow selected)."""
+        """Enter presses the focused button, or else the default one (Close: no decision)."""
         focused = self.focusWidget()
-        button = focused if isinstance(focused, QPushButton) else self.allow_selected
+        button = focused if isinstance(focused, QPushButton) else self.close_button
         if button.isEnabled():
             button.click()
 
@@ -481,7 +489,31 @@ class ConsentWindow(QWidget):
 
     def _emit_decision(self, decision: dict[str, str]) -> None:
         self._debounce.stop()
-        emit(self.decided, decision)
+        doomed = sum(self._held.get(cat, 0) for cat, choice in decision.items()
+                     if choice == DENIED)
+        if not doomed:
+            emit(self.decided, decision)
+            return
+        # Declining deletes what waits of those categories: ask first, Cancel by default.
+        box = QMessageBox(QMessageBox.Icon.Warning, _("Delete held events?"), ngettext(
+            "{count} held event will be deleted and never sent.",
+            "{count} held events will be deleted and never sent.", doomed).format(
+                count=QLocale().toString(doomed)), QMessageBox.StandardButton.Cancel, self)
+        box.setObjectName("confirm-decline")
+        delete = box.addButton(_("Decline and delete"), QMessageBox.ButtonRole.DestructiveRole)
+        delete.setObjectName("confirm-delete")
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+
+        def answered(_result: int) -> None:
+            self.confirm_box = None
+            box.deleteLater()
+            if box.clickedButton() is delete:
+                emit(self.decided, decision)
+
+        box.finished.connect(answered)
+        self.confirm_box = box
+        box.open()
 
     def _fix_tab_order(self) -> None:
         """Switches top to bottom, then reveal, the preview, and the buttons in visual order."""

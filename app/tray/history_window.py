@@ -47,9 +47,21 @@ OUTCOME_COLOURS = {"delivered": "good", "flagged": "warn", "rejected": "bad", "b
 
 
 def _when(ts: float) -> str:
-    """Date and time in the user's locale's format (QLocale's default, set at start)."""
+    """Date and time in ISO 8601 order (``2026-12-07 10:02:17``): never ambiguous, in any
+    locale ("12/7/26" reads as July in most of the world)."""
     moment = QDateTime.fromMSecsSinceEpoch(int(ts * 1000))
-    return QLocale().toString(moment, QLocale.FormatType.ShortFormat)
+    return moment.toString("yyyy-MM-dd HH:mm:ss")
+
+
+def _message(entry: HistoryEntry) -> str:
+    """The outcome's words without the HTTP status the column beside it already shows."""
+    message = entry.message
+    prefix = f"HTTP {entry.http_status}" if entry.http_status else ""
+    if prefix and message == prefix:
+        return ""
+    if prefix and message.startswith(prefix + ": "):
+        return message[len(prefix) + 2:]
+    return message
 
 
 class HistoryWindow(QWidget):
@@ -75,7 +87,7 @@ class HistoryWindow(QWidget):
         texts.number = lambda n: QLocale().toString(n)
         self.setObjectName("history-window")
         self.setWindowTitle(texts("history.window_title", product=product or _("this product")))
-        self.resize(1100, 640)
+        looks.fit_to_screen(self, 1100, 640)
         self._entries: list[HistoryEntry] = []
         # Asks where to save; replaced in tests so no modal dialog opens.
         self.ask_export_path: Callable[[], str] = self._ask_export_path
@@ -229,7 +241,7 @@ class HistoryWindow(QWidget):
             QLocale().toString(entry.event_count),
             outcome,
             http,
-            printable(entry.message),
+            printable(_message(entry)),
             signature,
         ]
 

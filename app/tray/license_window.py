@@ -13,10 +13,12 @@ import time
 from PySide6.QtCore import QLocale, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -53,6 +55,39 @@ DONE_WORDS = {
     "activate": N_("The license server answered."),
     "deactivate": N_("The license server answered."),
 }
+FREED_CODES = (400, 401)  # KeyManager's "deactivated"
+
+
+def outcome_words(op: str, info: LicenseInfo) -> tuple[str, str]:
+    """What the operation did, in words, and its colour: green only when it did what was asked.
+
+    A saved key the server refused, or an activation it did not allow, is said as such (red),
+    an answer that did not come as such (amber), each with the server's own words.
+    """
+    said = printable(info.message)
+    if op == "clear":
+        return _("Key removed."), "good"
+    if op == "deactivate":
+        if info.code in FREED_CODES:
+            return _("This computer's seat was freed."), "good"
+        if info.state == LicenseState.UNKNOWN:
+            return _("The license server could not be asked: {why}").format(why=said), "warn"
+        return _("The license server did not free the seat: {why}").format(why=said), "bad"
+    if info.state == LicenseState.VALID:
+        if op == "set":
+            return _("Key saved and this computer activated."), "good"
+        if op == "activate":
+            return _("This computer is activated."), "good"
+        return _("The license server confirmed the key."), "good"
+    if info.state == LicenseState.INVALID:
+        if op == "set":
+            return _("Key saved, but the license server refused it: {why}").format(
+                why=said), "bad"
+        return _("The license server refused the key: {why}").format(why=said), "bad"
+    if op == "set":
+        return _("Key saved; the license server could not confirm it yet: {why}").format(
+            why=said), "warn"
+    return _("The license server could not be asked: {why}").format(why=said), "warn"
 
 
 def age_words(checked_at: float | None, now: float) -> str:
@@ -148,6 +183,14 @@ class LicenseWindow(QWidget):
         self.key_edit.returnPressed.connect(self._on_save)
         self.key_edit.textChanged.connect(self._update_buttons)
         entry.addWidget(self.key_edit, 1)
+        self.show_entry = QCheckBox(_("Sho&w"))
+        self.show_entry.setObjectName("show-entry")
+        self.show_entry.setToolTip(_("Show what you typed or pasted"))
+        self.show_entry.toggled.connect(lambda on: self.key_edit.setEchoMode(
+            QLineEdit.EchoMode.Normal if on else QLineEdit.EchoMode.Password))
+        self.show_entry.setAccessibleName(_plain(self.show_entry.text()))
+        self.show_entry.setAccessibleDescription(self.show_entry.toolTip())
+        entry.addWidget(self.show_entry)
         self.save_button = QPushButton(_("&Save and activate"))
         self.save_button.setObjectName("save")
         self.save_button.clicked.connect(self._on_save)
@@ -167,11 +210,14 @@ class LicenseWindow(QWidget):
             _("Free this computer's seat and delete the key from the keyring"))
         for name, button, op in (("verify", self.verify_button, "verify"),
                                  ("activate", self.activate_button, "activate"),
-                                 ("deactivate", self.deactivate_button, "deactivate"),
-                                 ("clear", self.clear_button, "clear")):
+                                 ("deactivate", self.deactivate_button, "deactivate")):
             button.setObjectName(name)
             button.clicked.connect(lambda _=False, op=op: self.ask(op))
             actions.addWidget(button)
+        self.clear_button.setObjectName("clear")
+        self.clear_button.clicked.connect(self._confirm_clear)
+        actions.addWidget(self.clear_button)
+        self.confirm_box: QMessageBox | None = None
         actions.addStretch(1)
         outer.addLayout(actions)
 
@@ -198,7 +244,7 @@ class LicenseWindow(QWidget):
         self.save_button.setAccessibleDescription(self.save_button.toolTip())
         self.setTabOrder(self.key_edit, self.save_button)
         self.setTabOrder(self.save_button, self.verify_button)
-        self.resize(620, 300)
+        looks.fit_to_screen(self, 620, 300)
         self._update_buttons()
 
     # -- commands -----------------------------------------------------------------------------
@@ -219,7 +265,31 @@ class LicenseWindow(QWidget):
         if raw.strip():
             self.ask("set", raw)
 
+    def _confirm_clear(self) -> None:
+        """Ask before the key goes: it cannot be undone, and the seat is freed first."""
+        box = QMessageBox(QMessageBox.Icon.Question, _("Remove the license key?"),
+                          _("The key is deleted from this computer's keyring. While online, "
+                            "this computer's seat is freed first, so the license can be used "
+                            "on another computer."), QMessageBox.StandardButton.Cancel, self)
+        box.setObjectName("confirm-clear")
+        remove = box.addButton(_("Free the seat and remove the key"),
+                               QMessageBox.ButtonRole.DestructiveRole)
+        remove.setObjectName("confirm-remove")
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)  # Enter never removes
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.finished.connect(lambda _result: self._cleared(box, box.clickedButton() is remove))
+        self.confirm_box = box
+        box.open()
+
+    def _cleared(self, box: QMessageBox, confirmed: bool) -> None:
+        self.confirm_box = None
+        box.deleteLater()
+        if confirmed:
+            self.ask("clear")
+
     def _on_reveal(self, checked: bool) -> None:
+        self.reveal_button.setText(_("&Hide") if checked else _("Re&veal"))
+        self.reveal_button.setAccessibleName(_plain(self.reveal_button.text()))
         if checked:
             self.ask("reveal")
         else:
@@ -259,10 +329,13 @@ class LicenseWindow(QWidget):
             self.feedback.setStyleSheet(f"color: {looks.colour('bad', self)}")
             self.feedback.setText(printable(" ".join(filter(None, (info.notice, info.error)))))
         elif op in DONE_WORDS:
-            # The previous key's seat: freed (said), or still taken (a warning, with how to).
-            self.feedback.setStyleSheet(
-                f"color: {looks.colour('warn' if info.seat_kept else 'good', self)}")
-            self.feedback.setText(printable(" ".join(filter(None, (_(DONE_WORDS[op]), info.notice)))))
+            # What the server said, and the previous key's seat: freed, or still taken (a
+            # warning, with how to free it).
+            words, tone = outcome_words(op, info)
+            if info.seat_kept and tone == "good":
+                tone = "warn"
+            self.feedback.setStyleSheet(f"color: {looks.colour(tone, self)}")
+            self.feedback.setText(printable(" ".join(filter(None, (words, info.notice)))))
             if op == "set":
                 self.key_edit.clear()
         else:

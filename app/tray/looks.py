@@ -8,7 +8,7 @@ else (text, backgrounds) is left to the palette, so a dark desktop theme just wo
 
 from __future__ import annotations
 
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
 
 # name -> (on a light window, on a dark window)
@@ -83,3 +83,15 @@ def dark_palette() -> QPalette:
     for r in (role.WindowText, role.Text, role.ButtonText):
         p.setColor(group.Disabled, r, QColor("#808080"))
     return p
+
+
+def fit_to_screen(widget: QWidget, width: int, height: int) -> None:
+    """Open at ``width`` x ``height`` or the screen's available area, whichever is smaller
+    (a 1366x768 laptop, or any screen at 2x), so the window's buttons are always on it; the
+    window scrolls inside rather than growing past the screen."""
+    screen = widget.screen() or QGuiApplication.primaryScreen()
+    if screen is not None:
+        area = screen.availableGeometry()
+        width = min(width, max(320, area.width() - 40))
+        height = min(height, max(240, area.height() - 60))
+    widget.resize(width, height)

@@ -106,6 +106,7 @@ class CompanionWorker(_Events):
         # A child: moves to the worker thread with us, so the calls run there.
         self.tasks: TaskRunner[Companion] = TaskRunner(lambda: self.companion, self._publish, self)
         self._timer: QTimer | None = None  # single shot, armed for the next due time only
+        self._license_timer: QTimer | None = None  # the vendor's license check schedule
         self._watcher: DatabaseWatch | None = None
         self._woken = False  # a wake arrived during a drain: look again once it ends
         self._paused = False
@@ -144,7 +145,17 @@ class CompanionWorker(_Events):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._tick)
+        self._set_stored_pause(False)  # a pause is the running tray's, not a leftover's
         emit(self.ready, self._snapshot())
+        if self.license is not None:
+            # The license is checked at start and on the vendor's schedule, here on the worker
+            # thread (the GUI never waits for it), after what was queued is on its way.
+            self._license_timer = QTimer(self)
+            self._license_timer.timeout.connect(self.check_license)
+            hours = self.companion.config.license.check_every_hours
+            if hours > 0:
+                self._license_timer.start(int(min(hours * 3600, 24 * 24 * 3600) * 1000))
+            QTimer.singleShot(0, self.check_license)
         if self._send_by_timer:
             self._watch_database()
             emit(self._kick)  # what was queued before the tray started goes now
@@ -162,9 +173,35 @@ class CompanionWorker(_Events):
                 sender.abort.set()
 
     @Slot()
+    def check_license(self) -> None:
+        """Ask the license server about the stored key (no key or no KeyManager: nothing)."""
+        service = self.license
+        if service is None or self._stop.is_set() or service.problem():
+            return
+        try:
+            service.verify()
+        except Exception as exc:  # a keyring or network failure is shown by the status
+            log.info("license check: %s", exc)
+        self._publish()
+
+    def _set_stored_pause(self, paused: bool) -> None:
+        """Store the pause for ``status`` in other processes (a failure only logs)."""
+        if self.companion is None:
+            return
+        try:
+            self.companion.set_paused(paused)
+        except Exception as exc:  # a read-only disk: the tray still pauses
+            log.warning("cannot store the pause: %s", exc)
+
+    @Slot()
     def stop(self) -> None:
         """Stop the timer and close the companion (queued after any in-flight round)."""
         self._stop.set()
+        if self._license_timer is not None:
+            self._license_timer.stop()
+            self._license_timer.setParent(None)
+            self._license_timer = None
+        self._set_stored_pause(False)
         if self._timer is not None:
             # Destroy the timer here, on its own thread: Qt refuses to kill timers across threads.
             self._timer.stop()
@@ -251,6 +288,7 @@ class CompanionWorker(_Events):
     def set_paused(self, paused: bool) -> None:
         """Pause or resume sending on its own ("Send now" still sends while paused)."""
         self._paused = paused
+        self._set_stored_pause(paused)
         if paused and self._timer is not None:
             self._timer.stop()
         if not paused:

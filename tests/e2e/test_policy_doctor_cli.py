@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from app.receiver import KeyManagerReceiver
+from app.receiver import KeyManagerReceiver, License
 from app.storage.policy import LINUX_POLICY_PATH
 from tests.configs import API_KEY, keymanager, telemetrydeck, vendor_config
 
@@ -141,7 +141,8 @@ def test_an_invalid_policy_file_is_named_and_telemetry_stays_off(td_env, etc_pol
 
 @pytest.fixture()
 def km(signing_key):
-    with KeyManagerReceiver(api_key=API_KEY, private_key=signing_key, product_ids={"1"}) as rx:
+    with KeyManagerReceiver(api_key=API_KEY, private_key=signing_key, product_ids={"1"},
+                            licenses={LICENSE: License(max_activations=1)}) as rx:
         yield rx
 
 
@@ -159,17 +160,27 @@ def doctor(env, *extra):
 
 
 @pytest.mark.keyring
-def test_doctor_on_a_healthy_setup_exits_0(tmp_path, km, td, keyring_env):
+def test_doctor_on_a_healthy_setup_names_only_the_missing_tray(tmp_path, km, td, keyring_env):
     env = make_env(tmp_path, vendor_config(keymanager=keymanager(km.url),
                                            telemetrydeck=telemetrydeck(td.url, test_mode=True)))
     assert run(env, "license", "set", stdin=LICENSE + "\n").returncode == 0
+    assert run(env, "license", "activate").returncode == 0  # a seat: the server said valid
+    assert run(env, "consent", "grant").returncode == 0
     home = tmp_path / "home"
     before = files(home)
+    km.clear()  # the activation above; doctor's own requests from here
     try:
         proc, checks, report = doctor(env)
         print(proc.stdout)
-        assert proc.returncode == 0, proc.stdout
-        assert report["exit_code"] == 0 and report["counts"]["fail"] == 0
+        # Everything sending needs is there, but no tray runs: nothing goes by itself.
+        assert proc.returncode == 1, proc.stdout
+        assert report["counts"]["fail"] == 0 and report["counts"]["warn"] == 1
+        assert checks["tray"]["verdict"] == "warn" and "not running" in checks["tray"]["detail"]
+        assert checks["system tray"]["verdict"] == "not-checked"
+        assert checks["state"]["verdict"] == "ok" and checks["state"]["detail"].startswith("ok")
+        assert checks["license"]["verdict"] == "ok"
+        assert checks["license"]["detail"].startswith("valid; last check 20")
+        assert "counts as valid offline until" in checks["license"]["detail"]
         assert "a license key is stored" in checks["keyring"]["detail"]
         assert "telemetrydeck HTTP" in checks and "keymanager HTTP" in checks
         assert LICENSE not in proc.stdout and API_KEY not in proc.stdout

@@ -10,11 +10,13 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import time
 from pathlib import Path
 
 import pytest
 
 from app.core.identity import Identity
+from app.core.license import ANSWER_KEY, LicenseState, LicenseStatus
 from app.core.wiring import build_companion
 from app.receiver import KeyManagerReceiver
 from app.storage.config import load_config
@@ -42,6 +44,14 @@ def write_config(path: Path, km_url: str = "", td_url: str = "", pem: bytes | No
     )
 
 
+def license_checked(companion) -> None:
+    """Store a "valid" answer about the license, as a check with the server leaves it."""
+    if companion.state.get(ANSWER_KEY) is None:
+        companion.state.set(ANSWER_KEY, LicenseStatus(
+            LicenseState.VALID, code=200, message="License key is valid",
+            checked_at=time.time(), ok=True).to_dict())
+
+
 def fixed_identity() -> Identity:
     return Identity("user-id-for-tests-0001", "activation-id-0001", "test", "tester")
 
@@ -61,15 +71,23 @@ def home(tmp_path):
 
 @pytest.fixture()
 def make_factory(home, tmp_path):
-    """Returns ``factory(km_url=, td_url=, pem=)`` -> a Companion factory for the worker."""
+    """Returns ``factory(km_url=, td_url=, pem=)`` -> a Companion factory for the worker.
 
-    def build(km_url: str = "", td_url: str = "", pem: bytes | None = None, timeout: float = 5):
+    ``checked`` (default): the license was confirmed valid a moment ago, as the tray's own
+    check at start leaves it, so a test about something else starts from "all good".
+    """
+
+    def build(km_url: str = "", td_url: str = "", pem: bytes | None = None, timeout: float = 5,
+              checked: bool = True):
         config = load_config(write_config(tmp_path / "cfg" / "companion.toml", km_url, td_url,
                                           pem, timeout))
 
         def factory():
-            return build_companion(config, home, license_key=lambda: LICENSE,
-                                  identity=fixed_identity)
+            companion = build_companion(config, home, license_key=lambda: LICENSE,
+                                        identity=fixed_identity)
+            if checked:
+                license_checked(companion)
+            return companion
 
         factory.config = config
         return factory

@@ -107,6 +107,10 @@ def test_allow_selected_grants_the_switched_on_and_denies_the_rest(qtbot, shown)
     toggle(qtbot, window, "usage")
     with qtbot.waitSignal(window.decided, timeout=2000) as blocker:
         qtbot.mouseClick(window.allow_selected, Qt.MouseButton.LeftButton)
+        # Declining "performance" deletes its held event: the window asks first.
+        qtbot.waitUntil(lambda: window.confirm_box is not None)
+        assert "1 held event will be deleted" in window.confirm_box.text()
+        window.confirm_box.findChild(QPushButton, "confirm-delete").click()
     assert blocker.args == [{"usage": "granted", "performance": "denied"}]
     assert companion.consent.decision("usage").choice is Choice.GRANTED
     assert companion.consent.decision("performance").choice is Choice.DENIED
@@ -230,3 +234,29 @@ def test_alt_mnemonic_toggles_a_switch(qtbot, shown):
     with qtbot.waitSignal(window.previewWanted, timeout=2000):
         qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.AltModifier)
     assert window.selected() == ["performance"]
+
+
+def test_enter_with_nothing_ticked_decides_nothing_and_keeps_the_events(qtbot, shown):
+    window, companion = shown.window, shown.companion
+    before = companion.outbox.counts_by_category()
+    assert before  # events are held, waiting for the decision
+    decided = []
+    window.decided.connect(decided.append)
+    window.activateWindow()
+    qtbot.keyClick(window, Qt.Key.Key_Return)
+    assert decided == []  # Close is the default: no decision
+    assert companion.outbox.counts_by_category() == before
+    assert companion.consent.decision("usage").choice is Choice.UNDECIDED
+
+
+def test_declining_held_events_can_be_cancelled(qtbot, shown):
+    window, companion = shown.window, shown.companion
+    before = companion.outbox.counts_by_category()
+    decided = []
+    window.decided.connect(decided.append)
+    qtbot.mouseClick(window.allow_selected, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.confirm_box is not None)
+    assert "2 held events will be deleted" in window.confirm_box.text()
+    qtbot.keyClick(window.confirm_box, Qt.Key.Key_Return)  # Cancel is its default
+    qtbot.waitUntil(lambda: window.confirm_box is None)
+    assert decided == [] and companion.outbox.counts_by_category() == before

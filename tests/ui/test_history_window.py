@@ -86,7 +86,8 @@ def test_filters_by_backend_and_outcome(shown):
     assert set(column(window, "backend")) == {"telemetrydeck"}
     assert len(window.visible_entries()) == 2
     window.outcome_filter.setCurrentIndex(window.outcome_filter.findData("retry"))
-    assert column(window, "message") == ["HTTP 503: busy"]
+    # The HTTP status is its own column: the message does not repeat it.
+    assert column(window, "message") == ["busy"] and column(window, "http") == ["503"]
     window.backend_filter.setCurrentIndex(0)
     window.outcome_filter.setCurrentIndex(window.outcome_filter.findData("flagged"))
     assert column(window, "backend") == ["keymanager", "keymanager"]
@@ -162,3 +163,10 @@ def test_empty_history_says_so(qtbot, home, config_path):
     assert controller.window.table.rowCount() == 0
     save_screenshot(controller.window, "history-empty")
     controller.companion.close()
+
+
+def test_dates_are_iso_and_never_ambiguous(shown):
+    import re
+
+    times = column(shown.window, "time")
+    assert times and all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", t) for t in times)

@@ -95,6 +95,10 @@ def test_consent_and_history_windows_through_the_worker(qtbot, km, make_factory,
     save_screenshot(consent, "tray-consent-window")
     with qtbot.waitSignal(tray.controller.sendFinished, timeout=10_000):
         consent.allow_selected.click()
+        # Declining "performance" deletes its held event: confirmed in the window's question.
+        qtbot.waitUntil(lambda: consent.confirm_box is not None)
+        assert "1 held event will be deleted" in consent.confirm_box.text()
+        consent.confirm_box.findChild(QPushButton, "confirm-delete").click()
     assert len(km.accepted_events()) == 2  # usage only; performance was not granted
     action(tray, "History…").trigger()
     history = windows.open["history"]
@@ -124,6 +128,13 @@ def test_license_window_without_a_license_service(qtbot, km, make_factory, tray_
 
 
 @pytest.mark.keyring
+def confirm_removal(qtbot, window) -> None:
+    """Answer the License window's "Remove the license key?" with its remove button."""
+    qtbot.waitUntil(lambda: window.confirm_box is not None and window.confirm_box.isVisible())
+    assert window.busy_op == ""  # nothing happened before the answer
+    window.confirm_box.findChild(QPushButton, "confirm-remove").click()
+
+
 def test_license_window_enter_check_reveal_remove(qtbot, keyring_env, signing_key, home,
                                                   make_factory, tray_for):
     from app.core.license import LicenseService
@@ -169,6 +180,7 @@ def test_license_window_enter_check_reveal_remove(qtbot, keyring_env, signing_ke
         window.reveal_button.click()
         assert window.key_label.text() == "9cc2…1541"
         window.findChild(QPushButton, "clear").click()
+        confirm_removal(qtbot, window)
         qtbot.waitUntil(lambda: not window.busy_op, timeout=10_000)
         assert window.key_label.text() == "none entered"
 
@@ -265,6 +277,7 @@ def test_replacing_or_removing_an_activated_key_frees_its_seat_first(
 
         rx.script(Respond(500, b"down for maintenance"))  # the deactivation fails
         window.findChild(QPushButton, "clear").click()
+        confirm_removal(qtbot, window)
         qtbot.waitUntil(lambda: not window.busy_op, timeout=10_000)
         assert window.info.seat_kept and window.key_label.text() == "none entered"
         assert rx.licenses[other].activations == {seat}

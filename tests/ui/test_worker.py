@@ -95,8 +95,10 @@ def test_pause_stops_the_timer_and_send_now_still_sends(qtbot, km, make_factory,
     ctl = controller_for(factory, interval=0.1)
     with qtbot.waitSignal(ctl.stateChanged, check_params_cb=lambda s: s.paused):
         ctl.set_paused(True)
-    assert ctl.snapshot.level is Level.PAUSED
+    # Paused is said first; the icon still asks for the consent nobody gave yet.
+    assert ctl.snapshot.state == "paused" and ctl.snapshot.level is Level.ATTENTION
     wait_result(qtbot, lambda done, err: ctl.grant(None, done, err))
+    qtbot.waitUntil(lambda: ctl.snapshot.level is Level.PAUSED)
     enqueue(factory, 2)
     qtbot.wait(500)  # several timer periods: paused, nothing leaves
     assert km.requests == []

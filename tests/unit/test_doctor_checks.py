@@ -41,7 +41,8 @@ def test_exit_code_and_renderings():
     assert text[2] == "WARN  bb  hmm" and text[3].strip() == "fix: do this"
     assert text[-1] == "1 ok, 1 warning(s), 1 failed"
     data = json.loads(report.to_json())
-    assert data["exit_code"] == 1 and data["counts"] == {"ok": 1, "warn": 1, "fail": 1}
+    assert data["exit_code"] == 1 and data["counts"] == {"ok": 1, "warn": 1, "fail": 1,
+                                                        "not-checked": 0}
     assert data["checks"][2] == {"name": "c", "verdict": "fail", "detail": "broken",
                                  "fix": "do that"}
 
@@ -105,7 +106,7 @@ def test_session_bus_real_socket(tmp_path):
 
 
 def test_tray_policy_dnt_network():
-    assert check_tray(None).verdict is Verdict.OK
+    assert check_tray(None).verdict is Verdict.NOT_CHECKED  # not an "ok"
     assert check_tray(lambda: False).verdict is Verdict.WARN
     assert check_policy(NO_POLICY).detail == "no administrator policy"
     off = AdminPolicy(source="/etc/p.toml", enabled=False)

@@ -13,18 +13,21 @@ import pytest
 
 from app import cli
 from app.core.license import ANSWER_KEY, LicenseState, LicenseStatus
+from app.core.overall import status_json
 from app.core.status import BackendState, warning_key
 from app.core.wiring import build_companion
 from app.storage.config import load_config
 from tests.ui.conftest import APP_ID, LICENSE, fixed_identity, write_config
 
 TOP_KEYS = ["product", "config", "state_dir", "consent_version", "do_not_track", "consent",
-            "policy", "sending", "backends", "warnings", "license_keyring", "license_key", "license_status"]
+            "policy", "sending", "backends", "warnings", "license_keyring", "license_key", "license_status",
+            "paused", "waiting_consent", "state"]
 BACKEND_KEYS = ["enabled", "configured", "problem", "url", "queued", "dropped",
                 "dropped_by_reason", "unreadable",
                 "blocked",
                 "next_attempt_in", "waiting_because", "failures", "last_success", "last_failure",
-                "last_error", "signature_warning", "last_rejection", "rejected_total"]
+                "last_error", "signature_warning", "last_rejection", "rejected_total",
+                "failing_since"]
 CLOSED = "http://127.0.0.1:9"
 
 
@@ -51,7 +54,7 @@ def sender_left(companion, backend: str, **state) -> None:
 
 def test_json_has_exactly_the_documented_keys_in_order(make):
     companion = make(td_url="")
-    data = companion.status().to_json()
+    data = status_json(companion.status())
     assert list(data) == TOP_KEYS
     assert list(data["backends"]) == ["keymanager", "telemetrydeck"]
     assert list(data["backends"]["keymanager"]) == BACKEND_KEYS
@@ -136,7 +139,7 @@ def test_an_invalid_license_is_a_problem_and_no_key_is_said_so(make):
     assert status.warnings == ()
 
     empty = make(key="")
-    data = empty.status().to_json()
+    data = status_json(empty.status())
     assert data["license_key"] == "not set (license-companion license set)"
     assert data["license_status"] == "no license key stored (license-companion license set)"
     assert empty.status().license.status.state is LicenseState.NO_KEY
@@ -144,7 +147,7 @@ def test_an_invalid_license_is_a_problem_and_no_key_is_said_so(make):
 
 def test_without_reading_the_keyring_the_key_lines_are_left_out(make):
     status = make().status(read_keyring=False)
-    data = status.to_json()
+    data = status_json(status)
     assert "license_key" not in data and "license_keyring" not in data
     assert data["license_status"] == "unknown: not checked with the server yet"
 
@@ -167,7 +170,7 @@ def test_status_command_prints_the_typed_status(make, tmp_path, capsys):
     capsys.readouterr()
     assert cli.main([*argv, "--json"], build=build) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed == {**json.loads(json.dumps(companion.status().to_json())), "inbox_rejected": 0}
+    assert printed == {**json.loads(json.dumps(status_json(companion.status()))), "inbox_rejected": 0}
     assert cli.main(argv, build=build) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "  last error: HTTP 401: API key refused" in lines

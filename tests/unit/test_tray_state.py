@@ -52,10 +52,11 @@ def test_problems_win_over_sending_and_paused_and_are_counted():
     state = BackendState(blocked="HTTP 401", signature_warning="unsigned")
     snap = snapshot(status_with(("keymanager", state)), sending=True, paused=True)
     assert snap.level is Level.ATTENTION
-    assert snap.summary == "Keymanager refused our credentials (+1 more)"
+    assert snap.summary == "Keymanager refused our credentials (+2 more)"  # and the pause
     assert [p.key for p in snap.problems] == ["blocked:keymanager", "signature:keymanager"]
     assert snap.details[1:] == ("Keymanager refused our credentials: HTTP 401",
-                                "Keymanager: signature check failed: unsigned")
+                                "Keymanager: signature check failed: unsigned",
+                                "Sending paused: the tray does not send until you resume")
     assert snap.sending and snap.paused
 
 

@@ -1,0 +1,111 @@
+"""``doctor``'s checks of what the companion is doing: the license, the pause, consent, the
+tray, drawn from the same account the tray icon and ``status`` show (``app.core.overall``).
+
+Why apart from ``doctor.py``: those checks look at files, the keyring and the network without
+opening the companion; these need its status (built only when a state database exists, so
+``doctor`` still creates nothing on a machine where nothing ran yet).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from app.core.overall import Reason, license_relevant, overall
+from app.doctor.check import Check, Verdict
+
+if TYPE_CHECKING:
+    from app.core.status import CompanionStatus
+
+# A reason's code -> the doctor check it belongs to (one line each, in this order).
+CHECK_NAMES = {
+    "paused": "pause",
+    "waiting-for-consent": "consent",
+    "not-sending": "sending",
+    "no-license-key": "license",
+    "license-invalid": "license",
+    "license-unknown": "license",
+    "license-not-checked": "license",
+    "server-failing": "server",
+}
+
+
+def _clock(at: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(at)) if at else "never"
+
+
+def check_license(status: CompanionStatus, offline: dict[str, Any] | None) -> Check:
+    """The license: its state, when it was last checked, and the offline grace."""
+    lic = status.license
+    if lic is None or not license_relevant(status):
+        return Check("license", Verdict.OK, "not used (KeyManager is not configured)")
+    state = lic.status
+    detail = f"{state.state}; last check {_clock(state.checked_at)}: {lic.described}"
+    if offline is not None:
+        grace = ("counts as valid offline until " + _clock(offline.get("until"))
+                 if offline.get("counts_as_valid") else f"no offline grace: {offline.get('reason')}")
+        detail += f"; {grace}"
+    if state.state == "valid":
+        return Check("license", Verdict.OK, detail)
+    if state.state == "no-key":
+        return Check("license", Verdict.FAIL, detail, "enter your license key "
+                     "(license-companion license set, or the tray's License window)")
+    if state.state == "invalid":
+        return Check("license", Verdict.FAIL, detail, "enter a valid key (license-companion "
+                     "license set) or ask the vendor; license-companion license status asks "
+                     "again")
+    counts = bool(offline and offline.get("counts_as_valid"))
+    return Check("license", Verdict.WARN if counts else Verdict.FAIL, detail,
+                 "connect to the internet and run license-companion license status (the tray "
+                 "checks at start and on the vendor's schedule)")
+
+
+def _reason_check(reason: Reason) -> Check:
+    verdict = Verdict.WARN if reason.code in ("paused", "not-sending") else Verdict.FAIL
+    return Check(CHECK_NAMES[reason.code], verdict, f"{reason.title}: {reason.detail}",
+                 reason.fix)
+
+
+def state_checks(status: CompanionStatus, *, offline: dict[str, Any] | None = None,
+                 tray_running: bool | None = None) -> list[Check]:
+    """One line for the overall state, then pause, consent, sending, server and license.
+
+    Args:
+        status: ``Companion.status()``.
+        offline: ``host_license.offline_grace`` for the license (None: not known).
+        tray_running: a tray answers on this state directory's socket (None: not checked).
+    """
+    state = overall(status)
+    checks = [Check("state", Verdict.OK if state.good else Verdict.FAIL,
+                    f"{state.code}: {state.summary}",
+                    state.reasons[0].fix if state.reasons else "")]
+    for name in ("pause", "consent", "sending", "server"):
+        found = [r for r in state.reasons if CHECK_NAMES.get(r.code) == name]
+        checks += [_reason_check(r) for r in found]
+        if not found and name in ("pause", "consent"):
+            checks.append(Check(name, Verdict.OK, "not paused" if name == "pause"
+                                else "decided for every category"))
+    checks.append(check_license(status, offline))
+    if tray_running is not None:
+        checks.append(Check("tray", Verdict.OK, "running (it sends by itself)") if tray_running
+                      else Check("tray", Verdict.WARN, "not running: events wait until it "
+                                 "starts or license-companion send runs",
+                                 "start it (license-companion tray, or log in again if it "
+                                 "starts at login)"))
+    return checks
+
+
+def companion_checks(status: Callable[[], CompanionStatus | None],
+                     offline: Callable[[CompanionStatus], dict[str, Any] | None],
+                     tray_running: Callable[[], bool | None]) -> list[Check]:
+    """``state_checks`` for the companion ``status`` gives (None: nothing ran here yet)."""
+    try:
+        current = status()
+    except Exception as exc:  # the other checks say why (database, keyring, config)
+        return [Check("state", Verdict.FAIL, f"cannot be read: {exc}",
+                      "see the checks above")]
+    if current is None:
+        return [Check("state", Verdict.WARN, "nothing ran here yet (no state database)",
+                      "start the tray (license-companion tray)")]
+    return state_checks(current, offline=offline(current), tray_running=tray_running())
