@@ -150,7 +150,8 @@ class Inbox:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             target = folder / f"{item.origin[:-len(SUFFIX)]}.rejected{SUFFIX}"
             private_file(target)
-            with open(target, "a", encoding="utf-8") as handle:
+            # backslashreplace: a record is kept even if a reason holds a lone surrogate
+            with open(target, "a", encoding="utf-8", errors="backslashreplace") as handle:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         except OSError as exc:
             log.warning("inbox: cannot keep a bad line aside: %s", exc.strerror)
