@@ -12,6 +12,7 @@ worker, the windows, the local server, the host door, the network watcher) is bu
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -81,8 +82,13 @@ class SingleInstance(QObject):
         return self._name
 
     def acquire(self) -> bool:
-        """Take the lock; False when another live instance holds it."""
-        return bool(self.lock.tryLock(200))
+        """Take the lock; False when another live instance holds it. The lock file holds our
+        pid and host name: private (0600), like every file of the state directory."""
+        if not self.lock.tryLock(200):
+            return False
+        with contextlib.suppress(OSError):
+            os.chmod(self.state_dir / LOCK_NAME, 0o600)
+        return True
 
     def holder_pid(self) -> int | None:
         """The pid of the instance holding the lock, if known."""
