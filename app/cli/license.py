@@ -30,12 +30,21 @@ def license_service(ctx: Context) -> LicenseService:
 # --- commands --------------------------------------------------------------------------------
 
 
+MAX_KEY_INPUT = 4096  # bytes read from standard input for a key (a key is ~40 characters)
+
+
 def _read_key_from_user() -> str:
     if sys.stdin is None:
         raise CompanionError("no standard input to read the license key from")
     if sys.stdin.isatty():
         return getpass.getpass("License key (typing is hidden): ")
-    raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+    # Bounded: ``license set < /dev/zero`` must be a clear refusal, not an exhausted memory.
+    raw = (sys.stdin.buffer.read(MAX_KEY_INPUT + 1) if hasattr(sys.stdin, "buffer")
+           else sys.stdin.read(MAX_KEY_INPUT + 1))
+    if len(raw) > MAX_KEY_INPUT:
+        raise ValidationError(
+            "license key", f"standard input holds more than {MAX_KEY_INPUT} bytes; a license "
+            "key is a few dozen characters: pipe in only the key")
     if isinstance(raw, str):
         return raw
     try:

@@ -18,7 +18,11 @@ def cmd_status(ctx: Context) -> int:
     status = ctx.companion.status()
     rejected = Inbox(inbox_dir(ctx.home)).rejected_count()
     if ctx.args.json:
-        out_json({**status_json(status), "inbox_rejected": rejected})
+        # Items kept aside per entry path, so one bad item never blocks the others: inbox lines
+        # refused (in inbox/rejected/) and stored rows that no longer read back (the socket
+        # and ``track --jsonl`` refuse in their answer, so nothing of theirs is kept aside).
+        quarantined = {"inbox": rejected, "outbox": sum(b.unreadable for b in status.backends)}
+        out_json({**status_json(status), "inbox_rejected": rejected, "quarantined": quarantined})
         return EXIT_OK
     out(f"{NAME} {__version__} for {status.product}")
     out(f"config:    {status.config}")

@@ -30,6 +30,7 @@ something for it (``license-companion track`` uses it); it never raises.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sys
@@ -51,7 +52,15 @@ INBOX_DIR = "inbox"
 INBOX_SUFFIX = ".jsonl"
 RETRY_CONNECT = 1.0  # seconds between connection attempts while the companion is away
 NUDGE_TIMEOUT = 0.05  # seconds a nudge may spend connecting
-FALLBACK_CODES = ("not_running", "connection", "transport_unavailable")
+MAX_ANSWER = 4 * 1024 * 1024  # bytes of one answer line; a longer one breaks the connection
+UNTRUSTED = "untrusted_endpoint"
+# Refusals that mean the event was not stored: ``track`` keeps it in the inbox instead.
+FALLBACK_CODES = ("not_running", "connection", "transport_unavailable", UNTRUSTED,
+                  "too_many_connections", "timeout", "storage")
+# Answers after which the companion closes the connection.
+CLOSING_CODES = ("too_many_connections", "timeout", "line_too_long")
+
+log = logging.getLogger("license_companion.client")
 
 
 def transport_problem() -> str:
@@ -106,6 +115,67 @@ def _temp_dir() -> str:
 
 
 default_socket_path = socket_path  # the name ``Client``'s ``socket_path`` argument hides
+
+
+def unix_endpoint_problem(path: Path) -> str:
+    """Why the socket at ``path`` may be another user's (Unix; "" when it is safe to use).
+
+    The socket's directory must be a real directory of this user that nobody else can write,
+    and its parent this user's or root's, not writable by others unless sticky (``/tmp``), so
+    no one else can swap the directory while the companion runs; a socket that is there must
+    be this user's. Nothing there yet is no problem: connecting then fails as "not running".
+    """
+    import stat
+
+    uid = os.getuid()
+    directory = path.parent
+    try:
+        info = os.lstat(directory)
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        return f"cannot check {directory}: {exc.strerror or exc}"
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != uid:
+        return f"{directory} is not a directory owned by this user (uid {uid})"
+    if info.st_mode & 0o022:
+        return f"{directory} can be written by other users (mode {oct(info.st_mode & 0o777)})"
+    try:
+        above = os.stat(directory.parent)
+    except OSError as exc:
+        return f"cannot check {directory.parent}: {exc.strerror or exc}"
+    if above.st_uid not in (uid, 0):
+        return f"{directory.parent} belongs to another user (uid {above.st_uid})"
+    if above.st_mode & 0o022 and not above.st_mode & stat.S_ISVTX:
+        return (f"{directory.parent} can be written by other users and is not sticky, so "
+                f"{directory.name} could be swapped")
+    try:
+        sock_info = os.lstat(path)
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        return f"cannot check {path}: {exc.strerror or exc}"
+    if sock_info.st_uid != uid:
+        return f"{path} belongs to another user (uid {sock_info.st_uid})"
+    return ""
+
+
+def unix_peer_problem(sock: socket.socket, path: Path) -> str:
+    """Why the process serving a connected socket is not this user ("" when it is, or when the
+    OS does not tell: Linux has ``SO_PEERCRED``; elsewhere the directory checks are the rule)."""
+    import socket
+    import struct
+
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None:
+        return ""
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
+    except OSError as exc:
+        return f"cannot ask who serves {path}: {exc.strerror or exc}"
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    if uid != os.getuid():
+        return f"the process serving {path} runs as uid {uid}, not as this user"
+    return ""
 
 
 def state_dir(environ: dict[str, str] | None = None) -> Path:
@@ -211,6 +281,7 @@ class Client:
         self._sock: socket.socket | None = None
         self._buffer = b""
         self._next_try = 0.0
+        self._untrusted = ""  # why the endpoint was last refused ("" when it was not)
         self._inbox_name = f"{os.getpid()}-{os.urandom(6).hex()}{INBOX_SUFFIX}"
         self._id_prefix = f"p-{os.urandom(8).hex()}"
         self._counter = 0
@@ -300,6 +371,9 @@ class Client:
         answer = self._exchange(message)
         if not answer.get("ok"):
             error = answer.get("error") or {}
+            if error.get("code") in CLOSING_CODES:
+                with self._lock:
+                    self._drop()
             raise ClientError(str(error.get("code", "internal")), str(error.get("message", "")),
                               str(error.get("field", "")))
         return answer
@@ -338,21 +412,35 @@ class Client:
         if self._sock is not None:
             return self._sock
         if time.monotonic() < self._next_try:
+            if self._untrusted:
+                raise ClientError(UNTRUSTED, self._untrusted)
             raise ClientError("not_running", f"no companion answers at {self.socket_path}")
+        self._untrusted = ""
         problem = transport_problem()
         if problem:
             raise ClientError("transport_unavailable", problem)
         import socket
 
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.connect_timeout)
-        try:
-            sock.connect(str(self.socket_path))
-        except OSError as exc:
-            sock.close()
+        untrusted = unix_endpoint_problem(self.socket_path)
+        sock = None
+        if not untrusted:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.connect_timeout)
+            try:
+                sock.connect(str(self.socket_path))
+            except OSError as exc:
+                sock.close()
+                self._next_try = time.monotonic() + RETRY_CONNECT
+                raise ClientError("not_running", f"no companion answers at {self.socket_path} "
+                                  f"({exc.strerror or exc})") from None
+            untrusted = unix_peer_problem(sock, self.socket_path)
+        if untrusted or sock is None:
+            if sock is not None:
+                sock.close()
             self._next_try = time.monotonic() + RETRY_CONNECT
-            raise ClientError("not_running", f"no companion answers at {self.socket_path} "
-                              f"({exc.strerror or exc})") from None
+            message = self._untrusted = f"not talking to {self.socket_path}: {untrusted}"
+            log.warning("license companion client: %s; events go to the inbox", message)
+            raise ClientError(UNTRUSTED, message)
         self._sock = sock
         self._buffer = b""
         return sock
@@ -368,6 +456,8 @@ class Client:
             if not chunk:
                 raise ConnectionError("the companion closed the connection")
             self._buffer += chunk
+            if len(self._buffer) > MAX_ANSWER and b"\n" not in self._buffer:
+                raise ConnectionError(f"an answer longer than {MAX_ANSWER} bytes")
         line, _, self._buffer = self._buffer.partition(b"\n")
         return line
 

@@ -27,6 +27,7 @@ from app.storage.checkpoint import Checkpointer
 log = logging.getLogger(__name__)
 
 COMMIT_WAKE_EVERY = 0.2  # seconds: the sender is woken at most this often by host commits
+REFRESH_EVERY = 60.0  # seconds: at most one license server check for hosts' ``refresh: true``
 _monotonic = time.monotonic  # the interval's clock (tests hold it still)
 
 
@@ -62,6 +63,8 @@ class CompanionHost:
         self._woken_at = -COMMIT_WAKE_EVERY  # monotonic time of the last wake after a commit
         self._wake_pending = False  # a wake is due at the end of the interval
         self._checkpointer: Checkpointer | None = None
+        self._refresh_lock = threading.Lock()
+        self._refreshed_at: float | None = None  # monotonic time of the last server check
         if companion.license is not None:
             install_recorder(companion.license)
 
@@ -145,7 +148,20 @@ class CompanionHost:
             self._checkpointer = None
 
     def license(self, refresh: bool = False) -> dict[str, Any]:
-        return license_answer(self.companion.license, self.grace_days, self.clock(), refresh)
+        note = ""
+        if refresh:  # throttled: hosts cannot drive the license server
+            with self._refresh_lock:
+                now = _monotonic()
+                if self._refreshed_at is not None and now - self._refreshed_at < REFRESH_EVERY:
+                    refresh = False
+                    note = (f"the server is asked at most once per {REFRESH_EVERY:g} s; this "
+                            "is the answer of the last check")
+                else:
+                    self._refreshed_at = now
+        answer = license_answer(self.companion.license, self.grace_days, self.clock(), refresh)
+        if note:
+            answer["note"] = note
+        return answer
 
     def consent(self) -> dict[str, Any]:
         policy = self.companion.consent

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import socket
+import time
 from dataclasses import dataclass, field
 
 from app.door.dispatch import Session
@@ -33,6 +34,7 @@ class Conn:
     slots: collections.deque[Slot] = field(default_factory=collections.deque)
     partial_since: float | None = None
     stalled_since: float | None = None
+    active_at: float = field(default_factory=time.monotonic)  # last bytes read from it
     closing: bool = False  # close once the output is written
     eof: bool = False  # the client half-closed: answer what it sent, then close
     closed: bool = False
@@ -43,3 +45,8 @@ class Conn:
         """Nothing more will be answered or written: the connection may close."""
         done_reading = self.closing or (self.eof and b"\n" not in self.inbuf)
         return done_reading and not self.outbuf and not self.slots
+
+    def idle(self) -> bool:
+        """Nothing sent, pending or watched: only the idle timeout keeps it open."""
+        return (not self.session.watching and self.partial_since is None and not self.inbuf
+                and not self.outbuf and not self.slots)

@@ -35,6 +35,8 @@ class Limits:
         partial_deadline: seconds a started line may take to finish.
         stall_deadline: seconds output may wait for a client that does not read.
         max_output: bytes queued to one client before we stop reading it.
+        idle_timeout: seconds a connection may sit with nothing sent, nothing pending and no
+            ``watch`` before it is closed, so idle clients cannot hold every slot.
         watch_interval: checks for consent/license changes run when the tray says something
             changed (notify), on a host's "wake", when a host starts watching, and when any
             host request arrives, at most once per this many seconds (a change made in
@@ -44,17 +46,19 @@ class Limits:
 
     def __init__(self, max_connections: int = 64, partial_deadline: float = 10.0,
                  stall_deadline: float = 30.0, max_output: int = 1024 * 1024,
-                 watch_interval: float = 1.0) -> None:
+                 watch_interval: float = 1.0, idle_timeout: float = 300.0) -> None:
         self.max_connections = max_connections
         self.partial_deadline = partial_deadline
         self.stall_deadline = stall_deadline
         self.max_output = max_output
         self.watch_interval = watch_interval
+        self.idle_timeout = idle_timeout
 
     def __repr__(self) -> str:
         return (f"Limits(max_connections={self.max_connections}, partial_deadline="
                 f"{self.partial_deadline}, stall_deadline={self.stall_deadline}, max_output="
-                f"{self.max_output}, watch_interval={self.watch_interval})")
+                f"{self.max_output}, watch_interval={self.watch_interval}, idle_timeout="
+                f"{self.idle_timeout})")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Limits):

@@ -22,6 +22,7 @@ from typing import Any
 
 from app.model.errors import ValidationError
 from app.model.event import make_event
+from app.model.text import printable
 
 PROTOCOL = 1  # the version this companion speaks; a hello asking for more gets an error
 MAX_LINE = 1024 * 1024  # bytes per line, newline excluded
@@ -163,7 +164,8 @@ def _check_tree(value: Any, depth: int, where: str) -> ErrorReply | None:
                               "is not a character", where or "line")
     elif isinstance(value, dict):
         for key, item in value.items():
-            path = f"{where}.{key}" if where else str(key)
+            # The path is echoed in the answer: spelt out, so a bad key cannot break it.
+            path = f"{where}.{printable(key)}" if where else printable(key)
             problem = _check_tree(key, depth + 1, path) or _check_tree(item, depth + 1, path)
             if problem:
                 return problem
@@ -302,7 +304,7 @@ def event_item(data: Mapping[str, Any], prefix: str = "") -> TrackItem | ErrorRe
     flat object; ``timestamp`` seconds since the epoch; ``session`` a text. Unknown fields are
     refused, so a misspelt ``payload`` is not silently dropped.
     """
-    unknown = sorted(str(k) for k in data if k not in EVENT_FIELDS)
+    unknown = sorted(printable(k) for k in data if k not in EVENT_FIELDS)
     if unknown:
         return ErrorReply(INVALID_FIELD, f"{prefix}{unknown[0]}: unknown field; an event has "
                           "name, value | xy | text, payload, timestamp, session, event_id",

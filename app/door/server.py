@@ -236,6 +236,7 @@ class HostServer:
             return
         except OSError:
             data = b""
+        conn.active_at = time.monotonic()
         if not data:
             # The client is done sending (half-close, as ``socat``/``nc`` do): whole lines are
             # still committed and answered, then the connection closes; a partial line never
@@ -410,6 +411,10 @@ class HostServer:
                     now - conn.stalled_since > self.limits.stall_deadline:
                 log.info("host endpoint: closing a client that does not read its answers")
                 self._close(conn)
+            elif conn.idle() and now - conn.active_at > self.limits.idle_timeout:
+                log.info("host endpoint: closing a connection idle for %g s",
+                         self.limits.idle_timeout)
+                self._close(conn)
         if self._watch_at is not None and now >= self._watch_at:
             self._watch_at = None
             self._watch_again = True
@@ -428,6 +433,8 @@ class HostServer:
                 due.append(conn.partial_since + self.limits.partial_deadline)
             if conn.stalled_since is not None and conn.outbuf:
                 due.append(conn.stalled_since + self.limits.stall_deadline)
+            if conn.idle():
+                due.append(conn.active_at + self.limits.idle_timeout)
         if self._watch_at is not None:
             due.append(self._watch_at)
         if self._watch_again and not self._watch_busy:

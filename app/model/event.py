@@ -33,6 +33,11 @@ MAX_TEXT = 4096
 MAX_PAYLOAD_KEYS = 50
 MAX_PAYLOAD_KEY = 255
 MAX_PAYLOAD_VALUE = 1024
+# Timestamps are seconds since 1970-01-01 UTC (a float; fractions allowed), from the epoch up to
+# 2100-01-01: every such moment is a date every backend and every platform can write. A later
+# number is a mistake, most often milliseconds (``Date.now()``, ``currentTimeMillis``).
+MIN_TIMESTAMP = 0
+MAX_TIMESTAMP = 4102444800  # 2100-01-01T00:00:00Z
 
 # TelemetryDeck Ingest API v2, "Forbidden Payload Values": the server would rename these.
 TELEMETRYDECK_RESERVED = frozenset(
@@ -172,6 +177,18 @@ def _check_number(fieldname: str, number: object) -> float:
     return value
 
 
+def _check_timestamp(timestamp: object) -> float:
+    """Seconds since the epoch within ``MIN_TIMESTAMP``..``MAX_TIMESTAMP`` (see above)."""
+    ts = _check_number("timestamp", timestamp)
+    if MIN_TIMESTAMP <= ts <= MAX_TIMESTAMP:
+        return ts
+    rule = (f"must be seconds since 1970-01-01 UTC, from {MIN_TIMESTAMP} to {MAX_TIMESTAMP} "
+            f"(2100-01-01), got {ts:.17g}")
+    if ts > MAX_TIMESTAMP and MIN_TIMESTAMP <= ts / 1000 <= MAX_TIMESTAMP:
+        rule += "; that looks like milliseconds: divide by 1000"
+    raise ValidationError("timestamp", rule)
+
+
 def _check_name(name: object) -> str:
     text = _check_text("name", name, MAX_NAME, strict=True)
     if text != text.strip():
@@ -238,9 +255,7 @@ def make_event(
     else:
         raise ValidationError("kind", f"must be number, xy or text, got {kind!r}")
     clean_payload = _check_payload({} if payload is None else payload)
-    ts = time.time() if timestamp is None else _check_number("timestamp", timestamp)
-    if ts < 0:
-        raise ValidationError("timestamp", "must not be before 1970")
+    ts = time.time() if timestamp is None else _check_timestamp(timestamp)
     return Event(
         name=clean_name,
         kind=kind,  # type: ignore[arg-type]

@@ -30,12 +30,14 @@ import contextlib
 import json
 import logging
 import os
+import stat
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.model.text import printable
 from app.storage.files import private_dir, private_file
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,13 @@ class ClaimedFile:
     def origin(self) -> str:
         """The host's file name it came from."""
         return self.path.name.split(".", 1)[0] + SUFFIX
+
+
+def _ours(info: os.stat_result) -> bool:
+    """A regular file (not a symlink) owned by this user (where the OS has owners)."""
+    if not stat.S_ISREG(info.st_mode):
+        return False
+    return not hasattr(os, "getuid") or info.st_uid == os.getuid()
 
 
 def _lock(fd: int, wait: float) -> bool:
@@ -99,12 +108,24 @@ class Inbox:
         private_dir(self.path)
 
     def pending(self) -> list[Path]:
-        """Host files and unfinished claims, oldest first."""
+        """Host files and unfinished claims, oldest first: regular files of this user only (a
+        symlink or another user's file is left where it is, never read)."""
         if not self.path.is_dir():
             return []
-        found = [p for p in self.path.iterdir()
-                 if p.is_file() and (p.name.endswith(SUFFIX) or p.name.endswith(CLAIMED))]
-        return sorted(found, key=lambda p: (p.stat().st_mtime, p.name))
+        found: list[tuple[float, str, Path]] = []
+        for path in self.path.iterdir():
+            if not (path.name.endswith(SUFFIX) or path.name.endswith(CLAIMED)):
+                continue
+            try:
+                info = path.lstat()
+            except OSError:
+                continue
+            if not _ours(info):
+                log.warning("inbox: %s is not a regular file of this user; not read",
+                            printable(path.name))
+                continue
+            found.append((info.st_mtime, path.name, path))
+        return [path for _mtime, _name, path in sorted(found)]
 
     def claim(self) -> Iterator[ClaimedFile]:
         """Take each pending file, one at a time; call ``done`` after committing its events."""
@@ -126,8 +147,11 @@ class Inbox:
 
     def _read(self, path: Path) -> ClaimedFile | None:
         try:
-            fd = os.open(path, os.O_RDONLY)
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         except OSError:
+            return None
+        if not _ours(os.fstat(fd)):
+            os.close(fd)
             return None
         try:
             if not _lock(fd, LOCK_WAIT):
@@ -147,10 +171,11 @@ class Inbox:
                   "text": raw.decode("utf-8", "backslashreplace")[:MAX_KEPT_TEXT],
                   "at": time.time()}
         try:
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_dir(folder)
             target = folder / f"{item.origin[:-len(SUFFIX)]}.rejected{SUFFIX}"
             private_file(target)
-            with open(target, "a", encoding="utf-8") as handle:
+            # backslashreplace: a record is kept even if a reason holds a lone surrogate
+            with open(target, "a", encoding="utf-8", errors="backslashreplace") as handle:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         except OSError as exc:
             log.warning("inbox: cannot keep a bad line aside: %s", exc.strerror)

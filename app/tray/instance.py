@@ -7,6 +7,7 @@ socket is ``app.tray.local_socket`` on POSIX and ``QLocalServer`` on Windows.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -68,8 +69,13 @@ class SingleInstance(QObject):
         return self._name
 
     def acquire(self) -> bool:
-        """Take the lock; False when another live instance holds it."""
-        return bool(self.lock.tryLock(200))
+        """Take the lock; False when another live instance holds it. The lock file holds our
+        pid and host name: private (0600), like every file of the state directory."""
+        if not self.lock.tryLock(200):
+            return False
+        with contextlib.suppress(OSError):
+            os.chmod(self.state_dir / LOCK_NAME, 0o600)
+        return True
 
     def holder_pid(self) -> int | None:
         """The pid of the instance holding the lock, if known."""

@@ -134,6 +134,7 @@ def test_a_second_start_reaches_the_first_through_a_private_socket(qtbot, home):
 
     first, second = SingleInstance(home), SingleInstance(home)
     assert first.acquire()
+    assert stat.S_IMODE((home / "tray.lock").stat().st_mode) == 0o600
     try:
         first.listen()
         path = socket_path(first.name)

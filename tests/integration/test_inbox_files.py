@@ -1,0 +1,66 @@
+"""The inbox reads only regular files of this user: a symlink placed there or another user's
+file is never followed or read; the rejected/ folder is private whatever the umask."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from app.core.identity import Identity
+from app.core.wiring import build_companion
+from app.door.companion_side import CompanionHost
+from app.door.ingest import ingest_inbox
+from app.storage.config import load_config
+from app.storage.inbox import Inbox
+from tests.configs import write_vendor_config
+
+pytestmark = pytest.mark.timeout(60)
+LINE = b'{"name":"feature.a","value":1}\n'
+
+
+@pytest.fixture()
+def companion(tmp_path):
+    config = write_vendor_config(tmp_path / "companion.toml", consent_version=1)
+    comp = build_companion(load_config(config), tmp_path / "home",
+                           identity=lambda: Identity("u" * 32, "a" * 32, "t", "t"),
+                           environ={}, license_key=lambda: "")
+    comp.grant(None)
+    yield comp
+    comp.close()
+
+
+def test_a_symlink_in_the_inbox_is_not_followed(companion, tmp_path):
+    secret = tmp_path / "elsewhere.jsonl"
+    secret.write_bytes(LINE)
+    inbox = Inbox(companion.home / "inbox")
+    inbox.ensure()
+    (inbox.path / "1-link.jsonl").symlink_to(secret)
+    (inbox.path / "2-real.jsonl").write_bytes(LINE)
+    report = ingest_inbox(inbox, CompanionHost(companion))
+    assert report.accepted == 1
+    assert secret.read_bytes() == LINE and (inbox.path / "1-link.jsonl").is_symlink()
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="chown needs root")
+def test_another_users_file_is_not_read(companion):
+    inbox = Inbox(companion.home / "inbox")
+    inbox.ensure()
+    theirs = inbox.path / "1-theirs.jsonl"
+    theirs.write_bytes(LINE + LINE)
+    os.chown(theirs, 65534, 65534)
+    assert ingest_inbox(inbox, CompanionHost(companion)).accepted == 0
+    assert theirs.read_bytes() == LINE + LINE
+
+
+def test_rejected_folder_is_private_whatever_the_umask(companion):
+    inbox = Inbox(companion.home / "inbox")
+    inbox.ensure()
+    (inbox.path / "1-bad.jsonl").write_bytes(b"not json\n")
+    old = os.umask(0)
+    try:
+        assert ingest_inbox(inbox, CompanionHost(companion)).rejected == 1
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((inbox.path / "rejected").stat().st_mode) == 0o700
