@@ -7,10 +7,13 @@ answer (socket thread, writer, query pool), written out only once every earlier 
 from __future__ import annotations
 
 import collections
-import socket
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from app.service.host_dispatch import Session
+
+if TYPE_CHECKING:
+    from app.host_transport import Handle
 
 
 class Slot:
@@ -26,7 +29,7 @@ class Slot:
 class Conn:
     """One host connection: its buffers, answer order, deadlines and how it ends."""
 
-    sock: socket.socket
+    sock: Handle  # a socket, or a pipe instance (``app.host_pipe``)
     session: Session = field(default_factory=Session)
     inbuf: bytearray = field(default_factory=bytearray)
     outbuf: bytearray = field(default_factory=bytearray)
