@@ -277,3 +277,23 @@ def test_events_are_delivered_exactly_once_to_the_receiver(tmp_path, td):
         comp.close()
     assert sorted(e["type"] for e in td.accepted_events()) == [f"feature.n{i}"
                                                                for i in range(5)]
+
+
+def test_a_client_that_never_reads_is_cut_off(served):
+    """Pipelined requests, answers never read: the server stops reading at its output bound,
+    then closes the pipe at the stall deadline (the writes then fail)."""
+    lazy = win_connect(served.path, 5)
+    lazy.settimeout(20)
+    sent = 0
+    with pytest.raises(OSError):
+        for _ in range(2000):
+            lazy.sendall(b'{"op":"hello"}\n' * 200)
+            sent += 1
+    assert sent * 200 * 15 > 64 * 1024
+    lazy.close()
+    for _ in range(100):
+        if served.connection_count() == 0:
+            break
+        served._transport.wake()
+        threading.Event().wait(0.05)
+    assert served.connection_count() == 0
