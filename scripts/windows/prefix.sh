@@ -9,7 +9,8 @@ PY_TAG=313
 # Windows-only dependencies that pip, resolving markers for Linux, does not pull in itself:
 # keyring's Credential Manager backend, pytest's colours, PyInstaller's PE tools.
 WIN_ONLY=(pywin32-ctypes pefile colorama)
-TEST_TOOLS=(pytest pytest-timeout pytest-qt hypothesis)
+# Pillow: PyInstaller converts the PNG app icon to the executables' .ico with it.
+TEST_TOOLS=(pytest pytest-timeout pytest-qt hypothesis pillow)
 
 repo="$(pwd)"
 cache="${WINDOWS_LANE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/license-companion/windows-lane}"
