@@ -6,8 +6,10 @@
 # Qt's xcb libraries, and the packaging tools (nsis, lintian, fakeroot). It is idempotent and
 # fast when everything is present: dpkg-query decides, apt-get runs only for what is missing.
 #
-# Usage: scripts/install-system-deps.sh [--runtime]
+# Usage: scripts/install-system-deps.sh [--runtime | --windows]
 #   --runtime   only what the app itself needs at run time (Qt's xcb libs, the keyring daemon)
+#   --windows   the Windows test lane's tools (scripts/test-windows.sh): 64-bit Wine, mingw for
+#               its stand-in DLLs, NSIS for the installer, flock
 # Environment: SKIP_SYSTEM_DEPS=1 skips everything (non-Debian machines that provide the parts
 # some other way); APT_TIMEOUT (default 900) bounds each apt-get call in seconds.
 set -euo pipefail
@@ -40,8 +42,9 @@ dev=(
 packages=("${runtime[@]}")
 case "${1:-}" in
     --runtime) ;;
+    --windows) packages=(wine wine64 gcc-mingw-w64-x86-64 nsis util-linux python3-venv) ;;
     "") packages+=("${dev[@]}") ;;
-    *) echo "usage: $0 [--runtime]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--runtime | --windows]" >&2; exit 2 ;;
 esac
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -19,9 +19,10 @@ the events to the companion's inbox (``<state dir>/inbox``, the state dir being
 companion ingests it when it starts and on every round. The answer then says
 ``"queued": "inbox"``. The protocol is described in docs/host-protocol.md.
 
-Windows: the endpoint is a Unix domain socket, not served on Windows; there every call that
-needs the companion raises ``ClientError`` with code ``transport_unavailable`` and events go
-straight to the inbox.
+Windows: the endpoint is the named pipe ``\\\\.\\pipe\\license-companion-<product>-<user SID>``
+(or ``LICENSE_COMPANION_HOST_SOCKET``), the same lines in byte mode. Before sending anything the
+client checks that the process serving the pipe runs as this user (its token's SID), else it
+refuses with code ``untrusted_endpoint`` and events go to the inbox.
 
 ``nudge()`` tells a running companion, best effort and within 50 ms, that this process stored
 something for it (``license-companion track`` uses it); it never raises.
@@ -67,18 +68,20 @@ def transport_problem() -> str:
     """Why this computer cannot reach a companion's endpoint at all ("" when it can)."""
     import socket  # here, as everywhere in this module: ``nudge`` with no companion needs none
 
-    if sys.platform == "win32" or not hasattr(socket, "AF_UNIX"):
-        return ("the host endpoint is a Unix domain socket, which this companion serves on "
-                "Linux and macOS only; on Windows no transport is available yet (events go to "
-                "the inbox)")
+    if sys.platform == "win32":
+        return ""  # the named pipe (see pipe_name)
+    if not hasattr(socket, "AF_UNIX"):
+        return ("the host endpoint is a Unix domain socket, and this system has none (events "
+                "go to the inbox)")
     return ""
 
 
 class ClientError(Exception):
     """The request could not be served. ``code`` is the protocol's error code, or
     ``not_running`` (no companion and no fallback for this call), ``connection`` (the
-    connection broke while waiting for the answer), or ``transport_unavailable`` (no endpoint
-    can exist on this system: Windows); ``field`` names the offending field."""
+    connection broke while waiting for the answer), ``transport_unavailable`` (no endpoint
+    can exist on this system), or ``untrusted_endpoint`` (Windows: the pipe is served by a
+    process of another user); ``field`` names the offending field."""
 
     def __init__(self, code: str, message: str, field: str = "") -> None:
         super().__init__(f"{code}: {message}")
@@ -178,6 +181,15 @@ def unix_peer_problem(sock: socket.socket, path: Path) -> str:
     return ""
 
 
+def endpoint_address(product: str, environ: dict[str, str] | None = None,
+                     platform: str | None = None, user_sid: str | None = None) -> str:
+    """The address hosts of ``product`` connect to: the socket's path, or on Windows the
+    pipe's name (``platform`` and ``user_sid`` default to this system's)."""
+    if (platform or sys.platform) == "win32":
+        return pipe_name(product, environ, user_sid)
+    return str(socket_path(product, environ))
+
+
 def state_dir(environ: dict[str, str] | None = None) -> Path:
     """The companion's state directory, computed as the companion does (no platformdirs)."""
     env = os.environ if environ is None else environ
@@ -205,7 +217,8 @@ def append_to_inbox(inbox: Path, lines: list[bytes], name: str) -> None:
     path = inbox / name
     data = b"".join(lines)
     for _attempt in range(20):
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0),
+                     0o600)  # binary: Windows would write \r\n
         try:
             _lock(fd)
             try:
@@ -271,14 +284,15 @@ class Client:
         if not product and socket_path is None and not os.environ.get(SOCKET_ENV):
             raise ClientError("invalid_field", "the product id is needed to find the "
                               f"companion (Client(product=...) or {PRODUCT_ENV})", "product")
-        self.socket_path = Path(socket_path) if socket_path else default_socket_path(product)
+        self.address = str(socket_path) if socket_path else endpoint_address(product)
+        self.socket_path = Path(self.address)
         self.inbox = Path(inbox) if inbox else state_dir() / INBOX_DIR
         self.connect_timeout = connect_timeout
         self.timeout = timeout
         self.fallback = fallback
         self.pushes: deque[dict[str, Any]] = deque(maxlen=100)
         self._lock = threading.RLock()
-        self._sock: socket.socket | None = None
+        self._sock: socket.socket | _PipeSocket | None = None
         self._buffer = b""
         self._next_try = 0.0
         self._untrusted = ""  # why the endpoint was last refused ("" when it was not)
@@ -408,17 +422,25 @@ class Client:
                 self._drop()
                 raise ClientError("connection", f"no answer from the companion: {exc}") from None
 
-    def _connect(self) -> socket.socket:
+    def _connect(self) -> socket.socket | _PipeSocket:
         if self._sock is not None:
             return self._sock
         if time.monotonic() < self._next_try:
             if self._untrusted:
                 raise ClientError(UNTRUSTED, self._untrusted)
-            raise ClientError("not_running", f"no companion answers at {self.socket_path}")
+            raise ClientError("not_running", f"no companion answers at {self.address}")
         self._untrusted = ""
         problem = transport_problem()
         if problem:
             raise ClientError("transport_unavailable", problem)
+        if sys.platform == "win32":
+            try:
+                self._sock = win_connect(self.address, self.connect_timeout)
+            except ClientError:
+                self._next_try = time.monotonic() + RETRY_CONNECT
+                raise
+            self._buffer = b""
+            return self._sock
         import socket
 
         untrusted = unix_endpoint_problem(self.socket_path)
@@ -445,7 +467,7 @@ class Client:
         self._buffer = b""
         return sock
 
-    def _read_line(self, sock: socket.socket, timeout: float) -> bytes:
+    def _read_line(self, sock: socket.socket | _PipeSocket, timeout: float) -> bytes:
         deadline = time.monotonic() + timeout
         while b"\n" not in self._buffer:
             left = deadline - time.monotonic()
@@ -485,6 +507,9 @@ def nudge(product: str | None = None, *, socket_path: str | os.PathLike[str] | N
         socket_path: override the socket.
         timeout: seconds connecting and writing may take.
     """
+    if sys.platform == "win32":
+        return _win_nudge(str(socket_path) if socket_path else
+                          endpoint_address(product or os.environ.get(PRODUCT_ENV, "")), timeout)
     try:
         path = Path(socket_path) if socket_path else default_socket_path(
             product or os.environ.get(PRODUCT_ENV, ""))
@@ -572,3 +597,222 @@ def flush() -> dict[str, Any]:
 def wake() -> dict[str, Any]:
     """``Client.wake`` on the default client."""
     return default_client().wake()
+
+
+# -- Windows: the named pipe (standard library only: _winapi and ctypes) --------------------
+
+PIPE_PREFIX = "\\\\.\\pipe\\"
+ERROR_FILE_NOT_FOUND = 2
+ERROR_PIPE_BUSY = 231
+SECURITY_SQOS_PRESENT = 0x00100000  # with SECURITY_IDENTIFICATION (0): the server cannot
+SECURITY_IDENTIFICATION = 0x00010000  # act as us, only learn who we are
+PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
+TOKEN_QUERY = 0x0008
+TOKEN_USER_CLASS = 1
+
+
+def _win_api() -> Any:
+    import _winapi  # Windows only
+
+    return _winapi
+
+
+def pipe_name(product: str, environ: dict[str, str] | None = None,
+              user_sid: str | None = None) -> str:
+    """The pipe of ``product``'s companion for this user (``user_sid``: default ours)."""
+    env = os.environ if environ is None else environ
+    if env.get(SOCKET_ENV):
+        return env[SOCKET_ENV]
+    return f"{PIPE_PREFIX}{APP_ID}-{product_slug(product)}-{user_sid or win_user_sid()}"
+
+
+def _win_dlls() -> tuple[Any, Any]:
+    import ctypes
+    from ctypes import wintypes
+
+    advapi32 = ctypes.WinDLL("advapi32", use_last_error=True)  # type: ignore[attr-defined]
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+    advapi32.OpenProcessToken.argtypes = [wintypes.HANDLE, wintypes.DWORD,
+                                          ctypes.POINTER(wintypes.HANDLE)]
+    advapi32.GetTokenInformation.argtypes = [wintypes.HANDLE, ctypes.c_int, ctypes.c_void_p,
+                                             wintypes.DWORD, ctypes.POINTER(wintypes.DWORD)]
+    advapi32.ConvertSidToStringSidW.argtypes = [ctypes.c_void_p,
+                                                ctypes.POINTER(wintypes.LPWSTR)]
+    kernel32.LocalFree.argtypes = [ctypes.c_void_p]
+    kernel32.CloseHandle.argtypes = [wintypes.HANDLE]
+    kernel32.GetNamedPipeServerProcessId.argtypes = [wintypes.HANDLE,
+                                                     ctypes.POINTER(wintypes.ULONG)]
+    return advapi32, kernel32
+
+
+def win_process_sid(process: int) -> str:
+    """The user SID (``S-1-5-21-...``) of the process behind the handle ``process``."""
+    import ctypes
+    from ctypes import wintypes
+
+    advapi32, kernel32 = _win_dlls()
+    token = wintypes.HANDLE()
+    if not advapi32.OpenProcessToken(process, TOKEN_QUERY, ctypes.byref(token)):
+        raise OSError(f"OpenProcessToken failed (error {ctypes.get_last_error()})")  # type: ignore[attr-defined]
+    try:
+        size = wintypes.DWORD()
+        advapi32.GetTokenInformation(token, TOKEN_USER_CLASS, None, 0, ctypes.byref(size))
+        buffer = ctypes.create_string_buffer(size.value)
+        if not advapi32.GetTokenInformation(token, TOKEN_USER_CLASS, buffer, size,
+                                            ctypes.byref(size)):
+            raise OSError(f"GetTokenInformation failed (error {ctypes.get_last_error()})")  # type: ignore[attr-defined]
+        sid = ctypes.cast(buffer, ctypes.POINTER(ctypes.c_void_p))[0]  # TOKEN_USER.User.Sid
+        text = wintypes.LPWSTR()
+        if not advapi32.ConvertSidToStringSidW(sid, ctypes.byref(text)):
+            raise OSError(f"ConvertSidToStringSidW failed (error {ctypes.get_last_error()})")  # type: ignore[attr-defined]
+        try:
+            return text.value or ""
+        finally:
+            kernel32.LocalFree(ctypes.cast(text, ctypes.c_void_p))
+    finally:
+        kernel32.CloseHandle(token)
+
+
+def win_user_sid() -> str:
+    """This process's user SID."""
+    _winapi = _win_api()
+    return win_process_sid(_winapi.GetCurrentProcess())
+
+
+def win_server_sid(pipe: int) -> str:
+    """The user SID of the process serving the connected ``pipe`` handle."""
+    import ctypes
+    from ctypes import wintypes
+
+    _winapi = _win_api()
+    _advapi32, kernel32 = _win_dlls()
+    pid = wintypes.ULONG()
+    if not kernel32.GetNamedPipeServerProcessId(pipe, ctypes.byref(pid)):
+        raise OSError(f"GetNamedPipeServerProcessId failed (error {ctypes.get_last_error()})")  # type: ignore[attr-defined]
+    process = _winapi.OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, False, pid.value)
+    try:
+        return win_process_sid(process)
+    finally:
+        _winapi.CloseHandle(process)
+
+
+def win_check_server(pipe: int, expected_sid: str | None = None) -> None:
+    """Refuse (``ClientError`` ``untrusted_endpoint``) a pipe whose server process is not run by
+    ``expected_sid`` (default: our own user), before anything is sent on it."""
+    want = expected_sid or win_user_sid()
+    try:
+        got = win_server_sid(pipe)
+    except OSError as exc:
+        raise ClientError("untrusted_endpoint", f"cannot tell who serves the pipe ({exc}); "
+                          "nothing was sent") from None
+    if got != want:
+        raise ClientError("untrusted_endpoint", f"the pipe is served by a process of another "
+                          f"user ({got}), not by this user's companion; nothing was sent")
+
+
+class _PipeSocket:
+    """A connected pipe with the few socket methods ``Client`` uses (overlapped I/O, so
+    a timeout can end a wait). A read that timed out stays pending for the next ``recv``."""
+
+    def __init__(self, handle: int) -> None:
+        self.handle = handle
+        self.timeout: float | None = None
+        self._read: Any = None
+
+    def settimeout(self, timeout: float | None) -> None:
+        self.timeout = timeout
+
+    def _wait(self, ov: Any) -> bool:
+        _winapi = _win_api()
+        ms = _winapi.INFINITE if self.timeout is None else max(0, int(self.timeout * 1000))
+        return bool(_winapi.WaitForSingleObject(ov.event, ms) == _winapi.WAIT_OBJECT_0)
+
+    def sendall(self, data: bytes) -> None:
+        _winapi = _win_api()
+        view = memoryview(data)
+        while view:
+            ov, err = _winapi.WriteFile(self.handle, bytes(view[:65536]), overlapped=True)
+            if err == _winapi.ERROR_IO_PENDING and not self._wait(ov):
+                ov.cancel()
+                ov.GetOverlappedResult(True)
+                raise TimeoutError("the companion does not read")
+            sent, _err = ov.GetOverlappedResult(True)
+            view = view[sent:]
+
+    def recv(self, size: int) -> bytes:
+        _winapi = _win_api()
+        if self._read is None:
+            try:
+                self._read, _err = _winapi.ReadFile(self.handle, size, overlapped=True)
+            except BrokenPipeError:
+                return b""
+        if not self._wait(self._read):
+            raise TimeoutError("the companion did not answer in time")
+        ov, self._read = self._read, None
+        try:
+            ov.GetOverlappedResult(True)
+        except BrokenPipeError:
+            return b""
+        return bytes(ov.getbuffer())
+
+    def close(self) -> None:
+        _winapi = _win_api()
+        if self._read is not None:
+            self._read.cancel()
+            try:
+                self._read.GetOverlappedResult(True)
+            except OSError:
+                pass
+            self._read = None
+        _winapi.CloseHandle(self.handle)
+
+
+def _win_open(name: str, timeout: float) -> int:
+    _winapi = _win_api()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return int(_winapi.CreateFile(
+                name, _winapi.GENERIC_READ | _winapi.GENERIC_WRITE, 0, _winapi.NULL,
+                _winapi.OPEN_EXISTING, _winapi.FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT |
+                SECURITY_IDENTIFICATION, _winapi.NULL))
+        except OSError as exc:
+            left = deadline - time.monotonic()
+            if getattr(exc, "winerror", 0) != ERROR_PIPE_BUSY or left <= 0:
+                raise
+        try:  # every instance is taken for the moment: wait for the next one
+            _winapi.WaitNamedPipe(name, max(1, int(left * 1000)))
+        except OSError:
+            pass
+
+
+def win_connect(name: str, timeout: float, expected_sid: str | None = None) -> _PipeSocket:
+    """Open the companion's pipe and check who serves it (``ClientError`` when no companion
+    answers, ``untrusted_endpoint`` when another user's process does)."""
+    try:
+        handle = _win_open(name, timeout)
+    except OSError as exc:
+        raise ClientError("not_running", f"no companion answers at {name} "
+                          f"({exc.strerror or exc})") from None
+    try:
+        win_check_server(handle, expected_sid)
+    except ClientError:
+        _winapi = _win_api()
+        _winapi.CloseHandle(handle)
+        raise
+    return _PipeSocket(handle)
+
+
+def _win_nudge(name: str, timeout: float) -> bool:
+    try:
+        pipe = win_connect(name, timeout)
+    except (ClientError, OSError, ValueError):
+        return False
+    try:
+        pipe.settimeout(timeout)
+        pipe.sendall(b'{"op":"wake"}\n')
+        return True
+    except OSError:
+        return False
+    finally:
+        pipe.close()

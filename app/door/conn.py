@@ -7,11 +7,14 @@ answer (socket thread, writer, query pool), written out only once every earlier 
 from __future__ import annotations
 
 import collections
-import socket
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from app.door.dispatch import Session
+
+if TYPE_CHECKING:
+    from app.door.transport import Handle
 
 
 class Slot:
@@ -27,7 +30,7 @@ class Slot:
 class Conn:
     """One host connection: its buffers, answer order, deadlines and how it ends."""
 
-    sock: socket.socket
+    sock: Handle  # a socket, or a pipe instance (``app.door.pipe``)
     session: Session = field(default_factory=Session)
     inbuf: bytearray = field(default_factory=bytearray)
     outbuf: bytearray = field(default_factory=bytearray)

@@ -48,7 +48,7 @@ class HostDoor:
 
     def __init__(self, companion: Companion, *, show: Callable[[str], None] | None = None,
                  flush: Callable[[], None] | None = None,
-                 wake: Callable[[], None] | None = None, path: Path | None = None,
+                 wake: Callable[[], None] | None = None, path: Path | str | None = None,
                  limits: Limits | None = None) -> None:
         self.host = CompanionHost(companion, show=show, flush=flush, wake=wake)
         self.inbox = Inbox(inbox_dir(companion.home))
@@ -57,8 +57,8 @@ class HostDoor:
                                  chore=self.ingest)
 
     @property
-    def address(self) -> Path:
-        """The socket hosts connect to."""
+    def address(self) -> Path | str:
+        """The socket (or on Windows the pipe name) hosts connect to."""
         return self.server.path
 
     def start(self) -> None:

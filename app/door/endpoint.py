@@ -1,17 +1,19 @@
 """Where the host endpoint is, who may reach it, and what ``host-info`` reports.
 
-The address is computed from the product id (``app.door.client.socket_path``, the one definition a
-copied client shares), so a host finds it without asking a running companion.
+The address is computed from the product id (``app.door.client.socket_path``, on Windows
+``app.door.client.pipe_name``: the one definition a copied client shares), so a host finds it
+without asking a running companion.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.door.client import product_slug, socket_path, transport_problem
+from app.door.client import endpoint_address, product_slug, socket_path, transport_problem
 from app.model.errors import CompanionError
 
 if TYPE_CHECKING:  # ``track`` asks only for ``endpoint_path``: it imports none of these
@@ -112,27 +114,54 @@ def same_user(sock: socket.socket) -> bool:
     return uid == os.getuid()
 
 
-def endpoint_path(config: VendorConfig) -> Path:
-    """The socket of this vendor's companion (``[product] id``, else its name)."""
-    return socket_path(config.product.id or config.product.name)
+def endpoint_path(config: VendorConfig) -> Path | str:
+    """The socket of this vendor's companion (``[product] id``, else its name); on Windows
+    the pipe's name."""
+    product = config.product.id or config.product.name
+    if sys.platform == "win32":
+        return endpoint_address(product)
+    return socket_path(product)
 
 
-def host_info(config: VendorConfig, home: Path) -> dict[str, Any]:
+def host_info(config: VendorConfig, home: Path, platform: str | None = None,
+              user_sid: str | None = None) -> dict[str, Any]:
     """What ``license-companion host-info --json`` prints: address, protocol, running, inbox.
 
-    ``transport`` is ``unix``, or ``unavailable`` where no endpoint can be served (Windows),
-    with ``problem`` saying so; ``running`` is whether a live companion answers there.
+    ``transport`` is ``unix``, ``pipe`` (Windows: ``address`` is ``\\\\.\\pipe\\...``), or
+    ``unavailable`` where no endpoint can be served, with ``problem`` saying so; ``running``
+    is whether a live companion answers there. ``platform`` and ``user_sid`` default to this
+    system's (given, they show what another system would print).
     """
     from app.door.protocol import PROTOCOL
     from app.storage.inbox import inbox_dir
 
-    path = endpoint_path(config)
-    problem = transport_problem()
-    info: dict[str, Any] = {"address": str(path), "transport": "unavailable" if problem else
-                            "unix", "protocol": PROTOCOL, "running": not problem and
-                            path.exists() and answers(path), "inbox": str(inbox_dir(home)),
-                            "product": config.product.id or config.product.name,
-                            "product_slug": product_slug(config.product.id or config.product.name)}
+    product = config.product.id or config.product.name
+    platform = platform or sys.platform
+    address = endpoint_address(product, platform=platform, user_sid=user_sid)
+    problem = transport_problem() if platform == sys.platform else ""
+    if problem:
+        transport, running = "unavailable", False
+    elif platform == "win32":
+        transport = "pipe"
+        running = sys.platform == "win32" and pipe_answers(address)
+    else:
+        transport = "unix"
+        running = platform == sys.platform and Path(address).exists() and \
+            answers(Path(address))
+    info: dict[str, Any] = {"address": address, "transport": transport, "protocol": PROTOCOL,
+                            "running": running, "inbox": str(inbox_dir(home)),
+                            "product": product, "product_slug": product_slug(product)}
     if problem:
         info["problem"] = problem
     return info
+
+
+def pipe_answers(name: str) -> bool:
+    """Whether this user's companion serves the pipe ``name`` (Windows)."""
+    from app.door.client import ClientError, win_connect
+
+    try:
+        win_connect(name, 0.5).close()
+    except (ClientError, OSError):
+        return False
+    return True

@@ -2,9 +2,9 @@
 
 Why a plain ``selectors`` server and not ``QLocalServer``: every limit a hostile local process
 can push against (connections, partial-line deadline, output bound for clients that never read)
-needs byte-level control, which is simplest and testable without a display here; the protocol
-itself (``app.door.protocol``/``host_dispatch``) knows nothing of the transport, so a
-Windows named-pipe transport can reuse it unchanged. AF_UNIX only: Linux and macOS.
+needs byte-level control, which is simplest and testable without a display here. The
+transport sits behind one small seam (``app.door.transport``): a Unix domain socket on Linux and
+macOS, a named pipe on Windows (``app.door.pipe``); everything below it is shared.
 
 Threads: one I/O thread (accept, read, parse, write; never waits on disk or keyring), one
 writer thread that commits the events of everything queued together (group commit) and only
@@ -20,17 +20,14 @@ made by another process is noticed).
 
 Who can connect: the socket lives in a 0700 directory owned by this user (created if needed,
 refused if it belongs to someone else), the socket itself is 0600, and on Linux the peer's uid
-(``SO_PEERCRED``) must be ours.
+(``SO_PEERCRED``) must be ours. The pipe admits only this user by its DACL (``app.door.pipe``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import queue
-import selectors
-import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -39,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 from app.door import protocol as hp
-from app.door.client import transport_problem
 from app.door.conn import Conn, Slot
 from app.door.dispatch import (
     Commit,
@@ -50,13 +46,26 @@ from app.door.dispatch import (
     push,
     run_query,
 )
-from app.door.endpoint import HostServerError, Limits, answers, prepare_socket_dir, same_user
+from app.door.endpoint import HostServerError, Limits
 from app.door.license import grace_left
+from app.door.transport import ACCEPT, READ, WRITE, SocketTransport, Transport
 from app.door.writer import HostWriter
 
 log = logging.getLogger(__name__)
 
+__all__ = ["HostServer", "HostServerError", "Limits"]
+
 MAX_IN_FLIGHT = 256  # unanswered requests per connection before we stop reading it
+
+
+def transport_for(address: Path | str) -> Transport:
+    """The transport serving ``address``: a ``\\\\.\\pipe\\`` name is a Windows named pipe
+    (``app.door.pipe``, imported only there), anything else a Unix socket."""
+    if isinstance(address, str) and address.startswith("\\\\.\\pipe\\"):
+        from app.door.pipe import PipeTransport
+
+        return PipeTransport(address)
+    return SocketTransport(Path(address))
 
 
 class HostServer:
@@ -64,24 +73,24 @@ class HostServer:
 
     Args:
         host: the tray's side (``app.door.companion_side.CompanionHost``).
-        path: the socket file (``app.door.client.socket_path(product_id)``).
+        path: the socket file (``app.door.client.socket_path(product_id)``), or on Windows the
+            pipe name (``app.door.client.pipe_name(product_id)``).
         limits: what one client may cost.
         chore: run on the writer thread at start and whenever asked (ingesting the inbox),
             so all host writes share one thread.
+        transport: how clients reach us (default: chosen by ``path``, see
+            ``transport_for``).
     """
 
-    def __init__(self, host: HostSide, path: Path, limits: Limits | None = None,
-                 chore: Callable[[], object] | None = None) -> None:
+    def __init__(self, host: HostSide, path: Path | str, limits: Limits | None = None,
+                 chore: Callable[[], object] | None = None,
+                 transport: Transport | None = None) -> None:
         self.host = host
-        self.path = Path(path)
+        self._transport = transport or transport_for(path)
+        self.path = self._transport.address
         self.limits = limits or Limits()
         self.chore = chore
         self.dispatcher = Dispatcher(host)
-        self._sel = selectors.DefaultSelector()
-        self._listener: socket.socket | None = None
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
         self._conns: set[Conn] = set()
         self._done: queue.SimpleQueue[tuple[Conn, Slot | None, bytes]] = queue.SimpleQueue()
         self._writer = HostWriter(host, self._delivered, chore)
@@ -99,32 +108,13 @@ class HostServer:
     # -- life cycle -----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Open the socket and start the threads.
+        """Open the socket (or pipe) and start the threads.
 
         Raises:
-            HostServerError: another live companion answers on the path, or the directory is
-                unsafe.
+            HostServerError: another live companion answers on the path (or holds the pipe
+                name), or the directory is unsafe.
         """
-        problem = transport_problem()
-        if problem:
-            raise HostServerError(problem)
-        prepare_socket_dir(self.path)
-        if self.path.exists() or self.path.is_symlink():
-            if answers(self.path):
-                raise HostServerError(f"another companion already serves {self.path}")
-            self.path.unlink()
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old = os.umask(0o177)
-        try:
-            listener.bind(str(self.path))
-        finally:
-            os.umask(old)
-        os.chmod(self.path, 0o600)
-        listener.listen(64)
-        listener.setblocking(False)
-        self._listener = listener
-        self._sel.register(listener, selectors.EVENT_READ, "accept")
-        self._sel.register(self._wake_r, selectors.EVENT_READ, "wake")
+        self._transport.open()
         self.running = True
         self._writer.start()  # the chore (the inbox) first
         thread = threading.Thread(target=self._io_loop, name="host-io", daemon=True)
@@ -145,15 +135,7 @@ class HostServer:
         self._pool.shutdown(wait=False, cancel_futures=True)
         for conn in list(self._conns):
             self._close(conn)
-        if self._listener is not None:
-            with contextlib.suppress(OSError):
-                self._sel.unregister(self._listener)
-            self._listener.close()
-        with contextlib.suppress(OSError):
-            self.path.unlink()
-        self._sel.close()
-        self._wake_r.close()
-        self._wake_w.close()
+        self._transport.close()
         self.running = False
 
     def notify(self) -> None:
@@ -172,34 +154,28 @@ class HostServer:
     # -- the I/O thread -------------------------------------------------------------------
 
     def _wake(self) -> None:
-        with contextlib.suppress(OSError):
-            self._wake_w.send(b"\0")
+        self._transport.wake()
 
     def _io_loop(self) -> None:
         while not self._stopping.is_set():
             self.turns += 1
             try:
-                events = self._sel.select(timeout=self._next_deadline())
+                events = self._transport.select(self._next_deadline())
             except OSError:
                 continue
-            for key, mask in events:
+            for data, mask in events:
                 try:
-                    if key.data == "accept":
+                    if data == ACCEPT:
                         self._accept()
-                    elif key.data == "wake":
-                        with contextlib.suppress(OSError):
-                            while self._wake_r.recv(4096):
-                                pass
-                    else:
-                        conn: Conn = key.data
-                        if mask & selectors.EVENT_READ:
-                            self._read(conn)
-                        if mask & selectors.EVENT_WRITE and not conn.closed:
-                            self._write(conn)
+                    elif isinstance(data, Conn):
+                        if mask & READ:
+                            self._read(data)
+                        if mask & WRITE and not data.closed:
+                            self._write(data)
                 except Exception:
                     log.exception("host endpoint: unexpected error (the connection is closed)")
-                    if isinstance(key.data, Conn):
-                        self._close(key.data)
+                    if isinstance(data, Conn):
+                        self._close(data)
             try:
                 self._deliver()
                 self._timers()
@@ -207,26 +183,19 @@ class HostServer:
                 log.exception("host endpoint: unexpected error delivering answers")
 
     def _accept(self) -> None:
-        assert self._listener is not None
-        try:
-            sock, _ = self._listener.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        if not same_user(sock):
-            sock.close()
+        handle = self._transport.accept()
+        if handle is None:
             return
         if len(self._conns) >= self.limits.max_connections:
-            with contextlib.suppress(OSError):
-                sock.setblocking(False)
-                sock.send(hp.encode(hp.ErrorReply(
+            with contextlib.suppress(OSError):  # BlockingIOError included
+                handle.send(hp.encode(hp.ErrorReply(
                     hp.TOO_MANY_CONNECTIONS, f"at most {self.limits.max_connections} host "
                     "connections; use one persistent connection per process").to_dict()))
-            sock.close()
+            handle.close()
             return
-        sock.setblocking(False)
-        conn = Conn(sock)
+        conn = Conn(handle)
         self._conns.add(conn)
-        self._sel.register(sock, selectors.EVENT_READ, conn)
+        self._transport.register(handle, READ, conn)
         self.run_chore_soon()  # a host that connects may have left events in the inbox
 
     def _read(self, conn: Conn) -> None:
@@ -366,9 +335,9 @@ class HostServer:
         mask = 0
         if not conn.closing and not conn.eof and len(conn.outbuf) < self.limits.max_output \
                 and len(conn.slots) < MAX_IN_FLIGHT:
-            mask |= selectors.EVENT_READ
+            mask |= READ
         if conn.outbuf:
-            mask |= selectors.EVENT_WRITE
+            mask |= WRITE
             if conn.stalled_since is None:
                 conn.stalled_since = time.monotonic()
         else:
@@ -376,12 +345,12 @@ class HostServer:
         registered = conn.registered
         if not mask:
             if registered:
-                self._sel.unregister(conn.sock)  # paused until its answers are written
+                self._transport.unregister(conn.sock)  # paused until its answers are written
                 conn.registered = False
         elif registered:
-            self._sel.modify(conn.sock, mask, conn)
+            self._transport.modify(conn.sock, mask, conn)
         else:
-            self._sel.register(conn.sock, mask, conn)
+            self._transport.register(conn.sock, mask, conn)
             conn.registered = True
 
     def _close(self, conn: Conn) -> None:
@@ -391,7 +360,7 @@ class HostServer:
         self._conns.discard(conn)
         if conn.registered:
             with contextlib.suppress(KeyError, ValueError, OSError):
-                self._sel.unregister(conn.sock)
+                self._transport.unregister(conn.sock)
         conn.registered = False
         conn.sock.close()
 

@@ -175,9 +175,15 @@ class Database:
         if self.read_only:
             return _connect_read_only(self.path, self.busy_timeout_ms)
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
-        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+        except BaseException:
+            # A damaged or foreign file fails here; the open handle would otherwise live on
+            # until garbage collection, and Windows cannot move an open file aside (WinError 32).
+            conn.close()
+            raise
         return conn
 
     def connection(self) -> sqlite3.Connection:

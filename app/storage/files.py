@@ -5,6 +5,11 @@ Modes are set explicitly (``chmod``), never left to the umask, which may be 022 
 SQLite gives ``-wal`` and ``-shm`` the database file's own mode, so a 0600 database keeps its
 journal private too.
 
+On Windows there are no mode bits to check (every folder reports 0777, and ``chmod`` only sets
+the read-only flag): privacy there is the folder's access control list. The state lives under
+the user's own LOCALAPPDATA, whose ACL admits only that user (and SYSTEM and administrators),
+and files created inside inherit it, so on Windows nothing is checked or changed here.
+
 When SQLite fails because of the disk (full, read-only, gone) its own words ("disk I/O error",
 "unable to open database file") point the user at the database; ``environment_problem`` names
 what really happened and what to do about it.
@@ -17,9 +22,13 @@ import logging
 import os
 import sqlite3
 import stat
+import sys
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+# POSIX permission bits mean something here (not on Windows, where the ACL decides).
+POSIX_MODES = sys.platform != "win32"
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -41,6 +50,9 @@ def private_dir(path: Path, *, tighten: bool = True) -> str | None:
     Raises:
         OSError: it cannot be created (the caller says which directory).
     """
+    if not POSIX_MODES:
+        path.mkdir(parents=True, exist_ok=True)  # it inherits the user's profile ACL
+        return None
     if not path.is_dir():
         path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileExistsError):
@@ -71,7 +83,7 @@ def private_file(path: Path, *, create: bool = True) -> None:
         if create and not path.exists():
             fd = os.open(path, os.O_CREAT | os.O_WRONLY, FILE_MODE)
             os.close(fd)
-        if path.exists() and stat.S_IMODE(path.stat().st_mode) != FILE_MODE:
+        if POSIX_MODES and path.exists() and stat.S_IMODE(path.stat().st_mode) != FILE_MODE:
             os.chmod(path, FILE_MODE)
     except OSError as exc:
         log.debug("cannot set mode 600 on %s: %s", path, exc.strerror)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -123,6 +124,7 @@ def test_a_keymanager_url_with_a_bad_port_is_refused_too():
 # --- files that are not regular files -------------------------------------------------------
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX (Windows has none)")
 def test_read_regular_file_refuses_a_fifo_at_once(tmp_path):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
@@ -130,6 +132,8 @@ def test_read_regular_file_refuses_a_fifo_at_once(tmp_path):
         read_regular_file(fifo, 100)  # a blocking open would hang here (no writer)
 
 
+@pytest.mark.skipif(sys.platform == "win32",
+                    reason="POSIX devices (/dev/zero); Windows cannot open a folder as a file")
 def test_read_regular_file_refuses_devices_and_directories(tmp_path):
     with pytest.raises(ValueError, match="device"):
         read_regular_file(Path("/dev/zero"), 100)
@@ -153,6 +157,7 @@ def test_a_config_over_the_limit_is_one_error_naming_the_file(tmp_path):
     assert str(big) in str(err.value) and "limit" in str(err.value)
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX (Windows has none)")
 def test_a_public_key_that_is_a_fifo_names_the_key_and_the_file(tmp_path):
     os.mkfifo(tmp_path / "km.pem")
     config = tmp_path / "companion.toml"

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import socket
 import sqlite3
+import sys
+
+import pytest
 
 from app.delivery.network import NetworkState, Reachability
 from app.doctor.check import Check, DoctorReport, Verdict
@@ -86,6 +89,7 @@ def test_bus_addresses():
     assert _bus_socket("tcp:host=localhost,port=1") is None
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="the D-Bus session bus is a Unix socket")
 def test_session_bus_real_socket(tmp_path):
     path = tmp_path / "bus"
     server = socket.socket(socket.AF_UNIX)

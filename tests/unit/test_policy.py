@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import plistlib
+import sys
 
 import pytest
 
@@ -27,6 +28,7 @@ def write(path, text: str, mode: int = 0o644):
     return path
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="compares POSIX path text")
 def test_the_linux_path_is_fixed_by_the_app_id():
     assert str(LINUX_POLICY_PATH) == "/etc/license-companion/policy.toml"
 
@@ -100,6 +102,7 @@ def test_a_directory_in_its_place(tmp_path):
     assert "directory" in policy.error and not policy.enabled
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX (Windows has none)")
 def test_a_fifo_in_its_place_does_not_hang(tmp_path):
     path = tmp_path / "policy.toml"
     os.mkfifo(path)
@@ -113,12 +116,14 @@ def test_too_big(tmp_path):
     assert "bytes" in policy.error and not policy.enabled
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX mode bits (on Windows the folder's ACL decides)")
 def test_writable_by_everyone_is_not_trusted(tmp_path):
     path = write(tmp_path / "policy.toml", "[telemetry]\nlocked = false\n", mode=0o666)
     policy = read_policy_file(path)
     assert "writable by every user" in policy.error and not policy.enabled
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="creating a symlink needs a privilege on Windows")
 def test_a_symlink_to_a_good_file_is_followed(tmp_path):
     target = write(tmp_path / "real.toml", "[telemetry]\ndeny = ['usage']\n")
     link = tmp_path / "policy.toml"
@@ -126,7 +131,8 @@ def test_a_symlink_to_a_good_file_is_followed(tmp_path):
     assert read_policy_file(link).deny == {"usage"}
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0,
+                    reason="POSIX modes: root reads files whatever their mode, Windows has none")
 def test_unreadable(tmp_path):
     path = write(tmp_path / "policy.toml", "", mode=0o000)
     policy = read_policy_file(path)
@@ -197,6 +203,7 @@ def test_plist_invalid(tmp_path, content, named):
     assert named in policy.error and str(path) in policy.error and not policy.enabled
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="compares POSIX path text")
 def test_macos_path_and_dispatch():
     assert str(macos_policy_path("org.example.tray")) == \
         "/Library/Managed Preferences/org.example.tray.plist"
