@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -69,5 +70,8 @@ def test_nothing_listens_events_go_to_the_inbox(tmp_path):
     answer = c.track("App.offline", 1)
     assert answer["queued"] == "inbox"
     lines = [p.read_bytes() for p in (tmp_path / "inbox").glob("*.jsonl")]
-    assert lines == [b'{"name":"App.offline","value":1}\n']
+    assert len(lines) == 1 and lines[0].endswith(b"}\n") and b"\r" not in lines[0]
+    event = json.loads(lines[0])
+    assert event["name"] == "App.offline" and event["value"] == 1
+    assert event["event_id"]  # the client's own id: a copy that also arrived is stored once
     assert nudge(socket_path=name) is False
