@@ -21,13 +21,15 @@ time in the state database, next to (never inside) the service's own cached answ
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
 from app.backends.keymanager import read_envelope, response_code
 from app.core.license import NO_KEY, VALID, LicenseService, LicenseState, LicenseStatus
-from app.model.errors import KeyringUnavailableError
+from app.model.errors import CompanionError, KeyringUnavailableError
 from app.model.wire import HttpResponse, PreparedRequest, SignatureStatus
 from app.storage.state import StateStore
 
@@ -35,6 +37,10 @@ SKEW = 600.0  # seconds a signed time may differ from the local clock and still 
 MATCH = 5.0  # seconds between our record of an answer and the service's checked_at
 RECORDS_KEY = "host:license-signed-times"
 ENDED_KEY = "host:license-grace-ended"
+# The latest local time seen since the answer a grace counts from: a clock moved forward past
+# the grace's end and back again does not bring the grace back.
+SEEN_KEY = "host:license-grace-latest-seen"
+SEEN_STEP = 60.0  # seconds the clock must pass the stored time before it is written again
 KEEP = 8
 LICENSE_BACKEND = "keymanager-license"
 
@@ -155,17 +161,42 @@ def offline_grace(service: LicenseService, status: LicenseStatus, grace_days: fl
                             "connect to the server once")
         return answer
     until = anchor + grace_days * 86400
+    seen = _latest_seen(service.state, anchor, now)
     answer["until"] = until
-    answer["counts_as_valid"] = now <= until
-    if status.state == VALID:
+    answer["counts_as_valid"] = seen <= until
+    if status.state == VALID and seen <= until:
         answer["reason"] = "confirmed valid by the server"
-    elif now <= until:
+    elif seen <= until:
         answer["reason"] = (f"the server cannot be asked now ({status.problem or 'offline'}); "
                             f"the license was confirmed valid and counts until the grace ends")
+    elif now <= until:
+        answer["reason"] = (f"the offline grace of {grace_days:g} days since the last valid "
+                            "answer ended when this computer's clock was later than now; only a "
+                            "new answer from the server starts another: connect to the server")
     else:
         answer["reason"] = (f"the offline grace of {grace_days:g} days since the last valid "
                             "answer is over; connect to the server")
     return answer
+
+
+def _latest_seen(state: StateStore, anchor: float, now: float) -> float:
+    """The latest local time seen since the answer at ``anchor`` (``now`` included).
+
+    Once a grace has ended, moving the clock back does not start it again: only a new server
+    answer (a new ``anchor``) does. Remembering is best effort: a read-only database (``doctor``)
+    still answers from what is stored.
+    """
+    record = state.get(SEEN_KEY)
+    if not isinstance(record, dict) or record.get("anchor") != anchor:
+        stored = None
+        seen = now
+    else:
+        stored = float(record.get("seen", now))
+        seen = max(now, stored)
+    if stored is None or now > stored + SEEN_STEP:
+        with contextlib.suppress(CompanionError, sqlite3.Error):
+            state.set(SEEN_KEY, {"anchor": anchor, "seen": seen})
+    return seen
 
 
 def license_answer(service: LicenseService | None, grace_days: float, now: float,

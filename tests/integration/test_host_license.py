@@ -119,6 +119,37 @@ def test_clock_set_back_ends_the_grace_for_good(tmp_path, rx, keyring_env):
     service.close()
 
 
+def test_a_clock_moved_past_the_grace_and_back_does_not_bring_it_back(tmp_path, rx, keyring_env):
+    clock = Clock()
+    rx.clock = clock
+    service = make(tmp_path, rx, clock)
+    assert service.activate().state == "valid"
+    start = clock.now
+    rx.close()  # offline from here on
+    clock.now = start + 10 * DAY
+    over = license_answer(service, 7, clock(), refresh=True)["offline"]
+    assert not over["counts_as_valid"]
+    clock.now = start + 3 * DAY  # inside the grace again by the clock alone
+    back = license_answer(service, 7, clock())["offline"]
+    assert not back["counts_as_valid"] and "only a new answer" in back["reason"]
+    assert back["until"] == pytest.approx(start + 7 * DAY, abs=1)
+    service.close()
+
+
+def test_the_grace_still_counts_while_the_clock_only_moves_forward_inside_it(tmp_path, rx,
+                                                                            keyring_env):
+    clock = Clock()
+    rx.clock = clock
+    service = make(tmp_path, rx, clock)
+    assert service.activate().state == "valid"
+    start = clock.now
+    rx.close()
+    for day in (1, 2, 3, 6):
+        clock.now = start + day * DAY
+        assert license_answer(service, 7, clock())["offline"]["counts_as_valid"], day
+    service.close()
+
+
 def test_without_a_public_key_the_grace_is_unsigned(tmp_path, rx, keyring_env):
     clock = Clock()
     service = make(tmp_path, rx, clock, pem=False)
