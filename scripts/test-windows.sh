@@ -67,6 +67,12 @@ if [[ $setup_only -eq 1 ]]; then
     exit 0
 fi
 
+# --- The native C host the pipe tests run (tests/windows/test_c_host.py), built with mingw from
+# the one-header C client, as a vendor would build theirs.
+mkdir -p build/windows-host
+x86_64-w64-mingw32-gcc -std=c99 -O1 -Wall -Wextra -Werror -Iclients/c \
+    tests/windows/host_win.c -o build/windows-host/host_win.exe
+
 # --- Stage 1: pytest under the Windows CPython.
 out="$(mktemp)"
 set +e

@@ -87,6 +87,7 @@ void lc_close(lc_client *c);
 
 #ifdef _WIN32
 #include <windows.h>
+#include <sddl.h>
 #include <direct.h>
 #include <process.h>
 typedef HANDLE lc__fd;
@@ -373,14 +374,56 @@ static int lc__inbox_append(lc_client *c, const char *data, size_t len) {
 /* -- the connection --------------------------------------------------------------------- */
 
 #ifdef _WIN32
-/* The one place the pipe's name is made. docs/host-protocol.md does not define a Windows
- * transport yet; this follows the Unix socket's derivation (per product, per user session)
- * and must change with it once the document names the pipe. */
+/* The user SID (S-1-5-21-...) of a process token, as text. */
+static int lc__token_sid(HANDLE token, char *out, size_t len) {
+    union { TOKEN_USER user; unsigned char bytes[256]; } info;
+    DWORD n = 0;
+    LPSTR text = NULL;
+    if (!GetTokenInformation(token, TokenUser, &info, sizeof info, &n)) return -1;
+    if (!ConvertSidToStringSidA(info.user.User.Sid, &text)) return -1;
+    lc__fmt(out, len, "%s", text);
+    LocalFree(text);
+    return 0;
+}
+
+static int lc__process_sid(HANDLE process, char *out, size_t len) {
+    HANDLE token;
+    int rc;
+    if (!OpenProcessToken(process, TOKEN_QUERY, &token)) return -1;
+    rc = lc__token_sid(token, out, len);
+    CloseHandle(token);
+    return rc;
+}
+
+/* The one place the pipe's name is made (docs/host-protocol.md, "Where the companion
+ * listens"): \\.\pipe\license-companion-<product slug>-<user SID>. */
 static void lc__pipe_name(const lc_client *c, char *out, size_t len) {
-    char user[256] = "user";
-    DWORD n = sizeof user;
-    GetUserNameA(user, &n);
-    lc__fmt(out, len, "\\\\.\\pipe\\license-companion-%s-%s", user, c->slug);
+    char sid[192] = "unknown";
+    lc__process_sid(GetCurrentProcess(), sid, sizeof sid);
+    lc__fmt(out, len, "\\\\.\\pipe\\license-companion-%s-%s", c->slug, sid);
+}
+
+/* Whether the process serving the pipe runs as this user: nothing is sent otherwise. */
+static int lc__server_is_us(HANDLE pipe, char *why, size_t len) {
+    ULONG pid = 0;
+    HANDLE process;
+    char mine[192], theirs[192];
+    if (!GetNamedPipeServerProcessId(pipe, &pid)) {
+        lc__fmt(why, len, "cannot tell who serves the pipe (error %lu)", GetLastError());
+        return 0;
+    }
+    process = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
+    if (!process || lc__process_sid(process, theirs, sizeof theirs) != 0) {
+        if (process) CloseHandle(process);
+        lc__fmt(why, len, "cannot read the user of the pipe's server (pid %lu)", pid);
+        return 0;
+    }
+    CloseHandle(process);
+    if (lc__process_sid(GetCurrentProcess(), mine, sizeof mine) != 0 || strcmp(mine, theirs)) {
+        lc__fmt(why, len, "the pipe is served by a process of another user (%s)", theirs);
+        return 0;
+    }
+    return 1;
 }
 #endif
 
@@ -409,9 +452,16 @@ static int lc__connect(lc_client *c) {
         DWORD mode = PIPE_READMODE_BYTE;
         if (c->sock_path[0]) lc__fmt(name, sizeof name, "%s", c->sock_path);
         else lc__pipe_name(c, name, sizeof name);
-        h = CreateFileA(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+        char why[256];
+        /* Identification only: the server may learn who we are, never act as us. */
+        h = CreateFileA(name, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
+                        SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, NULL);
         if (h == INVALID_HANDLE_VALUE)
             return lc__fail(c, LC_ENOT_RUNNING, "no companion answers at %s", name);
+        if (!lc__server_is_us(h, why, sizeof why)) {
+            CloseHandle(h);
+            return lc__fail(c, LC_ENOT_RUNNING, "untrusted_endpoint: %s", why);
+        }
         SetNamedPipeHandleState(h, &mode, NULL, NULL);
         c->fd = h;
     }

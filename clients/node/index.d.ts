@@ -60,4 +60,5 @@ export function connect(options?: ConnectOptions): Client;
 export function productSlug(product: string): string;
 export function socketPath(product: string, env?: Record<string, string | undefined>): string;
 export function stateDir(env?: Record<string, string | undefined>): string;
-export function pipeName(product: string): string;
+/** The Windows pipe: \\.\pipe\license-companion-<product slug>-<user SID> (default: this user's SID). */
+export function pipeName(product: string, sid?: string): string;

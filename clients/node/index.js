@@ -45,10 +45,21 @@ function socketPath(product, env = process.env) {
   return path.join(base, `${APP_ID}-${productSlug(product)}`, 'host.sock');
 }
 
-/** The one place the Windows pipe name is made. docs/host-protocol.md defines no Windows
- * transport yet; this follows the socket's derivation and must follow the document. */
-function pipeName(product) {
-  return `\\\\.\\pipe\\${APP_ID}-${os.userInfo().username}-${productSlug(product)}`;
+/** The one place the Windows pipe name is made (docs/host-protocol.md, "Where the companion
+ * listens"): \\.\pipe\license-companion-<product slug>-<user SID>. Node has no SID call of its
+ * own, so the SID comes from `whoami /user` once per process. */
+let userSid = null;
+function pipeName(product, sid) {
+  if (!sid) {
+    if (userSid === null) {
+      const out = require('child_process').execFileSync('whoami', ['/user', '/fo', 'csv', '/nh'],
+        { encoding: 'utf8', windowsHide: true });
+      const match = /"(S-1-[0-9-]+)"/.exec(out);
+      userSid = match ? match[1] : 'unknown';
+    }
+    sid = userSid;
+  }
+  return `\\\\.\\pipe\\${APP_ID}-${productSlug(product)}-${sid}`;
 }
 
 /** The companion's state directory (LICENSE_COMPANION_HOME or the user data directory). */
