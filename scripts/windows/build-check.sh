@@ -17,7 +17,8 @@ export WINEPREFIX="$prefix"
 fail() { log "build check FAILED: $*"; exit 1; }
 # A Windows program with piped standard streams (see wpy), bounded by $1 seconds; its exit code.
 wrun() { timeout "$1" wine "${@:2}" </dev/null 2> >(cat >&2) | cat; return "${PIPESTATUS[0]}"; }
-reg_has() { wine reg query "$1" /v "$2" </dev/null 2>/dev/null | cat | grep -q "$2"; }
+# (grep without -q: reading to the end, so `cat` never dies of SIGPIPE and pipefail stays true)
+reg_has() { wine reg query "$1" /v "$2" </dev/null 2>/dev/null | cat | grep "$2" >/dev/null; }
 
 out="$cache/build"
 rm -rf "$out"
@@ -58,6 +59,37 @@ state="$out/selftest-home"
 LICENSE_COMPANION_HOME="$(winpath "$state")" wrun 300 "$inst/$app.exe" --self-test >&2 \
     || fail "the installed $app.exe --self-test"
 log "installed; the installed $app.exe --self-test passed"
+
+# The installed tray answers on the named pipe: host-info says so, and the native C host
+# (built by scripts/test-windows.sh) tracks events and asks for the license through it.
+tray_home="$out/tray-home"
+mkdir -p "$tray_home"
+export LICENSE_COMPANION_HOME="$(winpath "$tray_home")"
+# Piped, not redirected to a file: Python under Wine 8 cannot start with a file as stdout.
+(timeout 300 wine "$inst/$app-tray.exe" </dev/null 2>&1 | cat >"$out/tray.log") &
+tray_pid=$!
+info=""
+deadline=$((SECONDS + 90))
+while [[ $SECONDS -lt $deadline ]]; do
+    info="$(wrun 30 "$inst/$app.exe" host-info --json 2>/dev/null || true)"
+    grep '"running": true' <<<"$info" >/dev/null && break
+    sleep 1
+done
+grep -q '"transport": "pipe"' <<<"$info" && grep -q '"running": true' <<<"$info" \
+    || { tail -20 "$out/tray.log" >&2; fail "the installed tray does not answer on the pipe: $info"; }
+product="$(python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["product"])' <<<"$info")"
+host_out="$(wrun 120 build/windows-host/host_win.exe "$product" 25 || true)"
+grep -q '^flushed 0' <<<"$host_out" && grep -q '^license ' <<<"$host_out" \
+    || fail "the C host over the installed tray's pipe: $host_out"
+compgen -G "$tray_home/inbox/*.jsonl" >/dev/null && fail "the C host's events went to the inbox"
+queued="$(wrun 60 "$inst/$app.exe" status --json 2>/dev/null | python3 -c \
+    'import json,sys; print(json.load(sys.stdin)["backends"]["telemetrydeck"]["queued"])' || true)"
+[[ "$queued" == "25" ]] || fail "the installed tray holds $queued of the C host's 25 events, not 25"
+log "the installed tray answers on the pipe ($(grep -o '"address": "[^"]*"' <<<"$info")); the C host: $(tr '\n' ' ' <<<"$host_out")"
+kill "$tray_pid" 2>/dev/null || true
+timeout 60 wineserver -k || true
+timeout 60 wineserver -w || true
+unset LICENSE_COMPANION_HOME
 
 wrun 300 "$inst/uninstall.exe" /S /REMOVEDATA || fail "uninstall.exe /S exited $?"
 timeout 60 wineserver -w   # the uninstaller runs a copy of itself and returns at once
