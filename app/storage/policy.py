@@ -1,7 +1,9 @@
 """The administrator's policy: read from where each OS keeps machine-wide policy.
 
 * Linux: ``/etc/<app id>/policy.toml`` (``/etc/license-companion/policy.toml``).
-* Windows: the values of ``HKLM\\SOFTWARE\\Policies\\<vendor>\\<product>\\telemetry``.
+* Windows: the values of ``HKLM\\SOFTWARE\\Policies\\<vendor>\\<product>\\telemetry`` (computer
+  policy) and of the same key under ``HKCU`` (user policy: Group Policy writes it, the user can only
+  read it). Both are in force at once and each can only reduce (``combine_policies``).
 * macOS: ``/Library/Managed Preferences/<bundle id>.plist`` (written by an MDM profile).
 
 Why the Linux path is fixed, not taken from the environment or a flag: a location a user can
@@ -170,15 +172,39 @@ def policy_from_registry(values: Mapping[str, Any], source: str) -> AdminPolicy:
         return safe_reading(exc)
 
 
-def read_windows_policy(key: str = WINDOWS_POLICY_KEY) -> AdminPolicy:  # pragma: no cover - Windows
-    """Read the policy values under HKLM (``winreg`` exists only on Windows)."""
+def combine_policies(*policies: AdminPolicy) -> AdminPolicy:
+    """Several policies in force at once, as one: the most restrictive of them.
+
+    One rule for every platform: a policy can only take away, so a second policy can take away
+    more but never give back what the first took. Telemetry stays on only if every policy leaves
+    it on; the denied categories add up; one lock locks. An invalid policy (the safe reading:
+    off and locked) therefore wins over a valid one, and its error is kept. ``source`` names
+    every place that holds a policy, in the order given.
+    """
+    present = [policy for policy in policies if policy.present]
+    if not present:
+        return NO_POLICY
+    if len(present) == 1:
+        return present[0]
+    return AdminPolicy(
+        source=" and ".join(policy.source for policy in present),
+        enabled=all(policy.enabled for policy in present),
+        deny=frozenset().union(*(policy.deny for policy in present)),
+        locked=any(policy.locked for policy in present),
+        error="; ".join(policy.error for policy in present if policy.error),
+    )
+
+
+def read_registry_policy(hive: str, key: str = WINDOWS_POLICY_KEY) -> AdminPolicy:  # pragma: no cover
+    """Read the policy values of one hive (``"HKLM"`` or ``"HKCU"``); Windows only (``winreg``)."""
     if sys.platform != "win32":
         return NO_POLICY
     import winreg
 
-    source = rf"HKLM\{key}"
+    roots = {"HKLM": winreg.HKEY_LOCAL_MACHINE, "HKCU": winreg.HKEY_CURRENT_USER}
+    source = rf"{hive}\{key}"
     try:
-        handle = winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, key)
+        handle = winreg.OpenKey(roots[hive], key)
     except FileNotFoundError:
         return NO_POLICY
     except OSError as exc:
@@ -194,6 +220,11 @@ def read_windows_policy(key: str = WINDOWS_POLICY_KEY) -> AdminPolicy:  # pragma
             values[name] = value
             index += 1
     return policy_from_registry(values, source)
+
+
+def read_windows_policy(key: str = WINDOWS_POLICY_KEY) -> AdminPolicy:  # pragma: no cover - Windows
+    """The computer policy (HKLM) and the user policy (HKCU) under ``key``, combined."""
+    return combine_policies(read_registry_policy("HKLM", key), read_registry_policy("HKCU", key))
 
 
 def macos_policy_path(bundle_id: str) -> Path:

@@ -8,11 +8,12 @@ import sys
 
 import pytest
 
-from app.model.consent import NO_POLICY
+from app.model.consent import NO_POLICY, AdminPolicy
 from app.storage.policy import (
     LINUX_POLICY_PATH,
     MAX_POLICY_BYTES,
     PolicyError,
+    combine_policies,
     load_admin_policy,
     macos_policy_path,
     parse_policy_text,
@@ -214,3 +215,39 @@ def test_macos_path_and_dispatch():
 def test_linux_dispatch_reads_the_given_path(tmp_path):
     path = write(tmp_path / "policy.toml", "[telemetry]\nenabled = false\n")
     assert not load_admin_policy("b", platform="linux", linux_path=path).enabled
+
+
+MACHINE = AdminPolicy(source=r"HKLM\P", deny=frozenset({"usage"}))
+USER = AdminPolicy(source=r"HKCU\P", deny=frozenset({"crashes"}), locked=True)
+
+
+def test_combining_no_policy_is_no_policy_and_one_policy_is_itself():
+    assert combine_policies() == NO_POLICY
+    assert combine_policies(NO_POLICY, NO_POLICY) == NO_POLICY
+    assert combine_policies(NO_POLICY, USER) == USER
+    assert combine_policies(MACHINE, NO_POLICY) == MACHINE
+
+
+def test_combined_policies_take_away_what_either_takes_away():
+    both = combine_policies(MACHINE, USER)
+    assert both.source == r"HKLM\P and HKCU\P"
+    assert (both.enabled, both.deny, both.locked, both.error) == (
+        True, frozenset({"usage", "crashes"}), True, "")
+    # The order does not change what is allowed, only the order the places are named in.
+    other = combine_policies(USER, MACHINE)
+    assert (other.enabled, other.deny, other.locked) == (both.enabled, both.deny, both.locked)
+
+
+@pytest.mark.parametrize("first_on", [True, False])
+def test_an_explicit_enabled_never_overrides_the_other_policy_turning_telemetry_off(first_on):
+    on = AdminPolicy(source="A", enabled=True)
+    off = AdminPolicy(source="B", enabled=False)
+    both = combine_policies(on, off) if first_on else combine_policies(off, on)
+    assert both.enabled is False and both.denies("anything")
+
+
+def test_an_invalid_policy_in_either_place_is_the_safe_reading_with_its_error():
+    broken = policy_from_registry({"locked": 7}, r"HKCU\P")
+    both = combine_policies(AdminPolicy(source=r"HKLM\P"), broken)
+    assert (both.enabled, both.locked) == (False, True)
+    assert r"HKCU\P" in both.error and "REG_DWORD" in both.error
