@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import socket
 import threading
 import time
@@ -376,8 +377,8 @@ class Receiver:
             rec.outcome = "hung"
         if self._record_path is not None:
             line = json.dumps(rec.to_dict(), ensure_ascii=False, default=str)
-            with self._lock, self._record_path.open("a", encoding="utf-8") as fh:
-                fh.write(line + "\n")
+            with self._lock:
+                _append_private(self._record_path, line + "\n")
         listener = self.on_request
         try:
             if listener is not None:
@@ -426,3 +427,16 @@ def first_error(rec: RecordedRequest) -> str:
     for key, messages in rec.validation.errors.items():
         return f"{key}: {messages[0]}" if messages else key
     return ""
+
+
+def _append_private(path: Path, text: str) -> None:
+    """Append to a record file readable by this user only (0600, a new folder 0700): it holds keys."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o600)
+        os.write(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
