@@ -69,6 +69,7 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
     "receiver": _command("app.cli.events", "cmd_receiver"),
     "license": _command("app.cli.license", "cmd_license"),
     "id": _command("app.cli.license", "cmd_id"),
+    "export": _command("app.cli.export", "cmd_export"),
     "host-info": _command("app.cli.status", "cmd_host_info"),
     "doctor": _command("app.cli.doctor", "cmd_doctor"),
 }

@@ -105,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--json", action="store_true")
     p = sub.add_parser("id", help="the identifiers sent for you, and where they come from")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("export", help="write everything kept about you to one JSON file "
+                       "(history, queued events, consent decisions, identifiers)")
+    p.add_argument("file", metavar="FILE", help="the file to write (mode 0600)")
+    p.add_argument("--force", action="store_true", help="replace FILE if it exists")
     p = sub.add_parser("host-info", help="where your application reaches the companion "
                        "(socket, protocol, inbox)")
     p.add_argument("--json", action="store_true")
