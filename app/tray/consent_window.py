@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QLocale, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QFontDatabase, QKeyEvent
+from PySide6.QtGui import QCloseEvent, QFontDatabase, QKeyEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QFrame,
@@ -80,12 +80,13 @@ class _CategoryRow(QWidget):
         layout.setSpacing(2)
         self.title = title = printable(vendor_text(state.category.title))
         about = printable(vendor_text(state.category.description))
-        label = texts("consent.switch_label", index=index, title=_escape_mnemonic(title))
+        label = texts("consent.switch_label", title=_escape_mnemonic(title))
         self.switch = QCheckBox(label)
+        # Alt+<position> toggles the switch; the digit is not printed in the label.
+        self.shortcut = QShortcut(QKeySequence(f"Alt+{index}"), self, self.switch.click)
         self.switch.setObjectName(f"switch-{state.category.id}")
         self.switch.setChecked(state.decision.choice is Choice.GRANTED)
-        self.switch.setAccessibleName(texts("consent.switch_label", index=index, title=title)
-                                      .replace("&", ""))
+        self.switch.setAccessibleName(texts("consent.switch_label", title=title))
         bold = self.switch.font()
         bold.setBold(True)
         self.switch.setFont(bold)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QCheckBox, QPushButton
+from PySide6.QtWidgets import QApplication, QPushButton
 
 from app.core.wiring import build_companion
 from app.model.consent import Choice
@@ -217,13 +217,22 @@ def test_keyboard_reaches_every_switch_and_button(qtbot, shown):
 
 def test_every_control_has_a_distinct_mnemonic(shown):
     window = shown.window
-    controls = [*window.findChildren(QCheckBox), *window.findChildren(QPushButton)]
+    controls = window.findChildren(QPushButton)
     keys = []
     for control in controls:
         text = control.text().replace("&&", "")
         assert "&" in text, f"{text!r} has no keyboard shortcut"
         keys.append(text[text.index("&") + 1].lower())
     assert len(keys) == len(set(keys)), keys
+
+
+def test_switch_labels_carry_no_digit_or_mnemonic_prefix(shown):
+    window = shown.window
+    labels = [window.switch(c).text() for c in window.category_ids()]
+    assert labels
+    for label in labels:
+        assert not label[:1].isdigit() and not label.startswith("&"), label
+        assert label.startswith("Allow "), label
 
 
 def test_alt_mnemonic_toggles_a_switch(qtbot, shown):

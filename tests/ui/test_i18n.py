@@ -174,3 +174,12 @@ def test_numbers_in_the_windows_follow_the_locale(qapp):
         assert texts("consent.queued", count=1234) == "1.234 Ereignisse warten auf diesem Computer"
     finally:
         QLocale.setDefault(QLocale("en_US"))
+
+
+@pytest.mark.parametrize("lang", sorted(SHIPPED | {"en"}))
+def test_consent_switch_labels_start_with_words_not_a_digit_or_mnemonic(lang):
+    i18n.setup(lang)
+    texts = load_texts() if lang != "en" else load_texts("en")
+    label = texts("consent.switch_label", title="Usage")
+    assert label.strip() and "Usage" in label, (lang, label)
+    assert not label[0].isdigit() and "&" not in label, (lang, label)
