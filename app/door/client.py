@@ -212,13 +212,22 @@ def append_to_inbox(inbox: Path, lines: list[bytes], name: str) -> None:
     The companion claims a file by renaming it and then taking its lock, so a writer locks the
     file, checks the name still points at the file it opened (else it was claimed: open anew),
     writes, fsyncs, and unlocks.
+    On Windows the file cannot be opened while the companion renames it: the open is retried.
     """
     inbox.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = inbox / name
     data = b"".join(lines)
-    for _attempt in range(20):
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0),
-                     0o600)  # binary: Windows would write \r\n
+    for attempt in range(20):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT |
+                         getattr(os, "O_BINARY", 0), 0o600)  # binary: Windows would write \r\n
+        except PermissionError:
+            if sys.platform != "win32":
+                raise
+            # Windows: the companion is renaming this file to claim it (a sharing violation
+            # for as long as the rename holds it open); the name is free again in a moment.
+            time.sleep(0.002 * (attempt + 1))
+            continue
         try:
             _lock(fd)
             try:

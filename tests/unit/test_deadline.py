@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 
 import pytest
 
 from app.delivery.deadline import Exchange, Watchdog, release, watch
 
-pytestmark = pytest.mark.timeout(20)
+pytestmark = [
+    pytest.mark.timeout(20),
+    pytest.mark.skipif(sys.platform == "win32", reason="Wine 8 does not wake a blocked recv on "
+                       "shutdown (only on close); on Windows each read is bounded by the "
+                       "socket timeout, the total deadline is checked on a real Windows machine "
+                       "(docs/deploying.md)"),
+]
 
 
 @pytest.fixture()

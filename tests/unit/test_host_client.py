@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 import threading
 from pathlib import Path
 
@@ -40,6 +41,9 @@ def test_state_dir_follows_the_home_override(monkeypatch, tmp_path):
     assert client.state_dir() == paths.state_dir() == (tmp_path / "h").resolve()
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="the Unix socket path is POSIX only; on Windows "
+                    "hosts use the pipe name (tests/windows/test_c_host.py derives it from the "
+                    "product slug and the user SID, tests/windows/test_pipe_door.py serves it)")
 def test_socket_path_is_derived_from_the_product():
     env = {"XDG_RUNTIME_DIR": "/run/user/1000"}
     assert client.socket_path("Acme Pro 7", env) == \
