@@ -24,7 +24,7 @@ from app.support.i18n import DOMAIN, locale_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("app/tray/*.py", "app/core/tray_state.py", "app/core/status.py",
-           "app/core/overall.py")
+           "app/core/overall.py", "app/core/summary.py")
 CALLS = {"_": 1, "N_": 1, "ngettext": 2}
 HEADER = ("Project-Id-Version: license-companion\nMIME-Version: 1.0\n"
           "Content-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: 8bit\n")

@@ -141,13 +141,16 @@ def _why_not_kept(companion: Companion, result: TrackResult) -> str:
 
 def cmd_preview(ctx: Context) -> int:
     """``preview``: the exact requests each backend would send now."""
-    from app.core import consent_view
+    from app.core import consent_view, summary
     from app.core import preview as preview_fmt
+    from app.support import i18n
 
     companion = ctx.companion
     previews = companion.preview(reveal=ctx.args.reveal, limit=ctx.args.limit)
+    i18n.setup()  # the summaries in the user's language; the rest stays English
+    summaries = summary.summaries(companion, previews)
     if ctx.args.json:
-        out_json(consent_view.preview_data(previews))
+        out_json(consent_view.preview_data(previews, summaries))
         return EXIT_OK
     out("Which rule decided (policy › DO_NOT_TRACK › your choice):")
     for line in consent_view.decided_lines(companion.consent):
@@ -158,6 +161,7 @@ def cmd_preview(ctx: Context) -> int:
     for p in previews:
         state = "will send" if p.will_send else "will NOT send"
         out(f"=== {p.title}: {state} {len(p.requests)} request(s) now; {p.queued} queued ===")
+        out(printable(summaries[p.backend]))
         if p.problem:
             out(f"why not: {printable(p.problem)}")
         for category, count in sorted(p.held_back.items()):

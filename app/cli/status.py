@@ -105,7 +105,12 @@ def cmd_consent(ctx: Context) -> int:
         nudge_tray(ctx)
         out(f"revoked: {', '.join(ids)}; {deleted} queued event(s) deleted")
         return EXIT_OK
+    from app.core import summary
+    from app.support import i18n
+
     data = consent_view.consent_data(companion)
+    i18n.setup()  # the summaries in the user's language; the rest stays English
+    data["summary"] = summary.summaries(companion, companion.preview())
     if ctx.args.json:
         out_json(data)
         return EXIT_OK
@@ -126,6 +131,8 @@ def cmd_consent(ctx: Context) -> int:
         out(f"{'':14} {rule}")
         out(f"{'':14} {c['waiting']} waiting, {c['discarded_declined']} discarded (declined), "
             f"{c['dropped_undecided']} dropped (undecided, over {data['undecided_keep']} kept)")
+    for backend, text in data["summary"].items():
+        out(f"{backend}: {printable(text)}")
     return EXIT_OK
 
 

@@ -7,7 +7,7 @@ Nothing here builds a request: previews come from ``Companion.preview`` (the bac
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -118,12 +118,15 @@ def field_meanings(requests: Iterable[PreparedRequest]) -> list[tuple[str, str]]
     return list(seen.items())
 
 
-def preview_data(previews: Sequence[BackendPreview]) -> list[dict[str, Any]]:
-    """``preview --json``: per backend, what will and will not be sent, and what fields mean."""
+def preview_data(previews: Sequence[BackendPreview],
+                 summaries: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """``preview --json``: per backend, what will and will not be sent, and what fields mean;
+    ``summary`` is the plain summary (``app.core.summary``) when given."""
     return [
         {
             "backend": p.backend,
             "title": p.title,
+            "summary": (summaries or {}).get(p.backend, ""),
             "will_send": p.will_send,
             "problem": p.problem,
             "queued": p.queued,
