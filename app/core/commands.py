@@ -18,6 +18,7 @@ from app.core.license import LicenseService, LicenseState, SeatChange
 from app.core.results import ConsentResult, ConsentView, HistoryExport, LicenseInfo
 from app.model.errors import CompanionError
 from app.model.wire import mask_secret
+from app.storage.export_file import write_private
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,10 @@ def export_history(companion: Companion, path: str) -> HistoryExport:
     the place and needs to read why it failed.
     """
     entries = list(companion.history(None))
-    try:
-        Path(path).write_text(history_json(entries) + "\n", encoding="utf-8")
-    except OSError as exc:
-        return HistoryExport(path, 0, str(exc.strerror or exc))
+    try:  # 0600 like the state directory's files (the dialog already asked to replace)
+        write_private(Path(path), (history_json(entries) + "\n").encode("utf-8"), replace=True)
+    except CompanionError as exc:
+        return HistoryExport(path, 0, str(exc))
     return HistoryExport(path, len(entries))
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import stat
+import sys
 
 import pytest
 
@@ -62,6 +64,8 @@ def test_export_writes_the_whole_history_or_says_why_not(companion, tmp_path):
     assert (result.path, result.count, result.error) == (str(target), 3, "")
     assert target.read_text(encoding="utf-8") == history_json(companion.history(None)) + "\n"
     assert len(json.loads(target.read_text(encoding="utf-8"))) == 3
+    if sys.platform != "win32":
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600  # the user's data, not the umask's
     missing = tmp_path / "no-such-dir" / "all.json"
     result = commands.export_history(companion, str(missing))
     assert result.count == 0 and "No such file" in result.error
