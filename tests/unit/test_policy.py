@@ -214,3 +214,33 @@ def test_macos_path_and_dispatch():
 def test_linux_dispatch_reads_the_given_path(tmp_path):
     path = write(tmp_path / "policy.toml", "[telemetry]\nenabled = false\n")
     assert not load_admin_policy("b", platform="linux", linux_path=path).enabled
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX mode bits (on Windows the folder's ACL decides)")
+def test_group_writable_is_not_trusted_and_says_the_fix(tmp_path):
+    path = write(tmp_path / "policy.toml", "[telemetry]\nlocked = false\n", mode=0o644)
+    path.chmod(0o664)
+    policy = read_policy_file(path)
+    assert not policy.enabled and policy.locked
+    assert "writable by its group" in policy.error and "mode 0664" in policy.error
+    assert f"chmod 644 {path}" in policy.error
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="chown needs root")
+def test_a_file_owned_by_another_user_is_not_trusted(tmp_path):
+    path = write(tmp_path / "policy.toml", "[telemetry]\nlocked = false\n", mode=0o644)
+    os.chown(path, 65534, 65534)
+    policy = read_policy_file(path)
+    assert not policy.enabled and "owned by another user" in policy.error
+    assert "owner uid 65534" in policy.error and "chown root:root" in policy.error
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX mode bits (on Windows the folder's ACL decides)")
+def test_doctor_fails_an_untrusted_policy_and_names_owner_mode_and_fix(tmp_path):
+    from app.doctor.report import Verdict, check_policy
+
+    path = write(tmp_path / "policy.toml", "[telemetry]\nlocked = false\n", mode=0o664)
+    check = check_policy(read_policy_file(path))
+    assert check.verdict is Verdict.FAIL
+    assert "mode 0664" in check.detail and "owner uid" in check.detail
+    assert f"chmod 644 {path}" in check.detail
