@@ -14,6 +14,7 @@ from typing import Any
 from app.backends.telemetrydeck import client_user
 from app.cli.context import EXIT_OK, EXIT_REMAINS, EXIT_USAGE, Context, out, out_json
 from app.core.license import NO_KEY, UNKNOWN, VALID, LicenseService, LicenseStatus
+from app.door.license import install_recorder, offline_grace
 from app.model.errors import CompanionError, ValidationError
 from app.model.text import printable
 from app.model.wire import mask_secret
@@ -87,8 +88,9 @@ def cmd_license(ctx: Context) -> int:
             else "no license key was stored")
         return EXIT_OK
     if action == "status":
+        install_recorder(service)  # the answer's signed time, as the door judges it
         status = service.cached_status() if ctx.args.offline else service.verify()
-        return _report(ctx, service, status, now)
+        return _report(ctx, service, status, now, trust=True)
     if action == "activate":
         return _report(ctx, service, service.activate(), now)
     if action == "deactivate":
@@ -96,11 +98,25 @@ def cmd_license(ctx: Context) -> int:
     raise AssertionError(action)
 
 
-def _report(ctx: Context, service: LicenseService, status: LicenseStatus, now: float) -> int:
+def _report(ctx: Context, service: LicenseService, status: LicenseStatus, now: float,
+            trust: bool = False) -> int:
     ok = status.ok or (status.action == "verify" and status.state == VALID)
+    doubt = ""
+    if trust and status.state == VALID:
+        # The door's rule, so a replayed or backdated "valid" is not shown as valid here either.
+        grace = offline_grace(service, status, service.config.license.offline_grace_days, now)
+        if not grace["counts_as_valid"]:
+            ok, doubt = False, str(grace["reason"])
     if getattr(ctx.args, "json", False):
-        out_json(status.to_dict(now))
+        answer = status.to_dict(now)
+        if trust:
+            answer["counts_as_valid"] = ok and status.state == VALID
+            answer["not_valid_because"] = doubt
+        out_json(answer)
         return EXIT_OK if ok else EXIT_REMAINS
+    if doubt:
+        out(f"license: not taken as valid: {printable(doubt)}")
+        return EXIT_REMAINS
     if status.action == "verify" or status.state in (UNKNOWN, NO_KEY):
         out(f"license: {printable(status.describe(now))}")
     else:

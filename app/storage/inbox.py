@@ -39,6 +39,7 @@ from pathlib import Path
 
 from app.model.text import printable
 from app.storage.files import private_dir, private_file
+from app.storage.rejected_cap import cap_folder
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class Inbox:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.rejected_removed = 0  # files of rejected/ removed to keep it within its cap
 
     def ensure(self) -> None:
         """Create the directory (0700, tightened if looser) so hosts can write even before the
@@ -177,6 +179,7 @@ class Inbox:
             # backslashreplace: a record is kept even if a reason holds a lone surrogate
             with open(target, "a", encoding="utf-8", errors="backslashreplace") as handle:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self.rejected_removed += cap_folder(folder, f"*{SUFFIX}")
         except OSError as exc:
             log.warning("inbox: cannot keep a bad line aside: %s", exc.strerror)
 

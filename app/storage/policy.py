@@ -121,9 +121,9 @@ def _read_bytes(path: Path, limit: int = MAX_POLICY_BYTES) -> bytes | None:
     with os.fdopen(fd, "rb") as handle:
         if info.st_size > limit:
             raise PolicyError(source, None, f"is {info.st_size} bytes; a policy is at most {limit}")
-        if sys.platform != "win32" and info.st_mode & stat.S_IWOTH:
-            raise PolicyError(source, None, "is writable by every user, so it cannot be trusted; "
-                              "make it writable by root only (chmod o-w)")
+        problem = _untrusted(info, source) if sys.platform != "win32" else ""
+        if problem:
+            raise PolicyError(source, None, problem)
         try:
             data = handle.read(limit + 1)
         except OSError as exc:
@@ -131,6 +131,23 @@ def _read_bytes(path: Path, limit: int = MAX_POLICY_BYTES) -> bytes | None:
     if len(data) > limit:
         raise PolicyError(source, None, f"is larger than {limit} bytes")
     return data
+
+
+def _untrusted(info: os.stat_result, source: str) -> str:
+    """Why a policy file with this owner and mode cannot be trusted ("" when it can): a file
+    another user can change is a policy that user can rewrite."""
+    mode = f"mode {stat.S_IMODE(info.st_mode):04o}, owner uid {info.st_uid}"
+    fix = f"chown root:root {source} && chmod 644 {source}"
+    if info.st_mode & stat.S_IWOTH:
+        return (f"is writable by every user ({mode}), so it cannot be trusted; make it "
+                f"writable by root only: {fix}")
+    if info.st_mode & stat.S_IWGRP:
+        return (f"is writable by its group ({mode}), so it cannot be trusted; make it "
+                f"writable by root only: {fix}")
+    if info.st_uid not in (0, os.geteuid()):
+        return (f"is owned by another user ({mode}), so it cannot be trusted; make root "
+                f"its owner: {fix}")
+    return ""
 
 
 def read_policy_file(path: Path = LINUX_POLICY_PATH) -> AdminPolicy:

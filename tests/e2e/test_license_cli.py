@@ -263,3 +263,21 @@ def test_a_state_database_moved_aside_is_reported_by_status(cli_env, tmp_path, r
     assert "WARNING: The state database was unusable" in result.stdout, result.stdout
     assert "moved to" in result.stdout
     assert list(cli.home.glob("companion.db.unusable-*"))
+
+
+def test_a_replayed_30_day_old_signed_answer_is_not_shown_as_valid(cli_env, tmp_path, receivers):
+    km, td = receivers
+    cli = Cli(cli_env, tmp_path / "state", write_config(tmp_path, km, td))
+    cli("license", "set", stdin=LICENSE + "\n")
+    assert cli("license", "activate").stdout.startswith("activated: 300")
+    assert cli("license", "status").stdout.startswith("license: valid")
+    real_clock = km.clock
+    km.clock = lambda: real_clock() - 30 * 86400  # the same signed answer, a month old
+    result = cli("license", "status", check=False)
+    assert result.returncode == 1
+    assert "not taken as valid" in result.stdout and "not taken as fresh" in result.stdout
+    answer = json.loads(cli("license", "status", "--json", check=False).stdout)
+    assert answer["state"] == "valid" and answer["counts_as_valid"] is False
+    assert "replayed" in answer["not_valid_because"]
+    cli("license", "deactivate")
+    cli("license", "clear")

@@ -64,3 +64,32 @@ def test_rejected_folder_is_private_whatever_the_umask(companion):
     finally:
         os.umask(old)
     assert stat.S_IMODE((inbox.path / "rejected").stat().st_mode) == 0o700
+
+
+def test_rejected_folder_keeps_at_most_100_files_oldest_removed_first(companion):
+    inbox = Inbox(companion.home / "inbox")
+    inbox.ensure()
+    folder = inbox.path / "rejected"
+    folder.mkdir(mode=0o700)
+    for number in range(105):
+        old = folder / f"old-{number:03d}.rejected.jsonl"
+        old.write_bytes(b"{}\n")
+        os.utime(old, (1_000_000 + number, 1_000_000 + number))
+    (inbox.path / "1-bad.jsonl").write_bytes(b"not json\n")
+    assert ingest_inbox(inbox, CompanionHost(companion)).rejected == 1
+    names = sorted(path.name for path in folder.iterdir())
+    assert len(names) == 100
+    assert inbox.rejected_removed == 6
+    assert "old-005.rejected.jsonl" not in names and "old-006.rejected.jsonl" in names
+    assert "1-bad.rejected.jsonl" in names
+
+
+def test_rejected_folder_is_capped_by_size(tmp_path):
+    from app.storage.rejected_cap import cap_folder
+
+    for number in range(4):
+        path = tmp_path / f"{number}.jsonl"
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (1_000_000 + number, 1_000_000 + number))
+    assert cap_folder(tmp_path, "*.jsonl", max_bytes=2500) == 2
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["2.jsonl", "3.jsonl"]

@@ -251,3 +251,33 @@ def test_an_invalid_policy_in_either_place_is_the_safe_reading_with_its_error():
     both = combine_policies(AdminPolicy(source=r"HKLM\P"), broken)
     assert (both.enabled, both.locked) == (False, True)
     assert r"HKCU\P" in both.error and "REG_DWORD" in both.error
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX mode bits (on Windows the folder's ACL decides)")
+def test_group_writable_is_not_trusted_and_says_the_fix(tmp_path):
+    path = write(tmp_path / "policy.toml", "[telemetry]\nlocked = false\n", mode=0o644)
+    path.chmod(0o664)
+    policy = read_policy_file(path)
+    assert not policy.enabled and policy.locked
+    assert "writable by its group" in policy.error and "mode 0664" in policy.error
+    assert f"chmod 644 {path}" in policy.error
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="chown needs root")
+def test_a_file_owned_by_another_user_is_not_trusted(tmp_path):
+    path = write(tmp_path / "policy.toml", "[telemetry]\nlocked = false\n", mode=0o644)
+    os.chown(path, 65534, 65534)
+    policy = read_policy_file(path)
+    assert not policy.enabled and "owned by another user" in policy.error
+    assert "owner uid 65534" in policy.error and "chown root:root" in policy.error
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX mode bits (on Windows the folder's ACL decides)")
+def test_doctor_fails_an_untrusted_policy_and_names_owner_mode_and_fix(tmp_path):
+    from app.doctor.report import Verdict, check_policy
+
+    path = write(tmp_path / "policy.toml", "[telemetry]\nlocked = false\n", mode=0o664)
+    check = check_policy(read_policy_file(path))
+    assert check.verdict is Verdict.FAIL
+    assert "mode 0664" in check.detail and "owner uid" in check.detail
+    assert f"chmod 644 {path}" in check.detail
