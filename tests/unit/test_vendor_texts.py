@@ -35,3 +35,12 @@ def test_bad_translations_are_config_errors(tmp_path, line, problem):
     text = '[[consent.category]]\nid = "u"\nevents = ["a.*"]\n' + line + "\n"
     with pytest.raises(ConfigError, match=problem):
         parse_config(tmp_path / "c.toml", text)
+
+
+def test_embedded_config_speaks_every_shipped_language():
+    from app.storage.config import load_config
+    from app.support.i18n import SHIPPED
+
+    config = load_config()
+    assert set(SHIPPED) <= set(config.texts.languages())
+    assert config.texts.missing() == {}
