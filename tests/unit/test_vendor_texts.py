@@ -44,3 +44,12 @@ def test_embedded_config_speaks_every_shipped_language():
     config = load_config()
     assert set(SHIPPED) <= set(config.texts.languages())
     assert config.texts.missing() == {}
+
+
+def test_doctor_names_the_texts_a_started_language_lacks(tmp_path):
+    from app.doctor.check import Verdict
+    from app.doctor.texts import check_vendor_texts
+
+    check = check_vendor_texts(parse_config(tmp_path / "c.toml", BASE))
+    assert check.verdict is Verdict.WARN
+    assert "ja lacks product.name, consent.category[usage].description" in check.detail
