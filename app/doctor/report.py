@@ -33,6 +33,7 @@ from app.delivery.send_state import current_state, setup_fingerprint
 from app.doctor.check import Check, DoctorReport, Verdict
 from app.doctor.net import Probe, default_tls, environment_proxies, probe_backend
 from app.doctor.state import companion_checks
+from app.doctor.texts import check_vendor_texts
 from app.model.consent import AdminPolicy
 from app.model.errors import CompanionError
 from app.storage.config import VendorConfig
@@ -151,6 +152,7 @@ def check_config(setup: DoctorSetup) -> tuple[VendorConfig | None, list[Check]]:
                                 f"set [{name}] {', '.join(section.missing())} in {config.source}"))
         else:
             checks.append(Check(f"{name} config", Verdict.OK, "configured"))
+    checks.append(check_vendor_texts(config))
     return config, checks
 
 

@@ -27,6 +27,7 @@ from app.storage.config_types import (
     VendorConfig,
 )
 from app.storage.paths import CONFIG_ENV
+from app.storage.vendor_texts import VendorTexts, is_language, localized
 
 __all__ = ["ConsentConfig", "KeyManagerConfig", "LicenseConfig", "LimitsConfig",
            "ProductConfig", "TelemetryDeckConfig", "VendorConfig", "check_url", "config_path",
@@ -57,6 +58,7 @@ KNOWN_KEYS: dict[str, frozenset[str]] = {
 # Per-language vendor texts: ``"title.de" = "..."`` next to ``title``, or ``title.de`` when
 # ``title`` is a table (``title.default``/``title.en`` is then the default text).
 LOCALIZED_KEYS: dict[str, frozenset[str]] = {
+    "product": frozenset({"name"}),
     "consent.category": frozenset({"title", "description"}),
 }
 
@@ -135,41 +137,14 @@ def _check_table_keys(source: Path, table: str, data: Mapping[str, Any], shown: 
     known = KNOWN_KEYS[table]
     for key in data:
         base, dot, lang = key.partition(".")
-        if dot and base in LOCALIZED_KEYS.get(table, ()) and _is_language(lang):
-            continue
+        if dot and base in LOCALIZED_KEYS.get(table, ()):
+            if is_language(lang):
+                continue
+            raise ConfigError(str(source), f"[{shown or table}] {key}",
+                              f"`{lang}` is not a language code (e.g. de, pt_BR)")
         if key not in known:
             raise ConfigError(str(source), f"[{shown or table}] {key}",
                               "is not a known setting" + _did_you_mean(key, known))
-
-
-def _is_language(code: str) -> bool:
-    """``de``, ``pt_BR``, ``zh_CN``, ``zh-Hans``: letters, one optional region or script."""
-    parts = code.replace("-", "_").split("_")
-    return 2 <= len(parts[0]) <= 3 and parts[0].isalpha() and parts[0].islower() and \
-        len(parts) <= 2 and all(p.isalnum() for p in parts)
-
-
-def _localized(item: _Reader, key: str) -> tuple[str, dict[str, str]]:
-    """A vendor text and its translations: ``key`` plus ``"key.<lang>"``, or a ``key`` table."""
-    value = item.data.get(key, "")
-    translations: dict[str, str] = {}
-    if isinstance(value, dict):
-        for lang, text in value.items():
-            if lang not in ("default", "en") and not _is_language(lang):
-                raise item.error(f"{key}.{lang}", "is not a language code (e.g. de, pt_BR)")
-            if not isinstance(text, str):
-                raise item.error(f"{key}.{lang}", "must be a text")
-            translations[lang.replace("-", "_")] = text.strip()
-        default = translations.pop("default", "") or translations.get("en", "")
-    else:
-        default = item.text(key)
-    for name, text in item.data.items():
-        base, dot, lang = name.partition(".")
-        if dot and base == key:
-            if not isinstance(text, str):
-                raise item.error(name, "must be a text")
-            translations[lang.replace("-", "_")] = text.strip()
-    return default, translations
 
 
 def check_url(reader: _Reader, key: str, url: str) -> str:
@@ -304,7 +279,8 @@ def _read_public_key(reader: _Reader, path_text: str) -> tuple[bytes | None, str
     return pem, str(path)
 
 
-def _consent(source: Path, raw: Mapping[str, Any]) -> ConsentConfig:
+def _consent(source: Path, raw: Mapping[str, Any],
+             texts: list[tuple[str, str, tuple[tuple[str, str], ...]]]) -> ConsentConfig:
     reader = _table(source, raw, "consent")
     version = int(reader.number("version", 1, 1, 1_000_000))
     entries = reader.data.get("category", [])
@@ -325,14 +301,14 @@ def _consent(source: Path, raw: Mapping[str, Any]) -> ConsentConfig:
             isinstance(p, str) and p for p in patterns
         ):
             raise item.error("events", "must be a non-empty list of event-name patterns")
-        title, titles = _localized(item, "title")
-        description, descriptions = _localized(item, "description")
+        title, titles = localized(item.data, "title", item.error)
+        description, descriptions = localized(item.data, "description", item.error)
         title = title or cat_id
-        texts = {title: titles, description: descriptions} if description else {title: titles}
-        if any(texts.values()):  # translations given: the tray shows them (``app.support.i18n``)
-            from app.support import i18n
-
-            i18n.add_vendor_texts(texts)
+        where = f"consent.category[{cat_id}]"
+        texts.append((f"{where}.title", title, tuple(sorted(titles.items()))))
+        if description:
+            texts.append((f"{where}.description", description,
+                          tuple(sorted(descriptions.items()))))
         categories.append(
             Category(
                 id=cat_id,
@@ -359,8 +335,11 @@ def parse_config(source: Path, text: str) -> VendorConfig:
     history = _table(source, raw, "history")
     license_table = _table(source, raw, "license")
 
+    name, names = localized(product.data, "name", product.error)
+    texts: list[tuple[str, str, tuple[tuple[str, str], ...]]] = [
+        ("product.name", name or "this product", tuple(sorted(names.items())))]
     product_cfg = ProductConfig(
-        name=product.text("name", "this product") or "this product",
+        name=name or "this product",
         id=product.text("id"),
         version=product.text("version"),
     )
@@ -394,15 +373,22 @@ def parse_config(source: Path, text: str) -> VendorConfig:
         history_days=int(history.number("days", 90, 1, 3650)),
         history_max_rows=int(history.number("max_rows", 50_000, 100, 10_000_000)),
     )
+    consent = _consent(source, raw, texts)
+    vendor_texts = VendorTexts(tuple(texts), optional=frozenset({"product.name"}))
+    if vendor_texts.languages():  # translations given: the tray shows them
+        from app.support import i18n
+
+        i18n.add_vendor_texts(vendor_texts.by_default())
     return VendorConfig(
         source=source,
         product=product_cfg,
         keymanager=km_cfg,
         telemetrydeck=td_cfg,
-        consent=_consent(source, raw),
+        consent=consent,
         limits=limits,
         license=LicenseConfig(license_table.number("offline_grace_days", 7, 0, 365),
                               license_table.number("check_every_hours", 24, 0, 24 * 30)),
+        texts=vendor_texts,
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from app.model.consent import Category
+from app.storage.vendor_texts import VendorTexts
 
 
 class _Record:
@@ -152,7 +153,7 @@ class VendorConfig(_Record):
     """The whole validated vendor configuration, and the file it came from."""
 
     _fields = ("source", "product", "keymanager", "telemetrydeck", "consent", "limits",
-               "license")
+               "license", "texts")
     source: Path
     product: ProductConfig
     keymanager: KeyManagerConfig
@@ -160,10 +161,13 @@ class VendorConfig(_Record):
     consent: ConsentConfig
     limits: LimitsConfig
     license: LicenseConfig
+    texts: VendorTexts  # the product's and categories' words per language
 
     def __init__(self, source: Path, product: ProductConfig, keymanager: KeyManagerConfig,
                  telemetrydeck: TelemetryDeckConfig, consent: ConsentConfig,
-                 limits: LimitsConfig, license: LicenseConfig | None = None) -> None:
+                 limits: LimitsConfig, license: LicenseConfig | None = None,
+                 texts: VendorTexts | None = None) -> None:
         self._init(source=source, product=product, keymanager=keymanager,
                    telemetrydeck=telemetrydeck, consent=consent, limits=limits,
-                   license=LicenseConfig() if license is None else license)
+                   license=LicenseConfig() if license is None else license,
+                   texts=VendorTexts() if texts is None else texts)
