@@ -119,7 +119,9 @@ def test_vendor_texts_per_language(tmp_path):
     from tests.configs import write_vendor_config
 
     path = write_vendor_config(tmp_path / "companion.toml")
-    text = path.read_text(encoding="utf-8")
+    # A title of its own: vendor texts are looked up by their default text, and the embedded
+    # configuration (loaded by other tests in this process) translates "Feature usage".
+    text = path.read_text(encoding="utf-8").replace('"Feature usage"', '"Feature usage (ours)"')
     marker = text.index("[[consent.category]]")
     end = text.index("\n", text.index("title", marker))
     text = text[:end] + '\n"title.de" = "Funktionsnutzung-DE"\n' + text[end:]
