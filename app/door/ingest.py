@@ -9,6 +9,7 @@ good lines around it.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import os
@@ -21,7 +22,7 @@ from app.door import protocol as hp
 from app.door.companion_side import CompanionHost
 from app.door.protocol import ErrorReply, TrackItem
 from app.model.errors import StorageError
-from app.storage.inbox import Inbox, inbox_dir
+from app.storage.inbox import ClaimedFile, Inbox, inbox_dir
 
 if TYPE_CHECKING:
     from app.core.companion import Companion
@@ -39,6 +40,7 @@ class IngestReport:
     accepted: int = 0  # committed (stored or, by consent, discarded)
     stored: int = 0
     rejected: int = 0
+    duplicates: int = 0  # accepted, but stored before (the same event id): not stored again
     not_kept: dict[str, int] = field(default_factory=dict)  # reason -> events kept nowhere
     errors: list[dict[str, Any]] = field(default_factory=list)  # line, code, message, field
 
@@ -49,12 +51,13 @@ class IngestReport:
         for reason, n in other.not_kept.items():
             self.not_kept[reason] = self.not_kept.get(reason, 0) + n
         self.rejected += other.rejected
+        self.duplicates += other.duplicates
         self.errors.extend(other.errors[:max(0, MAX_REPORTED - len(self.errors))])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (``track --jsonl --json``)."""
         return {"accepted": self.accepted, "stored": self.stored, "rejected": self.rejected,
-                "errors": self.errors, "not_kept": dict(self.not_kept)}
+                "duplicates": self.duplicates, "errors": self.errors, "not_kept": dict(self.not_kept)}
 
 
 def parse_event_line(line: bytes) -> TrackItem | ErrorReply:
@@ -85,6 +88,13 @@ def ingest_lines(lines: Iterable[bytes], host: CompanionHost, on_bad: Any = None
     Raises:
         StorageError: a group could not be committed (the lines before it are committed).
     """
+    numbered = ((number, raw, None) for number, raw in enumerate(lines, start=1))
+    return _ingest(numbered, host, on_bad, group)
+
+
+def _ingest(lines: Iterable[tuple[int, bytes, str | None]], host: CompanionHost, on_bad: Any,
+            group: int) -> IngestReport:
+    """``ingest_lines`` over (number, raw, id for a line without an ``event_id`` of its own)."""
     report = IngestReport()
     batch: list[tuple[int, TrackItem]] = []
 
@@ -102,6 +112,9 @@ def ingest_lines(lines: Iterable[bytes], host: CompanionHost, on_bad: Any = None
         for (number, item), outcome in zip(batch, outcomes, strict=True):
             if outcome.error is not None:
                 refuse(number, hp.encode({"name": item.name}), outcome.error)
+            elif outcome.duplicate:
+                report.accepted += 1
+                report.duplicates += 1
             else:
                 report.accepted += 1
                 report.stored += int(outcome.stored)
@@ -109,13 +122,15 @@ def ingest_lines(lines: Iterable[bytes], host: CompanionHost, on_bad: Any = None
                     report.not_kept[outcome.reason] = report.not_kept.get(outcome.reason, 0) + 1
         batch.clear()
 
-    for number, raw in enumerate(lines, start=1):
+    for number, raw, line_id in lines:
         if not raw.strip():
             continue
         parsed = parse_event_line(raw)
         if isinstance(parsed, ErrorReply):
             refuse(number, raw, parsed)
             continue
+        if parsed.event_id is None and line_id is not None:
+            parsed = dataclasses.replace(parsed, event_id=line_id)
         batch.append((number, parsed))
         if len(batch) >= group:
             commit()
@@ -158,7 +173,10 @@ def ingest_jsonl(source: str | os.PathLike[str] | IO[bytes] | IO[str],
 def ingest_inbox(inbox: Inbox, host: CompanionHost) -> IngestReport:
     """Take every inbox file: commit its good lines, keep its bad ones aside, then delete it.
 
-    A file whose commit fails stays claimed and is tried again next round.
+    Read a line at a time and committed in groups of ``GROUP``: memory stays bounded whatever
+    the file's size. A file whose commit fails stays claimed and is read again next round; the
+    lines already committed carry their stable ids (``ClaimedFile.line_id``) and are not
+    stored twice.
     """
     total = IngestReport()
     for item in inbox.claim():
@@ -166,24 +184,35 @@ def ingest_inbox(inbox: Inbox, host: CompanionHost) -> IngestReport:
         def keep(number: int, raw: bytes, error: dict[str, Any], item: Any = item) -> None:
             inbox.reject(item, number, raw, error)
 
-        try:  # one transaction per file: a failure leaves the file whole for the next round
-            report = ingest_lines(item.lines, host, on_bad=keep,
-                                  group=max(1, len(item.lines)))
-        except StorageError as exc:
+        unfinished: list[tuple[int, bytes]] = []
+        try:
+            report = _ingest(_claimed_lines(item, unfinished), host, keep, GROUP)
+        except (StorageError, OSError) as exc:
             log.warning("inbox: %s stays for the next round: %s", item.path.name, exc)
+            item.close()
             continue
-        if item.tail:
-            number = len(item.lines) + 1
+        for number, tail in unfinished:
             report.rejected += 1
             error = {"line": number, "code": "unfinished_line",
                      "message": "the last line has no newline (its host stopped mid-write)",
                      "field": ""}
             if len(report.errors) < MAX_REPORTED:
                 report.errors.append(error)
-            keep(number, item.tail, error)
+            keep(number, tail, error)
         inbox.done(item)
         total.add(report)
     return total
+
+
+def _claimed_lines(item: ClaimedFile,
+                   unfinished: list[tuple[int, bytes]]) -> Iterator[tuple[int, bytes, str]]:
+    """A claimed file's complete lines with their stable ids; a last line without its newline
+    goes to ``unfinished``."""
+    for line in item.lines(hp.MAX_LINE):
+        if line.complete:
+            yield line.number, line.raw, item.line_id(line.offset)
+        else:
+            unfinished.append((line.number, line.raw[:hp.MAX_LINE]))
 
 
 def take_inbox(companion: Companion) -> IngestReport:

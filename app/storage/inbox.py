@@ -14,11 +14,13 @@ Why rename-to-claim and not "read up to the last newline and remember the offset
 would have to be committed together with the events or a crash would ingest lines twice or
 never. A claim makes the file the companion's alone: rename it (new host writes create a new
 file), take its lock (waits out a write in progress; a writer that opened it before the rename
-sees the name no longer matches and opens a new file), then read it whole. Its events are
-committed in one transaction and only then is the file deleted; a crash before the delete
-leaves the ``.claimed`` file, which the next round ingests again (at least once, never lost).
-On Windows a file a host has open cannot be renamed, so the claim simply waits for the next
-round.
+sees the name no longer matches and opens a new file), then read it line by line (a file of
+any size costs one line of memory at a time). Its events are committed in groups and only then
+is the file deleted; a crash before the delete leaves the ``.claimed`` file, which the next
+round ingests again, and no line is stored twice: every line has a stable id (``line_id``: the
+host's ``event_id``, or one made from the host's file name and the line's byte offset, which a
+claim does not change), kept like any host id (``app.storage.event_ids``). On Windows a file a
+host has open cannot be renamed, so the claim simply waits for the next round.
 
 A last line without its newline is the remains of a host killed mid-write: it was never
 acknowledged and is kept aside as a bad line like any other.
@@ -27,6 +29,7 @@ acknowledged and is kept aside as a bad line like any other.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -36,6 +39,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from app.model.text import printable
 from app.storage.files import private_dir, private_file
@@ -56,18 +60,63 @@ def inbox_dir(state_dir: Path) -> Path:
     return state_dir / INBOX_DIR
 
 
+@dataclass(frozen=True)
+class InboxLine:
+    """One line of a claimed file: ``raw`` without its newline; ``complete`` False for a last
+    line without one (a host stopped mid-write); ``too_long`` when it was cut at the limit."""
+
+    number: int
+    offset: int
+    raw: bytes
+    complete: bool
+    too_long: bool = False
+
+
 @dataclass
 class ClaimedFile:
-    """A file taken from the inbox; ``lines`` are its complete lines, ``tail`` any partial one."""
+    """A file taken from the inbox, open and locked until ``Inbox.done`` or the next claim."""
 
     path: Path
-    lines: list[bytes]
-    tail: bytes
+    handle: BinaryIO
 
     @property
     def origin(self) -> str:
         """The host's file name it came from."""
         return self.path.name.split(".", 1)[0] + SUFFIX
+
+    def line_id(self, offset: int) -> str:
+        """A stable id for the line at ``offset`` of this host file, the same on every claim."""
+        digest = hashlib.sha256(f"{self.origin}\0{offset}".encode("utf-8", "backslashreplace"))
+        return "inbox-" + digest.hexdigest()[:40]
+
+    def lines(self, max_line: int) -> Iterator[InboxLine]:
+        """The lines one at a time, each at most ``max_line`` bytes held (a longer line is
+        skipped to its newline and given as ``too_long`` with its first bytes)."""
+        self.handle.seek(0)
+        offset = 0
+        number = 0
+        while True:
+            line = self.handle.readline(max_line + 2)
+            if not line:
+                return
+            number += 1
+            start = offset
+            offset += len(line)
+            too_long = len(line) > max_line + 1 and not line.endswith(b"\n")
+            while too_long and not line.endswith(b"\n"):
+                more = self.handle.readline(max_line)
+                if not more:
+                    break
+                offset += len(more)
+                line = line[:max_line + 1] + more[-1:]
+            complete = line.endswith(b"\n")
+            yield InboxLine(number, start, line.rstrip(b"\r\n") if complete else line,
+                            complete, too_long)
+
+    def close(self) -> None:
+        """Let go of the file (and its lock)."""
+        with contextlib.suppress(OSError):
+            self.handle.close()
 
 
 def _ours(info: os.stat_result) -> bool:
@@ -130,14 +179,19 @@ class Inbox:
         return [path for _mtime, _name, path in sorted(found)]
 
     def claim(self) -> Iterator[ClaimedFile]:
-        """Take each pending file, one at a time; call ``done`` after committing its events."""
+        """Take each pending file, one at a time; call ``done`` after committing its events
+        (a file left without ``done`` is let go of and taken again next round)."""
         for path in self.pending():
             claimed = path if path.name.endswith(CLAIMED) else self._rename(path)
             if claimed is None:
                 continue
-            item = self._read(claimed)
-            if item is not None:
+            item = self._open(claimed)
+            if item is None:
+                continue
+            try:
                 yield item
+            finally:
+                item.close()
 
     def _rename(self, path: Path) -> Path | None:
         target = path.with_name(f"{path.stem}.{uuid.uuid4().hex[:8]}{CLAIMED}")
@@ -147,24 +201,15 @@ class Inbox:
             return None
         return target
 
-    def _read(self, path: Path) -> ClaimedFile | None:
+    def _open(self, path: Path) -> ClaimedFile | None:
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         except OSError:
             return None
-        if not _ours(os.fstat(fd)):
-            os.close(fd)
+        if not _ours(os.fstat(fd)) or not _lock(fd, LOCK_WAIT):
+            os.close(fd)  # not ours, or a host stuck mid-write: its lines wait for next round
             return None
-        try:
-            if not _lock(fd, LOCK_WAIT):
-                return None  # a host is stuck mid-write; its lines wait for the next round
-            with os.fdopen(os.dup(fd), "rb") as handle:
-                data = handle.read()
-        finally:
-            os.close(fd)
-        head, newline, tail = data.rpartition(b"\n")
-        lines = head.split(b"\n") if newline else []
-        return ClaimedFile(path, lines, tail)
+        return ClaimedFile(path, os.fdopen(fd, "rb"))
 
     def reject(self, item: ClaimedFile, number: int, raw: bytes, error: dict[str, str]) -> None:
         """Keep a bad line aside with the reason (never fails the ingestion)."""
@@ -185,6 +230,7 @@ class Inbox:
 
     def done(self, item: ClaimedFile) -> None:
         """The file's events are committed: remove it."""
+        item.close()
         with contextlib.suppress(FileNotFoundError):
             item.path.unlink()
 

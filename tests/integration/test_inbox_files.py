@@ -93,3 +93,44 @@ def test_rejected_folder_is_capped_by_size(tmp_path):
         os.utime(path, (1_000_000 + number, 1_000_000 + number))
     assert cap_folder(tmp_path, "*.jsonl", max_bytes=2500) == 2
     assert sorted(path.name for path in tmp_path.iterdir()) == ["2.jsonl", "3.jsonl"]
+
+
+def test_a_file_taken_again_after_a_crash_stores_nothing_twice(companion):
+    inbox = Inbox(companion.home / "inbox")
+    inbox.ensure()
+    data = b"".join(b'{"name":"feature.a","value":%d}\n' % n for n in range(5))
+    (inbox.path / "1-host.jsonl").write_bytes(data)
+    first = ingest_inbox(inbox, CompanionHost(companion))
+    assert first.accepted == 5 and first.duplicates == 0
+    queued = companion.outbox.counts()
+    # a crash between the commit and the delete leaves the same host file to be read again
+    (inbox.path / "1-host.jsonl").write_bytes(data)
+    again = ingest_inbox(inbox, CompanionHost(companion))
+    assert again.accepted == 5 and again.duplicates == 5 and not again.not_kept
+    assert companion.outbox.counts() == queued
+    assert not list(inbox.path.glob("1-host*"))
+
+
+def _peak_rss_kib() -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for row in status:
+            if row.startswith("VmHWM:"):
+                return int(row.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
+@pytest.mark.timeout(600)
+def test_a_large_inbox_file_is_read_in_bounded_memory(companion):
+    inbox = Inbox(companion.home / "inbox")
+    inbox.ensure()
+    line = b'{"name":"feature.a","value":1,"props":{"pad":"' + b"x" * 3900 + b'"}}\n'
+    block = line * 256
+    with open(inbox.path / "1-big.jsonl", "wb") as out:
+        for _ in range(200):  # about 200 MB
+            out.write(block)
+    before = _peak_rss_kib()
+    report = ingest_inbox(inbox, CompanionHost(companion))
+    growth_mib = (_peak_rss_kib() - before) / 1024
+    assert report.accepted + report.rejected == 200 * 256
+    assert growth_mib < 50, growth_mib

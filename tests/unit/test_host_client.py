@@ -82,8 +82,9 @@ def test_appends_racing_claims_lose_nothing(tmp_path):
     def claimer() -> None:
         while not stop.is_set():
             for item in inbox.claim():
-                assert not item.tail
-                seen.extend(line for line in item.lines if line)
+                lines = list(item.lines(1 << 20))
+                assert all(line.complete for line in lines)
+                seen.extend(line.raw for line in lines if line.raw)
                 inbox.done(item)
 
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
@@ -96,6 +97,6 @@ def test_appends_racing_claims_lose_nothing(tmp_path):
     stop.set()
     reader.join()
     for item in inbox.claim():
-        seen.extend(line for line in item.lines if line)
+        seen.extend(line.raw for line in item.lines(1 << 20) if line.raw)
         inbox.done(item)
     assert len(seen) == 800 and len(set(seen)) == 800
