@@ -63,13 +63,12 @@ def inbox_dir(state_dir: Path) -> Path:
 @dataclass(frozen=True)
 class InboxLine:
     """One line of a claimed file: ``raw`` without its newline; ``complete`` False for a last
-    line without one (a host stopped mid-write); ``too_long`` when it was cut at the limit."""
+    line without one (a host stopped mid-write)."""
 
     number: int
     offset: int
     raw: bytes
     complete: bool
-    too_long: bool = False
 
 
 @dataclass
@@ -91,7 +90,8 @@ class ClaimedFile:
 
     def lines(self, max_line: int) -> Iterator[InboxLine]:
         """The lines one at a time, each at most ``max_line`` bytes held (a longer line is
-        skipped to its newline and given as ``too_long`` with its first bytes)."""
+        skipped to its newline and given with its first ``max_line + 1`` bytes, so the door's
+        line limit refuses it)."""
         self.handle.seek(0)
         offset = 0
         number = 0
@@ -111,7 +111,7 @@ class ClaimedFile:
                 line = line[:max_line + 1] + more[-1:]
             complete = line.endswith(b"\n")
             yield InboxLine(number, start, line.rstrip(b"\r\n") if complete else line,
-                            complete, too_long)
+                            complete)
 
     def close(self) -> None:
         """Let go of the file (and its lock)."""
