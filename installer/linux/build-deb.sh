@@ -126,7 +126,8 @@ echo "/etc/xdg/autostart/$APP.desktop" > "$PKG/DEBIAN/conffiles"
 # libGL/libEGL, libxcb: they must match the machine) and the ones build.spec leaves to the system
 # (SYSTEM_LIBS: what apt itself depends on), found with ldd and mapped with dpkg -S;
 # fontconfig-config for the font configuration (its Depends pull in a font).
-GLIBC="$(ldd --version | head -1 | grep -oE '[0-9]+\.[0-9]+$')"
+# awk reads ldd's whole output: with pipefail, `head -1` could end ldd with SIGPIPE (exit 141).
+GLIBC="$(ldd --version | awk 'NR == 1 {print $NF}')"
 SYSLIBS="$(find "$PKG/opt/$APP" -type f \( -name '*.so*' -o -name "$APP" \) -print0 \
     | LD_LIBRARY_PATH="$PKG/opt/$APP/_internal:$PKG/opt/$APP/_internal/PySide6/Qt/lib" xargs -0 ldd 2>/dev/null \
     | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | grep -v "^$PKG/" | sort -u)"
