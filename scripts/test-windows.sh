@@ -46,6 +46,7 @@ done
 [[ ${#pytest_args[@]} -gt 0 ]] || pytest_args=(
     tests/windows tests/ui/test_tray.py tests/ui/test_consent_window.py
     tests/ui/test_history_window.py tests/unit/test_host_client.py tests/unit/test_deadline.py
+    tests/integration/test_http_deadline.py
     --deselect tests/ui/test_tray.py::test_single_instance_name_does_not_follow_the_user_variable)
 # shellcheck source=scripts/windows/prefix.sh
 source scripts/windows/prefix.sh

@@ -1,26 +1,31 @@
-"""A total deadline for one blocking network exchange, kept by one watchdog thread.
+"""A total deadline for one blocking network exchange, kept by the sockets themselves.
 
-Socket timeouts bound each read, not the whole: a peer sending one byte just before every
-timeout never trips them. An ``Exchange`` is entered on the thread doing the I/O; every socket
-registered with ``watch`` while it runs is shut down when its deadline passes, which wakes the
-blocked read at once (it sees the end of the stream or an error). The caller then checks
-``expired`` and reports the deadline, not whatever the cut connection looked like.
+Socket timeouts bound each call, not the whole: a peer sending one byte just before every
+timeout never trips them. An ``Exchange`` is entered on the thread doing the I/O. A socket made
+``bound`` sets its own timeout, at the start of every blocking call, to the exchange's per-call
+timeout or to what is left of the exchange, whichever is shorter, and refuses the call once
+nothing is left. CPython bounds a whole call by the timeout it starts with (a ``sendall``, a TLS
+read, write or handshake included), so the exchange as a whole ends by its deadline.
 
-A ``Watchdog`` (one daemon thread, started on first use) serves every exchange of its owner,
-e.g. one HTTP client; ``stop`` ends the thread.
+No thread watches the clock, and nothing has to wake a read blocked in another thread: on
+Windows neither ``shutdown`` nor closing a duplicate of the socket does that, so the same rule
+holds there as on Linux and macOS.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
-import socket
 import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any, Protocol, TypeVar
 
 _current = threading.local()
+_SLACK = 0.01  # a timed-out call may return a hair before the deadline it was cut to
+
+
+class DeadlineExceeded(TimeoutError):
+    """The exchange's deadline had passed when a socket call was about to start."""
 
 
 class Exchange:
@@ -28,82 +33,112 @@ class Exchange:
 
     Args:
         seconds: how long the whole exchange may take from ``__enter__``.
-        watchdog: the thread that keeps the time.
+        per_call: the longest any single socket call may take (the read timeout).
     """
 
-    def __init__(self, seconds: float, watchdog: Watchdog) -> None:
+    def __init__(self, seconds: float, per_call: float | None = None) -> None:
         self.seconds = seconds
-        self.watchdog = watchdog
+        self.per_call = seconds if per_call is None else per_call
         self.expires = 0.0
-        self.expired = False
-        self._finished = False
-        self._lock = threading.Lock()
-        self._sockets: list[socket.socket] = []
-        self._to_close: list[socket.socket] = []
+        self._ended = 0.0
+        self._outer: Exchange | None = None
 
     def remaining(self) -> float:
         """Seconds left (negative once expired)."""
         return self.expires - time.monotonic()
 
-    def watch(self, sock: socket.socket) -> None:
-        """Shut ``sock`` down at the deadline (at once if it has passed)."""
-        with self._lock:
-            if self._finished:
-                return
-            if self.expired:
-                _shutdown(sock)
-            else:
-                self._sockets.append(sock)
-
-    def release(self, sock: socket.socket) -> bool:
-        """Close ``sock`` when the exchange ends if it is watched; False if it is not.
-
-        A connection closed in the middle of an exchange (HTTP/1.0: right after the headers)
-        is still read through; its socket must stay under the deadline until the end.
-        """
-        with self._lock:
-            if self._finished or not any(s is sock for s in self._sockets):
-                return False
-            self._to_close.append(sock)
-            return True
-
-    def expire(self) -> None:
-        """The deadline has passed: cut every watched socket (called by the watchdog)."""
-        with self._lock:
-            if self._finished:
-                return
-            self.expired = True
-            for sock in self._sockets:
-                _shutdown(sock)
-
     @property
-    def finished(self) -> bool:
-        """Whether the exchange is over (the watchdog may forget it)."""
-        return self._finished
+    def expired(self) -> bool:
+        """Whether the deadline passed while the exchange ran (a call cut short by it ends
+        right at it)."""
+        now = self._ended or time.monotonic()
+        return self.expires > 0 and now >= self.expires - _SLACK
 
     def __enter__(self) -> Exchange:
         self.expires = time.monotonic() + self.seconds
+        self._ended = 0.0
         self._outer = getattr(_current, "exchange", None)
         _current.exchange = self
-        self.watchdog.add(self)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        with self._lock:
-            self._finished = True
-            self._sockets.clear()
-            to_close, self._to_close = self._to_close, []
-        for sock in to_close:
-            sock.close()
+        self._ended = time.monotonic()
         _current.exchange = self._outer
 
 
-def watch(sock: socket.socket) -> None:
-    """Put ``sock`` under the deadline of the exchange running on this thread, if any."""
+class _Timed(Protocol):
+    def settimeout(self, value: float | None, /) -> None: ...
+
+
+def clamp(sock: _Timed) -> None:
+    """Before a blocking call on ``sock``: give it the time the current exchange allows.
+
+    Outside an exchange nothing changes. Raises ``DeadlineExceeded`` once the time is up.
+    """
     exchange: Exchange | None = getattr(_current, "exchange", None)
-    if exchange is not None:
-        exchange.watch(sock)
+    if exchange is None:
+        return
+    left = exchange.remaining()
+    if left <= 0:
+        raise DeadlineExceeded(f"the {exchange.seconds:g} s for this exchange are up")
+    sock.settimeout(min(exchange.per_call, left))
+
+
+class _Bounded:
+    """Mixin: every blocking call clamps the socket's timeout first (see ``clamp``)."""
+
+    __slots__ = ()
+
+    def recv(self, *args: Any) -> Any:
+        clamp(self)  # type: ignore[arg-type]
+        return super().recv(*args)  # type: ignore[misc]
+
+    def recv_into(self, *args: Any) -> Any:
+        clamp(self)  # type: ignore[arg-type]
+        return super().recv_into(*args)  # type: ignore[misc]
+
+    def send(self, *args: Any) -> Any:
+        clamp(self)  # type: ignore[arg-type]
+        return super().send(*args)  # type: ignore[misc]
+
+    def sendall(self, *args: Any) -> Any:
+        clamp(self)  # type: ignore[arg-type]
+        return super().sendall(*args)  # type: ignore[misc]
+
+    def read(self, *args: Any) -> Any:  # ssl.SSLSocket
+        clamp(self)  # type: ignore[arg-type]
+        return super().read(*args)  # type: ignore[misc]
+
+    def write(self, *args: Any) -> Any:  # ssl.SSLSocket
+        clamp(self)  # type: ignore[arg-type]
+        return super().write(*args)  # type: ignore[misc]
+
+    def do_handshake(self, *args: Any) -> Any:  # ssl.SSLSocket
+        clamp(self)  # type: ignore[arg-type]
+        return super().do_handshake(*args)  # type: ignore[misc]
+
+
+_bounded_classes: dict[type, type] = {}
+_S = TypeVar("_S")
+
+
+def bound(sock: _S) -> _S:
+    """Put ``sock`` (a socket or a TLS socket) under the deadline of whatever exchange uses it.
+
+    The object keeps its identity and state; only its class gains the clamping calls, so
+    whoever already holds it (a connection, a TLS layer, a file made by ``makefile``) is covered.
+    The socket is clamped once at once, so a TLS handshake started right after ends in time.
+    """
+    cls = type(sock)
+    if not issubclass(cls, _Bounded):
+        sub = _bounded_classes.get(cls)
+        if sub is None:
+            sub = _bounded_classes.setdefault(
+                cls, type(f"Bounded{cls.__name__}", (_Bounded, cls), {"__slots__": ()}))
+        sock.__class__ = sub
+    clamp(sock)  # type: ignore[arg-type]
+    return sock
 
 
 def when_sent(callback: Callable[[], None] | None) -> None:
@@ -122,72 +157,3 @@ def sent() -> None:
     if callback is not None:
         _current.on_sent = None
         callback()
-
-
-def release(sock: socket.socket) -> None:
-    """Close ``sock`` now, or when the exchange watching it on this thread ends."""
-    exchange: Exchange | None = getattr(_current, "exchange", None)
-    if exchange is None or not exchange.release(sock):
-        sock.close()
-
-
-def _shutdown(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass  # already closed or never connected: nothing left to wake
-
-
-class Watchdog:
-    """Expires exchanges in deadline order; sleeps until the nearest one."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, Exchange]] = []
-        self._order = itertools.count()
-        self._thread: threading.Thread | None = None
-        self._stopped = False
-
-    def add(self, exchange: Exchange) -> None:
-        """Keep ``exchange``'s deadline (starts the thread on first use)."""
-        with self._cond:
-            self._stopped = False  # used again after stop(), as a closed session may be
-            heapq.heappush(self._heap, (exchange.expires, next(self._order), exchange))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="http-deadline",
-                                                daemon=True)
-                self._thread.start()
-            elif self._heap[0][2] is exchange:
-                self._cond.notify()  # an earlier deadline than the one being waited for
-
-    def stop(self) -> None:
-        """End the thread; exchanges still running are expired now."""
-        with self._cond:
-            self._stopped = True
-            pending = [item[2] for item in self._heap]
-            self._heap.clear()
-            self._cond.notify()
-            thread, self._thread = self._thread, None
-        for exchange in pending:
-            exchange.expire()
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(5)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                if self._stopped:
-                    return
-                while self._heap and self._heap[0][2].finished:
-                    heapq.heappop(self._heap)
-                if not self._heap:
-                    self._cond.wait()
-                    continue
-                expires, _, exchange = self._heap[0]
-                delay = expires - time.monotonic()
-                if delay > 0:
-                    self._cond.wait(delay)
-                    continue
-                heapq.heappop(self._heap)
-            exchange.expire()
-

@@ -7,8 +7,8 @@
 
 - Deadline: ``requests`` only bounds each socket operation, so a server trickling one byte a
   second could hold a request for as long as it liked. Every exchange here (connect, proxy
-  tunnel, TLS handshake, request, headers, body) ends by its deadline: the watchdog
-  (``app/delivery/deadline.py``) shuts the connection's socket down when the time is up.
+  tunnel, TLS handshake, request, headers, body) ends by its deadline: each socket call is
+  given at most the time left (``app/delivery/deadline.py``), the same way on every OS.
 - Trust: TLS verifies against the operating system's trust store (``truststore``), so a company
   CA installed on the machine works without configuration; certifi's bundle is used only where
   no system store can be found. Verification is never switched off.
@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import http.client
 import os
+import socket
 import ssl
 import sys
 from typing import Any
@@ -49,7 +50,7 @@ from urllib3.exceptions import (
 )
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
-from app.delivery.deadline import Exchange, Watchdog, release, sent, watch
+from app.delivery.deadline import DeadlineExceeded, Exchange, bound, sent
 from app.model.wire import HttpResponse, PreparedRequest
 from app.storage.config import is_loopback as _is_loopback
 
@@ -122,34 +123,26 @@ def proxies_for(url: str) -> dict[str, str]:
 class _Watched:
     """Mixin for urllib3 connections: every socket is put under the current exchange's deadline.
 
-    A duplicate of the socket's descriptor is kept so the watchdog can shut the connection down
-    whatever wraps it later (a TLS layer replaces the socket object, not the connection).
+    The plain socket is bound as soon as it is connected (so a proxy tunnel and the TLS
+    handshake are covered), and again whatever TLS layer replaces it (``deadline.bound``).
     """
 
-    _deadline_dup: Any = None
-
     def _new_conn(self) -> Any:
-        sock = super()._new_conn()  # type: ignore[misc]
-        self._drop_dup()
-        self._deadline_dup = sock.dup()
-        watch(self._deadline_dup)
-        return sock
+        return bound(super()._new_conn())  # type: ignore[misc]
+
+    def _connect_tls_proxy(self, hostname: str, sock: Any) -> Any:
+        return bound(super()._connect_tls_proxy(hostname, sock))  # type: ignore[misc]
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        sock = getattr(self, "sock", None)
+        if isinstance(sock, socket.socket):  # not a TLS-in-TLS layer: its socket is bound
+            self.sock = bound(sock)
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
-        if self._deadline_dup is not None:  # a kept-alive connection serving a new exchange
-            watch(self._deadline_dup)
         result = super().request(*args, **kwargs)  # type: ignore[misc]
         sent()  # written: from here on this thread only waits (``deadline.when_sent``)
         return result
-
-    def close(self) -> None:
-        super().close()  # type: ignore[misc]
-        self._drop_dup()
-
-    def _drop_dup(self) -> None:
-        dup, self._deadline_dup = self._deadline_dup, None
-        if dup is not None:
-            release(dup)
 
 
 class _HTTPConnection(_Watched, HTTPConnection):
@@ -198,7 +191,6 @@ class HttpClient:
     def __init__(self, timeout: float = 15.0) -> None:
         self.timeout = (min(timeout, 10.0), timeout)
         self.deadline = timeout
-        self._watchdog = Watchdog()
         self._context, self.trust = tls_context()
         self._direct: urllib3.PoolManager = self._manager(None)
         self._proxied: dict[str, urllib3.ProxyManager] = {}
@@ -233,7 +225,7 @@ class HttpClient:
         if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(host)):
             raise TransportError(f"refusing to send over {parts.scheme}:// to {host}")
         proxies = proxies_for(request.url)
-        exchange = Exchange(self.deadline, self._watchdog)
+        exchange = Exchange(self.deadline, per_call=self.timeout[1])
         try:
             return self._send(request, proxies, exchange)
         finally:
@@ -258,7 +250,7 @@ class HttpClient:
                 raise self._late(host) from None
             raise TransportError(f"the proxy for {host} refused or failed the connection")\
                 from None
-        except ReadTimeoutError:
+        except (ReadTimeoutError, DeadlineExceeded):
             raise self._late(host) from None
         except NewConnectionError:
             if exchange.expired:
@@ -273,9 +265,6 @@ class HttpClient:
                 raise TransportError(f"the connection to {host} was closed before a whole "
                                      "answer came") from None
             raise TransportError(f"{type(exc).__name__} talking to {host}") from None
-        if exchange.expired:
-            # The watchdog cut the connection; what was read may look whole but is not.
-            raise self._late(host)
         return result
 
     def _exchange(self, request: PreparedRequest, proxies: dict[str, str],
@@ -313,6 +302,5 @@ class HttpClient:
         return TransportError(f"no answer from {host} within {self.deadline:g} s")
 
     def close(self) -> None:
-        """Close pooled connections and end the deadline thread."""
+        """Close pooled connections."""
         self._clear()
-        self._watchdog.stop()
