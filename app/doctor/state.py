@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.core.overall import Reason, license_relevant, overall
 from app.doctor.check import Check, Verdict
+from app.model.errors import NO_KEY_SKIP_REASON
 
 if TYPE_CHECKING:
     from app.core.status import CompanionStatus
@@ -49,6 +50,9 @@ def check_license(status: CompanionStatus, offline: dict[str, Any] | None) -> Ch
     if state.state == "valid":
         return Check("license", Verdict.OK, detail)
     if state.state == "no-key":
+        detail += "".join(f"; {b.title}: no license key; events for it are skipped "
+                          '(without_key = "skip")' for b in status.backends
+                          if b.waiting_because == NO_KEY_SKIP_REASON)
         return Check("license", Verdict.FAIL, detail, "enter your license key "
                      "(license-companion license set, or the tray's License window)")
     if state.state == "invalid":
