@@ -489,6 +489,10 @@ class Companion:
             if name not in self.senders:
                 backends.append(disabled_backend(name, title))
         problems, warnings = collect_problems(tuple(self.db.notices), tuple(backends), license)
+        from app.core import tray_panel
+
+        if tray_panel.waiting_for_panel(self.state):
+            warnings = (*warnings, tray_panel.NO_PANEL)
         return CompanionStatus(
             product=self.config.product.name,
             config=str(self.config.source),
