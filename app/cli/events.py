@@ -227,7 +227,9 @@ def cmd_history(ctx: Context) -> int:
         sig = f"; signature {sig}" if sig else ""
         dup = (f"  (possible duplicate: {e.possible_duplicates} event(s) sent before without "
                "an answer)" if e.possible_duplicates else "")
-        out(f"{when(e.at)}  {e.backend:13} {e.event_count:4} event(s) [{cats}]  "
+        names = printable(consent_view.event_names_text(e.event_names))
+        names = f" ({names})" if names else ""
+        out(f"{when(e.at)}  {e.backend:13} {e.event_count:4} event(s){names} [{cats}]  "
             f"{consent_view.outcome_words(e)}  {status}: {printable(e.message)}{sig}{dup}")
         if e.errors:
             label = "removed" if e.verdict == "dropped" else "server errors"

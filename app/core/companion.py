@@ -26,7 +26,13 @@ from app.core.track_result import TrackResult
 from app.delivery.lazy_http import LazyHttpClient
 from app.delivery.parallel import run_each
 from app.model.consent import NO_POLICY, AdminPolicy, Choice
-from app.model.errors import NO_KEY_REASON, CompanionError, NoLicenseKeyError, ValidationError
+from app.model.errors import (
+    NO_KEY_REASON,
+    NO_KEY_SKIP_REASON,
+    CompanionError,
+    NoLicenseKeyError,
+    ValidationError,
+)
 from app.model.ids import uuid4_text
 from app.storage import drops
 from app.storage.config import VendorConfig
@@ -255,7 +261,18 @@ class Companion:
         checked = [check_event(args, self.consent, self.clock, self.session_id) for args in events]
         host_ids = {str(args["event_id"]) for args in events if args.get("event_id")}
         return store_checked(self.db, self.consent, self.outbox, self.backend_names, checked,
-                             self.history_store, host_ids, self.event_ids)
+                             self.history_store, host_ids, self.event_ids, self._skipped())
+
+    def _skipped(self) -> dict[str, str]:
+        """Backends not to keep new events for now: KeyManager without a license key when the
+        vendor configuration says ``without_key = "skip"``."""
+        if self.config.keymanager.without_key != "skip" or "keymanager" not in self.backend_names:
+            return {}
+        from app.core.key_presence import key_missing
+
+        if key_missing(self.state, self.license, self.clock()):
+            return {"keymanager": drops.NO_LICENSE_KEY}
+        return {}
 
     # consent ----------------------------------------------------------------------------
 
@@ -456,6 +473,8 @@ class Companion:
             wait, why = sender.wait_time()
             if sender.backend.needs_license and no_key:
                 wait, why = float("inf"), NO_KEY_REASON  # nothing goes to it without a key
+            if why == NO_KEY_REASON and self.config.keymanager.without_key == "skip":
+                why = NO_KEY_SKIP_REASON
             problem = self.backend_problem(name)
             title = sender.backend.title
             backends.append(BackendStatus(
@@ -470,6 +489,10 @@ class Companion:
             if name not in self.senders:
                 backends.append(disabled_backend(name, title))
         problems, warnings = collect_problems(tuple(self.db.notices), tuple(backends), license)
+        from app.core import tray_panel
+
+        if tray_panel.waiting_for_panel(self.state):
+            warnings = (*warnings, tray_panel.NO_PANEL)
         return CompanionStatus(
             product=self.config.product.name,
             config=str(self.config.source),

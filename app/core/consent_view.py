@@ -200,6 +200,18 @@ def signature_words(entry: HistoryEntry) -> str:
     return SIGNATURE_WORDS.get(entry.signature, entry.signature)
 
 
+def event_names_text(names: Iterable[str], most: int = 5) -> str:
+    """A request's event names in a line: each name once, in order, with ``×n`` when it came
+    more than once, at most ``most`` of them and then ``… +k`` (the history's row text)."""
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    shown = [name if n == 1 else f"{name} ×{n}" for name, n in list(counts.items())[:most]]
+    if len(counts) > most:
+        shown.append(f"… +{len(counts) - most}")
+    return ", ".join(shown)
+
+
 def history_data(entries: Iterable[HistoryEntry]) -> list[dict[str, Any]]:
     """``history --json`` and the History window's export: the same list, newest first."""
     result = []

@@ -46,7 +46,8 @@ def check_event(args: Mapping[str, Any], consent: ConsentPolicy, clock: Callable
 def store_checked(db: Database, consent: ConsentPolicy, outbox: Outbox,
                   backends: tuple[str, ...], checked: Sequence[Checked],
                   history: History | None = None, host_ids: Collection[str] = (),
-                  event_ids: EventIds | None = None) -> list[TrackResult | ValidationError]:
+                  event_ids: EventIds | None = None, skipped: Mapping[str, str] | None = None,
+                  ) -> list[TrackResult | ValidationError]:
     """Store the valid events of ``checked`` in one transaction; one result per entry.
 
     Denied categories are counted, not stored; undecided ones are stored but bounded
@@ -56,6 +57,9 @@ def store_checked(db: Database, consent: ConsentPolicy, outbox: Outbox,
     ``history`` in the same transaction, and its total reported on the last stored event. An
     event whose id is in ``host_ids`` (the host chose it) is stored at most once
     (``event_ids``): a copy is answered as stored, ``duplicate``, and not stored again.
+    ``skipped`` names backends (of ``backends``) not to store events for now, with the reason
+    (KeyManager without a license key, ``no_license_key``); those are counted and written to
+    ``history`` as drops.
 
     Raises:
         StorageError: nothing of it was stored (the transaction was rolled back).
@@ -95,7 +99,12 @@ def store_checked(db: Database, consent: ConsentPolicy, outbox: Outbox,
             stored = [entry for entry in stored if id(entry[0]) not in copies]
         for category_id, count in denied.items():
             outbox.count_discarded(category_id, count, conn=conn)
-        cost = outbox.enqueue_many(stored, backends, holds, conn=conn)
+        skipped = skipped or {}
+        keep_for = tuple(name for name in backends if name not in skipped)
+        cost = outbox.enqueue_many(stored, keep_for, holds, conn=conn)
+        for name, why in skipped.items():
+            for _event, category_id in stored:
+                drops.add(cost.drops, name, why, category_id, 1)
         drops.record(conn, cost.drops, history)
     last = stored[-1][0] if stored else None
     results: list[TrackResult | ValidationError] = []
@@ -108,7 +117,8 @@ def store_checked(db: Database, consent: ConsentPolicy, outbox: Outbox,
             results.append(TrackResult(event, category.id, True, backends, duplicate=True))
             continue
         why = denials.get(category.id) or ("" if backends else drops.NO_BACKEND)
-        lost = {name: why for name in backends} if why else cost.removed.get(event.id, {})
+        lost = {name: why for name in backends} if why else \
+            {**skipped, **cost.removed.get(event.id, {})}
         kept = len(lost) < len(backends)
         reason = "" if kept else why or next(iter(lost.values()))
         counted = (cost.dropped, cost.held_dropped) if event is last else (0, 0)

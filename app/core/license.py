@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 ANSWER_KEY = "license:answer"  # the last real answer about the license (never the key)
 ATTEMPT_KEY = "license:attempt"  # the last attempt that got no usable answer
 NO_KEY_SEEN = "license:no-key"  # the last check found no key stored (cleared by storing one)
+KEY_SEEN = "license:key-seen"  # a key was seen stored (``app.core.key_presence``)
 KEYMANAGER_STATE = "backend:keymanager"  # KeyManager's send state (``Sender.state_key``)
 
 
@@ -215,18 +216,21 @@ class LicenseService:
         """
         key = self.store.set(raw)
         self._forget()
+        self.state.set(KEY_SEEN, {"at": self.clock()})
         return mask_secret(key)
 
     def clear_key(self) -> bool:
         """Remove the key and its cached status; True when a key was stored."""
         removed = self.store.clear()
         self._forget()
+        self.state.set(NO_KEY_SEEN, {"at": self.clock()})  # known now: no key is stored
         return removed
 
     def _forget(self) -> None:
         self.state.delete(ANSWER_KEY)
         self.state.delete(ATTEMPT_KEY)
         self.state.delete(NO_KEY_SEEN)
+        self.state.delete(KEY_SEEN)
         # KeyManager telemetry waiting for a key looks again at once (``Sender.wait_time``).
         if self.state.get(KEYMANAGER_STATE, {}).get("waiting_key_at"):
             self.state.update(KEYMANAGER_STATE, {"waiting_key_at": None})

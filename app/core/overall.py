@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core.status import CompanionStatus, Problem
-from app.model.errors import NO_KEY_REASON
+from app.model.errors import NO_KEY_REASON, NO_KEY_SKIP_REASON
 from app.support.i18n import _, ngettext
 
 # ``Overall.level`` values, the tray's icons (``tray_state.Level``).
@@ -143,9 +143,12 @@ def reasons(status: CompanionStatus, *, paused: bool | None = None, keyring: str
     for backend in status.backends:
         if not backend.configured:
             continue
-        if backend.waiting_because == NO_KEY_REASON:
+        if backend.waiting_because in (NO_KEY_REASON, NO_KEY_SKIP_REASON):
+            detail = (f"{backend.title}: no license key; events for it are skipped "
+                      "(without_key = \"skip\")" if backend.waiting_because == NO_KEY_SKIP_REASON
+                      else f"{backend.title}: {backend.queued} events wait for a key")
             found.append(Reason("no-license-key", ATTENTION, _("No license key entered"),
-                                f"{backend.title}: {backend.queued} events wait for a key",
+                                detail,
                                 "enter your key: license-companion license set "
                                 "(or the tray's License window)"))
         elif backend.state.failures and not backend.state.blocked:

@@ -402,7 +402,8 @@ class Sender:
             self.history.record(self.backend.name, {i.category for i in items},
                                 work.request.event_ids, outcome, conn,
                                 request_text=work.history_text,
-                                possible_duplicates=sum(1 for i in items if i.unanswered))
+                                possible_duplicates=sum(1 for i in items if i.unanswered),
+                                event_names=_names(work.request.event_ids, items))
             if settled:
                 self.outbox.ack((item.seq for item in items), conn)
             else:
@@ -473,7 +474,8 @@ class Sender:
         with self.outbox.db.write() as conn:
             self.history.record_unconfirmed(
                 self.backend.name, {i.category for i in spent},
-                list(dict.fromkeys(i.event.id for i in spent)), MAX_UNANSWERED, conn)
+                list(dict.fromkeys(i.event.id for i in spent)), MAX_UNANSWERED, conn,
+                _names(dict.fromkeys(i.event.id for i in spent), spent))
             self.outbox.ack((item.seq for item in spent), conn)
         return [item for item in queued if item.unanswered < MAX_UNANSWERED]
 
@@ -493,3 +495,9 @@ class Sender:
         if changes.get("blocked"):
             changes["blocked_setup"] = self.setup
         self.state.update(self.state_key, changes)
+
+
+def _names(event_ids: Iterable[str], items: Iterable[QueuedEvent]) -> list[str]:
+    """The event names of a request, one per event id in its order (the history's list)."""
+    by_id = {item.event.id: item.event.name for item in items}
+    return [by_id[event_id] for event_id in event_ids if event_id in by_id]

@@ -13,7 +13,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from app.core.overall import Reason, license_relevant, overall
+from app.core.tray_panel import NO_PANEL
 from app.doctor.check import Check, Verdict
+from app.model.errors import NO_KEY_SKIP_REASON
 
 if TYPE_CHECKING:
     from app.core.status import CompanionStatus
@@ -49,6 +51,9 @@ def check_license(status: CompanionStatus, offline: dict[str, Any] | None) -> Ch
     if state.state == "valid":
         return Check("license", Verdict.OK, detail)
     if state.state == "no-key":
+        detail += "".join(f"; {b.title}: no license key; events for it are skipped "
+                          '(without_key = "skip")' for b in status.backends
+                          if b.waiting_because == NO_KEY_SKIP_REASON)
         return Check("license", Verdict.FAIL, detail, "enter your license key "
                      "(license-companion license set, or the tray's License window)")
     if state.state == "invalid":
@@ -87,7 +92,11 @@ def state_checks(status: CompanionStatus, *, offline: dict[str, Any] | None = No
             checks.append(Check(name, Verdict.OK, "not paused" if name == "pause"
                                 else "decided for every category"))
     checks.append(check_license(status, offline))
-    if tray_running is not None:
+    if tray_running and NO_PANEL in status.warnings:
+        checks.append(Check("tray", Verdict.WARN, NO_PANEL, "start the desktop's panel or "
+                            "enable a system tray (e.g. the AppIndicator extension on GNOME); "
+                            "meanwhile: license-companion show license|consent|history"))
+    elif tray_running is not None:
         checks.append(Check("tray", Verdict.OK, "running (it sends by itself)") if tray_running
                       else Check("tray", Verdict.WARN, "not running: events wait until it "
                                  "starts or license-companion send runs",

@@ -46,6 +46,9 @@ class KeyringUnavailableError(CompanionError):
 
 
 NO_KEY_REASON = "no license key stored (license-companion license set)"
+# The same, when the vendor configuration has KeyManager's events skipped rather than kept.
+NO_KEY_SKIP_REASON = ("no license key stored (license-companion license set); events for it "
+                      "are skipped ([keymanager] without_key = \"skip\")")
 
 
 class NoLicenseKeyError(CompanionError):

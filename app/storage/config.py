@@ -47,7 +47,8 @@ DEFAULT_CAPS = {"keymanager": 30_000, "telemetrydeck": 100_000}
 # otherwise silently leave a setting at its default); add new settings here.
 KNOWN_KEYS: dict[str, frozenset[str]] = {
     "product": frozenset({"name", "id", "version"}),
-    "keymanager": frozenset({"enabled", "url", "api_key", "public_key", "timeout"}),
+    "keymanager": frozenset({"enabled", "url", "api_key", "public_key", "timeout",
+                             "without_key"}),
     "telemetrydeck": frozenset({"enabled", "url", "app_id", "salt", "test_mode", "timeout"}),
     "consent": frozenset({"version", "category"}),
     "consent.category": frozenset({"id", "title", "description", "events"}),
@@ -88,6 +89,14 @@ class _Reader:
 
     def flag(self, key: str, default: bool) -> bool:
         return bool(self.get(key, bool, default))
+
+    def choice(self, key: str, allowed: tuple[str, ...]) -> str:
+        """One of ``allowed`` (the first is the default)."""
+        value = str(self.get(key, str, allowed[0])).strip()
+        if value not in allowed:
+            shown = " or ".join(f'"{a}"' for a in allowed)
+            raise self.error(key, f"must be {shown}, got {value!r}")
+        return value
 
     def number(self, key: str, default: float, low: float, high: float) -> float:
         value = self.get(key, (int, float), default)
@@ -351,6 +360,7 @@ def parse_config(source: Path, text: str) -> VendorConfig:
         public_key_pem=pem,
         public_key_path=pem_path,
         timeout=km.number("timeout", 15, 1, 120),
+        without_key=km.choice("without_key", ("wait", "skip")),
     )
     if km_cfg.enabled and km_cfg.url and not product_cfg.id:
         raise product.error("id", "is required when [keymanager] has a url (KeyManager product_id)")

@@ -65,7 +65,8 @@ class ProductConfig(_Record):
 class KeyManagerConfig(_Record):
     """``[keymanager]``. ``api_key`` is a secret: never logged, never shown unmasked."""
 
-    _fields = ("enabled", "url", "api_key", "public_key_pem", "public_key_path", "timeout")
+    _fields = ("enabled", "url", "api_key", "public_key_pem", "public_key_path", "timeout",
+               "without_key")
     _hidden = frozenset({"api_key", "public_key_pem"})
     enabled: bool
     url: str
@@ -73,11 +74,13 @@ class KeyManagerConfig(_Record):
     public_key_pem: bytes | None
     public_key_path: str | None
     timeout: float
+    # while no license key is stored: "wait" keeps the events until one is, "skip" keeps none
+    without_key: str
 
     def __init__(self, enabled: bool, url: str, api_key: str, public_key_pem: bytes | None,
-                 public_key_path: str | None, timeout: float) -> None:
+                 public_key_path: str | None, timeout: float, without_key: str = "wait") -> None:
         self._init(enabled=enabled, url=url, api_key=api_key, public_key_pem=public_key_pem,
-                   public_key_path=public_key_path, timeout=timeout)
+                   public_key_path=public_key_path, timeout=timeout, without_key=without_key)
 
     def missing(self) -> list[str]:
         """The settings still empty; a backend with any missing is "not configured"."""

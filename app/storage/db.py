@@ -132,6 +132,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE host_event_ids (event_id TEXT PRIMARY KEY, seen_at REAL NOT NULL) WITHOUT ROWID;
     CREATE INDEX host_event_ids_seen ON host_event_ids (seen_at);
     """,
+    # 6: the names of the events each request carried, kept with its history row (one per
+    # event, in the request's order); older rows have none (NULL) and read back as none.
+    """
+    ALTER TABLE history ADD COLUMN event_names TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -9,6 +9,8 @@ reason. The reasons are these names; a host's ``track`` answer uses them per bac
   user's choice, the ``DO_NOT_TRACK`` variable, the administrator's policy); the event is not
   stored. ``policy_denied`` is also the reason when a policy change removes queued events.
 * ``no_backend``: no backend is enabled in the vendor configuration; nothing is stored.
+* ``no_license_key``: KeyManager while no license key is stored and the vendor configuration
+  says ``[keymanager] without_key = "skip"``; the event is not stored for KeyManager.
 * ``over_cap``: the backend's queue was full (see ``Outbox``: the largest category gives its
   oldest event; another backend's copy is never touched).
 * ``undecided_full``: the user has not decided about the category yet and its bounded hold
@@ -41,6 +43,7 @@ CONSENT_DENIED = "consent_denied"
 DO_NOT_TRACK = "do_not_track"
 POLICY_DENIED = "policy_denied"
 NO_BACKEND = "no_backend"
+NO_LICENSE_KEY = "no_license_key"
 OVER_CAP = "over_cap"
 UNDECIDED_FULL = "undecided_full"
 CONSENT_REVOKED = "consent_revoked"
@@ -58,6 +61,8 @@ _WORDS = {
                     "newest events of it are kept",
     POLICY_DENIED: "not kept: your administrator's policy does not allow this category",
     CONSENT_REVOKED: "not kept: you declined this category; what was queued of it went",
+    NO_LICENSE_KEY: "not kept: no license key is stored, and events for KeyManager are "
+                    "skipped until one is ([keymanager] without_key = \"skip\")",
 }
 
 
@@ -69,6 +74,7 @@ NOT_KEPT = {
     NO_BACKEND: "no backend is enabled in the vendor configuration: not kept",
     OVER_CAP: "the queue of every backend is full: not kept",
     UNDECIDED_FULL: "consent is undecided and this category's hold is full: not kept",
+    NO_LICENSE_KEY: "no license key is stored and KeyManager's events are skipped: not kept",
 }
 
 

@@ -48,11 +48,15 @@ class HistoryEntry:
     # events of this request sent before without an answer recorded: the server may have them
     # twice (at-least-once delivery)
     possible_duplicates: int = 0
+    # the names of the request's events, one per event in its order; () for older entries
+    # and for drops
+    event_names: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form (``history --json``)."""
+        """JSON-safe form (``history --json``); the event names as ``events``."""
         data = asdict(self)
         data["categories"] = list(self.categories)
+        data["events"] = list(data.pop("event_names"))
         data["request"] = self.request.to_dict() if self.request is not None else None
         data["at_iso"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.at))
         return data
@@ -91,6 +95,7 @@ class History:
         request: PreparedRequest | None = None,
         possible_duplicates: int = 0,
         request_text: str | None = None,
+        event_names: Iterable[str] = (),
     ) -> None:
         """Add an entry for one request and prune what is past the bounds.
 
@@ -108,11 +113,13 @@ class History:
             request_text: ``stored_request_text`` of the masked request, made beforehand (the
                 sender builds it while the previous request is in flight); wins over
                 ``request``.
+            event_names: the names of its events, in the request's order.
         """
         if conn is None:
             with self.db.write() as own:
                 self.record(backend, categories, event_ids, outcome, own, request=request,
-                            possible_duplicates=possible_duplicates, request_text=request_text)
+                            possible_duplicates=possible_duplicates, request_text=request_text,
+                            event_names=event_names)
             return
         ids = list(event_ids)
         now = self.clock()
@@ -121,8 +128,8 @@ class History:
             stored = stored_request_text(request)
         cursor = conn.execute(
             "INSERT INTO history (at, backend, categories, event_count, verdict, http_status, "
-            "code, message, errors, signature, event_ids, request, possible_duplicates) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "code, message, errors, signature, event_ids, request, possible_duplicates, "
+            "event_names) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 now,
                 backend,
@@ -137,13 +144,14 @@ class History:
                 json.dumps(ids),
                 stored,
                 possible_duplicates,
+                json.dumps(list(event_names), ensure_ascii=False),
             ),
         )
         self._prune(conn, now, cursor.lastrowid)
 
     def record_unconfirmed(
         self, backend: str, categories: Iterable[str], event_ids: Iterable[str], sends: int,
-        conn: sqlite3.Connection,
+        conn: sqlite3.Connection, event_names: Iterable[str] = (),
     ) -> None:
         """Events given up because ``sends`` requests with them got no answer recorded.
 
@@ -157,10 +165,10 @@ class History:
                    "they may have arrived (perhaps more than once), so they are not sent again")
         cursor = conn.execute(
             "INSERT INTO history (at, backend, categories, event_count, verdict, http_status, "
-            "code, message, errors, signature, event_ids, request, possible_duplicates) "
-            "VALUES (?,?,?,?,?,NULL,NULL,?,NULL,?,?,NULL,?)",
+            "code, message, errors, signature, event_ids, request, possible_duplicates, "
+            "event_names) VALUES (?,?,?,?,?,NULL,NULL,?,NULL,?,?,NULL,?,?)",
             (now, backend, json.dumps(sorted(set(categories))), len(ids), UNCONFIRMED, message,
-             "n/a", json.dumps(ids), len(ids)),
+             "n/a", json.dumps(ids), len(ids), json.dumps(list(event_names), ensure_ascii=False)),
         )
         self._prune(conn, now, cursor.lastrowid)
 
@@ -215,7 +223,7 @@ class History:
         """Newest first, at most ``limit`` (None: all that are kept)."""
         sql = (
             "SELECT id, at, backend, categories, event_count, verdict, http_status, code, "
-            "message, errors, signature, request, possible_duplicates FROM history "
+            "message, errors, signature, request, possible_duplicates, event_names FROM history "
             "ORDER BY id DESC"
         )
         params: list[Any] = []
@@ -238,6 +246,7 @@ class History:
                 signature=r[10],
                 request=_stored_request(r[11]),
                 possible_duplicates=r[12] or 0,
+                event_names=_stored_names(r[13]),
             )
             for r in rows
         ]
@@ -246,6 +255,15 @@ class History:
 def stored_request_text(request: PreparedRequest) -> str:
     """The text a history entry keeps of a request (give it the masked request)."""
     return json.dumps(request.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+def _stored_names(text: str | None) -> tuple[str, ...]:
+    """The stored event names; none for older entries or a copy that does not read back."""
+    try:
+        names = json.loads(text) if text else []
+    except ValueError:
+        return ()
+    return tuple(str(n) for n in names) if isinstance(names, list) else ()
 
 
 def _stored_request(text: str | None) -> PreparedRequest | None:

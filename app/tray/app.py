@@ -138,16 +138,22 @@ def _run(instance: SingleInstance, state_dir: Path, companion_factory: Callable[
     has_display = _ensure_display()
     app, icons = application(windows_only)
     tray = None
+    wait_for_panel = False
     if not windows_only:
         if QSystemTrayIcon.isSystemTrayAvailable():
             tray = show_icon(app, icons)
             log.info("tray icon shown after %.2f s", time.monotonic() - started)
         else:
+            wait_for_panel = has_display
             why = "no display" if not has_display else "no system tray on this desktop"
-            out(f"{NAME}: {why}: running without an icon; sending continues. "
+            later = "; the icon appears as soon as a panel with one starts" if has_display \
+                else ""
+            out(f"{NAME}: {why}: running without an icon{later}; sending continues. "
                 f"Open the windows with `{APP_ID} show license|consent|history`.")
             log.warning("%s: running headless", why)
     session = _session(app, instance, tray, icons, state_dir, companion_factory,
                        license_factory, product, config_path, show, interval, windows_only,
                        out, started, login_args)
+    if wait_for_panel:
+        session.wait_for_panel(lambda: show_icon(app, icons))
     return loop(app, tray, lambda: session.close(SHUTDOWN_TIMEOUT))

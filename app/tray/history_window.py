@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.consent_view import event_names_text
 from app.core.preview import render
 from app.core.results import HistoryExport
 from app.model.text import printable
@@ -62,6 +63,13 @@ def _message(entry: HistoryEntry) -> str:
     if prefix and message.startswith(prefix + ": "):
         return message[len(prefix) + 2:]
     return message
+
+
+def _events(entry: HistoryEntry) -> str:
+    """The number of events, then their names (``3: feature.export ×2, app.start``)."""
+    names = printable(event_names_text(entry.event_names))
+    count = QLocale().toString(entry.event_count)
+    return f"{count}: {names}" if names else count
 
 
 class HistoryWindow(QWidget):
@@ -238,7 +246,7 @@ class HistoryWindow(QWidget):
             _when(entry.at),
             printable(entry.backend),
             printable(", ".join(entry.categories)),
-            QLocale().toString(entry.event_count),
+            _events(entry),
             outcome,
             http,
             printable(_message(entry)),

@@ -78,6 +78,7 @@ class TraySession(QObject):
         self.door: Any = None
         self.exit_code = EXIT_OK
         self._asked_consent = False
+        self._panel_watch: Any = None  # watching for a system tray to appear (none at start)
         self._steps: list[Callable[[], None]] = [self._build_worker_and_windows]
         if not windows_only:
             self._steps += [self._open_host_door]
@@ -114,13 +115,48 @@ class TraySession(QObject):
             controller.watch_network_when_needed(self._network_watcher)
         controller.fatal.connect(self._on_fatal)
         controller.ready.connect(self._on_ready)
-        if self.tray is not None:
-            from app.support.autostart import Autostart, default_command
-
-            self.tray.attach(controller, windows, Autostart(default_command(self._login_args)))
+        self._attach_tray()
         controller.start()
+        if self._panel_watch is not None and self._panel_watch.watching:
+            self._note_panel(True)
         if self._show:
             windows.show(self._show)
+
+    def _attach_tray(self) -> None:
+        """Give the icon its full menu, once both the icon and the worker are there."""
+        if self.tray is None or self.controller is None or self.windows is None:
+            return
+        from app.support.autostart import Autostart, default_command
+
+        self.tray.attach(self.controller, self.windows,
+                         Autostart(default_command(self._login_args)))
+
+    def wait_for_panel(self, show_icon: Callable[[], TrayIcon]) -> None:
+        """No system tray yet: show the icon (``show_icon()``) as soon as a panel offers one
+        (``app.tray.panel_watch``); meanwhile ``status`` and ``doctor`` say it has none."""
+        from app.tray.panel_watch import PanelWatch
+
+        def appeared() -> None:
+            self.tray = show_icon()
+            log.info("tray icon shown after %.2f s, once a panel appeared",
+                     time.monotonic() - self._started)
+            self._attach_tray()
+            self._note_panel(False)
+
+        self._panel_watch = PanelWatch(appeared, parent=self)
+        self._panel_watch.start()
+
+    def _note_panel(self, waiting: bool) -> None:
+        from app.core import tray_panel
+
+        def note(companion: Any) -> None:
+            try:
+                tray_panel.note(companion.state, waiting, companion.clock())
+            except Exception as exc:  # e.g. a read-only state directory: only status misses it
+                log.warning("cannot record whether the tray has a panel: %s", exc)
+
+        if self.controller is not None:
+            self.controller.run(note, op="note-panel")
 
     def _open_host_door(self) -> None:
         """The endpoint hosts talk to; it opens once the worker is ready (a windows-only
@@ -172,6 +208,11 @@ class TraySession(QObject):
         (its events stay queued and go next time; Qt would abort destroying a running thread).
         """
         self._steps.clear()
+        if self._panel_watch is not None:
+            self._panel_watch.stop()
+            self._note_panel(False)
+        if self.tray is not None:
+            self.tray.hide()  # one shown once a panel appeared is not the loop's to hide
         if self.windows is not None:
             self.windows.close_all()
         door, self.door = self.door, None

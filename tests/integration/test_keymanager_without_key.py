@@ -38,11 +38,12 @@ def make(tmp_path: Path, km, td, keyring_env):
     made: list[Companion] = []
     product = f"nokey-{uuid.uuid4().hex[:8]}"  # its own keyring entry
 
-    def build(*, td_on: bool = False) -> Companion:
+    def build(*, td_on: bool = False, without_key: str | None = None) -> Companion:
+        extra = {"without_key": without_key} if without_key else {}
         path = write_vendor_config(
             tmp_path / "companion.toml", pem=km.public_key_pem,
             product={"id": product},
-            keymanager=keymanager(km.base_url, API_KEY, timeout=2),
+            keymanager=keymanager(km.base_url, API_KEY, timeout=2, **extra),
             telemetrydeck=telemetrydeck(td.url, timeout=2) if td_on else None,
             categories=CATEGORIES)
         companion = build_companion(load_config(path), tmp_path / "home",
@@ -143,3 +144,36 @@ def test_the_receiver_would_have_flagged_an_empty_key(km):
     (rec,) = telemetry_requests(km)
     assert rec.code == 831
     assert "license_key" in rec.validation.errors
+
+
+def test_skip_keeps_the_events_when_the_keyring_cannot_say(make, km, keyring_env):
+    """A locked keyring is a doubt, not "no key": the events are kept (and wait)."""
+    from tests.conftest import _revive
+
+    companion = make(without_key="skip")
+    keyring_env.lock_login()
+    try:
+        result = companion.track("feature.export", kind="number", value=1)
+        assert result.not_kept == {} and companion.outbox.counts() == {"keymanager": 1}
+        companion.send(force=True)
+        assert telemetry_requests(km) == []
+    finally:
+        _revive(keyring_env)  # unlocked again, so the key can be cleared afterwards
+
+
+def test_skip_asks_the_keyring_once_then_remembers(make, km):
+    from app.core.license import KEY_SEEN, NO_KEY_SEEN
+
+    companion = make(without_key="skip")
+    first = companion.track("feature.export", kind="number", value=1)
+    assert first.not_kept == {"keymanager": "no_license_key"}
+    assert companion.state.get(NO_KEY_SEEN) is not None
+    assert companion.license is not None
+    companion.license.set_key(LICENSE)
+    assert companion.state.get(NO_KEY_SEEN) is None and companion.state.get(KEY_SEEN)
+    assert companion.track("feature.export", kind="number", value=2).not_kept == {}
+    assert companion.outbox.counts() == {"keymanager": 1}
+    assert companion.send()["keymanager"].delivered == 1
+    (sent,) = telemetry_requests(km)
+    assert sent.form["license_key"] == LICENSE
+    assert [e.verdict for e in companion.history()] == ["delivered", "dropped"]

@@ -170,3 +170,17 @@ def test_dates_are_iso_and_never_ambiguous(shown):
 
     times = column(shown.window, "time")
     assert times and all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", t) for t in times)
+
+
+
+def test_each_row_names_the_events_of_its_request(shown):
+    window = shown.window
+    rows = list(zip(column(window, "backend"), column(window, "events"), strict=True))
+    # KeyManager: one request per event; TelemetryDeck: both in one request.
+    assert sorted(e for b, e in rows if b == "keymanager") == [
+        "1: feature.export", "1: perf.startup"]
+    assert ("telemetrydeck", "2: feature.export, perf.startup") in rows
+    assert ("telemetrydeck", "1") in rows  # an entry recorded without names: its count alone
+    window.backend_filter.setCurrentIndex(window.backend_filter.findData("telemetrydeck"))
+    window.outcome_filter.setCurrentIndex(window.outcome_filter.findData("delivered"))
+    assert "2: feature.export, perf.startup" in window.details.toPlainText()
