@@ -9,12 +9,30 @@ the backend's own ``max_batch``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from app.backends.base import Backend
 from app.model.wire import PreparedRequest, SendContext
 from app.storage.outbox import Outbox, QueuedEvent
 
 Batch = list[QueuedEvent]
+
+
+@dataclass(frozen=True)
+class Work:
+    """One request of a round, its outbox rows, and the masked copy its history entry keeps."""
+
+    request: PreparedRequest
+    items: list[QueuedEvent]
+    history_text: str
+
+
+@dataclass(frozen=True)
+class Round:
+    """One batch's requests; ``last_seq`` is the last outbox row read (the next round is past it)."""
+
+    work: list[Work]
+    last_seq: int
 
 
 def batch_size(backend: Backend, limit: int | None) -> int:

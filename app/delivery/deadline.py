@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
@@ -139,21 +138,3 @@ def bound(sock: _S) -> _S:
         sock.__class__ = sub
     clamp(sock)  # type: ignore[arg-type]
     return sock
-
-
-def when_sent(callback: Callable[[], None] | None) -> None:
-    """Call ``callback`` on this thread once the next request has been written (None: forget it).
-
-    The sender starts reading its next batch from here: from then on this thread only waits
-    for the answer, without the GIL, so the work overlaps the server's latency instead of
-    competing with the request for the interpreter.
-    """
-    _current.on_sent = callback
-
-
-def sent() -> None:
-    """The request is written (the HTTP connection calls this): run the ``when_sent`` callback."""
-    callback = getattr(_current, "on_sent", None)
-    if callback is not None:
-        _current.on_sent = None
-        callback()

@@ -50,7 +50,7 @@ from urllib3.exceptions import (
 )
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
-from app.delivery.deadline import DeadlineExceeded, Exchange, bound, sent
+from app.delivery.deadline import DeadlineExceeded, Exchange, bound
 from app.model.wire import HttpResponse, PreparedRequest
 from app.storage.config import is_loopback as _is_loopback
 
@@ -138,11 +138,6 @@ class _Watched:
         sock = getattr(self, "sock", None)
         if isinstance(sock, socket.socket):  # not a TLS-in-TLS layer: its socket is bound
             self.sock = bound(sock)
-
-    def request(self, *args: Any, **kwargs: Any) -> Any:
-        result = super().request(*args, **kwargs)  # type: ignore[misc]
-        sent()  # written: from here on this thread only waits (``deadline.when_sent``)
-        return result
 
 
 class _HTTPConnection(_Watched, HTTPConnection):

@@ -5,16 +5,14 @@ the outbox, asks the backend to ``prepare`` requests, sends them with the ``Http
 the backend ``interpret`` the answer. Events are removed only after a settled answer, so a crash
 between send and ack means a resend, never a loss.
 
-At the wire's speed: while the last request of a round waits for its answer, the next round is
-read and built on a helper thread (``app.delivery.prefetch``). Before the next request leaves,
-its rows are marked in flight (only if all are still queued, so a revoke that came meanwhile
-wins), in one transaction with the answer of the one before; or, for a request of many events,
-alone, the answer being stored on the helper while the next request is in flight.
+One thread, one request at a time: read a batch, build its requests, and for each request mark
+its rows in flight (only if all are still queued, so a revoke that came meanwhile wins), send it
+and store the answer, in one transaction with the next request's mark. At the load a desktop
+sends, the server's latency is the whole cost; ``benchmarks/bench_delivery.py`` measures it.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
 import threading
@@ -23,9 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from app.backends.base import Backend
-from app.delivery.batches import Batch, batch_size, next_batches, requests_for
-from app.delivery.deadline import when_sent
-from app.delivery.prefetch import PendingStore, Prefetch, Round, Work, call_each
+from app.delivery.batches import Batch, Round, Work, batch_size, next_batches, requests_for
 from app.delivery.report import RoundReport
 from app.delivery.send_state import (
     BATCH_LIMIT_HOLD,
@@ -42,17 +38,10 @@ from app.storage.outbox import MAX_UNANSWERED, Outbox, QueuedEvent
 from app.storage.state import StateStore
 
 if TYPE_CHECKING:  # the HTTP stack is imported on the first request (``LazyHttpClient``)
-    from concurrent.futures import Future
-
     from app.delivery.http import HttpClient
 
 log = logging.getLogger(__name__)
 
-# An answer to a request of at least this many events is stored while the next request is in
-# flight (the next one's in-flight mark alone goes before it). Storing many rows costs more than
-# a second transaction does; for a request of one event (KeyManager) it is the other way round,
-# and its answer is stored with the next one's mark, one transaction between two requests.
-OVERLAP_MIN = 8
 # Without a license key nothing goes to KeyManager; the keyring is asked again this often (a
 # key stored in the meantime is also used at once by "Send now" / ``send``).
 KEY_RECHECK = 300.0
@@ -177,10 +166,8 @@ class Sender:
         Args:
             keep_lease: keep the send lease after the round (``drain``: the next round renews
                 it instead of two more durable writes per request); ``release_lease`` ends it.
-            rounds: batches to send one after the other; each next one is read and built while
-                the last request of the one before is in flight (``app.delivery.prefetch``).
-                Sending stops early after a 413 (the caller starts again with the smaller
-                batch) or on any failure.
+            rounds: batches to send one after the other. Sending stops early after a 413
+                (the caller starts again with the smaller batch) or on any failure.
         """
         report = RoundReport(self.backend.name)
         if self.abort.is_set():
@@ -227,18 +214,15 @@ class Sender:
         return total
 
     def _rounds(self, categories: list[str], report: RoundReport, rounds: int) -> None:
-        """Send up to ``rounds`` batches, one request in flight at a time.
+        """Send up to ``rounds`` batches, one request at a time.
 
-        Between two requests there is one durable write before the next leaves: its in-flight
-        mark. The answer of the one before (history entry, removal or in-flight clear, send
-        state) is committed with it for a request of fewer than ``OVERLAP_MIN`` events;
-        for a larger one it is stored on the helper thread while the next is in flight, and
-        always before the next answer is looked at. The next round is read and built on the
-        helper thread while the last request of this one waits for its answer.
+        Between two requests of a batch there is one durable write: the answer of the one
+        before (history entry, removal or in-flight clear, send state) committed together with
+        the next one's in-flight mark.
         """
         size = self.batch_size()
-        first = self._read(categories, size, after=0)
-        if first is None:
+        read = self._read(categories, size, after=0)
+        if read is None:
             return
         try:
             ctx = self.context()  # once there is something to send; the same for the whole run
@@ -255,101 +239,48 @@ class Sender:
             return
         if self.info().get("waiting_key_at"):
             self.state.update(self.state_key, {"waiting_key_at": None})
-        current: Round | None = self._build(*first, ctx)
-        helper = Prefetch(f"send-{self.backend.name}-next", self.outbox.db.close)
-        answer = PendingStore()  # the last answer, while it is stored on the helper thread
-        try:
-            self._run(categories, size, ctx, current, report, rounds, helper, answer)
-        except BaseException:
-            answer.finish(quiet=True)  # stored whatever happened after it; the first error wins
-            raise
-        else:
-            answer.finish()
-        finally:
-            helper.close()
-
-    def _run(self, categories: list[str], size: int, ctx: SendContext, current: Round | None,
-             report: RoundReport, rounds: int, helper: Prefetch, answer: PendingStore) -> None:
-        marked: tuple[int, ...] = ()  # rows marked in flight after the last answer
-        for round_no in range(rounds):
-            if current is None:
+        for _ in range(rounds):
+            if read is None:
                 return
+            current = self._build(*read, ctx)
             report.rounds += 1
-            more = round_no + 1 < rounds
-            upcoming: Future[Round | None] | None = None
-            for index, work in enumerate(current.work):
-                seqs = tuple(item.seq for item in work.items)
-                if seqs != marked:
-                    answer.finish()  # its state first, then this request's checks
-                    stop = self._stop_reason()
-                    if stop:
-                        report.stopped = stop
-                        return
-                    if not self._claim(work):
-                        # Revoked (or settled by another sender) since the batch was read:
-                        # the user's "no" wins over a request prepared but not yet sent.
-                        continue
-                marked = ()
-                last = index == len(current.work) - 1
-                started: list[Future[Round | None]] = []
-                # Started once the request is written, not before: the helper's Python then
-                # runs while this thread waits without the GIL, never while it works. The last
-                # answer is stored first, then (at a round's last request) the next round read.
-                on_sent = [answer.starter(helper)]
-                if last and more:
-                    job = functools.partial(self._next, categories, size, current.last_seq, ctx)
-                    on_sent.append(helper.starter(job, started))
-                when_sent(functools.partial(call_each, on_sent))
-                try:
-                    outcome = self._exchange(work)
-                finally:
-                    when_sent(None)
-                answer.finish()  # stored before this answer is looked at (raises its error)
-                upcoming = started[0] if started else None
-                report.requests += 1
-                report.outcomes.append(outcome)
-                log.info("%s: %d events -> %s (%s)", self.backend.name, len(work.items),
-                         outcome.verdict.value, outcome.message)
-                settled = outcome.verdict.removes_events or (
-                    outcome.verdict is Verdict.SPLIT and len(work.items) == 1  # cannot be smaller
-                )
-                following: Work | None = None
-                problem: BaseException | None = None
-                if settled and not last:
-                    following = current.work[index + 1]
-                elif settled and upcoming is not None:
-                    try:
-                        ahead = upcoming.result()
-                    except Exception as exc:  # raised once this answer is stored
-                        problem = exc
-                    else:
-                        following = ahead.work[0] if ahead is not None else None
-                stop = self._stop_reason() if following is not None else ""
-                if following is not None and not stop and len(work.items) >= OVERLAP_MIN:
-                    # The next request may leave: its in-flight mark is the one durable write
-                    # before it does; this answer is stored on the helper thread meanwhile.
-                    marked = self._claim(following)
-                    store = functools.partial(self._settle, work, outcome, settled, report, ctx)
-                    if marked:
-                        answer.defer(store)
-                    else:
-                        store()  # revoked meanwhile: no next request to overlap with
-                    continue
-                marked = self._settle(work, outcome, settled, report, ctx,
-                                      None if stop else following)
-                if problem is not None:
-                    raise problem
+            if not self._send_batch(current, report, ctx):
+                return
+            read = self._read(categories, size, current.last_seq)
+
+    def _send_batch(self, current: Round, report: RoundReport, ctx: SendContext) -> bool:
+        """Send one batch's requests in order; False when sending must stop."""
+        marked: tuple[int, ...] = ()  # rows marked in flight with the answer before
+        for index, work in enumerate(current.work):
+            if tuple(item.seq for item in work.items) != marked:
+                stop = self._stop_reason()
                 if stop:
                     report.stopped = stop
-                    return
-                if not settled:
-                    self._unsettled(outcome, report, len(work.items))
-                    return
-            if not more:
-                return
-            last_seq = current.last_seq
-            current = upcoming.result() if upcoming is not None else self._next(
-                categories, size, last_seq, ctx)
+                    return False
+                if not self._claim(work):
+                    # Revoked (or settled by another sender) since the batch was read:
+                    # the user's "no" wins over a request prepared but not yet sent.
+                    continue
+            outcome = self._exchange(work)
+            report.requests += 1
+            report.outcomes.append(outcome)
+            log.info("%s: %d events -> %s (%s)", self.backend.name, len(work.items),
+                     outcome.verdict.value, outcome.message)
+            settled = outcome.verdict.removes_events or (
+                outcome.verdict is Verdict.SPLIT and len(work.items) == 1  # cannot be smaller
+            )
+            following = current.work[index + 1] if settled and index + 1 < len(current.work) \
+                else None
+            stop = self._stop_reason() if following is not None else ""
+            marked = self._settle(work, outcome, settled, report, ctx,
+                                  None if stop else following)
+            if stop:
+                report.stopped = stop
+                return False
+            if not settled:
+                self._unsettled(outcome, report, len(work.items))
+                return False
+        return True
 
     def _claim(self, work: Work) -> tuple[int, ...]:
         """Mark ``work``'s rows in flight (committed); its rows, or () when one is gone."""
@@ -452,12 +383,6 @@ class Sender:
             for request in requests_for(self.backend, [queued], ctx)
         ]
         return Round(work, last_seq)
-
-    def _next(self, categories: list[str], size: int, after: int,
-              ctx: SendContext) -> Round | None:
-        """The round after row ``after``, read and built (on the helper thread)."""
-        read = self._read(categories, size, after)
-        return None if read is None else self._build(*read, ctx)
 
     def _give_up_unanswered(self, queued: list[QueuedEvent]) -> list[QueuedEvent]:
         """Settle the rows already sent ``MAX_UNANSWERED`` times without an answer recorded.

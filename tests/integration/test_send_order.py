@@ -1,13 +1,11 @@
-"""While a request is in flight the next round is read and the answer before it is stored;
-that never weakens the send rules.
+"""The order of a send run: one request at a time, each answer stored before the next leaves.
 
 Real SQLite file, real TelemetryDeck receiver (100 signals per request, so every round is one
-request), and the real KeyManager receiver (one event per request). What is checked: the next
-batch is read while the rows before it are still marked in flight; between two TelemetryDeck
-requests the one commit is the next one's in-flight mark, and the answer before it is stored
-while it is in flight, in order; between two KeyManager requests there is one commit, the
-answer and the next mark together; a revoke or a stop that comes while a request is in flight
-keeps the batch read ahead from leaving and from being marked.
+request), and the real KeyManager receiver (one event per request). What is checked: every
+commit is on the sending thread, and each answer is stored before the next request leaves;
+between two KeyManager requests there is one commit, the answer and the next mark together; a
+failure to store an answer stops the run with its rows kept; a revoke or a stop that comes while
+a request is in flight keeps the next batch from leaving and from being marked.
 """
 
 from __future__ import annotations
@@ -73,33 +71,6 @@ def rows(companion):
         "SELECT count(*), count(in_flight_since), sum(unanswered) FROM outbox").fetchone()
 
 
-def test_the_next_batch_is_read_while_the_request_before_it_is_in_flight(companion, td,
-                                                                          monkeypatch):
-    outbox = companion.outbox
-    real_peek = outbox.peek
-    seen: list[tuple[str, int]] = []
-
-    def peek(*args, **kwargs):
-        # on the reading thread's own connection: what is committed at that moment
-        (in_flight,) = companion.db.connection().execute(
-            "SELECT count(*) FROM outbox WHERE in_flight_since IS NOT NULL").fetchone()
-        seen.append((threading.current_thread().name, in_flight))
-        return real_peek(*args, **kwargs)
-
-    monkeypatch.setattr(outbox, "peek", peek)
-    td.slow = 0.05
-    report = companion.send()["telemetrydeck"]
-    assert report.delivered == EVENTS and report.requests == 3
-    assert len(td.accepted_events()) == EVENTS
-    first, *ahead = seen
-    assert first[1] == 0  # the first batch: nothing is in flight yet
-    # each later read ran on the helper while the rows before it were in flight (the last
-    # one, behind the single event, finds the queue empty)
-    assert [n for _, n in ahead] == [100, 100, 1], seen
-    assert all(name != threading.current_thread().name for name, _ in ahead)
-    assert rows(companion) == (0, 0, None)
-
-
 def count_commits(db) -> list[str]:
     """Every COMMIT from now on, on any thread's connection (each thread has its own)."""
     commits: list[str] = []
@@ -119,41 +90,37 @@ def count_commits(db) -> list[str]:
     return commits
 
 
-def test_between_two_requests_the_one_commit_on_the_way_is_the_next_mark(companion, td):
+def test_every_commit_is_on_the_sending_thread(companion, td):
     sending = threading.current_thread().name
     commits = count_commits(companion.db)
     report = companion.send()["telemetrydeck"]
     assert report.requests == 3 and report.delivered == EVENTS
-    mine = [name for name in commits if name == sending]
-    helper = [name for name in commits if name != sending]
-    # here: the lease taken, the three marks, the last answer, the lease given back; the first
-    # two answers were stored on the helper thread
-    assert len(mine) == 1 + 3 + 1 + 1 and len(helper) == 2, commits
+    # the lease taken, each round's mark, each answer, the lease given back: no other thread
+    assert commits == [sending] * (1 + 3 + 3 + 1), commits
     entries = companion.history(10)
     assert [e.event_count for e in reversed(entries)] == [100, 100, 1]  # in order
     assert rows(companion) == (0, 0, None)
 
 
-def test_an_answer_is_stored_while_the_next_request_is_in_flight(companion, td, monkeypatch):
+def test_each_answer_is_stored_before_the_next_request_leaves(companion, td, monkeypatch):
     history = companion.senders["telemetrydeck"].history
     real_record = history.record
-    while_storing: list[bool] = []
+    arrived_when_stored: list[int] = []
 
     def record(*args, **kwargs):
-        if not while_storing:  # the first answer: has the second request left meanwhile?
-            while_storing.append(td.wait_for_requests(2, timeout=3, finished=False))
+        arrived_when_stored.append(len(td.requests))
         return real_record(*args, **kwargs)
 
     monkeypatch.setattr(history, "record", record)
     td.slow = 0.05
     report = companion.send()["telemetrydeck"]
     assert report.delivered == EVENTS
-    assert while_storing == [True]
+    assert arrived_when_stored == [1, 2, 3]
     assert [e.event_count for e in reversed(companion.history(10))] == [100, 100, 1]
 
 
-def test_a_failure_to_store_an_answer_stops_the_round_and_keeps_the_rows(companion, td,
-                                                                         monkeypatch):
+def test_a_failure_to_store_an_answer_stops_the_run_and_keeps_the_rows(companion, td,
+                                                                       monkeypatch):
     from app.model.errors import StorageError
 
     history = companion.senders["telemetrydeck"].history
@@ -169,11 +136,11 @@ def test_a_failure_to_store_an_answer_stops_the_round_and_keeps_the_rows(compani
     monkeypatch.setattr(history, "record", record)
     with pytest.raises(StorageError):
         companion.send()
-    # the first answer was not stored: its rows stay, marked (a possible duplicate when resent);
-    # the second request had left already and its answer was not stored either
-    assert len(td.requests) == 2
+    # the first answer was not stored: its rows stay, marked (a possible duplicate when
+    # resent), and nothing else left
+    assert len(td.requests) == 1
     count, in_flight, _ = rows(companion)
-    assert count == EVENTS and in_flight == 200
+    assert count == EVENTS and in_flight == 100
     monkeypatch.setattr(history, "record", real_record)
     again = companion.send(force=True)["telemetrydeck"]
     assert again.delivered == EVENTS
@@ -207,7 +174,7 @@ def test_between_two_keymanager_requests_there_is_one_commit(tmp_path, signing_k
             companion.close()
 
 
-def test_a_revoke_while_a_request_is_in_flight_keeps_the_batch_read_ahead_home(
+def test_a_revoke_while_a_request_is_in_flight_keeps_the_next_batch_home(
         companion, td, config, tmp_path):
     other = open_companion(config, tmp_path)  # as another process sees the same file
     td.slow = 0.5
@@ -217,7 +184,7 @@ def test_a_revoke_while_a_request_is_in_flight_keeps_the_batch_read_ahead_home(
     finally:
         other.close()
     assert revoked.is_set()
-    assert len(td.requests) == 1, "the batch read ahead was sent after the revoke"
+    assert len(td.requests) == 1, "the next batch was sent after the revoke"
     assert report.requests == 1
     assert rows(companion) == (0, 0, None)  # all deleted by the revoke, none left marked
 
@@ -230,11 +197,11 @@ def test_a_stop_while_a_request_is_in_flight_leaves_the_next_batch_unmarked(comp
     assert stopped.is_set()
     assert report.stopped == "stopped on request"
     assert len(td.requests) == 1 and report.delivered == 100
-    # the next 100 were read ahead but never marked: no false "may have arrived" later
+    # the next 100 were never marked: no false "may have arrived" later
     assert rows(companion) == (EVENTS - 100, 0, 0)
 
 
-def test_a_failed_request_drops_the_batch_read_ahead(companion, td):
+def test_a_failed_request_stops_the_run_with_the_rest_queued(companion, td):
     from app.receiver import Respond
 
     td.script(Respond(200, b"{}"), Respond(503, b"busy"))
