@@ -131,7 +131,7 @@ def _report(ctx: Context, service: LicenseService, status: LicenseStatus, now: f
 def cmd_id(ctx: Context) -> int:
     """``id``: both identifiers, TelemetryDeck's clientUser, and where each came from."""
     config = ctx.config
-    ident = ctx.identity()
+    ident = ctx.companion.identity()  # of the reset generation in force (``identity reset``)
     td = config.telemetrydeck
     td_on = td.enabled and not td.missing()
     inputs = f"the machine id ({ident.machine_id_source}) and the OS account ({ident.os_user_source})"

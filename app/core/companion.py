@@ -28,7 +28,7 @@ from app.delivery.parallel import run_each
 from app.model.consent import NO_POLICY, AdminPolicy, Choice
 from app.model.errors import NO_KEY_REASON, CompanionError, NoLicenseKeyError, ValidationError
 from app.model.ids import uuid4_text
-from app.storage import drops
+from app.storage import drops, identity_reset
 from app.storage.config import VendorConfig
 from app.storage.db import Database, EnvironmentProblem
 from app.storage.event_ids import EventIds
@@ -185,10 +185,13 @@ class Companion:
     # identity and secrets ---------------------------------------------------------------
 
     def identity(self) -> Identity:
-        """This user's identifiers (derived once per process)."""
+        """This user's identifiers (derived once per process), of the reset generation stored
+        now: a reset made by another process counts from its next call."""
+        from app.core.identity import reset_identity
+
         if self._identity is None:
             self._identity = self._identity_source()
-        return self._identity
+        return reset_identity(self._identity, identity_reset.salt(self.db))
 
     def _license_key(self) -> str:
         return self.license.key() if self.license is not None else ""
@@ -490,6 +493,7 @@ class Companion:
             policy=self.consent.admin.to_dict(),
             paused=paused,
             waiting_consent=self._waiting_consent(),
+            identifier_reset_at=getattr(identity_reset.current(self.db), "at", None),
         )
 
     # the tray's pause, stored so that ``status`` in another process knows it ---------------
