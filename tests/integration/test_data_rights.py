@@ -104,6 +104,7 @@ def test_after_a_reset_a_new_identifier_is_sent_and_the_old_one_never_again(run,
 
     status = json.loads(run("status", "--json")[1])
     assert status["identifier_reset_at"].endswith("Z")
+    assert "identifier: reset " in run("status")[1]
     history = json.loads(run("history", "--json")[1])
     resets = [e for e in history if e["verdict"] == "identifier_reset"]
     assert len(resets) == 1 and "identifier reset" in resets[0]["message"]
