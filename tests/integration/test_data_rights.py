@@ -90,8 +90,9 @@ def test_after_a_reset_a_new_identifier_is_sent_and_the_old_one_never_again(run,
         run("track", "feature.after-reset", "--value", str(i))
     assert run("send")[0] == 0
 
-    new = json.loads(run("id", "--json")[1])["user_identifier"]
-    assert new != old and len(new) == 32
+    shown = json.loads(run("id", "--json")[1])
+    new = shown["user_identifier"]
+    assert new != old and len(new) == 32 and "identity reset" in shown["sources"]["user_identifier"]
     after_km, after_td = km.requests[before[0]:], td.requests[before[1]:]
     assert after_km and after_td
     assert {r.form["user_identifier"] for r in after_km} == {new}

@@ -83,6 +83,12 @@ def test_reset_asks_first_then_sends_a_new_identifier(qtbot, factory, tray_for):
     assert new != old
     assert look(factory, lambda c: c.outbox.counts()) == {}
     assert look(factory, lambda c: c.history()[0].verdict) == "identifier_reset"
+    action(tray, "History…").trigger()
+    history = tray.windows.open["history"]
+    qtbot.waitUntil(lambda: any(e.verdict == "identifier_reset"
+                                for e in history.visible_entries()), timeout=5000)
+    shown = [history.table.item(row, 4).text() for row in range(history.table.rowCount())]
+    assert "identifier reset" in shown
 
 
 def test_forget_names_the_contact_and_empties_everything(qtbot, factory, tray_for):
