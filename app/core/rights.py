@@ -108,6 +108,7 @@ def forget(companion: Companion) -> Forgotten:
     with companion.db.write() as conn:
         revoked = companion.consent.set(Choice.DENIED, None)  # nested: a savepoint of this
         removed = _new_generation(companion, conn, None)
+        removed += companion.outbox.clear_kept_aside(conn)
         history_removed = History.clear(conn)
         found = identity_reset.current(conn)
     return Forgotten(found.at if found else companion.clock(), tuple(revoked), removed,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -131,12 +132,17 @@ def test_without_a_terminal_and_without_yes_nothing_is_reset(run, km, td):
     assert json.loads(run("id", "--json")[1])["user_identifier"] == IDENTITY.user_identifier
 
 
-def test_forget_empties_queue_and_history_revokes_consent_and_names_the_contact(run, km, td):
+def test_forget_empties_queue_and_history_revokes_consent_and_names_the_contact(run, km, td,
+                                                                              tmp_path):
     assert run("consent", "grant")[0] == 0
     run("track", "feature.export", "--value", "1")
     assert run("send")[0] == 0
     run("track", "feature.waiting", "--value", "2")
     assert json.loads(run("history", "--json")[1])
+    db = tmp_path / "home" / "companion.db"
+    with sqlite3.connect(db) as conn:  # a row kept aside as no longer readable: about them too
+        conn.execute("INSERT INTO outbox_quarantine (seq, backend, category, event, problem, at)"
+                     " VALUES (999, 'telemetrydeck', 'usage', x'00', 'damaged', 0)")
     sent = len(km.requests), len(td.requests)
 
     code, said, err = run("forget", "--yes")
@@ -145,6 +151,8 @@ def test_forget_empties_queue_and_history_revokes_consent_and_names_the_contact(
     assert "license clear" in said and IDENTITY.user_identifier not in said
 
     assert json.loads(run("history", "--json")[1]) == []
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM outbox_quarantine").fetchone() == (0,)
     status = json.loads(run("status", "--json")[1])
     assert all(b["queued"] == 0 for b in status["backends"].values())
     assert {c["choice"] for c in status["consent"].values()} == {"denied"}
