@@ -3,14 +3,17 @@
 What the companion can do itself, on this computer: stop sending under the identifier the user
 had (``reset_identifier``), and delete what it keeps about them (``forget``). What it cannot:
 delete what the vendor's servers already received; ``forget`` says so and names the vendor's
-privacy contact (``[product] privacy_contact``), to whom the right to erasure (GDPR Article 17)
-is addressed.
+privacy contact (``[product] privacy_contact``), to whom a request under the General Data
+Protection Regulation (Regulation (EU) 2016/679), Article 17 "Right to erasure", is addressed.
 
 Why a reset deletes the queued events instead of sending them with the new identifier: the
 identifiers are added at send time (``Companion.send_context``), so no queued event carries one,
 but an event recorded before the reset belongs to the same sessions as events already sent under
 the old identifier; sent under the new one it would tie the two together. Each deletion is
-counted and in the history (``identity_reset``), like every event that leaves unsent.
+counted and in the history (``identity_reset``), like every event that leaves unsent. For the
+same reason the companion's own session id changes at a reset (``Companion.track_many``); a
+host application that gives its events session ids of its own keeps them until it starts a new
+session.
 """
 
 from __future__ import annotations

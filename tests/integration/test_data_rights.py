@@ -202,3 +202,22 @@ def test_a_send_under_way_elsewhere_stops_at_the_reset(config, tmp_path, km, td)
     finally:
         tray.close()
         cli_side.close()
+
+
+def test_events_after_a_reset_are_in_a_new_session(config, tmp_path, td):
+    """A session that began before the reset would tie the new identifier to the old one."""
+    home = tmp_path / "home"
+    tray = BUILD(load_config(config), home)
+    cli_side = BUILD(load_config(config), home)
+    try:
+        tray.grant()
+        tray.track("feature.before", kind="number", value=1)
+        tray.send(backends=["telemetrydeck"])
+        reset_identifier(cli_side)  # another process
+        tray.track("feature.after", kind="number", value=2)
+        tray.send(backends=["telemetrydeck"])
+        sessions = {s["type"]: s["sessionID"] for s in td.accepted_events()}
+        assert sessions["feature.before"] != sessions["feature.after"]
+    finally:
+        tray.close()
+        cli_side.close()
