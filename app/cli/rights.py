@@ -10,6 +10,7 @@ import sys
 
 from app import APP_ID
 from app.cli.context import EXIT_OK, EXIT_USAGE, Context, out
+from app.cli.events import nudge_tray
 from app.model.text import printable
 
 
@@ -57,6 +58,7 @@ def cmd_identity(ctx: Context) -> int:
     if stop is not None:
         return stop
     result = reset_identifier(ctx.companion)
+    nudge_tray(ctx)  # a running tray shows the queue it no longer has at once
     out("Identifier reset: a new user identifier is sent from now on; the old one can no "
         "longer be derived.")
     out(f"Deleted {result.removed} queued event(s) recorded under the old identifier, unsent.")
@@ -78,6 +80,7 @@ def cmd_forget(ctx: Context) -> int:
     if stop is not None:
         return stop
     result = forget(ctx.companion)
+    nudge_tray(ctx)  # a running tray tells watching applications: everything is declined
     out("Forgotten on this computer:")
     out(f"  declined every category ({len(result.revoked)}): nothing is sent until you "
         "agree again")
