@@ -70,6 +70,8 @@ COMMANDS: dict[str, Callable[[Context], int]] = {
     "license": _command("app.cli.license", "cmd_license"),
     "id": _command("app.cli.license", "cmd_id"),
     "export": _command("app.cli.export", "cmd_export"),
+    "identity": _command("app.cli.rights", "cmd_identity"),
+    "forget": _command("app.cli.rights", "cmd_forget"),
     "host-info": _command("app.cli.status", "cmd_host_info"),
     "doctor": _command("app.cli.doctor", "cmd_doctor"),
 }

@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from app.backends.telemetrydeck import client_user
-from app.cli.context import EXIT_OK, EXIT_REMAINS, EXIT_USAGE, Context, out, out_json
+from app.cli.context import EXIT_OK, EXIT_REMAINS, EXIT_USAGE, Context, out, out_json, when
 from app.core.license import NO_KEY, UNKNOWN, VALID, LicenseService, LicenseStatus
 from app.door.license import install_recorder, offline_grace
 from app.model.errors import CompanionError, ValidationError
@@ -128,10 +128,21 @@ def _report(ctx: Context, service: LicenseService, status: LicenseStatus, now: f
     return EXIT_OK if ok else EXIT_REMAINS
 
 
+def _reset_words(ctx: Context) -> str:
+    """How a reset of the identifier (``identity reset``) enters it, "" when never reset."""
+    from app.storage import identity_reset
+
+    found = identity_reset.current(ctx.companion.db)
+    if found is None:
+        return ""
+    return (f", then HMAC-SHA256 keyed by the random salt of your reset of {when(found.at)} "
+            "(identity reset)")
+
+
 def cmd_id(ctx: Context) -> int:
     """``id``: both identifiers, TelemetryDeck's clientUser, and where each came from."""
     config = ctx.config
-    ident = ctx.identity()
+    ident = ctx.companion.identity()  # of the reset generation in force (``identity reset``)
     td = config.telemetrydeck
     td_on = td.enabled and not td.missing()
     inputs = f"the machine id ({ident.machine_id_source}) and the OS account ({ident.os_user_source})"
@@ -143,7 +154,8 @@ def cmd_id(ctx: Context) -> int:
         "sources": {
             "machine_id": ident.machine_id_source,
             "os_user": ident.os_user_source,
-            "user_identifier": f"HMAC-SHA256 of {inputs}, keyed by \"user\" and the product id",
+            "user_identifier": f"HMAC-SHA256 of {inputs}, keyed by \"user\" and the product id"
+                               + _reset_words(ctx),
             "activation_identifier": (f"HMAC-SHA256 of {inputs}, keyed by \"activation\" and "
                                       "the product id"),
             "client_user": ("sha256(user_identifier + [telemetrydeck] salt)" if td_on

@@ -109,6 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "(history, queued events, consent decisions, identifiers)")
     p.add_argument("file", metavar="FILE", help="the file to write (mode 0600)")
     p.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    p = sub.add_parser("identity", help="your user identifier: reset it")
+    actions = p.add_subparsers(dest="identity_action", metavar="ACTION", required=True)
+    s = actions.add_parser("reset", help="send a new user identifier from now on; the current "
+                           "one can no longer be derived (deletes what is queued)")
+    s.add_argument("--yes", action="store_true", help="confirm without being asked")
+    p = sub.add_parser("forget", help="decline everything, delete the queue and the history, "
+                       "reset your identifier (the license key stays)")
+    p.add_argument("--yes", action="store_true", help="confirm without being asked")
     p = sub.add_parser("host-info", help="where your application reaches the companion "
                        "(socket, protocol, inbox)")
     p.add_argument("--json", action="store_true")

@@ -33,6 +33,8 @@ def cmd_status(ctx: Context) -> int:
         fix = f"; fix: {reason.fix}" if reason.fix else ""
         out(f"  - {reason.title}: {printable(reason.detail)}{fix}")
     out(f"sending:   {status.sending}")
+    if status.identifier_reset_at is not None:
+        out(f"identifier: reset {when(status.identifier_reset_at)} (identity reset)")
     consent = ", ".join(f"{c.id}={c.choice} ({consent_view.rule_words(c.decided_by)})"
                         for c in status.consent)
     out(f"consent:   {consent} (version {status.consent_version})")

@@ -34,7 +34,7 @@ from app.model.errors import (
     ValidationError,
 )
 from app.model.ids import uuid4_text
-from app.storage import drops
+from app.storage import drops, identity_reset
 from app.storage.config import VendorConfig
 from app.storage.db import Database, EnvironmentProblem
 from app.storage.event_ids import EventIds
@@ -140,6 +140,7 @@ class Companion:
         self.clock = clock
         self.environ = os.environ if environ is None else environ
         self.session_id = session_id or uuid4_text()
+        self._session_salt: str | None = None  # the reset generation ``session_id`` belongs to
         self.db = db
         self.state = StateStore(self.db)
         self.outbox = Outbox(self.db, cap={name: config.limits.cap_of(name)
@@ -191,10 +192,23 @@ class Companion:
     # identity and secrets ---------------------------------------------------------------
 
     def identity(self) -> Identity:
-        """This user's identifiers (derived once per process)."""
+        """This user's identifiers (derived once per process), of the reset generation stored
+        now: a reset made by another process counts from its next call."""
+        from app.core.identity import reset_identity
+
         if self._identity is None:
             self._identity = self._identity_source()
-        return self._identity
+        return reset_identity(self._identity, identity_reset.salt(self.db))
+
+    def _current_session(self) -> str:
+        """This app session's id; a new one once the identifier was reset (in any process),
+        so no event after a reset shares its session with the events sent before it."""
+        salt = identity_reset.salt(self.db)
+        if salt != self._session_salt:
+            if self._session_salt is not None:
+                self.session_id = uuid4_text()
+            self._session_salt = salt
+        return self.session_id
 
     def _license_key(self) -> str:
         return self.license.key() if self.license is not None else ""
@@ -258,7 +272,8 @@ class Companion:
             StorageError: nothing of the group was stored.
         """
         events = list(events)
-        checked = [check_event(args, self.consent, self.clock, self.session_id) for args in events]
+        session = self._current_session()
+        checked = [check_event(args, self.consent, self.clock, session) for args in events]
         host_ids = {str(args["event_id"]) for args in events if args.get("event_id")}
         return store_checked(self.db, self.consent, self.outbox, self.backend_names, checked,
                              self.history_store, host_ids, self.event_ids, self._skipped())
@@ -513,6 +528,7 @@ class Companion:
             policy=self.consent.admin.to_dict(),
             paused=paused,
             waiting_consent=self._waiting_consent(),
+            identifier_reset_at=getattr(identity_reset.current(self.db), "at", None),
         )
 
     # the tray's pause, stored so that ``status`` in another process knows it ---------------

@@ -8,6 +8,10 @@ What they are::
                                         msg = <OS machine id> NUL <OS account name>)[:32 hex]
     TelemetryDeck clientUser = sha256(user_identifier + salt)   (app/backends/telemetrydeck.py)
 
+    after "reset my identifier" (``license-companion identity reset``, ``forget``):
+    user_identifier       = HMAC-SHA256(key = "license-companion/user-reset/v1/<reset salt>",
+                                        msg = <the user_identifier above>)[:32 hex]
+
 Why this shape:
 
 * Same for the same OS user on the same machine across restarts, reinstalls, upgrades and
@@ -29,6 +33,28 @@ Machine id sources, in order: ``/etc/machine-id``, ``/var/lib/dbus/machine-id`` 
 once and kept in the OS keyring, so a reinstall of the app does not change it; the place it was
 kept is injectable (``secret_store``) so the derivation stays a pure, testable function.
 ``Identity.machine_id_source`` and ``os_user_source`` record where each input came from.
+
+Resetting the identifier (the user's right to object to being followed under one id): a reset
+makes a new random salt (128 bits) and stores it over the one before, so from then on a new
+``user_identifier`` is sent that cannot be linked to the one before, and the identifier of an
+earlier reset can no longer be derived at all (its salt is gone). The first-derived identifier
+can still be computed from the machine id and the account name, as before; the companion never
+sends it again while the reset is in force. The derivation stays a pure
+function of (machine id, account, product, salt) (``reset_identity``); an empty salt is the
+identifier as first derived, so users who never reset keep theirs. The
+``activation_identifier`` is not reset: it holds the license's seat with KeyManager, and a new
+one would take a second seat.
+
+Where the salt is kept: the state database (``app.storage.identity_reset``), not the OS keyring
+beside a generated machine id. Why: the reset is one transaction with what must go with it (the
+queued events recorded under the old identifier are deleted, and the reset is written to the
+history), so no crash leaves a new salt with old events or the reverse; every process on the
+state directory, the tray's sender included, reads it cheaply before each request, so nothing
+leaves with the old identifier after the reset is committed; and sending never waits on a
+locked keyring for it (a TelemetryDeck-only product never opens the keyring). The price: a
+deleted state directory also deletes the salt, and the identifier is then the first-derived
+one again. Deleting the state directory deletes the consent decisions too, so nothing is sent
+under it until the user agrees again.
 """
 
 from __future__ import annotations
@@ -42,7 +68,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -158,6 +184,20 @@ def derive(purpose: str, product_id: str, machine_id: str, os_user: str) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
 
 
+def reset_user_identifier(user_identifier: str, salt: str) -> str:
+    """The ``user_identifier`` of a reset generation: HMAC-SHA256 keyed by the salt, 32 hex."""
+    key = f"license-companion/user-reset/v1/{salt}".encode()
+    return hmac.new(key, user_identifier.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def reset_identity(identity: Identity, salt: str) -> Identity:
+    """``identity`` with the ``user_identifier`` of reset generation ``salt`` ("" = never reset:
+    unchanged). The activation identifier stays: it holds the license's seat."""
+    if not salt:
+        return identity
+    return replace(identity, user_identifier=reset_user_identifier(identity.user_identifier, salt))
+
+
 def generated_machine_id(store: SecretStore) -> str:
     """A random machine id made once and kept in ``store`` (the keyring), reused afterwards.
 
@@ -185,6 +225,7 @@ def derive_identity(
     *,
     secret_store: SecretStore | None = None,
     reader: Callable[[], tuple[str, str] | None] = read_machine_id,
+    salt: str = "",
 ) -> Identity:
     """Both identifiers for this product, machine and user.
 
@@ -195,6 +236,7 @@ def derive_identity(
         secret_store: where a generated machine id lives when the OS has none; the OS keyring
             when None (only touched in that case).
         reader: reads the OS machine id (injectable so the fallback can be tested).
+        salt: the reset generation (``app.storage.identity_reset``; "" = never reset).
 
     Raises:
         KeyringUnavailableError: no OS machine id and the keyring cannot keep a generated one.
@@ -212,10 +254,10 @@ def derive_identity(
         user, user_source = os_user_name()
     else:
         user, user_source = os_user, "given"
-    return Identity(
+    return reset_identity(Identity(
         user_identifier=derive("user", product_id, machine_id, user),
         activation_identifier=derive("activation", product_id, machine_id, user),
         machine_id_source=source,
         os_user=user,
         os_user_source=user_source,
-    )
+    ), salt)

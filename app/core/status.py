@@ -10,6 +10,7 @@ warnings, so no reader has to rebuild it from a dict or match it on its text.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -287,6 +288,7 @@ class CompanionStatus:
         paused: the user paused the tray's sending (stored by the tray, so every process
             knows).
         waiting_consent: queued events held for a category the user has not decided yet.
+        identifier_reset_at: when the user last reset their identifier (None: never).
     """
 
     product: str
@@ -304,6 +306,7 @@ class CompanionStatus:
     policy: Mapping[str, Any] = field(default_factory=dict)
     paused: bool = False
     waiting_consent: int = 0
+    identifier_reset_at: float | None = None
 
     @property
     def queued(self) -> int:
@@ -338,7 +341,8 @@ class CompanionStatus:
         ``signature_warning``, ``last_rejection``, ``rejected_total``, ``failing_since``}}),
         ``warnings`` (list of
         text), then ``license_keyring``, ``license_key`` and ``license_status`` (text) when the
-        companion has a license service; then ``paused`` and ``waiting_consent``.
+        companion has a license service; then ``paused``, ``waiting_consent`` and
+        ``identifier_reset_at`` (UTC, ``2026-12-08T00:10:00Z``; null when never reset).
         ``app.core.overall.status_json`` adds ``state``, the one account the tray and
         ``doctor`` show too (``status --json`` prints that).
         """
@@ -358,6 +362,9 @@ class CompanionStatus:
             data.update(self.license.to_json())
         data["paused"] = self.paused
         data["waiting_consent"] = self.waiting_consent
+        data["identifier_reset_at"] = (
+            None if self.identifier_reset_at is None
+            else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.identifier_reset_at)))
         return data
 
 

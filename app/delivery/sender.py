@@ -33,6 +33,7 @@ from app.delivery.send_state import (
 )
 from app.model.errors import NO_KEY_REASON, CompanionError, NoLicenseKeyError
 from app.model.wire import Outcome, SendContext, Verdict
+from app.storage import identity_reset
 from app.storage.history import History, stored_request_text
 from app.storage.outbox import MAX_UNANSWERED, Outbox, QueuedEvent
 from app.storage.state import StateStore
@@ -104,6 +105,7 @@ class Sender:
         self.interrupt = threading.Event()
         self.lease = SendLease(state, backend.name, self.lease_ttl, clock)
         self._lock = threading.Lock()  # one request in flight per backend in this process
+        self._salt = ""  # the identifier's reset generation the send context was made with
 
     @property
     def state_key(self) -> str:
@@ -225,6 +227,9 @@ class Sender:
         if read is None:
             return
         try:
+            # Read before the context is made: a reset in between stops the run, never the
+            # other way round (``_stop_reason``).
+            self._salt = identity_reset.salt(self.outbox.db)
             ctx = self.context()  # once there is something to send; the same for the whole run
         except NoLicenseKeyError as exc:
             # Not a failure of the server: nothing leaves, no failure is counted, the events
@@ -294,6 +299,8 @@ class Sender:
             return "stopped on request"
         if not self.lease.hold():
             return "lost the send lease to another process"
+        if identity_reset.salt(self.outbox.db) != self._salt:
+            return "the identifier was reset; the next round sends with the new one"
         return ""
 
     def _exchange(self, work: Work) -> Outcome:

@@ -46,7 +46,7 @@ DEFAULT_CAPS = {"keymanager": 30_000, "telemetrydeck": 100_000}
 # Every table and key the configuration may hold. A key not listed is an error (a typo would
 # otherwise silently leave a setting at its default); add new settings here.
 KNOWN_KEYS: dict[str, frozenset[str]] = {
-    "product": frozenset({"name", "id", "version"}),
+    "product": frozenset({"name", "id", "version", "privacy_contact"}),
     "keymanager": frozenset({"enabled", "url", "api_key", "public_key", "timeout",
                              "without_key"}),
     "telemetrydeck": frozenset({"enabled", "url", "app_id", "salt", "test_mode", "timeout"}),
@@ -351,6 +351,7 @@ def parse_config(source: Path, text: str) -> VendorConfig:
         name=name or "this product",
         id=product.text("id"),
         version=product.text("version"),
+        privacy_contact=product.text("privacy_contact"),
     )
     pem, pem_path = _read_public_key(km, km.text("public_key"))
     km_cfg = KeyManagerConfig(

@@ -51,15 +51,18 @@ class _Record:
 
 
 class ProductConfig(_Record):
-    """``[product]``: what the vendor sells. ``id`` is KeyManager's ``product_id``."""
+    """``[product]``: what the vendor sells. ``id`` is KeyManager's ``product_id``;
+    ``privacy_contact`` is where a user asks the vendor about their data (an e-mail address
+    or a web page; "" when the vendor gave none)."""
 
-    _fields = ("name", "id", "version")
+    _fields = ("name", "id", "version", "privacy_contact")
     name: str
     id: str
     version: str
+    privacy_contact: str
 
-    def __init__(self, name: str, id: str, version: str) -> None:
-        self._init(name=name, id=id, version=version)
+    def __init__(self, name: str, id: str, version: str, privacy_contact: str = "") -> None:
+        self._init(name=name, id=id, version=version, privacy_contact=privacy_contact)
 
 
 class KeyManagerConfig(_Record):

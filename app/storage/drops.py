@@ -16,6 +16,8 @@ reason. The reasons are these names; a host's ``track`` answer uses them per bac
 * ``undecided_full``: the user has not decided about the category yet and its bounded hold
   (``UNDECIDED_KEEP`` events) was full; the oldest went, for every backend.
 * ``consent_revoked``: the user said no to a category; what was queued of it went.
+* ``identity_reset``: the user reset their identifier (or asked to be forgotten); what was
+  queued under the identifier before went, so nothing recorded under it is sent with the new one.
 
 Each removal of queued events is written, in the transaction that removes them, to a counter
 (``drop:<backend>:<reason>``; ``dropped:<backend>`` for ``over_cap``, as before) and to the
@@ -47,8 +49,9 @@ NO_LICENSE_KEY = "no_license_key"
 OVER_CAP = "over_cap"
 UNDECIDED_FULL = "undecided_full"
 CONSENT_REVOKED = "consent_revoked"
+IDENTITY_RESET = "identity_reset"
 # What ``status`` counts: queued events removed unsent.
-QUEUE_REASONS = (OVER_CAP, UNDECIDED_FULL, POLICY_DENIED, CONSENT_REVOKED)
+QUEUE_REASONS = (OVER_CAP, UNDECIDED_FULL, POLICY_DENIED, CONSENT_REVOKED, IDENTITY_RESET)
 COUNTER = "drop:"
 
 # backend -> reason -> category -> events
@@ -63,6 +66,8 @@ _WORDS = {
     CONSENT_REVOKED: "not kept: you declined this category; what was queued of it went",
     NO_LICENSE_KEY: "not kept: no license key is stored, and events for KeyManager are "
                     "skipped until one is ([keymanager] without_key = \"skip\")",
+    IDENTITY_RESET: "not kept: you reset your identifier; what was queued under the old one "
+                    "went",
 }
 
 

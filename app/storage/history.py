@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # imported where used: a ``track`` process records no history
 DAY = 86_400.0
 UNCONFIRMED = "unconfirmed"  # verdict of events given up after requests that got no answer
 DROPPED = "dropped"  # verdict of events removed unsent (a cap, the undecided hold, a purge)
+IDENTIFIER_RESET = "identifier_reset"  # verdict of the entry a reset of the identifier leaves
 # Drops of one backend for one reason within this many seconds of the last are one entry
 # (its count grows, it moves to the top): a full queue drops on every write, and an entry per
 # write would push the record of what was sent out of the bounded history.
@@ -207,6 +208,23 @@ class History:
              json.dumps(details, sort_keys=True), "n/a", "[]"),
         )
         self._prune(conn, now, cursor.lastrowid)
+
+    def record_notice(self, verdict: str, message: str, conn: sqlite3.Connection) -> None:
+        """Something the user did that sent nothing (``IDENTIFIER_RESET``), as an entry of its
+        own in the caller's transaction; its message names no identifier."""
+        now = self.clock()
+        cursor = conn.execute(
+            "INSERT INTO history (at, backend, categories, event_count, verdict, http_status, "
+            "code, message, errors, signature, event_ids, request, possible_duplicates) "
+            "VALUES (?,'companion','[]',0,?,NULL,NULL,?,NULL,'n/a','[]',NULL,0)",
+            (now, verdict, message),
+        )
+        self._prune(conn, now, cursor.lastrowid)
+
+    @staticmethod
+    def clear(conn: sqlite3.Connection) -> int:
+        """Delete every entry, in the caller's transaction; how many went."""
+        return conn.execute("DELETE FROM history").rowcount
 
     def _prune(self, conn: sqlite3.Connection, now: float, newest: int | None) -> None:
         """Drop entries past the age and row bounds; two index lookups, whatever the size.

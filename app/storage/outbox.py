@@ -463,6 +463,12 @@ class Outbox:
             add(drops, backend, reason, category, int(n))
         return drops
 
+    @staticmethod
+    def clear_kept_aside(conn: sqlite3.Connection) -> int:
+        """Delete the rows kept aside because they no longer read back (the user asked to be
+        forgotten: they are events about them too), in the caller's transaction; how many."""
+        return conn.execute("DELETE FROM outbox_quarantine").rowcount
+
     def dropped(self) -> dict[str, int]:
         """How many events the cap has dropped, per backend, since the file was created."""
         rows = self.db.connection().execute(

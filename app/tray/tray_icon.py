@@ -191,6 +191,8 @@ class TrayIcon(QObject):
         if snap is not None and snap.consent_needed:
             consent.setText(_("What is sent… (please decide)"))
         menu.addAction(_("History…"), lambda: windows.show("history"))
+        menu.addAction(_("Reset my identifier…"), lambda: windows.rights("reset"))
+        menu.addAction(_("Forget me…"), lambda: windows.rights("forget"))
         menu.addSeparator()
         send = menu.addAction(_("Send now"), controller.send_now)
         send.setEnabled(snap is not None and not snap.sending)

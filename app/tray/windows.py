@@ -21,6 +21,7 @@ from app.tray.icons import Icons
 if TYPE_CHECKING:  # imported where used: an idle tray needs none of them
     from app.core.results import CommandError, ConsentResult, ConsentView
     from app.storage.texts import Texts
+    from app.tray.rights import RightsActions
     from app.tray.worker_controller import WorkerController
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class Windows(QObject):
         self.open: dict[str, QWidget] = {}
         self._preview_token = 0
         self.last_shown = ""
+        self.rights_actions: RightsActions | None = None
         controller.sendFinished.connect(self._refresh_history)
         controller.failed.connect(self._on_failed)
 
@@ -100,6 +102,23 @@ class Windows(QObject):
         """The window if it is open and visible."""
         window = self.open.get(name)
         return window if window is not None and window.isVisible() else None
+
+    def rights(self, op: str) -> RightsActions:
+        """Ask about "reset" (the identifier) or "forget" (everything), then do it on the
+        worker; the consent and history windows are refreshed afterwards."""
+        from app.tray.rights import RightsActions
+
+        if self.rights_actions is None:
+            self.rights_actions = RightsActions(self.controller, self.product)
+            self.rights_actions.finished.connect(self._after_rights)
+        actions = self.rights_actions
+        (actions.ask_reset if op == "reset" else actions.ask_forget)()
+        return actions
+
+    def _after_rights(self, _op: str) -> None:
+        for name in ("consent", "history"):
+            if name in self.open:
+                self._refresh(name)
 
     # -- creation ---------------------------------------------------------------------------
 

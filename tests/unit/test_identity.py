@@ -84,3 +84,19 @@ def test_this_machine_id_is_read_and_its_source_recorded():
     ident = derive_identity("42")
     assert ident.machine_id_source == found[1]
     assert ident.os_user_source
+
+
+def test_a_reset_salt_gives_a_new_user_identifier_and_keeps_the_seat():
+    from app.core.identity import reset_identity
+
+    first = derive_identity("42", MACHINE, "alice")
+    reset = derive_identity("42", MACHINE, "alice", salt="a" * 32)
+    assert reset == derive_identity("42", MACHINE, "alice", salt="a" * 32)  # pure
+    assert reset.user_identifier != first.user_identifier
+    assert len(reset.user_identifier) == 32 and re.fullmatch("[0-9a-f]{32}", reset.user_identifier)
+    assert reset.activation_identifier == first.activation_identifier  # the license's seat
+    assert derive_identity("42", MACHINE, "alice", salt="b" * 32).user_identifier not in (
+        first.user_identifier, reset.user_identifier)
+    assert reset_identity(first, "") == first  # never reset: the identifier as first derived
+    assert derive_identity("43", MACHINE, "alice", salt="a" * 32).user_identifier != \
+        reset.user_identifier

@@ -21,7 +21,7 @@ from tests.ui.conftest import APP_ID, LICENSE, fixed_identity, write_config
 
 TOP_KEYS = ["product", "config", "state_dir", "consent_version", "do_not_track", "consent",
             "policy", "sending", "backends", "warnings", "license_keyring", "license_key", "license_status",
-            "paused", "waiting_consent", "state"]
+            "paused", "waiting_consent", "identifier_reset_at", "state"]
 BACKEND_KEYS = ["enabled", "configured", "problem", "url", "queued", "dropped",
                 "dropped_by_reason", "unreadable",
                 "blocked",
