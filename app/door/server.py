@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from app.door import protocol as hp
+from app.door.coalesce import Coalesced
 from app.door.conn import Conn, Slot
 from app.door.dispatch import (
     Commit,
@@ -56,6 +57,7 @@ log = logging.getLogger(__name__)
 __all__ = ["HostServer", "HostServerError", "Limits"]
 
 MAX_IN_FLIGHT = 256  # unanswered requests per connection before we stop reading it
+WAKE_EVERY = 1.0  # seconds: hosts' ``wake`` requests take the inbox and check watchers this often
 
 
 def transport_for(address: Path | str) -> Transport:
@@ -102,6 +104,7 @@ class HostServer:
         self._watch_at: float | None = None  # monotonic: a license grace ends, check then
         self._watch_busy = False
         self._watch_last: dict[str, Any] = {}
+        self.wakes = Coalesced(self._woken, WAKE_EVERY)  # a flood of ``wake``: one look
         self.running = False
         self.turns = 0  # times the I/O thread woke up (idle: none; tests and benchmarks)
 
@@ -127,6 +130,7 @@ class HostServer:
         if not self.running:
             return
         self._stopping.set()
+        self.wakes.cancel()
         self._wake()
         for thread in self._threads:
             thread.join(timeout)
@@ -155,6 +159,14 @@ class HostServer:
 
     def _wake(self) -> None:
         self._transport.wake()
+
+    def _woken(self) -> None:
+        """A host's ``wake`` (coalesced): take the inbox, check watchers on the next turn."""
+        if self._stopping.is_set():
+            return
+        self.run_chore_soon()
+        self._watch_again = True
+        self._wake()
 
     def _io_loop(self) -> None:
         while not self._stopping.is_set():
@@ -252,10 +264,12 @@ class HostServer:
         request = hp.parse_line(line)
         work = self.dispatcher.dispatch(request, conn.session)
         op = getattr(request, "op", "")
-        if op in ("flush", "wake"):
+        if op == "flush":
             self.run_chore_soon()
-        if op in ("wake", "watch"):
-            self._watch_again = True  # "wake": something changed; "watch": the baseline
+        if op == "wake":
+            self.wakes()  # something changed: the inbox and the watchers, once per interval
+        elif op == "watch":
+            self._watch_again = True  # the baseline
         elif self._watch_checked + self.limits.watch_interval <= time.monotonic():
             self._watch_again = True  # a change made elsewhere is noticed at a request
         if isinstance(request, hp.ErrorReply) and request.close:
