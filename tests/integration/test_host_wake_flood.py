@@ -33,10 +33,12 @@ def door(tmp_path):
                            license_key=lambda: "")
     comp.grant(None)
     passes: list[float] = []
+    rounds: list[float] = []
     d = HostDoor(comp, wake=lambda: passes.append(time.monotonic()),
-                 path=tmp_path / "s" / "host.sock")
+                 flush=lambda: rounds.append(time.monotonic()), path=tmp_path / "s" / "host.sock")
     d.start()
     d.passes = passes  # type: ignore[attr-defined]
+    d.rounds = rounds  # type: ignore[attr-defined]
     yield d
     d.stop()
     comp.close()
@@ -86,4 +88,22 @@ def test_a_thousand_wakes_make_a_handful_of_passes(door):
     assert all(b - a >= 0.9 for a, b in zip(door.passes, door.passes[1:], strict=False))
     assert writer.chores - 2 <= allowed, writer.chores  # less the one at start, the connection's
     assert door.host.wakes.asked == WAKES and door.server.wakes.asked == WAKES
+    sock.close()
+
+
+def test_a_thousand_flushes_force_a_handful_of_rounds(door):
+    """``flush`` forces a round past the companion's backoff: a flood must not turn into a
+    forced round per line against a failing server."""
+    sock = _connect(door)
+    sock.sendall(b'{"op":"flush","id":0}\n')
+    assert b'"started":true' in _read_lines(sock, 1)[0]
+    assert wait_for(lambda: len(door.rounds) == 1, timeout=0.5)  # the first one at once
+    started = time.monotonic()
+    sock.sendall(b'{"op":"flush"}\n' * WAKES)
+    answers = _read_lines(sock, WAKES)
+    assert len(answers) == WAKES and all(b'"started":true' in a for a in answers)
+    flood = time.monotonic() - started
+    time.sleep(1.5)
+    assert 2 <= len(door.rounds) <= 3 + int(flood), (len(door.rounds), flood)
+    assert all(b - a >= 0.9 for a, b in zip(door.rounds, door.rounds[1:], strict=False))
     sock.close()
