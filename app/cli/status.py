@@ -16,13 +16,18 @@ def cmd_status(ctx: Context) -> int:
     """``status``: backends, queue, consent, license and warnings (``--json``: see
     ``CompanionStatus.to_json`` for the keys)."""
     status = ctx.companion.status()
-    rejected = Inbox(inbox_dir(ctx.home)).rejected_count()
+    inbox = Inbox(inbox_dir(ctx.home))
+    rejected = inbox.rejected_count()
+    # What the inbox kept aside (bad lines), removed to stay within the cap of rejected/, and
+    # never read (another user's files, symlinks: not this user's events).
+    inbox_info = {"rejected": rejected, "rejected_removed": inbox.removed(), **inbox.left_alone()}
     if ctx.args.json:
         # Items kept aside per entry path, so one bad item never blocks the others: inbox lines
         # refused (in inbox/rejected/) and stored rows that no longer read back (the socket
         # and ``track --jsonl`` refuse in their answer, so nothing of theirs is kept aside).
         quarantined = {"inbox": rejected, "outbox": sum(b.unreadable for b in status.backends)}
-        out_json({**status_json(status), "inbox_rejected": rejected, "quarantined": quarantined})
+        out_json({**status_json(status), "inbox_rejected": rejected, "quarantined": quarantined,
+                  "inbox": inbox_info})
         return EXIT_OK
     out(f"{NAME} {__version__} for {status.product}")
     out(f"config:    {status.config}")
@@ -59,6 +64,15 @@ def cmd_status(ctx: Context) -> int:
     if rejected:
         out(f"inbox:     {rejected} bad line(s) from applications kept aside in "
             f"{inbox_dir(ctx.home) / 'rejected'}")
+    if inbox_info["rejected_removed"]:
+        out(f"inbox:     {inbox_info['rejected_removed']} file(s) of bad lines removed, oldest "
+            "first, to keep the rejected folder within its limit")
+    if inbox_info["foreign_owner"]:
+        out(f"inbox:     {inbox_info['foreign_owner']} file(s) owned by another user left unread "
+            f"in {inbox_dir(ctx.home)}: only this user's files are taken; remove them")
+    if inbox_info["not_regular"]:
+        out(f"inbox:     {inbox_info['not_regular']} symlink(s) or other non-file(s) left unread "
+            f"in {inbox_dir(ctx.home)}: only regular files are taken; remove them")
     for warning in status.warnings:
         out(f"WARNING: {printable(warning)}")
     return EXIT_OK

@@ -18,6 +18,7 @@ from typing import Any
 from app import __version__
 from app.core.companion import Companion
 from app.door import protocol as hp
+from app.door.coalesce import Coalesced
 from app.door.dispatch import HostUnavailable, TrackOutcome
 from app.door.license import install_recorder, license_answer
 from app.door.protocol import ErrorReply, TrackItem
@@ -27,6 +28,7 @@ from app.storage.checkpoint import Checkpointer
 log = logging.getLogger(__name__)
 
 COMMIT_WAKE_EVERY = 0.2  # seconds: the sender is woken at most this often by host commits
+WAKE_EVERY = 1.0  # seconds: hosts' ``wake``/``flush`` start at most one sender pass this often
 REFRESH_EVERY = 60.0  # seconds: at most one license server check for hosts' ``refresh: true``
 _monotonic = time.monotonic  # the interval's clock (tests hold it still)
 
@@ -59,6 +61,8 @@ class CompanionHost:
         self._flush = flush
         self._wake = wake
         self.clock = clock
+        self.wakes = Coalesced(self._nudge, WAKE_EVERY)  # a flood of ``wake`` is one pass
+        self.flushes = Coalesced(self._start_round, WAKE_EVERY)  # ... and of ``flush`` too
         self._wake_lock = threading.Lock()
         self._woken_at = -COMMIT_WAKE_EVERY  # monotonic time of the last wake after a commit
         self._wake_pending = False  # a wake is due at the end of the interval
@@ -123,13 +127,13 @@ class CompanionHost:
                     timer.daemon = True
                     timer.start()
                 return
-        self.wake()
+        self._nudge()
 
     def _trailing_wake(self) -> None:
         with self._wake_lock:
             self._wake_pending = False
             self._woken_at = _monotonic()
-        self.wake()
+        self._nudge()
 
     def writer_started(self) -> None:
         """On the endpoint's writer thread, first: its checkpoints move to a thread of their
@@ -183,10 +187,18 @@ class CompanionHost:
     def flush(self) -> None:
         if self._flush is None:
             raise HostUnavailable("this companion has no send worker to start a round")
-        self._flush()
+        self.flushes()  # a forced round skips our backoff: hosts get one per WAKE_EVERY
+
+    def _start_round(self) -> None:
+        if self._flush is not None:
+            self._flush()
 
     def wake(self) -> None:
-        """Another process of this user stored something: an ordinary round soon."""
+        """Another process of this user stored something: an ordinary round soon (at most one
+        per ``WAKE_EVERY``, however many hosts ask)."""
+        self.wakes()
+
+    def _nudge(self) -> None:
         if self._wake is not None:
             self._wake()
 

@@ -43,6 +43,9 @@ class Conn:
     closed: bool = False
     registered: bool = True
     parsing: bool = False
+    linger: bool = False  # once answered, half-close and read on, so a sender sees the answer
+    drain_until: float | None = None  # lingering: what it sends is discarded until then
+    drained: int = 0  # bytes discarded while lingering
 
     def finished(self) -> bool:
         """Nothing more will be answered or written: the connection may close."""

@@ -73,6 +73,8 @@ class HostDoor:
     def stop(self) -> None:
         """Close the endpoint (what was read is committed first) and remove the socket."""
         self.server.stop()
+        self.host.wakes.cancel()  # no coalesced wake or flush reaches a tray shutting down
+        self.host.flushes.cancel()
 
     def notify(self) -> None:
         """Consent or license changed: push to watching hosts now."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from app.door import protocol as hp
+from app.door.coalesce import Coalesced
 from app.door.conn import Conn, Slot
 from app.door.dispatch import (
     Commit,
@@ -56,6 +58,9 @@ log = logging.getLogger(__name__)
 __all__ = ["HostServer", "HostServerError", "Limits"]
 
 MAX_IN_FLIGHT = 256  # unanswered requests per connection before we stop reading it
+DRAIN_SECONDS = 1.0  # after ``line_too_long``: how long the rest of a client's line is read
+DRAIN_BYTES = 8 * 1024 * 1024  # ... and how much of it, before the connection closes anyway
+WAKE_EVERY = 1.0  # seconds: hosts' ``wake`` requests take the inbox and check watchers this often
 
 
 def transport_for(address: Path | str) -> Transport:
@@ -102,6 +107,7 @@ class HostServer:
         self._watch_at: float | None = None  # monotonic: a license grace ends, check then
         self._watch_busy = False
         self._watch_last: dict[str, Any] = {}
+        self.wakes = Coalesced(self._woken, WAKE_EVERY)  # a flood of ``wake``: one look
         self.running = False
         self.turns = 0  # times the I/O thread woke up (idle: none; tests and benchmarks)
 
@@ -127,6 +133,7 @@ class HostServer:
         if not self.running:
             return
         self._stopping.set()
+        self.wakes.cancel()
         self._wake()
         for thread in self._threads:
             thread.join(timeout)
@@ -155,6 +162,14 @@ class HostServer:
 
     def _wake(self) -> None:
         self._transport.wake()
+
+    def _woken(self) -> None:
+        """A host's ``wake`` (coalesced): take the inbox, check watchers on the next turn."""
+        if self._stopping.is_set():
+            return
+        self.run_chore_soon()
+        self._watch_again = True
+        self._wake()
 
     def _io_loop(self) -> None:
         while not self._stopping.is_set():
@@ -206,6 +221,11 @@ class HostServer:
         except OSError:
             data = b""
         conn.active_at = time.monotonic()
+        if conn.drain_until is not None:  # answered and half-closed: discard, bounded
+            conn.drained += len(data)
+            if not data or conn.drained > DRAIN_BYTES:
+                self._close(conn)
+            return
         if not data:
             # The client is done sending (half-close, as ``socat``/``nc`` do): whole lines are
             # still committed and answered, then the connection closes; a partial line never
@@ -241,6 +261,7 @@ class HostServer:
             self._answer_now(conn, hp.ErrorReply(hp.LINE_TOO_LONG, f"a line longer than "
                                                  f"{hp.MAX_LINE} bytes", close=True).to_dict())
             conn.closing = True
+            conn.linger = True  # a client still sending its line must see the answer
             conn.inbuf.clear()
         if conn.inbuf and not complete:
             conn.partial_since = conn.partial_since or time.monotonic()
@@ -252,10 +273,12 @@ class HostServer:
         request = hp.parse_line(line)
         work = self.dispatcher.dispatch(request, conn.session)
         op = getattr(request, "op", "")
-        if op in ("flush", "wake"):
+        if op == "flush":
             self.run_chore_soon()
-        if op in ("wake", "watch"):
-            self._watch_again = True  # "wake": something changed; "watch": the baseline
+        if op == "wake":
+            self.wakes()  # something changed: the inbox and the watchers, once per interval
+        elif op == "watch":
+            self._watch_again = True  # the baseline
         elif self._watch_checked + self.limits.watch_interval <= time.monotonic():
             self._watch_again = True  # a change made elsewhere is noticed at a request
         if isinstance(request, hp.ErrorReply) and request.close:
@@ -321,7 +344,7 @@ class HostServer:
                 conn.stalled_since = None
             elif conn.stalled_since is None:
                 conn.stalled_since = time.monotonic()
-        if conn.finished():
+        if conn.finished() and not self._linger(conn):
             self._close(conn)
             return
         self._update_interest(conn)
@@ -329,11 +352,13 @@ class HostServer:
     def _update_interest(self, conn: Conn) -> None:
         if conn.closed:
             return
-        if conn.finished():
+        if conn.finished() and not self._linger(conn):
             self._close(conn)
             return
         mask = 0
-        if not conn.closing and not conn.eof and len(conn.outbuf) < self.limits.max_output \
+        if conn.drain_until is not None:
+            mask = READ
+        elif not conn.closing and not conn.eof and len(conn.outbuf) < self.limits.max_output \
                 and len(conn.slots) < MAX_IN_FLIGHT:
             mask |= READ
         if conn.outbuf:
@@ -353,6 +378,27 @@ class HostServer:
             self._transport.register(conn.sock, mask, conn)
             conn.registered = True
 
+    def _linger(self, conn: Conn) -> bool:
+        """True while a connection answered ``line_too_long`` stays open to be drained.
+
+        Closing a socket whose input was not read makes the kernel reset the connection, and a
+        client still writing its line gets that reset instead of our answer. So the answer is
+        followed by a half-close (the client reads it, then end of file), and what the client
+        still sends is read and discarded for at most ``DRAIN_SECONDS``/``DRAIN_BYTES``.
+        """
+        if conn.drain_until is not None:
+            return True
+        shutdown = getattr(conn.sock, "shutdown", None)  # a named pipe has no half-close
+        if not conn.linger or shutdown is None:
+            return False
+        conn.linger = False
+        try:
+            shutdown(socket.SHUT_WR)
+        except OSError:
+            return False
+        conn.drain_until = time.monotonic() + DRAIN_SECONDS
+        return True
+
     def _close(self, conn: Conn) -> None:
         if conn.closed:
             return
@@ -367,7 +413,10 @@ class HostServer:
     def _timers(self) -> None:
         now = time.monotonic()
         for conn in list(self._conns):
-            if conn.partial_since is not None and now - conn.partial_since > \
+            if conn.drain_until is not None:
+                if now >= conn.drain_until:
+                    self._close(conn)
+            elif conn.partial_since is not None and now - conn.partial_since > \
                     self.limits.partial_deadline:
                 conn.inbuf.clear()
                 conn.partial_since = None
@@ -398,6 +447,8 @@ class HostServer:
         """Seconds until the I/O thread must look again by itself; None: only when woken."""
         due: list[float] = []
         for conn in self._conns:
+            if conn.drain_until is not None:
+                due.append(conn.drain_until)
             if conn.partial_since is not None:
                 due.append(conn.partial_since + self.limits.partial_deadline)
             if conn.stalled_since is not None and conn.outbuf:

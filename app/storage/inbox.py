@@ -4,7 +4,9 @@ Layout, in the state directory (0700)::
 
     inbox/<pid>-<random>.jsonl            one file per host process, appended to
     inbox/<name>.<claim>.claimed          taken by the companion, being ingested
-    inbox/rejected/<name>.rejected.jsonl  lines that were not valid events, with the reason
+    inbox/rejected/<name>.<claim>.rejected.jsonl  lines of that claim that were not valid
+                                          events, with the reason
+    inbox/rejected/.removed               how many rejected files were removed by the cap
 
 A host appends whole lines (one event object each, as in the protocol's ``track``) with
 ``O_APPEND``, holding an exclusive ``flock`` while it writes and fsyncs, and first checks that
@@ -19,8 +21,14 @@ any size costs one line of memory at a time). Its events are committed in groups
 is the file deleted; a crash before the delete leaves the ``.claimed`` file, which the next
 round ingests again, and no line is stored twice: every line has a stable id (``line_id``: the
 host's ``event_id``, or one made from the host's file name and the line's byte offset, which a
-claim does not change), kept like any host id (``app.storage.event_ids``). On Windows a file a
-host has open cannot be renamed, so the claim simply waits for the next round.
+claim does not change), kept like any host id (``app.storage.event_ids``), and its bad lines
+are written again from the start to the same rejected file (named after the claim), so they
+are not kept twice either. On Windows a file a host has open cannot be renamed, so the claim
+simply waits for the next round.
+
+Files the companion does not read (a symlink, another user's file: a file it would ingest as
+this user's events) are left where they are, logged and counted for ``status``
+(``Inbox.left_alone``).
 
 A last line without its newline is the remains of a host killed mid-write: it was never
 acknowledged and is kept aside as a bad line like any other.
@@ -53,6 +61,7 @@ SUFFIX = ".jsonl"
 CLAIMED = ".claimed"
 LOCK_WAIT = 2.0  # seconds to wait for a host's write in progress
 MAX_KEPT_TEXT = 4096  # characters of a bad line kept for the user to see
+REMOVED_COUNT = ".removed"  # in rejected/: files removed by the cap so far, for ``status``
 
 
 def inbox_dir(state_dir: Path) -> Path:
@@ -77,6 +86,7 @@ class ClaimedFile:
 
     path: Path
     handle: BinaryIO
+    rejected_started: bool = False  # this reading has written its rejected file afresh
 
     @property
     def origin(self) -> str:
@@ -121,9 +131,17 @@ class ClaimedFile:
 
 def _ours(info: os.stat_result) -> bool:
     """A regular file (not a symlink) owned by this user (where the OS has owners)."""
+    return _why_not_ours(info) is None
+
+
+def _why_not_ours(info: os.stat_result) -> str | None:
+    """None for a regular file of this user; else ``not_regular`` (a symlink, a fifo...) or
+    ``foreign_owner`` (another user's file)."""
     if not stat.S_ISREG(info.st_mode):
-        return False
-    return not hasattr(os, "getuid") or info.st_uid == os.getuid()
+        return "not_regular"
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        return "foreign_owner"
+    return None
 
 
 def _lock(fd: int, wait: float) -> bool:
@@ -151,7 +169,7 @@ class Inbox:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.rejected_removed = 0  # files of rejected/ removed to keep it within its cap
+        self.rejected_removed = 0  # files of rejected/ removed by this process (see removed())
 
     def ensure(self) -> None:
         """Create the directory (0700, tightened if looser) so hosts can write even before the
@@ -177,6 +195,19 @@ class Inbox:
                 continue
             found.append((info.st_mtime, path.name, path))
         return [path for _mtime, _name, path in sorted(found)]
+
+    def left_alone(self) -> dict[str, int]:
+        """Inbox files never read, by why: ``foreign_owner`` (owned by another user) and
+        ``not_regular`` (a symlink or other non-file); for ``status``."""
+        counts = {"foreign_owner": 0, "not_regular": 0}
+        with contextlib.suppress(OSError):
+            for path in self.path.iterdir():
+                if path.name.endswith(SUFFIX) or path.name.endswith(CLAIMED):
+                    with contextlib.suppress(OSError):
+                        why = _why_not_ours(path.lstat())
+                        if why is not None:
+                            counts[why] += 1
+        return counts
 
     def claim(self) -> Iterator[ClaimedFile]:
         """Take each pending file, one at a time; call ``done`` after committing its events
@@ -219,12 +250,19 @@ class Inbox:
                   "at": time.time()}
         try:
             private_dir(folder)
-            target = folder / f"{item.origin[:-len(SUFFIX)]}.rejected{SUFFIX}"
+            # Named after the claim, and started afresh by each reading of it: a claim read
+            # again after a crash writes the same records again, in place of the first ones.
+            target = folder / f"{item.path.name[:-len(CLAIMED)]}.rejected{SUFFIX}"
             private_file(target)
+            mode = "a" if item.rejected_started else "w"
             # backslashreplace: a record is kept even if a reason holds a lone surrogate
-            with open(target, "a", encoding="utf-8", errors="backslashreplace") as handle:
+            with open(target, mode, encoding="utf-8", errors="backslashreplace") as handle:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-            self.rejected_removed += cap_folder(folder, f"*{SUFFIX}")
+            item.rejected_started = True
+            removed = cap_folder(folder, f"*{SUFFIX}")
+            if removed:
+                self.rejected_removed += removed
+                self._count_removed(folder, removed)
         except OSError as exc:
             log.warning("inbox: cannot keep a bad line aside: %s", exc.strerror)
 
@@ -233,6 +271,29 @@ class Inbox:
         item.close()
         with contextlib.suppress(FileNotFoundError):
             item.path.unlink()
+
+    def _count_removed(self, folder: Path, removed: int) -> None:
+        """Add to ``rejected/.removed`` (under its lock: a command line ``send`` may take the
+        inbox while the tray does)."""
+        fd = os.open(folder / REMOVED_COUNT, os.O_RDWR | os.O_CREAT
+                     | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            _lock(fd, LOCK_WAIT)
+            text = os.read(fd, 64).decode("ascii", "replace").strip()
+            total = (int(text) if text.isdigit() else 0) + removed
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{total}\n".encode("ascii"))
+        finally:
+            os.close(fd)
+
+    def removed(self) -> int:
+        """Files of rejected/ removed to keep it within its cap, by every process so far."""
+        try:
+            text = (self.path / REJECTED_DIR / REMOVED_COUNT).read_text("ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return 0
+        return int(text) if text.isdigit() else 0
 
     def rejected_count(self) -> int:
         """Bad lines kept aside so far (for ``status``)."""

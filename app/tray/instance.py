@@ -1,13 +1,14 @@
-"""One tray per user and state directory: a ``QLockFile`` decides who runs, and the running one
+"""One tray per user and state directory: a lock file decides who runs, and the running one
 listens on a local socket so a second start can ask it to show a window.
 
-Qt treats the lock of a dead process as stale, so a crash never blocks the next start. The
-socket is ``app.tray.local_socket`` on POSIX and ``QLocalServer`` on Windows.
+The lock is ``app.tray.lockfile.PrivateLock`` on POSIX (created 0600, an ``flock`` the kernel
+drops with its process) and a ``QLockFile`` on Windows (Qt treats the lock of a dead process
+as stale); a crash never blocks the next start. The socket is ``app.tray.local_socket`` on
+POSIX and ``QLocalServer`` on Windows.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QLockFile, QObject, Signal
 
 from app import APP_ID
+from app.tray.lockfile import PrivateLock
 
 if TYPE_CHECKING:  # Qt's network module is loaded after the icon is shown
     from PySide6.QtNetwork import QLocalServer, QLocalSocket
@@ -55,9 +57,13 @@ class SingleInstance(QObject):
         super().__init__()
         self.state_dir = state_dir
         self._name = ""
-        self.lock = QLockFile(str(state_dir / LOCK_NAME))
-        # 0: never stale by age; a lock whose process is gone is still detected as stale.
-        self.lock.setStaleLockTime(0)
+        self.lock: PrivateLock | QLockFile
+        if os.name == "posix":
+            self.lock = PrivateLock(state_dir / LOCK_NAME)
+        else:
+            self.lock = QLockFile(str(state_dir / LOCK_NAME))
+            # 0: never stale by age; a lock whose process is gone is still detected as stale.
+            self.lock.setStaleLockTime(0)
         self.server: QLocalServer | None = None
         self.unix_server: Any = None  # app.tray.local_socket.UnixLineServer (POSIX)
 
@@ -70,12 +76,9 @@ class SingleInstance(QObject):
 
     def acquire(self) -> bool:
         """Take the lock; False when another live instance holds it. The lock file holds our
-        pid and host name: private (0600), like every file of the state directory."""
-        if not self.lock.tryLock(200):
-            return False
-        with contextlib.suppress(OSError):
-            os.chmod(self.state_dir / LOCK_NAME, 0o600)
-        return True
+        pid and host name: private (0600 from its creation on POSIX), like every file of the
+        state directory."""
+        return bool(self.lock.tryLock(200))
 
     def holder_pid(self) -> int | None:
         """The pid of the instance holding the lock, if known."""

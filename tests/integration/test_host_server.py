@@ -176,8 +176,7 @@ def test_hostile_clients_then_normal_clients_get_through(served, companion, tmp_
     assert answers == {"utf8": "bad_utf8", "json": "bad_json", "deep": "too_deep",
                        "number": "bad_number", "op": "unknown_op"}
     with raw(path) as sock:  # a huge line: an error, then the connection closes
-        with pytest.raises(OSError):
-            sock.sendall(b"a" * (2 * 1024 * 1024))
+        sock.sendall(b"a" * (2 * 1024 * 1024))
         assert read_line(sock)["error"]["code"] == "line_too_long"
     slow = raw(path)  # slowloris: half a line, then nothing
     slow.sendall(b'{"op":"hel')

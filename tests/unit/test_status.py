@@ -171,7 +171,9 @@ def test_status_command_prints_the_typed_status(make, tmp_path, capsys):
     assert cli.main([*argv, "--json"], build=build) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == {**json.loads(json.dumps(status_json(companion.status()))), "inbox_rejected": 0,
-                       "quarantined": {"inbox": 0, "outbox": 0}}
+                       "quarantined": {"inbox": 0, "outbox": 0},
+                       "inbox": {"rejected": 0, "rejected_removed": 0, "foreign_owner": 0,
+                                 "not_regular": 0}}
     assert cli.main(argv, build=build) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "  last error: HTTP 401: API key refused" in lines
