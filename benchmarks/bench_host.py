@@ -10,6 +10,7 @@ is always busy and, by Little's law, a call waits about hosts × the tray's time
 the figure measures throughput as much as latency. *Paced*: each host calls at a steady
 ``PACED_RATE`` per second (8 × 50 = 400 events/s, far above what an application sends, well
 below what the tray can take), which is the latency a host sees when the tray is not saturated.
+Then, on the same tray, the hosts that do not wait (benchmarks/bench_host_stream.py).
 
 Each host is ``python -m benchmarks.bench_host client|sqlite N RATE [path]`` (RATE 0: back to
 back) and prints its latencies (ms) as one JSON list.
@@ -153,6 +154,9 @@ def run(s: Settings) -> list[Row]:
                 ours = _hosts(s.python, ["client", n, "0"], env)
                 tray_cpu = cpu_seconds(tray.pid) - cpu_before
                 ours_paced = _hosts(s.python, ["client", paced_n, rate], env)
+                from benchmarks import bench_host_stream  # the same tray, not waiting
+
+                streamed = bench_host_stream.rows(s, env, tmp, lambda: cpu_seconds(tray.pid))
             finally:
                 tray.terminate()
                 try:
@@ -179,7 +183,7 @@ def run(s: Settings) -> list[Row]:
                             Stat([percentile(mine, q)], "ms"), Stat([percentile(theirs, q)], "ms"),
                             "bare SQLite commit", GOAL if label == "p99" else "(reference)",
                             note=note + f"; mean ours {statistics.fmean(mine):.2f} ms"))
-    return rows
+    return rows + streamed
 
 
 if __name__ == "__main__":

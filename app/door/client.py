@@ -26,10 +26,25 @@ refuses with code ``untrusted_endpoint`` and events go to the inbox.
 
 ``nudge()`` tells a running companion, best effort and within 50 ms, that this process stored
 something for it (``license-companion track`` uses it); it never raises.
+
+Not waiting: ``Client(product, wait=False, on_error=callable)`` is the model of the C and Node
+clients. ``track``/``track_batch`` write the line and return (``"queued": "socket"`` and the
+``event_id``); answers are read, in order, inside every later call (no thread of its own: the
+socket is non-blocking), so a refusal reaches ``on_error`` during a later call and is raised
+by the next ``flush(timeout)``, which waits until every event sent so far is acknowledged as
+stored. When the connection breaks, the events sent but not acknowledged go to the inbox with
+their ids (stored at most once). At most ``max_pending`` requests are unanswered; beyond, a
+call waits for answers. ``close()`` (also run at exit) waits up to 2 s, then moves the rest to
+the inbox. Blocking stays the default: its answers say what was stored, which scripts and the
+command line rely on.
+
+Why one file of more than 400 lines: vendors copy exactly one file into their product, so the
+Windows pipe code and the non-blocking mode live here too, each in a section of its own.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -37,7 +52,9 @@ import re
 import sys
 import threading
 import time
+import weakref
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +77,8 @@ FALLBACK_CODES = ("not_running", "connection", "transport_unavailable", UNTRUSTE
                   "too_many_connections", "timeout", "storage")
 # Answers after which the companion closes the connection.
 CLOSING_CODES = ("too_many_connections", "timeout", "line_too_long")
+MAX_PENDING = 200  # unanswered requests (not waiting) before a call waits for answers
+CLOSE_WAIT = 2.0  # seconds ``close`` waits for answers (not waiting) before the inbox
 
 log = logging.getLogger("license_companion.client")
 
@@ -88,6 +107,7 @@ class ClientError(Exception):
         self.code = code
         self.message = message
         self.field = field
+        self.refused = 1  # from ``flush``: how many refusals since the last flush
 
 
 def product_slug(product: str) -> str:
@@ -273,6 +293,23 @@ def _event(name: str, value: Any = None, xy: Any = None, text: Any = None,
     return event
 
 
+def _line(message: Any) -> bytes:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+class _Pending:
+    """A request sent and not yet answered (not waiting): an event's line (its inbox line
+    too: ``"op"`` may stay), a batch's events, or a query waiting for ``answer``."""
+
+    __slots__ = ("answer", "batch", "line", "query")
+
+    def __init__(self, line: bytes, batch: list[Any] | None, query: bool = False) -> None:
+        self.line = line
+        self.batch = batch
+        self.query = query
+        self.answer: dict[str, Any] | None = None
+
+
 class Client:
     """One connection to the companion of ``product``.
 
@@ -283,12 +320,19 @@ class Client:
         connect_timeout: seconds to wait for the connection.
         timeout: seconds to wait for an answer.
         fallback: write events to the inbox when no companion answers.
+        wait: ``track``/``track_batch`` wait for their answer (False: they do not; see the
+            module's docstring).
+        on_error: not waiting: called with each refusal (a ``ClientError``), on the thread of
+            the call that read it; must return quickly.
+        max_pending: not waiting: unanswered requests before a call waits for answers.
     """
 
     def __init__(self, product: str | None = None, *, socket_path: str | os.PathLike[str] |
                  None = None, inbox: str | os.PathLike[str] | None = None,
                  connect_timeout: float = 0.5, timeout: float = 30.0,
-                 fallback: bool = True) -> None:
+                 fallback: bool = True, wait: bool = True,
+                 on_error: Callable[[ClientError], object] | None = None,
+                 max_pending: int = MAX_PENDING) -> None:
         product = product or os.environ.get(PRODUCT_ENV, "")
         if not product and socket_path is None and not os.environ.get(SOCKET_ENV):
             raise ClientError("invalid_field", "the product id is needed to find the "
@@ -308,6 +352,15 @@ class Client:
         self._inbox_name = f"{os.getpid()}-{os.urandom(6).hex()}{INBOX_SUFFIX}"
         self._id_prefix = f"p-{os.urandom(8).hex()}"
         self._counter = 0
+        self.wait = wait
+        self.on_error = on_error
+        self.max_pending = max(1, max_pending)
+        self._pending: deque[_Pending] = deque()  # sent, unanswered, in order (not waiting)
+        self._out = bytearray()  # written but not yet taken by the socket (not waiting)
+        self._refused: list[ClientError] = []  # since the last flush
+        self._unsaved: list[bytes] = []  # inbox lines a failed inbox write kept
+        if not wait:
+            _not_waiting.add(self)
 
     # -- the operations -------------------------------------------------------------------
 
@@ -324,15 +377,20 @@ class Client:
         connection broke) the event goes to the inbox with it, and the companion stores an
         id at most once, so a copy that had arrived is not stored twice. ``stored`` says
         whether it is kept for any backend, ``backends`` per backend (``stored``, ``reason``),
-        ``reason`` why it is kept nowhere (docs/host-protocol.md).
+        ``reason`` why it is kept nowhere (docs/host-protocol.md). Not waiting: returns once
+        the line is written (``"queued": "socket"``, ``event_id``).
         """
         event = self._with_id(_event(name, value, xy, text, payload, timestamp, session))
+        if not self.wait:
+            return self._hand_over({"op": "track", **event}, None)
         return self._events({"op": "track", **event}, [event])
 
     def track_batch(self, events: list[dict[str, Any]]) -> dict[str, Any]:
         """Hand over up to 1,000 events (dicts as in the protocol); answered per event.
         Events without an ``event_id`` get one (see ``track``)."""
         events = [self._with_id(dict(e)) if isinstance(e, dict) else e for e in events]
+        if not self.wait:
+            return self._hand_over({"op": "track_batch", "events": events}, events)
         return self._events({"op": "track_batch", "events": events}, events)
 
     def _with_id(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -354,9 +412,25 @@ class Client:
         """Open the companion's "license", "consent" or "history" window."""
         return self.request({"op": "show", "window": window})
 
-    def flush(self) -> dict[str, Any]:
-        """Ask for a send round now (returns at once)."""
-        return self.request({"op": "flush"})
+    def flush(self, timeout: float | None = None, send: bool = True) -> dict[str, Any]:
+        """Ask for a send round now (``send``; the answer does not wait for the round).
+
+        Not waiting: first waits up to ``timeout`` (default: ``timeout`` of the client) until
+        every event sent so far is acknowledged as stored or in the inbox (else ``ClientError``
+        ``timeout``), and raises the first refusal since the last flush (``refused``: how
+        many); with no companion the answer says ``"started": false``.
+        """
+        if self.wait:
+            return self.request({"op": "flush"}) if send else {"ok": True, "action": "flush",
+                                                                "started": False}
+        self._settle(self.timeout if timeout is None else timeout)
+        if send:
+            try:
+                return self.request({"op": "flush"})
+            except ClientError as exc:
+                if exc.code not in FALLBACK_CODES:
+                    raise
+        return {"ok": True, "action": "flush", "started": False}
 
     def wake(self) -> dict[str, Any]:
         """Tell the companion this process stored events elsewhere (CLI, inbox): look soon."""
@@ -372,6 +446,8 @@ class Client:
             if self.pushes:
                 return self.pushes.popleft()
             sock = self._connect()
+            if not self.wait:
+                return self._next_push(timeout)
             try:
                 line = self._read_line(sock, timeout)
             except TimeoutError:
@@ -391,12 +467,15 @@ class Client:
 
     def request(self, message: dict[str, Any]) -> dict[str, Any]:
         """Send one request and return its answer; ``ClientError`` for an error answer."""
-        answer = self._exchange(message)
+        answer = self._exchange(message) if self.wait else self._ask(message)
         if not answer.get("ok"):
             error = answer.get("error") or {}
             if error.get("code") in CLOSING_CODES:
                 with self._lock:
-                    self._drop()
+                    if self.wait:
+                        self._drop()
+                    else:
+                        self._failover(str(error.get("code")))
             raise ClientError(str(error.get("code", "internal")), str(error.get("message", "")),
                               str(error.get("field", "")))
         return answer
@@ -407,8 +486,10 @@ class Client:
         except ClientError as exc:
             if exc.code not in FALLBACK_CODES or not self.fallback:
                 raise
-        lines = [json.dumps(e, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
-                 for e in events]
+        return self._inbox_answer(events)
+
+    def _inbox_answer(self, events: list[Any]) -> dict[str, Any]:
+        lines = [_line(e) for e in events]
         with self._lock:
             append_to_inbox(self.inbox, lines, self._inbox_name)
         return {"ok": True, "queued": "inbox", "events": len(events), "inbox": str(self.inbox)}
@@ -449,6 +530,7 @@ class Client:
                 self._next_try = time.monotonic() + RETRY_CONNECT
                 raise
             self._buffer = b""
+            self._out.clear()
             return self._sock
         import socket
 
@@ -472,8 +554,11 @@ class Client:
             message = self._untrusted = f"not talking to {self.socket_path}: {untrusted}"
             log.warning("license companion client: %s; events go to the inbox", message)
             raise ClientError(UNTRUSTED, message)
+        if not self.wait:
+            sock.setblocking(False)  # answers are read as they come, inside every call
         self._sock = sock
         self._buffer = b""
+        self._out.clear()
         return sock
 
     def _read_line(self, sock: socket.socket | _PipeSocket, timeout: float) -> bytes:
@@ -500,10 +585,218 @@ class Client:
                 self._sock = None
                 self._buffer = b""
 
-    def close(self) -> None:
-        """Close the connection (the next call opens a new one)."""
+    def close(self, timeout: float = CLOSE_WAIT) -> None:
+        """Close the connection (the next call opens a new one). Not waiting: first waits up
+        to ``timeout`` for the answers, then moves the events still unanswered to the inbox."""
         with self._lock:
+            if not self.wait and (self._pending or self._unsaved):
+                try:
+                    self._settle(timeout)
+                except ClientError as exc:
+                    log.warning("license companion client: closing: %s", exc)
+                if self._pending:
+                    self._failover("closed by the host")
             self._drop()
+
+    # -- not waiting: write now, read the answers inside later calls --------------------
+
+    def _hand_over(self, message: dict[str, Any], batch: list[Any] | None) -> dict[str, Any]:
+        line = _line(message)
+        events = [message] if batch is None else batch
+        with self._lock:
+            try:
+                self._connect()
+                deadline = time.monotonic() + self.timeout
+                while len(self._pending) >= self.max_pending and self._sock is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not self._pump(left):
+                        self._failover("no answers in time")
+                if self._sock is None:
+                    raise ClientError("connection", "the connection broke")
+            except ClientError as exc:
+                if exc.code not in FALLBACK_CODES or not self.fallback:
+                    raise
+                return self._inbox_answer(events)
+            self._pending.append(_Pending(line, batch))
+            self._out += line
+            self._pump(0)
+        if batch is None:
+            return {"ok": True, "queued": "socket", "event_id": message["event_id"]}
+        return {"ok": True, "queued": "socket", "events": len(batch)}
+
+    def _ask(self, message: dict[str, Any]) -> dict[str, Any]:
+        entry = _Pending(_line(message), None, query=True)
+        with self._lock:
+            self._connect()
+            self._pending.append(entry)
+            self._out += entry.line
+            deadline = time.monotonic() + self.timeout
+            while entry.answer is None and self._sock is not None:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._pump(left):
+                    self._failover("no answer in time")
+        return entry.answer or {"ok": False, "error": {"code": "connection", "message":
+                                                       "the connection broke"}}
+
+    def _next_push(self, timeout: float) -> dict[str, Any] | None:
+        deadline = time.monotonic() + timeout
+        while not self.pushes and self._sock is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._pump(left):
+                break
+        return self.pushes.popleft() if self.pushes else None
+
+    def _settle(self, timeout: float) -> None:
+        """Wait until nothing sent is unanswered; raise the first refusal since the last call."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while self._pending and self._sock is not None:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._pump(left):
+                    raise ClientError("timeout", f"{len(self._pending)} answers still outstanding")
+            if self._unsaved:
+                self._save([])
+            refused, self._refused = self._refused, []
+        if refused:
+            refused[0].refused = len(refused)
+            raise refused[0]
+
+    def _pump(self, wait: float) -> bool:
+        """Write what the socket takes and read the answers that came, waiting up to ``wait``
+        seconds for either (0: not at all). False when a wait ended with nothing."""
+        sock = self._sock
+        if sock is None:
+            return True
+        try:
+            if isinstance(sock, _PipeSocket):
+                if self._out:
+                    sock.settimeout(self.timeout)
+                    sock.sendall(bytes(self._out))
+                    self._out.clear()
+                sock.settimeout(max(0.0, wait))
+                try:
+                    data = sock.recv(65536)
+                except TimeoutError:
+                    return wait <= 0
+            else:
+                if wait > 0:
+                    import select
+
+                    ready = select.select([sock], [sock] if self._out else [], [], wait)
+                    if not ready[0] and not ready[1]:
+                        return False
+                if self._out:
+                    try:
+                        del self._out[:sock.send(self._out)]
+                    except BlockingIOError:
+                        pass
+                try:
+                    data = sock.recv(65536)
+                except BlockingIOError:
+                    return True
+            if not data:
+                raise ConnectionError("the companion closed the connection")
+        except OSError as exc:
+            self._failover(str(exc))
+            return True
+        self._buffer += data
+        if b"\n" not in data:
+            if len(self._buffer) > MAX_ANSWER:
+                self._failover(f"an answer longer than {MAX_ANSWER} bytes")
+            return True
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            self._answered(line)
+        return True
+
+    def _answered(self, line: bytes) -> None:
+        if line.startswith(b'{"push"'):
+            try:
+                self.pushes.append(json.loads(line))
+            except ValueError:
+                pass
+            return
+        if not self._pending:
+            return
+        head = self._pending.popleft()
+        if head.batch is None and not head.query and line.startswith(b'{"ok":true'):
+            return  # stored: the usual answer, not even parsed
+        try:
+            answer = json.loads(line)
+            if not isinstance(answer, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            answer = {"ok": False, "error": {"code": "connection", "message":
+                                             "the companion's answer is not a JSON object"}}
+        if head.query:
+            head.answer = answer
+        elif head.batch is None:
+            self._refusal(answer, [head.line])
+        elif not answer.get("ok"):
+            self._refusal(answer, [_line(e) for e in head.batch])
+        else:
+            for event, result in zip(head.batch, answer.get("results") or [], strict=False):
+                if isinstance(result, dict) and not result.get("ok"):
+                    self._refusal(result, [_line(event)])
+
+    def _refusal(self, answer: dict[str, Any], lines: list[bytes]) -> None:
+        if answer.get("ok"):
+            return
+        error = answer.get("error") or {}
+        exc = ClientError(str(error.get("code", "internal")), str(error.get("message", "")),
+                          str(error.get("field", "")))
+        if exc.code in FALLBACK_CODES and self.fallback:
+            self._save(lines)  # not stored: the inbox keeps it
+        else:
+            self._refuse(exc)
+
+    def _refuse(self, exc: ClientError) -> None:
+        self._refused.append(exc)
+        if self.on_error is not None:
+            try:
+                self.on_error(exc)
+            except Exception:
+                log.exception("license companion client: on_error failed")
+
+    def _failover(self, why: str) -> None:
+        """The connection broke: the events sent but unanswered go to the inbox with their ids
+        (stored at most once), waiting queries get ``connection``."""
+        self._drop()
+        self._out.clear()
+        pending, self._pending = self._pending, deque()
+        lines: list[bytes] = []
+        for entry in pending:
+            if entry.query:
+                entry.answer = {"ok": False, "error": {"code": "connection", "message":
+                                                       f"the connection broke: {why}"}}
+            elif entry.batch is None:
+                lines.append(entry.line)
+            else:
+                lines += [_line(e) for e in entry.batch]
+        if lines:
+            self._save(lines)
+
+    def _save(self, lines: list[bytes]) -> None:
+        if not self.fallback:
+            self._refuse(ClientError("connection", f"{len(lines)} events not acknowledged "
+                                     "(no inbox: fallback is off)"))
+            return
+        try:
+            append_to_inbox(self.inbox, self._unsaved + lines, self._inbox_name)
+            self._unsaved = []
+        except (OSError, ClientError) as exc:
+            self._unsaved += lines  # the next flush or close tries again
+            self._refuse(ClientError("inbox", f"cannot write the inbox {self.inbox}: {exc}"))
+
+
+_not_waiting: weakref.WeakSet[Client] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    """What a non-waiting client still holds is acknowledged or in the inbox before exit."""
+    for client in list(_not_waiting):
+        client.close()
 
 
 def nudge(product: str | None = None, *, socket_path: str | os.PathLike[str] | None = None,

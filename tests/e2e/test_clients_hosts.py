@@ -1,5 +1,6 @@
-"""The host clients (C, Node, Python) each deliver 10,000 events through the real tray exactly
-once, also when the tray is SIGKILLed mid-stream and started again (the rest by the inbox).
+"""The host clients (C, Node, Python waiting and not waiting) each deliver 10,000 events
+through the real tray exactly once, also when the tray is SIGKILLed mid-stream and started
+again (the rest by the inbox).
 
 The tray is ``python -m app tray`` with its own state directory and socket, sending to an
 in-process TelemetryDeck receiver. In the kill runs the first tray sends to a port where nothing
@@ -136,11 +137,14 @@ def host_argv(kind: str, c_host: Path, product: str, count: int, slow: bool) -> 
         node = shutil.which("node")
         assert node, "node is missing (scripts/install-system-deps.sh installs nodejs)"
         return [node, str(HOSTS / "host.js"), product, "0", str(count), "25" if slow else "0"]
+    if kind == "python-nowait":
+        return [sys.executable, str(HOSTS / "host.py"), product, "0", str(count),
+                "25" if slow else "0"]
     return [sys.executable, "-c", PYTHON_HOST, product, "0", str(count),
             "0.0003" if slow else "0"]
 
 
-@pytest.mark.parametrize("kind", ["c", "node", "python"])
+@pytest.mark.parametrize("kind", ["c", "node", "python", "python-nowait"])
 def test_a_host_delivers_10000_events_exactly_once(kind, tray, td, c_host):
     tray.start()
     host = tray.run(host_argv(kind, c_host, tray.product, COUNT, slow=False))
@@ -154,7 +158,7 @@ def test_a_host_delivers_10000_events_exactly_once(kind, tray, td, c_host):
     assert not list(tray.inbox.glob("*.jsonl"))
 
 
-@pytest.mark.parametrize("kind", ["c", "node", "python"])
+@pytest.mark.parametrize("kind", ["c", "node", "python", "python-nowait"])
 def test_tray_killed_mid_stream_the_rest_arrive_by_the_inbox_exactly_once(kind, tray, td,
                                                                            c_host):
     tray.configure(NOWHERE)  # nothing leaves before the kill: the receiver counts what's stored

@@ -95,8 +95,9 @@ def test_the_door_answers_every_case_over_a_raw_socket(door):
     check(answers)
 
 
-def test_the_python_client_gets_every_case_answer(door):
-    client = Client("Acme Pro 7", socket_path=door.server.path)
+@pytest.mark.parametrize("wait", [True, False], ids=["waiting", "not-waiting"])
+def test_the_python_client_gets_every_case_answer(door, wait):
+    client = Client("Acme Pro 7", socket_path=door.server.path, wait=wait)
     answers = []
     for case in CASES["cases"]:
         if not case["send"].startswith("{"):

@@ -22,7 +22,7 @@ def test_client_imports_only_the_standard_library():
               if isinstance(n, ast.ImportFrom) and n.module}
     assert names <= {"__future__", "json", "os", "re", "socket", "sys", "tempfile",
                      "threading", "time", "uuid", "collections", "pathlib", "typing", "fcntl",
-                     "logging", "stat", "struct",
+                     "logging", "stat", "struct", "atexit", "weakref", "select",
                      "ctypes", "_winapi"}  # the last two: Windows, the named pipe
 
 
