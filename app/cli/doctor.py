@@ -47,6 +47,9 @@ def cmd_doctor(ctx: Context) -> int:
     # Imported here: only this command needs the checks (every other command starts faster).
     from app.core.wiring import reading_companion
     from app.storage.config import load_config
+    from app.support.i18n import setup
+
+    setup()  # the words in the user's language; --json keeps its check names and verdicts
 
     args = ctx.args
     companions: list[Companion] = []
