@@ -26,6 +26,7 @@ from app.support.i18n import DOMAIN, locale_dir
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("app/tray/*.py", "app/core/tray_state.py", "app/core/status.py",
            "app/core/overall.py", "app/core/summary.py", "app/core/consent_view.py",
+           "app/core/license.py",
            "app/cli/context.py", "app/cli/status.py", "app/cli/events.py", "app/cli/doctor.py",
            "app/doctor/*.py", "app/storage/keyring/*.py")
 CALLS = {"_": 1, "N_": 1, "ngettext": 2}

@@ -26,6 +26,7 @@ from app.model.wire import PreparedRequest, SignatureStatus, Verdict, mask_secre
 from app.storage.config import VendorConfig
 from app.storage.keyring.license_store import LicenseStore, normalise_key
 from app.storage.state import StateStore
+from app.support.i18n import _
 
 if TYPE_CHECKING:  # imported where used: the tray and ``status`` need LicenseState, not HTTP
     from app.backends.keymanager import KeyManagerLicense
@@ -283,16 +284,18 @@ class LicenseService:
             return SeatChange()
         answer = self.deactivate()
         masked = mask_secret(old)
+        said = f"{answer.code} {answer.message}".strip()  # the server's words, as they came
         if answer.ok:
-            said = f"{answer.code} {answer.message}".strip()
-            return SeatChange(f"This computer's seat for the previous key ({masked}) was freed "
-                              f"(the license server answered: {said}).")
-        why = answer.problem or f"the license server answered {answer.code} {answer.message}"
-        return SeatChange(
-            f"This computer's seat for the previous key ({masked}) could not be freed "
-            f"({why.strip()}), so it stays taken. To free it later, enter that key again and "
-            "use \"Free this computer's seat\" while online, or release it on your account "
-            "page at the vendor.", seat_kept=True)
+            return SeatChange(_("This computer's seat for the previous key ({key}) was freed "
+                                "(the license server answered: {answer}).").format(
+                key=masked, answer=said))
+        why = (answer.problem.strip() if answer.problem else
+               _("the license server answered: {answer}").format(answer=said))
+        return SeatChange(_(
+            "This computer's seat for the previous key ({key}) could not be freed ({why}), so "
+            "it stays taken. To free it later, enter that key again and use \"Free this "
+            "computer's seat\" while online, or release it on your account page at the "
+            "vendor.").format(key=masked, why=why), seat_kept=True)
 
     # -- the server -----------------------------------------------------------------------
 
