@@ -113,14 +113,16 @@ class LicenseStatus:
     def describe(self, now: float) -> str:
         """One line for people: ``valid: License key is valid (checked 5 min ago)``."""
         age = self.age(now)
-        when = f"checked {human_age(age)} ago" if age is not None else "never checked"
+        when = (_("checked {age} ago").format(age=human_age(age)) if age is not None
+                else _("never checked"))
         if self.state == NO_KEY:
             return "no license key stored (license-companion license set)"
-        if self.state == UNKNOWN:
+        if self.state == UNKNOWN:  # "unknown:" is a marker; app.core.overall.license_words
             line = f"unknown: {self.problem or 'not checked yet'}"
             if self.last_state:
-                line += f"; last answer {human_age(age)} ago: {self.last_state}"
-                if self.message:
+                line += "; " + _("last answer {age} ago: {state}").format(
+                    age=human_age(age), state=self.last_state)
+                if self.message:  # the server's own words
                     line += f" ({self.message})"
             return line
         text = f"{self.state}: {self.message}" if self.message else self.state

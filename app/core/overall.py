@@ -89,6 +89,9 @@ def license_words(value: str) -> str:
     head, sep, rest = value.partition(": ")
     if head == "unknown" and sep:
         return _("unknown: {detail}").format(detail=own.get(rest, rest))
+    for word, shown in (("valid", _("valid")), ("invalid", _("invalid"))):
+        if value.startswith((word + ": ", word + " (")):  # then the server's words, the time
+            return shown + value[len(word):]
     return own.get(value, value)
 
 

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.receiver import KeyManagerReceiver, License
 from app.support import i18n
 from tests.configs import keymanager, telemetrydeck, write_vendor_config
 from tests.ui.conftest import API_KEY, LICENSE, write_config
@@ -187,6 +188,14 @@ def test_every_window_is_in_the_language(qtbot, in_language, tmp_path, home, km,
 
 
 @pytest.fixture()
+def km(signing_key):
+    """The KeyManager test receiver, knowing the test license (a seat for this computer)."""
+    with KeyManagerReceiver(api_key=API_KEY, private_key=signing_key,
+                            licenses={LICENSE: License(max_activations=2)}) as rx:
+        yield rx
+
+
+@pytest.fixture()
 def cli_setup(tmp_path, keyring_env, km, td):
     """A product using both test receivers, its license key in the private Secret Service, two
     events queued (one allowed category, one undecided), and its real CLI."""
@@ -206,6 +215,7 @@ def cli_setup(tmp_path, keyring_env, km, td):
             env=dict(env, LANGUAGE=lang), cwd=ROOT)
 
     assert cli("license", "set", stdin=LICENSE + "\n").returncode == 0
+    assert cli("license", "activate").returncode == 0  # a real answer, with its time
     assert cli("consent", "grant", "usage").returncode == 0
     assert cli("track", "feature.export", "--value", "3").returncode == 0
     assert cli("track", "perf.startup", "--value", "812").returncode == 0
