@@ -90,7 +90,8 @@ def _report(ctx: Context, status: Callable[[], CompanionStatus | None],
             tray_running: Callable[[], bool | None]) -> DoctorReport:
     from app.core.consent import system_policy
     from app.delivery.http import proxies_for, tls_context
-    from app.doctor.report import MIN_FREE, DoctorSetup, run_doctor, stored_allow_metered
+    from app.doctor.report import MIN_FREE, DoctorSetup, run_doctor
+    from app.doctor.store import stored_allow_metered
     from app.storage.config import load_config
 
     args = ctx.args
