@@ -7,7 +7,8 @@ are out of date, which the tests use.
 
 Messages come from three places: the windows' texts in ``resources/texts/en.toml`` (the key is
 the message context), calls of ``_``/``N_``/``ngettext`` with literal text in the modules listed
-in ``SOURCES``, and the explanations of request fields the consent window shows.
+in ``SOURCES``, the explanations of request fields the consent window shows, and the words for
+which rule decided a category.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ from app.support.i18n import DOMAIN, locale_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("app/tray/*.py", "app/core/tray_state.py", "app/core/status.py",
-           "app/core/overall.py", "app/core/summary.py")
+           "app/core/overall.py", "app/core/summary.py", "app/core/consent_view.py",
+           "app/core/license.py",
+           "app/cli/context.py", "app/cli/status.py", "app/cli/events.py", "app/cli/doctor.py",
+           "app/doctor/*.py", "app/storage/keyring/*.py")
 CALLS = {"_": 1, "N_": 1, "ngettext": 2}
 HEADER = ("Project-Id-Version: license-companion\nMIME-Version: 1.0\n"
           "Content-Type: text/plain; charset=UTF-8\nContent-Transfer-Encoding: 8bit\n")
@@ -82,9 +86,9 @@ def source_messages(root: Path = ROOT) -> list[Entry]:
                 texts = [_literal(a) for a in node.args[:CALLS[node.func.id]]]
                 if len(texts) == CALLS[node.func.id] and all(texts):
                     add(Entry(texts[0] or "", "", (texts[1] or "") if len(texts) > 1 else ""))
-    from app.core.consent_view import EXTRA_MEANINGS
+    from app.core.consent_view import EXTRA_MEANINGS, RULE_WORDS
     from app.core.preview import FIELD_MEANINGS
-    for text in [*FIELD_MEANINGS.values(), *EXTRA_MEANINGS.values()]:
+    for text in [*FIELD_MEANINGS.values(), *EXTRA_MEANINGS.values(), *RULE_WORDS.values()]:
         add(Entry(text))
     return list(found.values())
 

@@ -101,5 +101,7 @@ def out_json(data: Any) -> None:
 def when(ts: float | None) -> str:
     """A timestamp for people: local time, or "never"."""
     if not ts:
-        return "never"
+        from app.support.i18n import _
+
+        return _("never")
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))

@@ -47,6 +47,9 @@ def cmd_doctor(ctx: Context) -> int:
     # Imported here: only this command needs the checks (every other command starts faster).
     from app.core.wiring import reading_companion
     from app.storage.config import load_config
+    from app.support.i18n import setup
+
+    setup()  # the words in the user's language; --json keeps its check names and verdicts
 
     args = ctx.args
     companions: list[Companion] = []
@@ -87,7 +90,8 @@ def _report(ctx: Context, status: Callable[[], CompanionStatus | None],
             tray_running: Callable[[], bool | None]) -> DoctorReport:
     from app.core.consent import system_policy
     from app.delivery.http import proxies_for, tls_context
-    from app.doctor.report import MIN_FREE, DoctorSetup, run_doctor, stored_allow_metered
+    from app.doctor.report import MIN_FREE, DoctorSetup, run_doctor
+    from app.doctor.store import stored_allow_metered
     from app.storage.config import load_config
 
     args = ctx.args

@@ -143,48 +143,54 @@ def cmd_preview(ctx: Context) -> int:
     """``preview``: the exact requests each backend would send now."""
     from app.core import consent_view, summary
     from app.core import preview as preview_fmt
-    from app.support import i18n
+    from app.support.i18n import _, ngettext, setup, vendor_text
 
+    setup()  # the words in the user's language; --json keeps its English keys and codes
     companion = ctx.companion
     previews = companion.preview(reveal=ctx.args.reveal, limit=ctx.args.limit)
-    i18n.setup()  # the summaries in the user's language; the rest stays English
     summaries = summary.summaries(companion, previews)
     if ctx.args.json:
         out_json(consent_view.preview_data(previews, summaries))
         return EXIT_OK
-    out("Which rule decided (policy › DO_NOT_TRACK › your choice):")
+    out(_("Which rule decided (policy › DO_NOT_TRACK › your choice):"))
     for line in consent_view.decided_lines(companion.consent):
         out(f"  {line}")
     out()
     if not previews:
-        out("No backend is enabled in the vendor configuration: nothing would be sent.")
+        out(_("No backend is enabled in the vendor configuration: nothing would be sent."))
     for p in previews:
-        state = "will send" if p.will_send else "will NOT send"
-        out(f"=== {p.title}: {state} {len(p.requests)} request(s) now; {p.queued} queued ===")
+        title = vendor_text(p.title)
+        state = (_("will send {count} request(s) now") if p.will_send
+                 else _("will NOT send {count} request(s) now"))
+        out("=== " + _("{title}: {state}; {queued} queued").format(
+            title=title, state=state.format(count=len(p.requests)), queued=p.queued) + " ===")
         out(printable(summaries[p.backend]))
         if p.problem:
-            out(f"why not: {printable(p.problem)}")
+            out(_("why not: {problem}").format(problem=printable(_(p.problem))))
         for category, count in sorted(p.held_back.items()):
-            out(f"held back: {count} event(s) of '{printable(category)}' "
-                f"({printable(consent_view.held_reason(companion.consent, category))})")
+            out(ngettext("held back: {count} event of '{category}' ({reason})",
+                         "held back: {count} events of '{category}' ({reason})", count).format(
+                count=count, category=printable(category),
+                reason=printable(consent_view.held_reason(companion.consent, category))))
         for request in p.requests:
             out()
             out(preview_fmt.render(request))
         if p.held_requests:
             out()
-            out(f"--- {p.title}: will NOT be sent (not agreed to) ---")
+            out("--- " + _("{title}: will NOT be sent (not agreed to)").format(title=title)
+                + " ---")
         for request in p.held_requests:
             out()
             out(preview_fmt.render(request))
         meanings = consent_view.field_meanings([*p.requests, *p.held_requests])
         if meanings:
             out()
-            out("What the fields mean:")
+            out(_("What the fields mean:"))
             for name, text in meanings:
-                out(f"  {name}: {text}")
+                out(f"  {name}: {_(text)}")
         out()
     if not ctx.args.reveal:
-        out("(license_key and api_key are masked; --reveal shows them)")
+        out(_("(license_key and api_key are masked; --reveal shows them)"))
     return EXIT_OK
 
 

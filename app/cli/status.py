@@ -6,7 +6,7 @@ from app import NAME, __version__
 from app.cli.context import EXIT_OK, Context, out, out_json, when
 from app.cli.events import nudge_tray
 from app.core import consent_view, settings
-from app.core.overall import overall, status_json
+from app.core.overall import license_words, overall, status_json
 from app.model.errors import ValidationError
 from app.model.text import printable
 from app.storage.inbox import Inbox, inbox_dir
@@ -15,6 +15,9 @@ from app.storage.inbox import Inbox, inbox_dir
 def cmd_status(ctx: Context) -> int:
     """``status``: backends, queue, consent, license and warnings (``--json``: see
     ``CompanionStatus.to_json`` for the keys)."""
+    from app.support.i18n import _, ngettext, setup
+
+    setup()  # the words in the user's language; --json keeps its English keys and codes
     status = ctx.companion.status()
     inbox = Inbox(inbox_dir(ctx.home))
     rejected = inbox.rejected_count()
@@ -29,41 +32,49 @@ def cmd_status(ctx: Context) -> int:
         out_json({**status_json(status), "inbox_rejected": rejected, "quarantined": quarantined,
                   "inbox": inbox_info})
         return EXIT_OK
-    out(f"{NAME} {__version__} for {status.product}")
-    out(f"config:    {status.config}")
-    out(f"state dir: {status.state_dir}")
+    out(_("{name} {version} for {product}").format(name=NAME, version=__version__,
+                                                    product=status.product))
+    out(_("config:    {path}").format(path=status.config))
+    out(_("state dir: {path}").format(path=status.state_dir))
     state = overall(status)
-    out(f"state:     {state.code} ({state.summary})")
+    out(_("state:     {code} ({summary})").format(code=state.code, summary=state.summary))
     for reason in state.reasons:
-        fix = f"; fix: {reason.fix}" if reason.fix else ""
-        out(f"  - {reason.title}: {printable(reason.detail)}{fix}")
-    out(f"sending:   {status.sending}")
+        fix = _("; fix: {fix}").format(fix=_(reason.fix)) if reason.fix else ""
+        out(f"  - {reason.title}: {printable(license_words(_(reason.detail)))}{fix}")
+    out(_("sending:   {state}").format(
+        state=_("allowed") if status.sending == "allowed" else _(status.sending)))
     if status.identifier_reset_at is not None:
         out(f"identifier: reset {when(status.identifier_reset_at)} (identity reset)")
-    consent = ", ".join(f"{c.id}={c.choice} ({consent_view.rule_words(c.decided_by)})"
+    consent = ", ".join(
+        f"{c.id}={choice_words(c.choice)} ({_(consent_view.rule_words(c.decided_by))})"
                         for c in status.consent)
-    out(f"consent:   {consent} (version {status.consent_version})")
-    out(f"policy:    {ctx.companion.consent.admin.describe()}")
-    out("           (precedence: policy › DO_NOT_TRACK › your choice)")
+    out(_("consent:   {choices} (version {version})").format(choices=consent,
+                                                           version=status.consent_version))
+    out(_("policy:    {policy}").format(
+        policy=consent_view.policy_words(ctx.companion.consent.admin)))
+    out("           " + _("(precedence: policy › DO_NOT_TRACK › your choice)"))
     for b in status.backends:
         if not b.enabled:
-            out(f"{b.name}: disabled")
+            out(_("{backend}: disabled").format(backend=b.name))
             continue
-        out(f"{b.name}: {'configured' if b.configured else printable(b.problem)}")
-        unreadable = (f" ({b.unreadable} unreadable, kept aside unsent)" if b.unreadable
-                      else "")
-        out(f"  queued {b.queued}, dropped {b.dropped}{unreadable}, last success "
-            f"{when(b.state.last_success)}, last failure {when(b.state.last_failure)}")
-        if b.state.last_error:
-            out(f"  last error: {printable(b.state.last_error)}")
+        out(f"{b.name}: {_('configured') if b.configured else printable(b.problem)}")
+        unreadable = (" " + _("({count} unreadable, kept aside unsent)").format(
+            count=b.unreadable) if b.unreadable else "")
+        out("  " + _("queued {queued}, dropped {dropped}{unreadable}, last success {success}, "
+                     "last failure {failure}").format(
+            queued=b.queued, dropped=b.dropped, unreadable=unreadable,
+            success=when(b.state.last_success), failure=when(b.state.last_failure)))
+        if b.state.last_error:  # the server's own words, quoted, never translated
+            out("  " + _("last error: {error}").format(error=printable(b.state.last_error)))
         if b.waiting_because:
-            out(f"  {printable(b.waiting_because)}")
+            out(f"  {printable(_(b.waiting_because))}")
     if status.license is not None:
         for key, value in status.license.to_json().items():
-            out(f"{key}: {printable(value)}")
+            out(f"{key}: {printable(license_words(value))}")
     if rejected:
-        out(f"inbox:     {rejected} bad line(s) from applications kept aside in "
-            f"{inbox_dir(ctx.home) / 'rejected'}")
+        out(ngettext("inbox:     {count} bad line from applications kept aside in {path}",
+                     "inbox:     {count} bad lines from applications kept aside in {path}",
+                     rejected).format(count=rejected, path=inbox_dir(ctx.home) / "rejected"))
     if inbox_info["rejected_removed"]:
         out(f"inbox:     {inbox_info['rejected_removed']} file(s) of bad lines removed, oldest "
             "first, to keep the rejected folder within its limit")
@@ -74,7 +85,7 @@ def cmd_status(ctx: Context) -> int:
         out(f"inbox:     {inbox_info['not_regular']} symlink(s) or other non-file(s) left unread "
             f"in {inbox_dir(ctx.home)}: only regular files are taken; remove them")
     for warning in status.warnings:
-        out(f"WARNING: {printable(warning)}")
+        out(_("WARNING: {warning}").format(warning=printable(_(warning))))
     return EXIT_OK
 
 
@@ -122,34 +133,45 @@ def cmd_consent(ctx: Context) -> int:
         out(f"revoked: {', '.join(ids)}; {deleted} queued event(s) deleted")
         return EXIT_OK
     from app.core import summary
-    from app.support import i18n
+    from app.support.i18n import _, setup, vendor_text
 
+    setup()  # the words in the user's language; --json keeps its English keys and codes
     data = consent_view.consent_data(companion)
-    i18n.setup()  # the summaries in the user's language; the rest stays English
     data["summary"] = summary.summaries(companion, companion.preview())
     if ctx.args.json:
         out_json(data)
         return EXIT_OK
     if data["blocked"]:
-        out(f"{data['blocked']}: everything is treated as declined.")
+        out(_("{reason}: everything is treated as declined.").format(reason=data["blocked"]))
     elif data["do_not_track"]:
-        out("DO_NOT_TRACK is set: everything is treated as declined.")
-    out(f"consent version {data['version']}; {companion.consent.admin.describe()}")
-    out("which rule decides: policy › DO_NOT_TRACK › your choice")
+        out(_("DO_NOT_TRACK is set: everything is treated as declined."))
+    out(_("consent version {version}; {policy}").format(
+        version=data["version"], policy=consent_view.policy_words(companion.consent.admin)))
+    out(_("which rule decides: policy › DO_NOT_TRACK › your choice"))
     for c in data["categories"]:
-        out(f"{c['id']:14} {c['choice']:9} {printable(c['title'])}: "
-            f"{printable(c['description'])}")
-        rule = f"decided by {consent_view.rule_words(c['decided_by'])}"
+        out(f"{c['id']:14} {choice_words(c['choice']):9} {printable(vendor_text(c['title']))}: "
+            f"{printable(vendor_text(c['description']))}")
+        rule = _("decided by {rule}").format(rule=_(consent_view.rule_words(c["decided_by"])))
         if c["reason"]:
             rule += f": {printable(c['reason'])}"
         if c["locked"]:
-            rule += "; set by your administrator, you cannot allow it here"
+            rule += _("; set by your administrator, you cannot allow it here")
         out(f"{'':14} {rule}")
-        out(f"{'':14} {c['waiting']} waiting, {c['discarded_declined']} discarded (declined), "
-            f"{c['dropped_undecided']} dropped (undecided, over {data['undecided_keep']} kept)")
+        out(f"{'':14} " + _("{waiting} waiting, {declined} discarded (declined), {dropped} "
+                           "dropped (undecided, over {keep} kept)").format(
+            waiting=c["waiting"], declined=c["discarded_declined"],
+            dropped=c["dropped_undecided"], keep=data["undecided_keep"]))
     for backend, text in data["summary"].items():
         out(f"{backend}: {printable(text)}")
     return EXIT_OK
+
+
+def choice_words(choice: str) -> str:
+    """A category's choice (``granted``, ``denied``, ``undecided``) in the user's language."""
+    from app.support.i18n import _
+
+    return {"granted": _("granted"), "denied": _("denied"),
+            "undecided": _("undecided")}.get(choice, choice)
 
 
 def _metered(ctx: Context) -> int:

@@ -21,6 +21,7 @@ from app.storage.outbox import UNDECIDED_KEEP
 if TYPE_CHECKING:  # only for type hints: the companion imports the storage this module reads
     from app.core.companion import Companion
     from app.core.companion_types import BackendPreview
+    from app.model.consent import AdminPolicy
 
 # Fields whose meaning depends on the event, explained in the same plain words.
 EXTRA_MEANINGS = {
@@ -68,20 +69,48 @@ def held_reason(policy: ConsentPolicy, category_id: str) -> str:
     now = policy.effective_decision(category_id)
     if now.reason:
         return now.reason
-    return "not decided yet" if now.decided_by.value == "undecided" else "not agreed to"
+    from app.support.i18n import _
+
+    return _("not decided yet") if now.decided_by.value == "undecided" else _("not agreed to")
 
 
 def decided_lines(policy: ConsentPolicy) -> list[str]:
-    """One line per category: its effective choice and which rule decided it."""
+    """One line per category: its effective choice and which rule decided it (in the language
+    ``app.support.i18n.setup`` chose; English until then)."""
+    from app.support.i18n import _
+
+    choices = {"granted": _("granted"), "denied": _("denied"), "undecided": _("undecided")}
     lines = []
     for s in policy.states():
-        line = f"{s.category.id}: {s.effective.value}, decided by {rule_words(s.decided_by.value)}"
+        line = _("{category}: {choice}, decided by {rule}").format(
+            category=s.category.id, choice=choices.get(s.effective.value, s.effective.value),
+            rule=_(rule_words(s.decided_by.value)))
         if s.reason:
             line += f" ({s.reason})"
         elif s.locked:
-            line += " (locked by your administrator)"
+            line += " " + _("(locked by your administrator)")
         lines.append(line)
     return lines
+
+
+def policy_words(admin: AdminPolicy) -> str:
+    """``AdminPolicy.describe`` in the user's language (file names and errors as they are)."""
+    from app.support.i18n import _
+
+    if not admin.present:
+        return _("no administrator policy")
+    if admin.error:
+        return _("the administrator's policy is invalid, so telemetry is off: {error}").format(
+            error=admin.error)
+    parts = []
+    if not admin.enabled:
+        parts.append(_("telemetry is off"))
+    if admin.deny:
+        parts.append(_("denied: {categories}").format(categories=", ".join(sorted(admin.deny))))
+    if admin.locked:
+        parts.append(_("choices are locked"))
+    return _("administrator policy {path}: {rules}").format(
+        path=admin.source, rules="; ".join(parts) or _("no restriction"))
 
 
 def meaning(name: str) -> str | None:

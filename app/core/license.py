@@ -26,6 +26,7 @@ from app.model.wire import PreparedRequest, SignatureStatus, Verdict, mask_secre
 from app.storage.config import VendorConfig
 from app.storage.keyring.license_store import LicenseStore, normalise_key
 from app.storage.state import StateStore
+from app.support.i18n import _
 
 if TYPE_CHECKING:  # imported where used: the tray and ``status`` need LicenseState, not HTTP
     from app.backends.keymanager import KeyManagerLicense
@@ -113,14 +114,16 @@ class LicenseStatus:
     def describe(self, now: float) -> str:
         """One line for people: ``valid: License key is valid (checked 5 min ago)``."""
         age = self.age(now)
-        when = f"checked {human_age(age)} ago" if age is not None else "never checked"
+        when = (_("checked {age} ago").format(age=human_age(age)) if age is not None
+                else _("never checked"))
         if self.state == NO_KEY:
             return "no license key stored (license-companion license set)"
-        if self.state == UNKNOWN:
+        if self.state == UNKNOWN:  # "unknown:" is a marker; app.core.overall.license_words
             line = f"unknown: {self.problem or 'not checked yet'}"
             if self.last_state:
-                line += f"; last answer {human_age(age)} ago: {self.last_state}"
-                if self.message:
+                line += "; " + _("last answer {age} ago: {state}").format(
+                    age=human_age(age), state=self.last_state)
+                if self.message:  # the server's own words
                     line += f" ({self.message})"
             return line
         text = f"{self.state}: {self.message}" if self.message else self.state
@@ -287,16 +290,18 @@ class LicenseService:
             return SeatChange()
         answer = self.deactivate()
         masked = mask_secret(old)
+        said = f"{answer.code} {answer.message}".strip()  # the server's words, as they came
         if answer.ok:
-            said = f"{answer.code} {answer.message}".strip()
-            return SeatChange(f"This computer's seat for the previous key ({masked}) was freed "
-                              f"(the license server answered: {said}).")
-        why = answer.problem or f"the license server answered {answer.code} {answer.message}"
-        return SeatChange(
-            f"This computer's seat for the previous key ({masked}) could not be freed "
-            f"({why.strip()}), so it stays taken. To free it later, enter that key again and "
-            "use \"Free this computer's seat\" while online, or release it on your account "
-            "page at the vendor.", seat_kept=True)
+            return SeatChange(_("This computer's seat for the previous key ({key}) was freed "
+                                "(the license server answered: {answer}).").format(
+                key=masked, answer=said))
+        why = (answer.problem.strip() if answer.problem else
+               _("the license server answered: {answer}").format(answer=said))
+        return SeatChange(_(
+            "This computer's seat for the previous key ({key}) could not be freed ({why}), so "
+            "it stays taken. To free it later, enter that key again and use \"Free this "
+            "computer's seat\" while online, or release it on your account page at the "
+            "vendor.").format(key=masked, why=why), seat_kept=True)
 
     # -- the server -----------------------------------------------------------------------
 

@@ -19,12 +19,13 @@ from typing import Any
 
 from app.core.status import CompanionStatus, Problem
 from app.model.errors import NO_KEY_REASON, NO_KEY_SKIP_REASON
-from app.support.i18n import _, ngettext
+from app.support.i18n import N_, _, ngettext
 
 # ``Overall.level`` values, the tray's icons (``tray_state.Level``).
 OK, SENDING, ATTENTION, PAUSED = "ok", "sending", "attention", "paused"
 NOT_AGREED = "you have not agreed"
 NOT_CHECKED = "not checked with the server yet"
+KEYRING_FIX = N_("unlock or start the OS keyring (license-companion doctor says how)")
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,20 @@ def _clock(at: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(at)) if at else "?"
 
 
+def license_words(value: str) -> str:
+    """A license line (``LicenseStatus.describe``) in the user's language: the marker and our
+    own words translated; a server's message and a keyring's own words stay as they are."""
+    own = {NOT_CHECKED: _("not checked with the server yet"),
+           "not checked yet": _("not checked yet")}
+    head, sep, rest = value.partition(": ")
+    if head == "unknown" and sep:
+        return _("unknown: {detail}").format(detail=own.get(rest, rest))
+    for word, shown in (("valid", _("valid")), ("invalid", _("invalid"))):
+        if value.startswith((word + ": ", word + " (")):  # then the server's words, the time
+            return shown + value[len(word):]
+    return own.get(value, value)
+
+
 def _problem_reason(problem: Problem) -> Reason:
     key = problem.key
     code = ("license-invalid" if key == "license" else "keyring-unusable" if key == "keyring"
@@ -87,11 +102,12 @@ def _problem_reason(problem: Problem) -> Reason:
             else "signature" if key.startswith("signature:")
             else "not-configured" if key.startswith("config:") else "warning")
     fixes = {
-        "license-invalid": "enter a valid key (license-companion license set) or ask the vendor",
-        "keyring-unusable": "unlock or start the OS keyring (license-companion doctor says how)",
-        "credentials-refused": "the vendor must fix its configuration; then "
-                               "license-companion send retries",
-        "not-configured": "the vendor must finish its configuration",
+        "license-invalid": _("enter a valid key (license-companion license set) or ask the "
+                             "vendor"),
+        "keyring-unusable": _(KEYRING_FIX),
+        "credentials-refused": _("the vendor must fix its configuration; then "
+                                 "license-companion send retries"),
+        "not-configured": _("the vendor must finish its configuration"),
     }
     return Reason(code, ATTENTION, problem.title, problem.message, fixes.get(code, ""))
 
@@ -118,11 +134,10 @@ def reasons(status: CompanionStatus, *, paused: bool | None = None, keyring: str
     found: list[Reason] = []
     if keyring:
         found.append(Reason("keyring-unusable", ATTENTION, _("Keyring unavailable"), keyring,
-                            "unlock or start the OS keyring (license-companion doctor says how)"))
+                            _(KEYRING_FIX)))
     elif status.license is not None and (status.license.key or "").startswith("unknown:"):
         found.append(Reason("keyring-unusable", ATTENTION, _("Keyring unavailable"),
-                            status.license.key or "", "unlock or start the OS keyring "
-                            "(license-companion doctor says how)"))
+                            status.license.key or "", _(KEYRING_FIX)))
     found += [_problem_reason(p) for p in status.problems
               if not (p.key == "keyring" and found)]
     if status.paused if paused is None else paused:  # the user's own latest choice first
@@ -136,8 +151,8 @@ def reasons(status: CompanionStatus, *, paused: bool | None = None, keyring: str
                            "{count} events wait for your decision", count).format(count=count)
                   if count else _("you have not decided what may be sent"))
         found.append(Reason("waiting-for-consent", ATTENTION, _("Waiting for your consent"),
-                            detail, "license-companion consent grant [CATEGORY ...] (or the "
-                            "tray's consent window)"))
+                            detail, _("license-companion consent grant [CATEGORY ...] (or the "
+                                      "tray's consent window)")))
     elif allowed != "allowed" and not allowed.startswith("paused"):
         found.append(Reason("not-sending", PAUSED, _("Not sending"), allowed, ""))
     for backend in status.backends:
@@ -146,11 +161,12 @@ def reasons(status: CompanionStatus, *, paused: bool | None = None, keyring: str
         if backend.waiting_because in (NO_KEY_REASON, NO_KEY_SKIP_REASON):
             detail = (f"{backend.title}: no license key; events for it are skipped "
                       "(without_key = \"skip\")" if backend.waiting_because == NO_KEY_SKIP_REASON
-                      else f"{backend.title}: {backend.queued} events wait for a key")
+                      else _("{title}: {count} events wait for a key").format(
+                          title=backend.title, count=backend.queued))
             found.append(Reason("no-license-key", ATTENTION, _("No license key entered"),
                                 detail,
-                                "enter your key: license-companion license set "
-                                "(or the tray's License window)"))
+                                _("enter your key: license-companion license set "
+                                  "(or the tray's License window)")))
         elif backend.state.failures and not backend.state.blocked:
             since = backend.state.failing_since or backend.state.last_failure
             found.append(Reason(
@@ -158,19 +174,21 @@ def reasons(status: CompanionStatus, *, paused: bool | None = None, keyring: str
                 _("{title} is not answering").format(title=backend.title),
                 f"{backend.title}: {backend.state.failures} failed attempts since "
                 f"{_clock(since)}; last: {backend.state.last_error or '?'}",
-                "check the network or proxy (license-companion doctor); the companion "
-                "retries by itself"))
+                _("check the network or proxy (license-companion doctor); the companion "
+                  "retries by itself")))
     no_key = any(r.code == "no-license-key" for r in found)
     if license_relevant(status) and status.license is not None and not no_key:
         lic = status.license.status
         if lic.state == "unknown" and not lic.last_state and lic.problem in ("", NOT_CHECKED):
             found.append(Reason("license-not-checked", ATTENTION, _("License not checked yet"),
-                                status.license.described, "license-companion license status "
-                                "--check (the tray checks it when it starts)"))
+                                license_words(status.license.described),
+                                _("license-companion license status --check (the tray checks "
+                                  "it when it starts)")))
         elif lic.state == "unknown":
             found.append(Reason("license-unknown", ATTENTION, _("License not confirmed"),
-                                status.license.described, "connect to the internet; "
-                                "license-companion doctor shows the offline grace"))
+                                license_words(status.license.described),
+                                _("connect to the internet; license-companion doctor shows "
+                                  "the offline grace")))
     return tuple(found)
 
 

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 from app.core import preview as preview_fmt
 from app.model.errors import CompanionError
 from app.model.wire import PreparedRequest
-from app.support.i18n import _, ngettext
+from app.support.i18n import _, ngettext, vendor_text
 
 if TYPE_CHECKING:
     from app.core.companion import Companion
@@ -123,9 +123,9 @@ def for_preview(companion: Companion, preview: BackendPreview) -> str:
     """The summary of one backend's preview, for this companion's product and categories."""
     host = next((urlsplit(r.url).hostname or "" for r in preview.requests), "")
 
-    def title(name: str) -> str:
+    def title(name: str) -> str:  # as the consent window shows it: the vendor's own words
         try:
-            return companion.consent.category_of(name).title
+            return vendor_text(companion.consent.category_of(name).title)
         except CompanionError:
             return name
 

@@ -11,6 +11,29 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.support.i18n import N_, _
+
+BACKENDS = ("keymanager", "telemetrydeck")
+# The check names (``--json`` keeps them as they are: they are keys) as the text report shows
+# them; a backend's own checks are "<backend> <step>".
+NAMES = {name: name for name in (
+    N_("vendor config"), N_("vendor texts"), N_("state dir"), N_("free space"),
+    N_("database"), N_("outbox"), N_("keyring"), N_("session bus"), N_("system tray"),
+    N_("policy"), N_("network"), N_("state"), N_("pause"), N_("consent"), N_("sending"),
+    N_("server"), N_("license"), N_("tray"))}
+STEPS = {step: step for step in (
+    N_("{backend} config"), N_("{backend} outbox"), N_("{backend} proxy"), N_("{backend} DNS"),
+    N_("{backend} TCP"), N_("{backend} TLS"), N_("{backend} tunnel"), N_("{backend} HTTP"),
+    N_("{backend} clock"))}
+
+
+def shown_name(name: str) -> str:
+    """A check's name in the user's language (backend names as they are)."""
+    backend, _space, step = name.partition(" ")
+    if backend in BACKENDS and "{backend} " + step in STEPS:
+        return _("{backend} " + step).format(backend=backend)
+    return _(name) if name in NAMES else name
+
 
 class Verdict(enum.Enum):
     """How one check came out."""
@@ -64,17 +87,18 @@ class DoctorReport:
 
     def to_text(self) -> str:
         """One check per line (``ok``/``WARN``/``FAIL``), a "fix:" line under each problem."""
-        width = max((len(c.name) for c in self.checks), default=0)
+        names = {c.name: shown_name(c.name) for c in self.checks}
+        width = max((len(n) for n in names.values()), default=0)
         lines = [self.title] if self.title else []
         for check in self.checks:
             mark = {Verdict.OK: "ok", Verdict.NOT_CHECKED: "--"}.get(
                 check.verdict, check.verdict.value.upper())
-            lines.append(f"{mark:4}  {check.name:{width}}  {check.detail}")
+            lines.append(f"{mark:4}  {names[check.name]:{width}}  {check.detail}")
             if check.fix and check.verdict in (Verdict.WARN, Verdict.FAIL):
-                lines.append(f"{'':4}  {'':{width}}  fix: {check.fix}")
+                lines.append(f"{'':4}  {'':{width}}  " + _("fix: {fix}").format(fix=check.fix))
         counts = self.counts()
-        skipped = (f", {counts['not-checked']} not checked here" if counts["not-checked"]
-                   else "")
-        lines.append(f"{counts['ok']} ok, {counts['warn']} warning(s), {counts['fail']} failed"
-                     f"{skipped}")
+        skipped = (_(", {count} not checked here").format(count=counts["not-checked"])
+                   if counts["not-checked"] else "")
+        lines.append(_("{ok} ok, {warn} warning(s), {fail} failed").format(
+            ok=counts["ok"], warn=counts["warn"], fail=counts["fail"]) + skipped)
         return "\n".join(lines)

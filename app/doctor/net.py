@@ -24,11 +24,12 @@ import requests
 
 from app import APP_ID, __version__
 from app.doctor.check import Check, Verdict
+from app.support.i18n import N_, _
 
 MAX_SKEW = 300.0  # seconds; beyond this TLS validity and signed answers start to fail
 SERVER_DOWN = {500, 502, 503, 504}
-FIREWALL_FIX = ("check the URL in the vendor configuration, that the server is up, and that a "
-                "firewall lets this computer reach it")
+FIREWALL_FIX = N_("check the URL in the vendor configuration, that the server is up, and that "
+                  "a firewall lets this computer reach it")
 
 
 def default_tls() -> tuple[ssl.SSLContext, str]:
@@ -118,34 +119,37 @@ def probe_backend(probe: Probe) -> list[Check]:
     proxy = proxies.get(parts.scheme) or proxies.get("all") or ""
     shown_proxy = without_credentials(proxy) if proxy else ""
     checks = [probe.check("proxy", Verdict.OK,
-                          f"via {shown_proxy}" if proxy else "direct (no proxy for this URL)")]
+                          _("via {proxy}").format(proxy=shown_proxy) if proxy
+                          else _("direct (no proxy for this URL)"))]
     hop_host, hop_port = host, port
     if proxy:
         pp = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
         hop_host, hop_port = pp.hostname or "", pp.port or 8080
-    hop = f"{hop_host}:{hop_port}" + (" (the proxy)" if proxy else "")
+    hop = f"{hop_host}:{hop_port}" + (" " + _("(the proxy)") if proxy else "")
 
     started = time.monotonic()
     try:
         infos = _bounded(lambda: socket.getaddrinfo(hop_host, hop_port, type=socket.SOCK_STREAM),
                          probe.timeout)
     except (OSError, TimeoutError) as exc:
-        checks.append(probe.check("DNS", Verdict.FAIL, f"{hop_host} does not resolve: {exc}",
-                                  "check the host name and this computer's DNS settings"))
+        checks.append(probe.check("DNS", Verdict.FAIL, _("{host} does not resolve: {error}")
+                                  .format(host=hop_host, error=exc),
+                                  _("check the host name and this computer's DNS settings")))
         return checks
     addresses = sorted({info[4][0] for info in infos})
-    checks.append(probe.check("DNS", Verdict.OK, f"{hop_host} is {', '.join(addresses[:4])} "
-                              f"({_ms(time.monotonic() - started)})"))
+    checks.append(probe.check("DNS", Verdict.OK, _("{host} is {addresses} ({time})").format(
+        host=hop_host, addresses=", ".join(addresses[:4]), time=_ms(time.monotonic() - started))))
 
     started = time.monotonic()
     try:
         socket.create_connection((hop_host, hop_port), timeout=probe.timeout).close()
     except OSError as exc:
-        checks.append(probe.check("TCP", Verdict.FAIL, f"cannot connect to {hop}: "
-                                  f"{exc.strerror or exc}", FIREWALL_FIX))
+        checks.append(probe.check("TCP", Verdict.FAIL, _("cannot connect to {address}: {error}")
+                                  .format(address=hop, error=exc.strerror or exc),
+                                  _(FIREWALL_FIX)))
         return checks
-    checks.append(probe.check("TCP", Verdict.OK, f"connected to {hop} "
-                              f"({_ms(time.monotonic() - started)})"))
+    checks.append(probe.check("TCP", Verdict.OK, _("connected to {address} ({time})").format(
+        address=hop, time=_ms(time.monotonic() - started))))
     return checks + _tls_and_http(probe, parts, host, port, proxy, hop_host, hop_port)
 
 
@@ -169,28 +173,34 @@ def _tls_and_http(probe: Probe, parts: Any, host: str, port: int, proxy: str,
             conn.connect()
         except ssl.SSLCertVerificationError as exc:
             checks.append(probe.check(
-                "TLS", Verdict.FAIL, f"the certificate of {host} is not trusted by {store}: "
-                f"{exc.verify_message}", "if your network inspects TLS, install its CA in the "
-                "system's trust store; TLS checks are never switched off"))
+                "TLS", Verdict.FAIL, _("the certificate of {host} is not trusted by {store}: "
+                                       "{error}").format(host=host, store=store,
+                                                         error=exc.verify_message),
+                _("if your network inspects TLS, install its CA in the system's trust store; TLS "
+                  "checks are never switched off")))
             return checks
         except ssl.SSLError as exc:
-            checks.append(probe.check("TLS", Verdict.FAIL, f"TLS with {host} failed: "
-                                      f"{exc.reason or exc}", FIREWALL_FIX))
+            checks.append(probe.check("TLS", Verdict.FAIL, _("TLS with {host} failed: {error}")
+                                      .format(host=host, error=exc.reason or exc),
+                                      _(FIREWALL_FIX)))
             return checks
         except OSError as exc:  # a proxy refusing the CONNECT tunnel lands here
             step = "tunnel" if proxy and https else "TLS"
-            checks.append(probe.check(step, Verdict.FAIL, f"no connection to {host}:{port}"
-                                      f"{' through the proxy' if proxy else ''}: {exc}",
-                                      "check the proxy settings (and its credentials)" if proxy
-                                      else FIREWALL_FIX))
+            where = (_("no connection to {address} through the proxy") if proxy
+                     else _("no connection to {address}")).format(address=f"{host}:{port}")
+            checks.append(probe.check(step, Verdict.FAIL, f"{where}: {exc}",
+                                      _("check the proxy settings (and its credentials)") if proxy
+                                      else _(FIREWALL_FIX)))
             return checks
         if https:
             version = conn.sock.version() if isinstance(conn.sock, ssl.SSLSocket) else "?"
             checks.append(probe.check(
-                "TLS", Verdict.OK, f"{version}, certificate of {host} verified against {store} "
-                f"({_ms(time.monotonic() - started)})"))
+                "TLS", Verdict.OK, _("{version}, certificate of {host} verified against {store} "
+                                     "({time})").format(version=version, host=host, store=store,
+                                                        time=_ms(time.monotonic() - started))))
         else:
-            checks.append(probe.check("TLS", Verdict.OK, "plain http to this computer (no TLS)"))
+            checks.append(probe.check("TLS", Verdict.OK,
+                                      _("plain http to this computer (no TLS)")))
         checks += _http(probe, conn, parts, proxy)
     finally:
         conn.close()
@@ -210,31 +220,39 @@ def _http(probe: Probe, conn: http.client.HTTPConnection, parts: Any, proxy: str
         received = probe.clock()
         response.read(64 * 1024)
     except (OSError, http.client.HTTPException) as exc:
-        return [probe.check("HTTP", Verdict.FAIL, f"no HTTP answer: {type(exc).__name__}: {exc}",
-                            FIREWALL_FIX)]
+        return [probe.check("HTTP", Verdict.FAIL, _("no HTTP answer: {error}").format(
+            error=f"{type(exc).__name__}: {exc}"), _(FIREWALL_FIX))]
     status = response.status
-    detail = f"HTTP {status} {response.reason} in {_ms(elapsed)}"
+    # The server's reason phrase is its own word, shown as it came.
+    detail = _("HTTP {status} in {time}").format(status=f"{status} {response.reason}",
+                                                 time=_ms(elapsed))
     if status == 407:
-        checks = [probe.check("HTTP", Verdict.FAIL, detail, "the proxy wants credentials: put "
-                              "them in the proxy setting (https_proxy=http://user:pass@host:port)")]
+        checks = [probe.check("HTTP", Verdict.FAIL, detail, _(
+            "the proxy wants credentials: put them in the proxy setting "
+            "(https_proxy=http://user:pass@host:port)"))]
     elif status in SERVER_DOWN:
-        checks = [probe.check("HTTP", Verdict.WARN, detail + ": the server answers with an error",
-                              "the service may be down; events stay queued and are retried")]
+        checks = [probe.check("HTTP", Verdict.WARN,
+                              detail + ": " + _("the server answers with an error"),
+                              _("the service may be down; events stay queued and are retried"))]
     else:
-        checks = [probe.check("HTTP", Verdict.OK, detail + " (the server answers)")]
+        checks = [probe.check("HTTP", Verdict.OK,
+                              detail + " " + _("(the server answers)"))]
     return [*checks, _skew(probe, response.getheader("Date"), received - elapsed / 2)]
 
 
 def _skew(probe: Probe, date: str | None, local: float) -> Check:
     if not date:
-        return probe.check("clock", Verdict.OK, "the server sent no Date; skew not checked")
+        return probe.check("clock", Verdict.OK, _("the server sent no Date; skew not checked"))
     try:
         server = parsedate_to_datetime(date).timestamp()
     except (TypeError, ValueError):
-        return probe.check("clock", Verdict.OK, f"the server's Date ({date[:40]!r}) is unreadable")
+        return probe.check("clock", Verdict.OK, _("the server's Date ({date}) is unreadable")
+                           .format(date=repr(date[:40])))
     skew = local - server
-    detail = f"this computer's clock is {skew:+.0f} s from the server's"
+    detail = _("this computer's clock is {seconds} s from the server's").format(
+        seconds=f"{skew:+.0f}")
     if abs(skew) > MAX_SKEW:
-        return probe.check("clock", Verdict.WARN, detail, "set the clock automatically (NTP); "
-                           "a wrong clock breaks TLS and the server's signed answers")
+        return probe.check("clock", Verdict.WARN, detail, _(
+            "set the clock automatically (NTP); a wrong clock breaks TLS and the server's "
+            "signed answers"))
     return probe.check("clock", Verdict.OK, detail)

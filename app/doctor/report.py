@@ -12,11 +12,9 @@ give what they have.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
-import sqlite3
 import sys
 import tempfile
 import time
@@ -28,26 +26,25 @@ from typing import TYPE_CHECKING, Any
 from app import NAME, __version__
 from app.backends.keymanager import TELEMETRY_PATH
 from app.core.consent import do_not_track
+from app.core.consent_view import policy_words
 from app.delivery.network import NetworkState, Reachability, decide_for
-from app.delivery.send_state import current_state, setup_fingerprint
+from app.delivery.send_state import setup_fingerprint
 from app.doctor.check import Check, DoctorReport, Verdict
 from app.doctor.net import Probe, default_tls, environment_proxies, probe_backend
 from app.doctor.state import companion_checks
+from app.doctor.store import DB_NAME, check_database, check_outbox
 from app.doctor.texts import check_vendor_texts
 from app.model.consent import AdminPolicy
-from app.model.errors import CompanionError
+from app.model.errors import CompanionError, KeyringLockedError
 from app.storage.config import VendorConfig
-from app.storage.db import APPLICATION_ID, SCHEMA_VERSION
-from app.storage.drops import dropped_by_reason
 from app.storage.keyring.access import fix_hint
 from app.storage.keyring.license_store import LicenseStore
+from app.support.i18n import _
 
 if TYPE_CHECKING:
     from app.core.status import CompanionStatus
 
-DB_NAME = "companion.db"  # the companion's file name in the state directory
 MIN_FREE = 50 * 1024 * 1024  # below this the outbox and the log may fail to grow
-OLD_EVENT = 7 * 86_400.0  # an event queued longer than this means something blocks sending
 
 
 @dataclass
@@ -100,7 +97,8 @@ class DoctorSetup:
 
 def run_doctor(setup: DoctorSetup) -> DoctorReport:
     """Every check, in the order support reads them."""
-    report = DoctorReport(title=f"{NAME} {__version__} doctor")
+    report = DoctorReport(title=_("{name} {version} doctor").format(name=NAME,
+                                                                       version=__version__))
     checks = report.checks
     config, config_check = check_config(setup)
     checks += config_check
@@ -140,18 +138,21 @@ def check_config(setup: DoctorSetup) -> tuple[VendorConfig | None, list[Check]]:
         config = setup.config()
     except CompanionError as exc:
         return None, [Check("vendor config", Verdict.FAIL, str(exc),
-                            "correct the file and key named here (or pass --config)")]
-    checks = [Check("vendor config", Verdict.OK, f"{config.source} is valid")]
+                            _("correct the file and key named here (or pass --config)"))]
+    checks = [Check("vendor config", Verdict.OK, _("{path} is valid").format(path=config.source))]
     for name in ("keymanager", "telemetrydeck"):
         section = getattr(config, name)
         if not section.enabled:
-            checks.append(Check(f"{name} config", Verdict.OK, "disabled in the vendor configuration"))
+            checks.append(Check(f"{name} config", Verdict.OK,
+                                _("disabled in the vendor configuration")))
         elif section.missing():
+            keys = ", ".join(section.missing())
             checks.append(Check(f"{name} config", Verdict.FAIL,
-                                f"enabled but not configured: {', '.join(section.missing())} empty",
-                                f"set [{name}] {', '.join(section.missing())} in {config.source}"))
+                                _("enabled but not configured: {keys} empty").format(keys=keys),
+                                _("set [{section}] {keys} in {path}").format(
+                                    section=name, keys=keys, path=config.source)))
         else:
-            checks.append(Check(f"{name} config", Verdict.OK, "configured"))
+            checks.append(Check(f"{name} config", Verdict.OK, _("configured")))
     checks.append(check_vendor_texts(config))
     return config, checks
 
@@ -165,160 +166,44 @@ def _existing_ancestor(path: Path) -> Path:
 def check_state_dir(setup: DoctorSetup) -> list[Check]:
     """The state directory: a directory we can write to, on a disk with room."""
     home = setup.home
-    fix = "use another state directory (--home or LICENSE_COMPANION_HOME) or fix its permissions"
+    fix = _("use another state directory (--home or LICENSE_COMPANION_HOME) or fix its "
+            "permissions")
     if home.exists() and not home.is_dir():
-        writable = Check("state dir", Verdict.FAIL, f"{home} is a file, not a directory",
-                         f"move {home} away, or {fix}")
+        writable = Check("state dir", Verdict.FAIL,
+                         _("{path} is a file, not a directory").format(path=home),
+                         _("move {path} away, or {fix}").format(path=home, fix=fix))
     elif home.is_dir():
         try:
             fd, probe = tempfile.mkstemp(prefix=".doctor-", dir=home)
             os.close(fd)
             os.unlink(probe)
-            writable = Check("state dir", Verdict.OK, f"{home} is writable")
+            writable = Check("state dir", Verdict.OK, _("{path} is writable").format(path=home))
         except OSError as exc:
-            writable = Check("state dir", Verdict.FAIL, f"{home} is not writable: {exc.strerror}",
-                             fix)
+            writable = Check("state dir", Verdict.FAIL, _("{path} is not writable: {error}")
+                             .format(path=home, error=exc.strerror), fix)
     else:
         parent = _existing_ancestor(home)
         if parent.is_dir() and os.access(parent, os.W_OK):
             writable = Check("state dir", Verdict.OK,
-                             f"{home} does not exist yet; it will be created in {parent}")
+                             _("{path} does not exist yet; it will be created in {parent}")
+                             .format(path=home, parent=parent))
         else:
             writable = Check("state dir", Verdict.FAIL,
-                             f"{home} does not exist and cannot be created in {parent}", fix)
+                             _("{path} does not exist and cannot be created in {parent}")
+                             .format(path=home, parent=parent), fix)
     try:
         usage = shutil.disk_usage(_existing_ancestor(home))
     except OSError as exc:
-        return [writable, Check("free space", Verdict.WARN, f"unknown: {exc.strerror}")]
-    free = f"{usage.free / 1024 / 1024:.0f} MiB free"
+        return [writable, Check("free space", Verdict.WARN,
+                                _("unknown: {error}").format(error=exc.strerror))]
+    free = _("{mib} MiB free").format(mib=f"{usage.free / 1024 / 1024:.0f}")
     if usage.free < setup.min_free:
-        space = Check("free space", Verdict.FAIL, f"{free} (at least "
-                      f"{setup.min_free / 1024 / 1024:.0f} MiB needed)",
-                      "free disk space; queued events are kept but new ones may be refused")
+        space = Check("free space", Verdict.FAIL, _("{free} (at least {mib} MiB needed)").format(
+            free=free, mib=f"{setup.min_free / 1024 / 1024:.0f}"),
+            _("free disk space; queued events are kept but new ones may be refused"))
     else:
         space = Check("free space", Verdict.OK, free)
     return [writable, space]
-
-
-def _read_only(db_path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"{db_path.as_uri()}?mode=ro", uri=True, timeout=2)
-
-
-def check_database(db_path: Path) -> Check:
-    """The state database: intact (``quick_check``), ours, and a schema this version knows."""
-    if not db_path.exists():
-        return Check("database", Verdict.OK, f"{db_path} not created yet (nothing queued)")
-    try:
-        conn = _read_only(db_path)
-        try:
-            (result,) = conn.execute("PRAGMA quick_check").fetchone()
-            (app_id,) = conn.execute("PRAGMA application_id").fetchone()
-            (version,) = conn.execute("PRAGMA user_version").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        return Check("database", Verdict.FAIL, f"{db_path} cannot be read: {exc}",
-                     "the companion moves an unusable file aside at its next start")
-    if result != "ok":
-        return Check("database", Verdict.FAIL, f"{db_path} is damaged: {result}",
-                     "the companion moves it aside at its next start (its events are lost)")
-    if app_id != APPLICATION_ID:
-        return Check("database", Verdict.FAIL, f"{db_path} is another program's SQLite file",
-                     "the companion moves it aside at its next start")
-    if version > SCHEMA_VERSION:
-        return Check("database", Verdict.FAIL, f"schema {version} is newer than this version "
-                     f"knows ({SCHEMA_VERSION})", "update the app, or use another --home")
-    return Check("database", Verdict.OK, f"quick_check ok, schema {version} "
-                 f"(this version: {SCHEMA_VERSION})")
-
-
-def check_outbox(db_path: Path, backends: list[str], clock: Callable[[], float],
-                 setups: Mapping[str, str] | None = None) -> list[Check]:
-    """Per backend: how much waits, how old the oldest is, the last success and failure.
-
-    ``setups``: each backend's ``setup_fingerprint``. A stop set under another setup (the
-    vendor has mended what the server refused) no longer holds, as the sender sees it: the
-    next round tries the new setup, so it is not reported as stopped.
-    """
-    if not db_path.exists():
-        return [Check(f"{name} outbox", Verdict.OK, "nothing queued") for name in backends]
-    try:
-        conn = _read_only(db_path)
-        try:
-            rows = conn.execute("SELECT backend, count(*), min(enqueued_at) FROM outbox "
-                                "GROUP BY backend").fetchall()
-            queued = {name: (count, oldest) for name, count, oldest in rows}
-            infos = {}
-            for name in backends:
-                row = conn.execute("SELECT value FROM state WHERE key = ?",
-                                   (f"backend:{name}",)).fetchone()
-                infos[name] = json.loads(row[0]) if row else {}
-            removed = dropped_by_reason(conn)
-        finally:
-            conn.close()
-    except (sqlite3.Error, ValueError) as exc:
-        return [Check("outbox", Verdict.FAIL, f"cannot be read: {exc}")]
-    now = clock()
-    checks = []
-    for name in backends:
-        count, oldest = queued.get(name, (0, None))
-        info = infos[name]
-        if setups and name in setups:
-            info = current_state(info, setups[name])
-        success, failure = info.get("last_success"), info.get("last_failure")
-        parts = [f"{count} queued"]
-        if oldest is not None:
-            parts.append(f"oldest {_age(now - oldest)} old")
-        parts.append(f"last success {_when(success, now)}, last failure {_when(failure, now)}")
-        gone = removed.get(name, {})
-        if gone:  # every queued event removed unsent, per reason (app.storage.drops)
-            parts.append("removed unsent: " + ", ".join(f"{why} {n}"
-                                                        for why, n in sorted(gone.items())))
-        detail = "; ".join(parts)
-        verdict, fix = Verdict.OK, ""
-        if info.get("blocked"):
-            verdict, fix = Verdict.FAIL, f"stopped: {info['blocked']}"
-        elif failure and (not success or failure > success):
-            verdict = Verdict.WARN
-            detail += f"; last error: {info.get('last_error') or 'unknown'}"
-            fix = "see the backend's steps above; events stay queued and are retried"
-        elif oldest is not None and now - oldest > OLD_EVENT:
-            verdict = Verdict.WARN
-            fix = "events wait for days: check consent (status) and the backend's steps above"
-        checks.append(Check(f"{name} outbox", verdict, detail, fix))
-    return checks
-
-
-def stored_allow_metered(home: Path) -> bool:
-    """The user's "Send on metered connections", read without writing (False when unknown)."""
-    from app.core.settings import METERED_KEY
-
-    db_path = home / DB_NAME
-    if not db_path.is_file():
-        return False
-    try:
-        conn = _read_only(db_path)
-        try:
-            row = conn.execute("SELECT value FROM state WHERE key = ?", (METERED_KEY,)).fetchone()
-        finally:
-            conn.close()
-        return row is not None and json.loads(row[0]) is True
-    except (sqlite3.Error, ValueError):
-        return False
-
-
-def _age(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172_800:
-        return f"{seconds / 3600:.0f} h"
-    return f"{seconds / 86_400:.0f} days"
-
-
-def _when(ts: float | None, now: float) -> str:
-    return "never" if not ts else f"{_age(now - ts)} ago"
 
 
 def default_store(config: VendorConfig, timeout: float) -> LicenseStore:
@@ -330,8 +215,9 @@ def default_store(config: VendorConfig, timeout: float) -> LicenseStore:
 def check_keyring(setup: DoctorSetup, config: VendorConfig | None) -> Check:
     """The keyring: which backend, reachable, unlocked, and whether a key is stored (never it)."""
     if config is None:
-        return Check("keyring", Verdict.WARN, "not checked: the vendor configuration is invalid",
-                     "fix the vendor configuration first")
+        return Check("keyring", Verdict.WARN,
+                     _("not checked: the vendor configuration is invalid"),
+                     _("fix the vendor configuration first"))
     store = (setup.license_store(config) if setup.license_store is not None
              else default_store(config, setup.keyring_timeout))
     try:
@@ -340,15 +226,15 @@ def check_keyring(setup: DoctorSetup, config: VendorConfig | None) -> Check:
     except CompanionError as exc:
         hint = fix_hint(setup.platform)
         message = str(exc).replace(f"; {hint}", "")  # the hint goes on the fix line
-        state = "locked" if "locked" in message else "not usable"
+        state = _("locked") if isinstance(exc, KeyringLockedError) else _("not usable")
         return Check("keyring", Verdict.FAIL, f"{state}: {message}", hint)
-    detail = f"{backend}: reachable, unlocked; "
+    detail = _("{backend}: reachable, unlocked; ").format(backend=backend)
     if present:
-        return Check("keyring", Verdict.OK, detail + "a license key is stored")
+        return Check("keyring", Verdict.OK, detail + _("a license key is stored"))
     needs_key = "keymanager" in backend_urls(config)
     return Check("keyring", Verdict.WARN if needs_key else Verdict.OK,
-                 detail + "no license key stored",
-                 "enter your license key (license-companion license set)" if needs_key else "")
+                 detail + _("no license key stored"),
+                 _("enter your license key (license-companion license set)") if needs_key else "")
 
 
 def _bus_socket(address: str) -> str | None:
@@ -368,50 +254,52 @@ def _bus_socket(address: str) -> str | None:
 def check_session_bus(setup: DoctorSetup) -> Check:
     """The D-Bus session bus the Secret Service and the tray talk over (Linux only)."""
     if not setup.platform.startswith("linux"):
-        return Check("session bus", Verdict.OK, "not used on this system")
-    fix = ("start the companion from your desktop session (it provides the session bus), or "
-           "run it under dbus-run-session")
+        return Check("session bus", Verdict.OK, _("not used on this system"))
+    fix = _("start the companion from your desktop session (it provides the session bus), or "
+            "run it under dbus-run-session")
     address = setup.environ.get("DBUS_SESSION_BUS_ADDRESS", "")
     if not address:
-        return Check("session bus", Verdict.WARN, "DBUS_SESSION_BUS_ADDRESS is not set", fix)
+        return Check("session bus", Verdict.WARN, _("DBUS_SESSION_BUS_ADDRESS is not set"), fix)
     path = _bus_socket(address)
     if path is None:
-        return Check("session bus", Verdict.WARN, "the address names no unix socket; not checked")
+        return Check("session bus", Verdict.WARN,
+                     _("the address names no unix socket; not checked"))
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(2)
             sock.connect(path)
     except OSError as exc:
-        return Check("session bus", Verdict.FAIL, f"cannot connect: {exc.strerror or exc}", fix)
-    return Check("session bus", Verdict.OK, "reachable")
+        return Check("session bus", Verdict.FAIL,
+                     _("cannot connect: {error}").format(error=exc.strerror or exc), fix)
+    return Check("session bus", Verdict.OK, _("reachable"))
 
 
 def check_tray(tray_available: Callable[[], bool] | None) -> Check:
     """Whether the desktop shows tray icons (asked through Qt by the caller)."""
     if tray_available is None:
-        return Check("system tray", Verdict.NOT_CHECKED, "not checked here (the tray's About "
-                     "window checks it)")
+        return Check("system tray", Verdict.NOT_CHECKED, _("not checked here (the tray's About "
+                                                          "window checks it)"))
     if tray_available():
-        return Check("system tray", Verdict.OK, "available")
-    return Check("system tray", Verdict.WARN, "no system tray on this desktop",
-                 "enable a tray (e.g. the AppIndicator extension on GNOME); meanwhile use the "
-                 "command line")
+        return Check("system tray", Verdict.OK, _("available"))
+    return Check("system tray", Verdict.WARN, _("no system tray on this desktop"),
+                 _("enable a tray (e.g. the AppIndicator extension on GNOME); meanwhile use the "
+                   "command line"))
 
 
 def check_policy(admin: AdminPolicy) -> Check:
     """The administrator's policy in force (an invalid one fails: it turned telemetry off)."""
     if admin.error:
-        return Check("policy", Verdict.FAIL, admin.describe(),
-                     "the administrator corrects the file and key named here (until then "
-                     "telemetry stays off)")
-    return Check("policy", Verdict.OK, admin.describe())
+        return Check("policy", Verdict.FAIL, policy_words(admin),
+                     _("the administrator corrects the file and key named here (until then "
+                       "telemetry stays off)"))
+    return Check("policy", Verdict.OK, policy_words(admin))
 
 
 def check_do_not_track(environ: Mapping[str, str]) -> Check:
     """DO_NOT_TRACK: the user's "send nothing", whatever they chose in the companion."""
     if do_not_track(environ):
-        return Check("DO_NOT_TRACK", Verdict.OK, "set: nothing is sent while it is")
-    return Check("DO_NOT_TRACK", Verdict.OK, "not set")
+        return Check("DO_NOT_TRACK", Verdict.OK, _("set: nothing is sent while it is"))
+    return Check("DO_NOT_TRACK", Verdict.OK, _("not set"))
 
 
 def check_network(setup: DoctorSetup) -> Check:
@@ -420,8 +308,8 @@ def check_network(setup: DoctorSetup) -> Check:
     decision = decide_for(state, setup.allow_metered)
     if state.reachability is Reachability.OFFLINE:
         return Check("network", Verdict.WARN, f"{state.describe()}: {decision.reason}",
-                     "connect to a network; sending resumes by itself")
+                     _("connect to a network; sending resumes by itself"))
     if not decision.send:
         return Check("network", Verdict.WARN, f"{state.describe()}: {decision.reason}",
-                     "allow \"Send on metered connections\", or wait for another network")
+                     _("allow \"Send on metered connections\", or wait for another network"))
     return Check("network", Verdict.OK, state.describe())

@@ -45,6 +45,10 @@ class KeyringUnavailableError(CompanionError):
     """No usable OS keyring; the message names the backend and the fix for this OS."""
 
 
+class KeyringLockedError(KeyringUnavailableError):
+    """The OS keyring is there but locked: unlocking it is the fix."""
+
+
 NO_KEY_REASON = "no license key stored (license-companion license set)"
 # The same, when the vendor configuration has KeyManager's events skipped rather than kept.
 NO_KEY_SKIP_REASON = ("no license key stored (license-companion license set); events for it "

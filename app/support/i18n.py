@@ -4,8 +4,10 @@ Why gettext: it is the format translators' tools (Weblate, Transifex, Crowdin) r
 standard library loads its compiled ``.mo`` files, so the app needs nothing extra at run time.
 Catalogs live in ``resources/locale/<lang>/LC_MESSAGES/license-companion.mo``.
 
-Until ``setup`` is called every text is English: the CLI and ``doctor`` never call it, so what
-support reads stays English; the tray calls it once at start, before any text is built.
+Until ``setup`` is called every text is English: the tray calls it once at start, before any
+text is built; ``status``, ``doctor``, ``preview`` and ``consent show`` call it before they build
+their words (``track`` and the other commands never load a catalog). ``--json`` keeps its keys,
+codes and check names in English; a server's own words are shown as they came.
 
 The language: ``LICENSE_COMPANION_LANGUAGE`` if set (``de``, ``ja``, ``zh_CN``; ``en`` forces
 English), else the first of ``LANGUAGE`` (a colon list), ``LC_ALL``, ``LC_MESSAGES``, ``LANG``,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QLocale, Qt, QTimer, Signal
@@ -131,12 +131,18 @@ class _BackendPane(QWidget):
     """One backend's preview: status, "will be sent", "will not be sent", what the fields mean."""
 
     def __init__(self, preview: BackendPreview, texts: Texts,
-                 titles: dict[str, str] | None = None) -> None:
+                 titles: dict[str, str] | None = None, summary: str = "") -> None:
         super().__init__()
         titles = titles or {}
         self.backend = preview.backend
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
+        self.summary = QLabel(printable(summary))  # the plain words, above the exact requests
+        self.summary.setObjectName("summary")
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.PlainText)
+        self.summary.setVisible(bool(summary))
+        layout.addWidget(self.summary)
 
         lines = [texts("consent.queued", count=preview.queued)]
         if preview.problem:
@@ -386,8 +392,10 @@ class ConsentWindow(QWidget):
         self._fix_tab_order()
         self._schedule_preview()
 
-    def set_preview(self, previews: Sequence[BackendPreview]) -> None:
-        """Show the requests ``Companion.preview`` built, one tab per backend."""
+    def set_preview(self, previews: Sequence[BackendPreview],
+                    summaries: Mapping[str, str] | None = None) -> None:
+        """Show the requests ``Companion.preview`` built, one tab per backend, each under its
+        plain summary (``summary.summaries``, built with the previews off the GUI thread)."""
         self._held = {}
         for backend_preview in previews:  # the events, once, whichever backend holds them
             for category, count in backend_preview.held_back.items():
@@ -398,7 +406,8 @@ class ConsentWindow(QWidget):
             pane.deleteLater()
         self._panes = []
         for preview in previews:
-            pane = _BackendPane(preview, self.texts, self._titles())
+            pane = _BackendPane(preview, self.texts, self._titles(),
+                                (summaries or {}).get(preview.backend, ""))
             self._panes.append(pane)
             label = self.texts("consent.tab_label", title=vendor_text(preview.title),
                                send=len(preview.requests), held=len(preview.held_requests))

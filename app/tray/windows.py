@@ -31,6 +31,15 @@ HISTORY_LIMIT = 500  # entries loaded into the History window (the export writes
 PREVIEW_LIMIT = 20  # requests per backend shown in the consent window's preview
 
 
+def _preview_with_summaries(companion: object, reveal: bool, granted: tuple) -> tuple:
+    """On the worker thread: the previews and their plain summaries (``{backend: text}``)."""
+    from app.core import summary
+
+    previews = companion.preview(  # type: ignore[attr-defined]
+        reveal=reveal, limit=PREVIEW_LIMIT, granted=granted)
+    return previews, summary.summaries(companion, previews)  # type: ignore[arg-type]
+
+
 class Windows(QObject):
     """Owner of the License, Consent, History and About windows.
 
@@ -206,13 +215,14 @@ class Windows(QObject):
         self._preview_token += 1
         token, cats = self._preview_token, tuple(granted)
         self.controller.run(
-            lambda c: c.preview(reveal=reveal, limit=PREVIEW_LIMIT, granted=cats),
-            lambda previews: self._on_preview(token, previews), op="preview", context=self)
+            lambda c: _preview_with_summaries(c, reveal, cats),
+            lambda answer: self._on_preview(token, answer), op="preview", context=self)
 
-    def _on_preview(self, token: int, previews: list) -> None:
+    def _on_preview(self, token: int, answer: tuple) -> None:
         window = self.open.get("consent")
         if window is not None and token == self._preview_token:  # only the latest question
-            window.set_preview(list(previews))  # type: ignore[attr-defined]
+            previews, summaries = answer
+            window.set_preview(list(previews), summaries)  # type: ignore[attr-defined]
 
     def _on_consent_view(self, view: ConsentView) -> None:
         window = self.open.get("consent")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
+from app.core import summary
 from app.core.commands import export_history
 from app.core.consent_view import version_changed
 from app.model.consent import Choice
@@ -73,9 +74,8 @@ class ConsentController(QObject):
 
     def on_preview_wanted(self, granted: list, reveal: bool) -> None:
         """Answer the window with the backends' own requests for these hypothetical grants."""
-        self.window.set_preview(
-            self.companion.preview(reveal=reveal, limit=self.limit, granted=list(granted))
-        )
+        previews = self.companion.preview(reveal=reveal, limit=self.limit, granted=list(granted))
+        self.window.set_preview(previews, summary.summaries(self.companion, previews))
 
     def on_decided(self, decision: dict) -> None:
         """Store the decision; denied categories lose their queued events at once."""

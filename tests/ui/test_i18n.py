@@ -110,8 +110,9 @@ def test_the_windows_never_name_a_command():
         for key, _text in texts.messages():
             assert "license-companion" not in texts(key)
         _header, entries = catalogs().get(lang, ("", []))
-        for entry in entries:
-            assert all("license-companion" not in s for s in entry.strings)
+        for entry in entries:  # the command line's own messages may name its commands
+            if "license-companion" not in entry.msgid + entry.plural:
+                assert all("license-companion" not in s for s in entry.strings)
 
 
 def test_vendor_texts_per_language(tmp_path):

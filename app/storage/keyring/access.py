@@ -26,7 +26,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from app.model.errors import KeyringUnavailableError
+from app.model.errors import KeyringLockedError, KeyringUnavailableError
+from app.support.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +41,12 @@ def fix_hint(platform: str | None = None) -> str:
     """How to get a working keyring on this OS, in one clause."""
     platform = platform or sys.platform
     if platform.startswith("win"):
-        return ("sign in to Windows with your own account so Credential Manager is available "
-                "(Control Panel > Credential Manager)")
+        return _("sign in to Windows with your own account so Credential Manager is available "
+                 "(Control Panel > Credential Manager)")
     if platform == "darwin":
-        return "unlock your login keychain in Keychain Access (or log out and in again)"
-    return ("start a Secret Service (gnome-keyring-daemon, or KeePassXC with Secret Service "
-            "integration enabled) in your desktop session and unlock its \"login\" collection")
+        return _("unlock your login keychain in Keychain Access (or log out and in again)")
+    return _("start a Secret Service (gnome-keyring-daemon, or KeePassXC with Secret Service "
+             "integration enabled) in your desktop session and unlock its \"login\" collection")
 
 
 class Keyring:
@@ -129,10 +130,10 @@ class Keyring:
         """
         if self._runner.stuck():
             raise KeyringUnavailableError(
-                f"the keyring is not answering (an earlier call has been waiting for more than "
-                f"{self.timeout:g} s), so cannot {what} (backend: {self.quick_backend_name()}); "
-                f"{fix_hint()}"
-            )
+                _("the keyring is not answering (an earlier call has been waiting for more than "
+                  "{seconds} s), so cannot {what} (backend: {backend}); {fix}").format(
+                    seconds=f"{self.timeout:g}", what=_(what),
+                    backend=self.quick_backend_name(), fix=fix_hint()))
 
         def guarded() -> Any:
             if check:
@@ -143,14 +144,16 @@ class Keyring:
         if not call.done.wait(self.timeout):
             self._runner.mark_stuck(call)
             raise KeyringUnavailableError(
-                f"the keyring did not answer within {self.timeout:g} s when trying to {what} "
-                f"(backend: {self.quick_backend_name()}); {fix_hint()}"
-            )
+                _("the keyring did not answer within {seconds} s when trying to {what} "
+                  "(backend: {backend}); {fix}").format(
+                    seconds=f"{self.timeout:g}", what=_(what),
+                    backend=self.quick_backend_name(), fix=fix_hint()))
         if call.error is not None:
             error, call.error = call.error, None
-            message = _explain(what, error, secret, self.quick_backend_name())
+            message = _explain(_(what), error, secret, self.quick_backend_name())
+            locked = _is_locked(error)
             del error  # its traceback frames hold the key being stored
-            raise KeyringUnavailableError(message)
+            raise (KeyringLockedError if locked else KeyringUnavailableError)(message)
         value: T = call.value
         return value
 
@@ -313,19 +316,28 @@ def _explain(what: str, error: BaseException, secret: str, backend: str) -> str:
         detail = detail.replace(secret, "<license key>")
     kind = type(error).__name__
     if isinstance(error, KeyringLocked):
-        return (f"the keyring is locked, so cannot {what} (backend: {backend}); unlock it "
-                f"(on Linux: the \"login\" collection in Passwords and Keys / KeePassXC) and try "
-                f"again")
+        return _("the keyring is locked, so cannot {what} (backend: {backend}); unlock it "
+                 "(on Linux: the \"login\" collection in Passwords and Keys / KeePassXC) and try "
+                 "again").format(what=what, backend=backend)
     if isinstance(error, NoKeyringError):
         # keyring's own text suggests installing keyrings.alt (plaintext files): not our advice
-        return f"no OS keyring is available, so cannot {what} (backend: {backend}); {fix_hint()}"
+        return _("no OS keyring is available, so cannot {what} (backend: {backend}); "
+                 "{fix}").format(what=what, backend=backend, fix=fix_hint())
     elif isinstance(error, InitError) or (
         # keyring's SecretService priority check, in a process that has not chosen yet
         isinstance(error, RuntimeError) and "Secret Service" in str(error)
     ):
-        why = "the keyring service is not running"
+        why = _("the keyring service is not running")
     elif isinstance(error, OSError):
-        why = "no session bus / keyring service to talk to"
+        why = _("no session bus / keyring service to talk to")
     else:
-        why = "the keyring failed"
-    return f"{why}, so cannot {what} (backend: {backend}; {kind}: {detail}); {fix_hint()}"
+        why = _("the keyring failed")
+    # The keyring library's own words stay as they are (after the kind of error).
+    return _("{why}, so cannot {what} (backend: {backend}; {kind}: {detail}); {fix}").format(
+        why=why, what=what, backend=backend, kind=kind, detail=detail, fix=fix_hint())
+
+
+def _is_locked(error: BaseException) -> bool:
+    from keyring.errors import KeyringLocked
+
+    return isinstance(error, KeyringLocked)

@@ -12,6 +12,7 @@ import re
 
 from app.model.license_key import normalise_key
 from app.storage.keyring.access import Keyring
+from app.support.i18n import N_
 
 SERVICE_PREFIX = "license-companion"
 KEY_USERNAME = "license-key"
@@ -55,7 +56,7 @@ class LicenseStore:
         Raises:
             KeyringUnavailableError: the keyring cannot be used (message says how to fix it).
         """
-        return self.keyring.get(KEY_USERNAME, "read the license key")
+        return self.keyring.get(KEY_USERNAME, N_("read the license key"))
 
     def set(self, raw: str) -> str:
         """Normalise ``raw``, store it (replacing any previous key) and return what was stored.
@@ -65,7 +66,7 @@ class LicenseStore:
             KeyringUnavailableError: the keyring cannot be used.
         """
         key = normalise_key(raw)
-        self.keyring.set(KEY_USERNAME, key, "store the license key")
+        self.keyring.set(KEY_USERNAME, key, N_("store the license key"))
         return key
 
     def clear(self) -> bool:
@@ -74,7 +75,7 @@ class LicenseStore:
         Raises:
             KeyringUnavailableError: the keyring cannot be used.
         """
-        return self.keyring.delete(KEY_USERNAME, "remove the license key")
+        return self.keyring.delete(KEY_USERNAME, N_("remove the license key"))
 
     def backend_name(self) -> str:
         """The keyring backend ``keyring`` chose, e.g. "SecretService Keyring".
@@ -109,8 +110,8 @@ class KeyringSecretStore:
 
     def get(self, name: str) -> str:
         """The stored value, "" when none."""
-        return self.keyring.get(name, "read the generated machine id")
+        return self.keyring.get(name, N_("read the generated machine id"))
 
     def set(self, name: str, value: str) -> None:
         """Store a value."""
-        self.keyring.set(name, value, "store the generated machine id")
+        self.keyring.set(name, value, N_("store the generated machine id"))
