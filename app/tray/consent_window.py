@@ -136,7 +136,8 @@ class _BackendPane(QWidget):
         titles = titles or {}
         self.backend = preview.backend
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setContentsMargins(6, 2, 6, 2)
+        layout.setSpacing(2)
         self.summary = QLabel(printable(summary))  # the plain words, above the exact requests
         self.summary.setObjectName("summary")
         self.summary.setWordWrap(True)

@@ -116,6 +116,6 @@ def test_the_installed_wheel_runs_the_readme_offline_demo(tmp_path, keyring_env)
         assert seen.endswith("[HTTP 200]")
         history = cli("history")
         assert history.returncode == 0, history.stderr
-        assert "telemetrydeck    1 event(s) [usage]  delivered  HTTP 200" in history.stdout
+        assert "telemetrydeck    1 event(s) (feature.export) [usage]  delivered  HTTP 200" in history.stdout
     finally:
         terminate(receiver)

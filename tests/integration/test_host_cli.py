@@ -114,7 +114,7 @@ def test_status_counts_the_bad_inbox_lines(setup, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["inbox_rejected"] == 1 and "backends" in data
     assert run("status") == 0
-    assert "1 bad line(s)" in capsys.readouterr().out
+    assert "1 bad line from applications" in capsys.readouterr().out
 
 
 def test_without_a_transport_host_info_and_the_client_say_so(setup, capsys, monkeypatch,
