@@ -87,3 +87,17 @@ def _value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_value(item) for item in value) + "]"
     raise TypeError(f"no TOML form for {value!r}")
+
+
+def offline_companion(tmp_path: Path) -> Any:
+    """A real Companion in ``tmp_path/home`` whose TelemetryDeck is a closed local port, so
+    what is tracked stays queued; a fixed identity, no license key (the door tests' setup)."""
+    from app.core.identity import Identity
+    from app.core.wiring import build_companion
+    from app.storage.config import load_config
+
+    config = write_vendor_config(tmp_path / "companion.toml", consent_version=1,
+                                 telemetrydeck=telemetrydeck("http://127.0.0.1:9/v2/"))
+    return build_companion(load_config(config), tmp_path / "home", environ={},
+                           identity=lambda: Identity("u" * 32, "a" * 32, "test", "tester"),
+                           license_key=lambda: "")

@@ -12,13 +12,10 @@ import time
 
 import pytest
 
-from app.core.identity import Identity
-from app.core.wiring import build_companion
 from app.door.client import Client, nudge
 from app.door.door import HostDoor
 from app.door.endpoint import Limits
-from app.storage.config import load_config
-from tests.configs import telemetrydeck, write_vendor_config
+from tests.configs import offline_companion
 from tests.procs import wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -27,11 +24,7 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.fixture()
 def companion(tmp_path):
-    config = write_vendor_config(tmp_path / "companion.toml", consent_version=1,
-                                 telemetrydeck=telemetrydeck("http://127.0.0.1:9/v2/"))
-    comp = build_companion(load_config(config), tmp_path / "home", environ={},
-                           identity=lambda: Identity("u" * 32, "a" * 32, "test", "tester"),
-                           license_key=lambda: "")
+    comp = offline_companion(tmp_path)
     comp.grant(None)
     yield comp
     comp.close()

@@ -13,12 +13,9 @@ import time
 
 import pytest
 
-from app.core.identity import Identity
-from app.core.wiring import build_companion
 from app.door import server as host_server
 from app.door.door import HostDoor
-from app.storage.config import load_config
-from tests.configs import telemetrydeck, write_vendor_config
+from tests.configs import offline_companion
 from tests.procs import wait_for
 
 pytestmark = [pytest.mark.timeout(60),
@@ -28,11 +25,7 @@ MIB = 1024 * 1024
 
 @pytest.fixture()
 def door(tmp_path):
-    config = write_vendor_config(tmp_path / "companion.toml", consent_version=1,
-                                 telemetrydeck=telemetrydeck("http://127.0.0.1:9/v2/"))
-    comp = build_companion(load_config(config), tmp_path / "home", environ={},
-                           identity=lambda: Identity("u" * 32, "a" * 32, "test", "tester"),
-                           license_key=lambda: "")
+    comp = offline_companion(tmp_path)
     d = HostDoor(comp, path=tmp_path / "s" / "host.sock")
     d.start()
     yield d
