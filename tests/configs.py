@@ -89,15 +89,16 @@ def _value(value: Any) -> str:
     raise TypeError(f"no TOML form for {value!r}")
 
 
-def offline_companion(tmp_path: Path) -> Any:
+def offline_companion(tmp_path: Path, **sections: Any) -> Any:
     """A real Companion in ``tmp_path/home`` whose TelemetryDeck is a closed local port, so
-    what is tracked stays queued; a fixed identity, no license key (the door tests' setup)."""
+    what is tracked stays queued; a fixed identity, no license key (the door tests' setup).
+    ``sections`` go to ``write_vendor_config`` (e.g. ``keymanager=keymanager(...)``)."""
     from app.core.identity import Identity
     from app.core.wiring import build_companion
     from app.storage.config import load_config
 
-    config = write_vendor_config(tmp_path / "companion.toml", consent_version=1,
-                                 telemetrydeck=telemetrydeck("http://127.0.0.1:9/v2/"))
+    sections.setdefault("telemetrydeck", telemetrydeck("http://127.0.0.1:9/v2/"))
+    config = write_vendor_config(tmp_path / "companion.toml", consent_version=1, **sections)
     return build_companion(load_config(config), tmp_path / "home", environ={},
                            identity=lambda: Identity("u" * 32, "a" * 32, "test", "tester"),
                            license_key=lambda: "")

@@ -11,24 +11,16 @@ import time
 import pytest
 
 import app.door.companion_side as host_companion
-from app.core.identity import Identity
-from app.core.wiring import build_companion
 from app.door.companion_side import COMMIT_WAKE_EVERY, CompanionHost
 from app.door.protocol import TrackItem
-from app.storage.config import load_config
-from tests.configs import keymanager, telemetrydeck, write_vendor_config
+from tests.configs import keymanager, offline_companion
 
 pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture()
 def companion(tmp_path):
-    config = write_vendor_config(tmp_path / "companion.toml", consent_version=1,
-                                 keymanager=keymanager("http://127.0.0.1:9"),
-                                 telemetrydeck=telemetrydeck("http://127.0.0.1:9/v2/"))
-    comp = build_companion(load_config(config), tmp_path / "home", environ={},
-                           identity=lambda: Identity("u" * 32, "a" * 32, "test", "tester"),
-                           license_key=lambda: "")
+    comp = offline_companion(tmp_path, keymanager=keymanager("http://127.0.0.1:9"))
     yield comp
     comp.close()
 
